@@ -1,0 +1,48 @@
+# The two set-up commands of the README are `make run` and `make test`.
+# Everything below installs from the project's own files and is idempotent.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+CONTRACTS := contracts/build/NotaryRegistry.json
+
+.PHONY: run test setup lint contracts contracts-lock bench clean
+
+run: setup
+	$(BIN)/notary dev
+
+test: setup lint
+	$(BIN)/pytest
+
+setup: $(STAMP_PY) $(STAMP_NPM) $(CONTRACTS)
+
+$(STAMP_PY): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Compiles with the pinned solc and fails if an artifact differs from contracts/artifacts.lock.json.
+$(CONTRACTS): $(STAMP_PY) $(STAMP_NPM) $(wildcard contracts/*.sol) contracts/artifacts.lock.json contracts/build.py
+	$(PY) -m contracts.build
+
+contracts: $(CONTRACTS)
+
+# Deliberately accept new artifacts after a source or compiler change.
+contracts-lock: $(STAMP_PY) $(STAMP_NPM)
+	$(PY) -m contracts.build --update-lock
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup
+	$(PY) -m bench.merkle
+
+clean:
+	rm -rf $(VENV) node_modules contracts/build

@@ -1,0 +1,52 @@
+"""Everything that talks to a chain: the registry client over standard Ethereum JSON-RPC.
+
+`anchor/` speaks JSON-RPC and nothing else, so the embedded devnet, anvil, Besu or any
+other engine serve equally.
+"""
+
+from anchor.artifacts import RegistryArtifact, load_registry_artifact
+from anchor.chain import connect
+from anchor.errors import (
+    AnchorError,
+    ChainRPCError,
+    ChainUnavailableError,
+    RegistryError,
+    TransactionRejectedError,
+    TransactionRevertedError,
+    TransactionTimeoutError,
+    WrongChainError,
+)
+from anchor.models import (
+    AnchoredHeadEvent,
+    AnchorRecord,
+    NodeRecord,
+    NodeStatus,
+    RegistryEvent,
+    TreeHead,
+    TxResult,
+    is_valid_lg_code,
+)
+from anchor.registry import RegistryClient
+
+__all__ = [
+    "AnchorError",
+    "AnchorRecord",
+    "AnchoredHeadEvent",
+    "ChainRPCError",
+    "ChainUnavailableError",
+    "NodeRecord",
+    "NodeStatus",
+    "RegistryArtifact",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryEvent",
+    "TransactionRejectedError",
+    "TransactionRevertedError",
+    "TransactionTimeoutError",
+    "TreeHead",
+    "TxResult",
+    "WrongChainError",
+    "connect",
+    "is_valid_lg_code",
+    "load_registry_artifact",
+]

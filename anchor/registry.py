@@ -1,0 +1,361 @@
+"""Typed client of `NotaryRegistry`: deploy, govern, anchor, read, and page through events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.types import BlockIdentifier, FilterParams, LogReceipt
+
+from anchor.artifacts import RegistryArtifact, load_registry_artifact
+from anchor.chain import translate_transport_errors
+from anchor.errors import (
+    REGISTRY_ERRORS,
+    AnchorError,
+    TransactionRevertedError,
+)
+from anchor.models import (
+    AnchoredHeadEvent,
+    AnchorRecord,
+    NodeRecord,
+    NodeStatus,
+    RegistryEvent,
+    TreeHead,
+    TxResult,
+)
+from anchor.transactions import TransactionSender
+
+ZERO_ADDRESS = "0x" + "00" * 20
+ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
+PANIC_SELECTOR = bytes.fromhex("4e487b71")
+DEFAULT_LOG_PAGE = 5_000
+MIN_LOG_PAGE = 16
+
+
+class RevertDecoder:
+    """Maps revert data to the registry's exception classes using the ABI's error entries."""
+
+    def __init__(self, abi: Sequence[dict[str, Any]]) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = [_abi_type(i) for i in entry["inputs"]]
+            selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
+            self._errors[selector] = (entry["name"], [i["name"] for i in entry["inputs"]], types)
+
+    def __call__(self, error: ContractLogicError) -> Exception:
+        return self.decode(_revert_data(error), str(error))
+
+    def decode(self, data: bytes | None, fallback: str = "reverted") -> Exception:
+        hex_data = "0x" + data.hex() if data else None
+        if not data or len(data) < 4:
+            return TransactionRevertedError(f"reverted without reason ({fallback})", hex_data)
+        selector, body = data[:4], data[4:]
+        try:
+            if selector == ERROR_STRING_SELECTOR:
+                (reason,) = abi_decode(["string"], body)
+                return TransactionRevertedError(f"reverted: {reason}", hex_data)
+            if selector == PANIC_SELECTOR:
+                (code,) = abi_decode(["uint256"], body)
+                return TransactionRevertedError(f"reverted with panic 0x{code:02x}", hex_data)
+            if selector in self._errors:
+                name, names, types = self._errors[selector]
+                values = abi_decode(types, body)
+                fields = {n: _plain(v) for n, v in zip(names, values, strict=True)}
+                return REGISTRY_ERRORS[name](fields, hex_data)
+        except Exception as error:  # malformed revert data from a misbehaving engine
+            return TransactionRevertedError(
+                f"undecodable revert data {hex_data}: {error}", hex_data
+            )
+        return TransactionRevertedError(f"reverted with unknown error {hex_data}", hex_data)
+
+
+class RegistryClient:
+    """One registry at `address`. Pass `account` to send transactions; reads need none."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        account: LocalAccount | None = None,
+        *,
+        artifact: RegistryArtifact | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> None:
+        self.artifact = artifact or load_registry_artifact()
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=self.artifact.abi)
+        self.decode_revert = RevertDecoder(self.artifact.abi)
+        self.sender = (
+            TransactionSender(
+                w3, account, decode_revert=self.decode_revert, receipt_timeout=receipt_timeout
+            )
+            if account is not None
+            else None
+        )
+
+    # ------------------------------------------------------------------ deployment
+
+    @classmethod
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        *,
+        governance: str | None = None,
+        receipt_timeout: float = 60.0,
+    ) -> tuple[RegistryClient, TxResult]:
+        """Deploy a new registry; governance defaults to the deployer."""
+        artifact = load_registry_artifact()
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        decoder = RevertDecoder(artifact.abi)
+        sender = TransactionSender(
+            w3, deployer, decode_revert=decoder, receipt_timeout=receipt_timeout
+        )
+        result = sender.transact(factory.constructor(governance or deployer.address))
+        with translate_transport_errors("the JSON-RPC endpoint"):
+            receipt = w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
+        address = receipt.get("contractAddress")
+        if not address:
+            raise AnchorError(f"deployment {result.tx_hash} created no contract")
+        client = cls(w3, address, deployer, artifact=artifact, receipt_timeout=receipt_timeout)
+        return client, result
+
+    # ------------------------------------------------------------------ transactions
+
+    def register_node(self, node: str, lg_code: int, name: str) -> TxResult:
+        return self._transact("registerNode", to_checksum_address(node), lg_code, name)
+
+    def suspend_node(self, node: str, reason: str) -> TxResult:
+        return self._transact("suspendNode", to_checksum_address(node), reason)
+
+    def reactivate_node(self, node: str) -> TxResult:
+        return self._transact("reactivateNode", to_checksum_address(node))
+
+    def rotate_node_key(self, current_key: str, new_key: str) -> TxResult:
+        return self._transact(
+            "rotateNodeKey", to_checksum_address(current_key), to_checksum_address(new_key)
+        )
+
+    def anchor(self, seq: int, tree_size: int, root: bytes) -> TxResult:
+        """Anchor the sending key's next head (exactly-once is the contract's rule)."""
+        return self._transact("anchor", seq, tree_size, _bytes32(root))
+
+    def send_anchor(self, seq: int, tree_size: int, root: bytes) -> str:
+        """Submit an anchor without waiting; pair with `wait`."""
+        return self._sender().send(self.contract.functions.anchor(seq, tree_size, _bytes32(root)))
+
+    def wait(self, tx_hash: str) -> TxResult:
+        return self._sender().wait(tx_hash)
+
+    def withdraw_head(self, root: bytes, reason: str) -> TxResult:
+        return self._transact("withdrawHead", _bytes32(root), reason)
+
+    def transfer_governance(self, nominee: str) -> TxResult:
+        return self._transact("transferGovernance", to_checksum_address(nominee))
+
+    def accept_governance(self) -> TxResult:
+        return self._transact("acceptGovernance")
+
+    # ------------------------------------------------------------------ reads
+
+    def governance(self, block: BlockIdentifier = "latest") -> str:
+        return str(self._call("governance", block=block))
+
+    def get_node(self, node: str, block: BlockIdentifier = "latest") -> NodeRecord:
+        raw = self._call("getNode", to_checksum_address(node), block=block)
+        lg_code, status, next_seq, tree_size, _index, successor, root, name = raw
+        return NodeRecord(
+            address=to_checksum_address(node),
+            lg_code=lg_code,
+            status=NodeStatus(status),
+            next_seq=next_seq,
+            tree_size=tree_size,
+            root=bytes(root),
+            successor=None if successor == ZERO_ADDRESS else to_checksum_address(successor),
+            name=name,
+        )
+
+    def next_seq(self, node: str, block: BlockIdentifier = "latest") -> int:
+        return int(self._call("nextSeq", to_checksum_address(node), block=block))
+
+    def latest_head(self, node: str, block: BlockIdentifier = "latest") -> TreeHead | None:
+        """The node's newest anchored head, or None before its first anchor."""
+        seq, tree_size, root = self._call("latestHead", to_checksum_address(node), block=block)
+        return None if tree_size == 0 else TreeHead(seq=seq, tree_size=tree_size, root=bytes(root))
+
+    def get_anchor(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorRecord | None:
+        """Where `root` was anchored, or None if it never was."""
+        node, seq, size, number, timestamp, withdrawn = self._call(
+            "getAnchor", _bytes32(root), block=block
+        )
+        if node == ZERO_ADDRESS:
+            return None
+        return AnchorRecord(
+            root=bytes(root),
+            node=to_checksum_address(node),
+            seq=seq,
+            tree_size=size,
+            block_number=number,
+            timestamp=timestamp,
+            withdrawn=withdrawn,
+        )
+
+    def node_addresses(self, block: BlockIdentifier = "latest") -> list[str]:
+        """Every address ever registered (rotated keys included), in registration order."""
+        count = int(self._call("nodeCount", block=block))
+        return [to_checksum_address(self._call("nodeAt", i, block=block)) for i in range(count)]
+
+    def runtime_code(self, block: BlockIdentifier = "latest") -> bytes:
+        with translate_transport_errors(self._endpoint()):
+            return bytes(self.w3.eth.get_code(self.address, block_identifier=block))
+
+    # ------------------------------------------------------------------ events
+
+    def iter_anchored_heads(
+        self,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        node: str | None = None,
+        page_size: int = DEFAULT_LOG_PAGE,
+    ) -> Iterator[AnchoredHeadEvent]:
+        """Every `HeadAnchored` log in the range, oldest first, read in pages."""
+        node_topic = _address_topic(node) if node else None
+        for event in self.iter_events(
+            ["HeadAnchored"], from_block, to_block, page_size=page_size, extra_topics=[node_topic]
+        ):
+            a = event.args
+            yield AnchoredHeadEvent(
+                node=str(a["node"]),
+                lg_code=int(a["lgCode"]),  # type: ignore[call-overload]
+                seq=int(a["seq"]),  # type: ignore[call-overload]
+                tree_size=int(a["treeSize"]),  # type: ignore[call-overload]
+                root=bytes(a["root"]),  # type: ignore[call-overload]
+                previous_tree_size=int(a["previousTreeSize"]),  # type: ignore[call-overload]
+                previous_root=bytes(a["previousRoot"]),  # type: ignore[call-overload]
+                block_number=event.block_number,
+                block_hash=event.block_hash,
+                tx_hash=event.tx_hash,
+                log_index=event.log_index,
+            )
+
+    def iter_events(
+        self,
+        names: Sequence[str] | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        page_size: int = DEFAULT_LOG_PAGE,
+        extra_topics: Sequence[str | None] = (),
+    ) -> Iterator[RegistryEvent]:
+        """Registry logs (all, or those named) in block pages; a page the engine refuses
+        as too large is halved and retried, so millions of anchors stream in bounded memory."""
+        events = {e.event_name: e for e in self.contract.all_events()}
+        wanted = list(names) if names is not None else list(events)
+        unknown = [n for n in wanted if n not in events]
+        if unknown:
+            raise AnchorError(f"registry has no event named {', '.join(unknown)}")
+        by_topic = {_event_topic(events[n].abi): events[n] for n in wanted}
+        topics: list[Any] = [["0x" + t.hex() for t in by_topic]]
+        topics += list(extra_topics)
+        while topics and topics[-1] is None:
+            topics.pop()
+        with translate_transport_errors(self._endpoint()):
+            last = self.w3.eth.block_number if to_block is None else to_block
+        start, page = from_block, max(page_size, 1)
+        while start <= last:
+            end = min(start + page - 1, last)
+            params: FilterParams = {
+                "address": self.address,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": topics,
+            }
+            try:
+                with translate_transport_errors(self._endpoint()):
+                    logs: list[LogReceipt] = self.w3.eth.get_logs(params)
+            except Web3RPCError as error:
+                if page > MIN_LOG_PAGE:
+                    page //= 2
+                    continue
+                raise AnchorError(f"eth_getLogs {start}-{end} failed: {error}") from None
+            for log in logs:
+                decoded = by_topic[bytes(log["topics"][0])].process_log(log)
+                yield RegistryEvent(
+                    name=decoded["event"],
+                    args=dict(decoded["args"]),
+                    block_number=log["blockNumber"],
+                    block_hash="0x" + bytes(log["blockHash"]).hex(),
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    log_index=log["logIndex"],
+                )
+            start = end + 1
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _sender(self) -> TransactionSender:
+        if self.sender is None:
+            raise AnchorError("this RegistryClient has no account; pass one to send transactions")
+        return self.sender
+
+    def _transact(self, function: str, *args: Any) -> TxResult:
+        return self._sender().transact(self.contract.functions[function](*args))
+
+    def _call(self, function: str, *args: Any, block: BlockIdentifier) -> Any:
+        with translate_transport_errors(self._endpoint()):
+            try:
+                return self.contract.functions[function](*args).call(block_identifier=block)
+            except ContractLogicError as error:
+                raise self.decode_revert(error) from None
+
+    def _endpoint(self) -> str:
+        return str(getattr(self.w3.provider, "endpoint_uri", "the JSON-RPC endpoint"))
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){param['type'][5:]}"
+    return str(param["type"])
+
+
+def _event_topic(abi: Any) -> bytes:
+    types = ",".join(_abi_type(i) for i in abi["inputs"])
+    return keccak(text=f"{abi['name']}({types})")
+
+
+def _address_topic(address: str) -> str:
+    return "0x" + "00" * 12 + to_checksum_address(address)[2:].lower()
+
+
+def _bytes32(value: bytes) -> bytes:
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise ValueError("a tree root must be exactly 32 bytes")
+    return bytes(value)
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, bytes | bytearray) else value
+
+
+def _revert_data(error: ContractLogicError) -> bytes | None:
+    data = error.data
+    if isinstance(data, dict):
+        data = data.get("data") or next(iter(data.values()), None)
+    if not isinstance(data, str) or not data.startswith("0x"):
+        return None
+    try:
+        return bytes.fromhex(data[2:])
+    except ValueError:
+        return None

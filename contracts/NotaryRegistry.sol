@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title NotaryRegistry
+/// @notice Anchors the tree heads of each municipality's append-only RFC 6962 log.
+/// @dev Exactly-once anchoring is enforced here, not in the nodes: a head is accepted only
+///      with the node's next sequence number and a tree size that never shrinks, so a node
+///      that crashes and restarts reads `nextSeq` and can neither anchor twice nor skip.
+///      The chain holds tree heads only, never personal data. No immutables are used, so
+///      the deployed runtime code equals the compiled artifact byte for byte (auditors
+///      compare the two).
+contract NotaryRegistry {
+    /// @notice Lifecycle of an anchoring key. `Retired` keys were rotated away from.
+    enum NodeStatus {
+        Unregistered,
+        Active,
+        Suspended,
+        Retired
+    }
+
+    /// @notice A municipal node, keyed by its current anchoring address.
+    /// @dev Packed into one slot (plus the latest root) to keep `anchor` cheap.
+    struct Node {
+        uint32 lgCode; // 全国地方公共団体コード, 6 digits with check digit
+        NodeStatus status;
+        uint64 nextSeq; // sequence number the next anchored head must carry
+        uint64 treeSize; // size of the latest anchored head
+        uint32 index; // position of this key in registration order (see `nodeAt`)
+        address successor; // set when the key was rotated (status Retired)
+        bytes32 root; // root of the latest anchored head
+        string name;
+    }
+
+    /// @notice What the registry knows about an anchored root.
+    struct AnchorRecord {
+        address node;
+        uint64 seq;
+        uint64 treeSize;
+        uint64 blockNumber;
+        uint64 timestamp;
+        bool withdrawn;
+    }
+
+    /// @dev `AnchorRecord` packed into one storage slot: one new slot per anchor is what
+    ///      keeps `anchor` far below 100k gas. `nodeIndex` points into `_nodeAddresses`.
+    struct StoredAnchor {
+        uint32 nodeIndex;
+        uint64 seq;
+        uint64 treeSize;
+        uint48 blockNumber;
+        uint40 timestamp;
+        bool withdrawn;
+    }
+
+    /// @notice Address allowed to register, suspend and rotate nodes and withdraw heads.
+    address public governance;
+    /// @notice Address nominated by `transferGovernance`, until it accepts.
+    address public pendingGovernance;
+
+    mapping(address => Node) private _nodes;
+    mapping(bytes32 => StoredAnchor) private _anchors;
+    address[] private _nodeAddresses;
+
+    /// @notice A node was registered for a local government.
+    event NodeRegistered(address indexed node, uint32 indexed lgCode, string name);
+    /// @notice Governance suspended a node; its further anchors are refused.
+    event NodeSuspended(address indexed node, uint32 indexed lgCode, string reason);
+    /// @notice Governance lifted a suspension.
+    event NodeReactivated(address indexed node, uint32 indexed lgCode);
+    /// @notice The node's anchoring key moved to `newKey`; sequence and head move with it.
+    event NodeKeyRotated(address indexed previousKey, address indexed newKey, uint32 indexed lgCode);
+    /// @notice A tree head was anchored. `previousTreeSize`/`previousRoot` let an auditor pair
+    ///         consecutive heads for consistency proofs without extra reads.
+    event HeadAnchored(
+        address indexed node,
+        uint32 indexed lgCode,
+        uint64 indexed seq,
+        uint64 treeSize,
+        bytes32 root,
+        uint64 previousTreeSize,
+        bytes32 previousRoot
+    );
+    /// @notice Governance withdrew a head (e.g. key compromise); verifiers must reject it.
+    event HeadWithdrawn(bytes32 indexed root, address indexed node, uint64 indexed seq, string reason);
+    /// @notice Governance nominated a successor, who must call `acceptGovernance`.
+    event GovernanceTransferStarted(address indexed current, address indexed nominee);
+    /// @notice Governance changed hands.
+    event GovernanceTransferred(address indexed previous, address indexed current);
+
+    /// @notice The caller is not the governance address.
+    error NotGovernance(address caller);
+    /// @notice The caller is not the pending governance nominee.
+    error NotPendingGovernance(address caller);
+    /// @notice The zero address cannot be a node or governance.
+    error ZeroAddress();
+    /// @notice The code is not a valid 6-digit local-government code (prefecture 01–47, check digit).
+    error InvalidLocalGovernmentCode(uint32 lgCode);
+    /// @notice A node name must be 1–128 bytes.
+    error InvalidName();
+    /// @notice The address is (or was) already a node key; keys are never reused.
+    error NodeAlreadyRegistered(address node);
+    /// @notice The address is not a registered node.
+    error NodeNotRegistered(address node);
+    /// @notice The node is suspended or its key was retired.
+    error NodeNotActive(address node, NodeStatus status);
+    /// @notice The node is not suspended, so it cannot be reactivated.
+    error NodeNotSuspended(address node);
+    /// @notice The caller may not rotate this node's key.
+    error NotNodeOrGovernance(address caller, address node);
+    /// @notice `seq` must equal the node's next sequence number.
+    error WrongSequence(uint64 expected, uint64 given);
+    /// @notice A head's tree size may never be smaller than the previous head's.
+    error TreeSizeShrank(uint64 previous, uint64 given);
+    /// @notice A head of the same size must have the same root (anything else is a fork).
+    error RootChangedWithoutGrowth(bytes32 previousRoot, bytes32 given);
+    /// @notice The root is zero or an empty tree; nothing to anchor.
+    error EmptyHead();
+    /// @notice This root was anchored before.
+    error RootAlreadyAnchored(bytes32 root);
+    /// @notice No anchor with this root exists.
+    error UnknownRoot(bytes32 root);
+    /// @notice The head was already withdrawn.
+    error HeadAlreadyWithdrawn(bytes32 root);
+
+    modifier onlyGovernance() {
+        if (msg.sender != governance) revert NotGovernance(msg.sender);
+        _;
+    }
+
+    /// @param governance_ The first governance address (in production a consortium multisig).
+    constructor(address governance_) {
+        if (governance_ == address(0)) revert ZeroAddress();
+        governance = governance_;
+        emit GovernanceTransferred(address(0), governance_);
+    }
+
+    // ------------------------------------------------------------------ governance
+
+    /// @notice Nominate a new governance address; it takes over once it accepts.
+    function transferGovernance(address nominee) external onlyGovernance {
+        if (nominee == address(0)) revert ZeroAddress();
+        pendingGovernance = nominee;
+        emit GovernanceTransferStarted(governance, nominee);
+    }
+
+    /// @notice Accept a pending nomination (two steps, so a typo cannot lose governance).
+    function acceptGovernance() external {
+        if (msg.sender != pendingGovernance) revert NotPendingGovernance(msg.sender);
+        emit GovernanceTransferred(governance, msg.sender);
+        governance = msg.sender;
+        pendingGovernance = address(0);
+    }
+
+    /// @notice Register a municipality's node under its anchoring address.
+    /// @param node The anchoring address (the node's signing key).
+    /// @param lgCode The 6-digit local-government code, check digit included (e.g. 131016).
+    /// @param name Display name, e.g. "千代田区"; 1–128 bytes of UTF-8.
+    function registerNode(address node, uint32 lgCode, string calldata name) external onlyGovernance {
+        if (node == address(0)) revert ZeroAddress();
+        if (!isValidLocalGovernmentCode(lgCode)) revert InvalidLocalGovernmentCode(lgCode);
+        uint256 nameLength = bytes(name).length;
+        if (nameLength == 0 || nameLength > 128) revert InvalidName();
+        if (_nodes[node].status != NodeStatus.Unregistered) revert NodeAlreadyRegistered(node);
+        Node storage n = _nodes[node];
+        n.lgCode = lgCode;
+        n.status = NodeStatus.Active;
+        n.index = uint32(_nodeAddresses.length);
+        n.name = name;
+        _nodeAddresses.push(node);
+        emit NodeRegistered(node, lgCode, name);
+    }
+
+    /// @notice Suspend a node; its anchors are refused until reactivated.
+    function suspendNode(address node, string calldata reason) external onlyGovernance {
+        Node storage n = _nodes[node];
+        if (n.status == NodeStatus.Unregistered) revert NodeNotRegistered(node);
+        if (n.status != NodeStatus.Active) revert NodeNotActive(node, n.status);
+        n.status = NodeStatus.Suspended;
+        emit NodeSuspended(node, n.lgCode, reason);
+    }
+
+    /// @notice Lift a suspension.
+    function reactivateNode(address node) external onlyGovernance {
+        Node storage n = _nodes[node];
+        if (n.status == NodeStatus.Unregistered) revert NodeNotRegistered(node);
+        if (n.status != NodeStatus.Suspended) revert NodeNotSuspended(node);
+        n.status = NodeStatus.Active;
+        emit NodeReactivated(node, n.lgCode);
+    }
+
+    /// @notice Move a node to a new anchoring key; the sequence and latest head move with it.
+    /// @dev Callable by the node itself (routine rotation) or governance (lost or compromised
+    ///      key). The old key is retired for good. A suspended node stays suspended.
+    function rotateNodeKey(address currentKey, address newKey) external {
+        if (msg.sender != currentKey && msg.sender != governance) {
+            revert NotNodeOrGovernance(msg.sender, currentKey);
+        }
+        if (newKey == address(0)) revert ZeroAddress();
+        Node storage old = _nodes[currentKey];
+        if (old.status == NodeStatus.Unregistered) revert NodeNotRegistered(currentKey);
+        if (old.status == NodeStatus.Retired) revert NodeNotActive(currentKey, old.status);
+        if (_nodes[newKey].status != NodeStatus.Unregistered) revert NodeAlreadyRegistered(newKey);
+        Node storage moved = _nodes[newKey];
+        moved.lgCode = old.lgCode;
+        moved.status = old.status;
+        moved.nextSeq = old.nextSeq;
+        moved.treeSize = old.treeSize;
+        moved.root = old.root;
+        moved.name = old.name;
+        moved.index = uint32(_nodeAddresses.length);
+        old.status = NodeStatus.Retired;
+        old.successor = newKey;
+        _nodeAddresses.push(newKey);
+        emit NodeKeyRotated(currentKey, newKey, old.lgCode);
+    }
+
+    /// @notice Withdraw an anchored head, e.g. after a key compromise. Verifiers reject it.
+    function withdrawHead(bytes32 root, string calldata reason) external onlyGovernance {
+        StoredAnchor storage a = _anchors[root];
+        if (a.blockNumber == 0) revert UnknownRoot(root);
+        if (a.withdrawn) revert HeadAlreadyWithdrawn(root);
+        a.withdrawn = true;
+        emit HeadWithdrawn(root, _nodeAddresses[a.nodeIndex], a.seq, reason);
+    }
+
+    // ------------------------------------------------------------------ anchoring
+
+    /// @notice Anchor the caller's next tree head.
+    /// @param seq Must equal `nextSeq(msg.sender)`.
+    /// @param treeSize Number of leaves in the log; never smaller than the previous head's.
+    /// @param root RFC 6962 root of the first `treeSize` leaves.
+    function anchor(uint64 seq, uint64 treeSize, bytes32 root) external {
+        Node storage n = _nodes[msg.sender];
+        NodeStatus status = n.status;
+        if (status == NodeStatus.Unregistered) revert NodeNotRegistered(msg.sender);
+        if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);
+        uint64 expected = n.nextSeq;
+        if (seq != expected) revert WrongSequence(expected, seq);
+        uint64 previousSize = n.treeSize;
+        if (treeSize < previousSize) revert TreeSizeShrank(previousSize, treeSize);
+        if (treeSize == 0 || root == bytes32(0)) revert EmptyHead();
+        bytes32 previousRoot = n.root;
+        if (treeSize == previousSize && root != previousRoot) {
+            revert RootChangedWithoutGrowth(previousRoot, root);
+        }
+        if (_anchors[root].blockNumber != 0) revert RootAlreadyAnchored(root);
+
+        n.nextSeq = expected + 1;
+        n.treeSize = treeSize;
+        n.root = root;
+        _anchors[root] = StoredAnchor({
+            nodeIndex: n.index,
+            seq: seq,
+            treeSize: treeSize,
+            blockNumber: uint48(block.number),
+            timestamp: uint40(block.timestamp),
+            withdrawn: false
+        });
+        emit HeadAnchored(msg.sender, n.lgCode, seq, treeSize, root, previousSize, previousRoot);
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// @notice The node record of an anchoring address (status Unregistered if unknown).
+    function getNode(address node) external view returns (Node memory) {
+        return _nodes[node];
+    }
+
+    /// @notice The sequence number the node's next head must carry.
+    function nextSeq(address node) external view returns (uint64) {
+        return _nodes[node].nextSeq;
+    }
+
+    /// @notice The node's latest anchored head; `seq` is meaningless while `treeSize` is 0.
+    function latestHead(address node) external view returns (uint64 seq, uint64 treeSize, bytes32 root) {
+        Node storage n = _nodes[node];
+        uint64 next = n.nextSeq;
+        return (next == 0 ? 0 : next - 1, n.treeSize, n.root);
+    }
+
+    /// @notice Where and when a root was anchored (`node` is zero if never).
+    function getAnchor(bytes32 root) external view returns (AnchorRecord memory record) {
+        StoredAnchor memory a = _anchors[root];
+        if (a.blockNumber == 0) return record;
+        return AnchorRecord({
+            node: _nodeAddresses[a.nodeIndex],
+            seq: a.seq,
+            treeSize: a.treeSize,
+            blockNumber: a.blockNumber,
+            timestamp: a.timestamp,
+            withdrawn: a.withdrawn
+        });
+    }
+
+    /// @notice Number of addresses ever registered (rotated keys included).
+    function nodeCount() external view returns (uint256) {
+        return _nodeAddresses.length;
+    }
+
+    /// @notice The i-th address ever registered, in registration order.
+    function nodeAt(uint256 index) external view returns (address) {
+        return _nodeAddresses[index];
+    }
+
+    /// @notice True for a 6-digit local-government code: prefecture 01–47 and a valid check
+    ///         digit (weights 6,5,4,3,2 over the first five digits, modulo 11).
+    function isValidLocalGovernmentCode(uint32 code) public pure returns (bool) {
+        if (code >= 1_000_000) return false;
+        uint32 prefecture = code / 10_000;
+        if (prefecture < 1 || prefecture > 47) return false;
+        uint32 body = code / 10;
+        uint32 sum = 0;
+        for (uint32 weight = 2; weight <= 6; weight++) {
+            sum += (body % 10) * weight;
+            body /= 10;
+        }
+        uint32 remainder = sum % 11;
+        uint32 check = (11 - remainder) % 10;
+        return check == code % 10;
+    }
+}

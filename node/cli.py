@@ -1,0 +1,74 @@
+"""The `notary` command: one entry point, sub-commands loaded only when used.
+
+Lazy loading keeps `notary verify` working where only the verifier's dependencies are
+installed (a bank does not need the node's server stack).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+# name → "module:attribute" of a click command or group.
+SUBCOMMANDS = {
+    "dev": ("node.dev:dev", "Run a local chain with the registry deployed (the main job for now)."),
+    "registry": ("anchor.cli:registry", "Deploy and govern the registry; read nodes and anchors."),
+    "jpki": ("verifier.jpki.cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attribute = SUBCOMMANDS[cmd_name][0].split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text from the table, so `notary --help` imports nothing heavy.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SUBCOMMANDS[name][1]) for name in sorted(SUBCOMMANDS)])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+        except Exception as error:  # one readable line, never a traceback
+            if os.environ.get("NOTARY_DEBUG"):
+                raise
+            click.echo(f"notary: error: {_describe(error)}", err=True)
+            raise click.exceptions.Exit(1) from None
+
+
+def _describe(error: Exception) -> str:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if type(error).__module__.split(".")[0] in {
+        "anchor",
+        "verifier",
+        "node",
+        "devnet",
+        "contracts",
+    }:
+        return message
+    return f"{type(error).__name__}: {message} (set NOTARY_DEBUG=1 for a traceback)"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="municipal-notary", prog_name="notary")
+def main() -> None:
+    """municipal-notary: verifiable municipal certificates anchored on a shared chain."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

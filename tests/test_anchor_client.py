@@ -1,0 +1,109 @@
+"""Client behaviour that needs control over the engine: timeouts, stale nonces, transport
+failures, wrong chains, reverts discovered only after mining. anvil gives that control."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+
+from anchor import (
+    ChainUnavailableError,
+    RegistryClient,
+    TransactionTimeoutError,
+    WrongChainError,
+    connect,
+)
+from anchor import errors as e
+from devnet.anvil import AnvilProcess, dev_account, free_port
+from tests.chains import send_ether
+
+pytestmark = pytest.mark.chain
+
+
+def root(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+@pytest.fixture
+def anvil() -> Iterator[AnvilProcess]:
+    with AnvilProcess() as process:
+        yield process
+
+
+def deploy_with_node(w3: Web3) -> tuple[RegistryClient, RegistryClient]:
+    governance, _ = RegistryClient.deploy(w3, dev_account(0), receipt_timeout=5)
+    governance.register_node(dev_account(1).address, 131016, "千代田区")
+    return governance, RegistryClient(w3, governance.address, dev_account(1), receipt_timeout=1)
+
+
+def test_unreachable_endpoint_is_a_clear_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ChainUnavailableError, match=f"cannot reach {url}"):
+        connect(url, timeout=2)
+
+
+def test_wrong_chain_id_is_refused(anvil: AnvilProcess) -> None:
+    with pytest.raises(WrongChainError) as caught:
+        connect(anvil.rpc_url, chain_id=1)
+    assert (caught.value.expected, caught.value.actual) == (1, anvil.chain_id)
+
+
+def test_endpoint_dying_mid_session_is_chain_unavailable(anvil: AnvilProcess) -> None:
+    w3 = connect(anvil.rpc_url)
+    governance, node = deploy_with_node(w3)
+    anvil.stop()
+    with pytest.raises(ChainUnavailableError):
+        node.anchor(0, 1, root("a"))
+    with pytest.raises(ChainUnavailableError):
+        governance.get_node(dev_account(1).address)
+
+
+def test_receipt_timeout_names_the_transaction(anvil: AnvilProcess) -> None:
+    w3 = connect(anvil.rpc_url)
+    _, node = deploy_with_node(w3)
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    with pytest.raises(TransactionTimeoutError) as caught:
+        node.anchor(0, 1, root("slow"))
+    tx_hash = caught.value.tx_hash
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert node.wait(tx_hash).tx_hash == tx_hash  # still mined later, as the error says
+
+
+def test_revert_found_after_mining_is_decoded(anvil: AnvilProcess) -> None:
+    # Two heads with the same seq both pass estimation while neither is mined; the second
+    # reverts in the block. The node must learn it was a WrongSequence, not just "failed".
+    w3 = connect(anvil.rpc_url)
+    _, node = deploy_with_node(w3)
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    first = node.send_anchor(0, 1, root("one"))
+    second = node.send_anchor(0, 2, root("two"))
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert node.wait(first).block_number > 0
+    with pytest.raises(e.WrongSequence) as caught:
+        node.wait(second)
+    assert caught.value.fields == {"expected": 1, "given": 0}
+
+
+def test_stale_local_nonce_is_resynchronised(anvil: AnvilProcess) -> None:
+    w3 = connect(anvil.rpc_url)
+    _, node = deploy_with_node(w3)
+    node.anchor(0, 1, root("a"))  # the client now caches the next nonce
+    send_ether(w3, dev_account(1), dev_account(2).address, 1)  # same key, behind its back
+    node.anchor(1, 2, root("b"))
+    assert node.next_seq(dev_account(1).address) == 2
+
+
+def test_engine_refusal_is_transaction_rejected(anvil: AnvilProcess) -> None:
+    w3 = connect(anvil.rpc_url)
+    governance, _ = deploy_with_node(w3)
+    poor = RegistryClient(w3, governance.address, dev_account(1))
+    poor.sender.receipt_timeout = 5  # type: ignore[union-attr]
+    w3.provider.make_request("anvil_setBalance", [dev_account(1).address, "0x0"])  # type: ignore[arg-type]
+    with pytest.raises(e.AnchorError) as caught:
+        poor.anchor(0, 1, root("broke"))
+    print(type(caught.value), caught.value)
+    assert type(caught.value) is e.TransactionRejectedError
+    assert "insufficient funds" in str(caught.value).lower()
