@@ -17,6 +17,7 @@ import click
 SUBCOMMANDS = {
     "dev": ("node.dev:dev", "Run a local chain with the registry deployed (the main job for now)."),
     "registry": ("anchor.cli:registry", "Deploy and govern the registry; read nodes and anchors."),
+    "devnet": ("devnet.cli:devnet", "Create, run and inspect the Clique validator network."),
     "jpki": ("verifier.jpki.cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
 }
 

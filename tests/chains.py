@@ -16,8 +16,9 @@ from web3 import Web3
 
 from anchor import connect
 from devnet.anvil import AnvilProcess, dev_account
+from devnet.network import NetworkProcesses, init_network
 
-ENGINES = ["anvil"]
+ENGINES = ["anvil", "devnet"]
 
 
 @dataclass
@@ -59,5 +60,17 @@ def running_engine(engine: str, workdir: Path) -> Iterator[ChainEndpoint]:
     if engine == "anvil":
         with AnvilProcess(log_file=workdir / "anvil.log") as anvil:
             yield ChainEndpoint("anvil", anvil.rpc_url, anvil.chain_id, dev_account(0))
+        return
+    if engine == "devnet":
+        layout = init_network(workdir / "network", validators=3)
+        processes = NetworkProcesses(layout)
+        try:
+            processes.start_all()
+            genesis_chain_id = connect(layout.nodes[0].rpc_url).eth.chain_id
+            yield ChainEndpoint(
+                "devnet", layout.nodes[0].rpc_url, genesis_chain_id, layout.dev_account()
+            )
+        finally:
+            processes.stop_all()
         return
     raise ValueError(f"unknown engine {engine!r}")

@@ -1,0 +1,298 @@
+"""One validator's copy of the chain: py-evm under Clique rules, on LevelDB.
+
+All access goes through one lock: py-evm is not thread-safe, and the JSON-RPC server, the
+sealer and the peer sync run on their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.chains.base import Chain
+from eth.consensus.clique._utils import get_block_signer, sign_block_header
+from eth.consensus.clique.constants import NONCE_AUTH, NONCE_DROP, SIGNATURE_LENGTH
+from eth.consensus.clique.datatypes import Snapshot
+from eth.db.atomic import AtomicDB
+from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
+from eth.vm.chain_context import ChainContext
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address, Hash32
+from eth_utils import ValidationError, encode_hex
+
+from devnet.genesis import EXTRA_VANITY, Genesis, chain_class, sealing_vm_class
+from devnet.leveldb import LevelDB
+
+log = logging.getLogger("devnet.chain")
+ZERO_ADDRESS = Address(b"\0" * 20)
+SIGNER_CACHE_SIZE = 4096
+
+
+class BlockRejectedError(Exception):
+    """A block failed validation; the message says which rule."""
+
+
+class UnknownParentError(BlockRejectedError):
+    """The block's parent is not known here (yet): sync from the peer that sent it."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A signer-set proposal this validator votes for in the blocks it seals."""
+
+    subject: Address
+    authorize: bool
+
+
+@dataclass(frozen=True)
+class CanonicalChange:
+    """Blocks that became canonical, and blocks that stopped being canonical (a reorg)."""
+
+    added: tuple[BlockAPI, ...]
+    removed: tuple[BlockAPI, ...]
+
+
+class ChainStore:
+    def __init__(self, genesis: Genesis, db_path: Path) -> None:
+        self.genesis = genesis
+        self.db = LevelDB(db_path)
+        self.chain_cls = chain_class(genesis)
+        self.lock = threading.RLock()
+        self.listeners: list[Callable[[CanonicalChange], None]] = []
+        self._signer_cache: OrderedDict[Hash32, Address] = OrderedDict()
+        self._sealing_vms: dict[Address, Any] = {}
+        expected = self._expected_genesis_hash()
+        try:
+            self.chain = self.chain_cls(self.db)
+            stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
+        except (CanonicalHeadNotFound, HeaderNotFound):
+            self.chain = self.chain_cls.from_genesis(
+                self.db, genesis.header_params(), genesis.state()
+            )
+            stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
+        if stored != expected:
+            raise BlockRejectedError(
+                f"{db_path} holds chain {encode_hex(stored)}, "
+                f"but the genesis file describes {encode_hex(expected)}"
+            )
+
+    def _expected_genesis_hash(self) -> Hash32:
+        scratch = self.chain_cls.from_genesis(
+            AtomicDB(), self.genesis.header_params(), self.genesis.state()
+        )
+        return scratch.get_canonical_head().hash
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[Chain]:
+        with self.lock:
+            yield self.chain
+
+    # ------------------------------------------------------------------ reads
+
+    def head(self) -> BlockHeaderAPI:
+        with self.lock:
+            return self.chain.get_canonical_head()
+
+    def total_difficulty(self, block_hash: Hash32) -> int:
+        with self.lock:
+            return self.chain.chaindb.get_score(block_hash)
+
+    def has_block(self, block_hash: Hash32) -> bool:
+        with self.lock:
+            return self.chain.chaindb.header_exists(block_hash)
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        with self.lock:
+            try:
+                return self.chain.chaindb.get_canonical_block_header_by_number(number)  # type: ignore[arg-type]
+            except HeaderNotFound:
+                return None
+
+    def header_by_hash(self, block_hash: Hash32) -> BlockHeaderAPI | None:
+        with self.lock:
+            try:
+                return self.chain.get_block_header_by_hash(block_hash)
+            except HeaderNotFound:
+                return None
+
+    def block_by_header(self, header: BlockHeaderAPI) -> BlockAPI:
+        with self.lock:
+            return self.chain.get_block_by_header(header)
+
+    def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        with self.lock:
+            vm_class = self.chain.get_vm_class(header)
+            return self.chain.chaindb.get_receipts(header, vm_class.get_receipt_builder())
+
+    def transaction_location(self, tx_hash: Hash32) -> tuple[BlockHeaderAPI, int] | None:
+        """(canonical header, index) of a mined transaction, or None."""
+        with self.lock:
+            try:
+                number, index = self.chain.chaindb.get_transaction_index(tx_hash)
+            except (TransactionNotFound, KeyError):
+                return None
+            header = self.header_by_number(number)
+            return None if header is None else (header, index)
+
+    def snapshot(self, header: BlockHeaderAPI) -> Snapshot:
+        with self.lock:
+            manager = self.chain.consensus_context.snapshot_manager  # type: ignore[attr-defined]
+            snapshot: Snapshot = manager.get_or_create_snapshot(header.block_number, header.hash)
+            return snapshot
+
+    def signers(self, header: BlockHeaderAPI) -> list[Address]:
+        return list(self.snapshot(header).get_sorted_signers())
+
+    def signer_of(self, header: BlockHeaderAPI) -> Address:
+        """The sealer of `header` (ecrecover, cached: the recent-signer rule asks often)."""
+        cached = self._signer_cache.get(header.hash)
+        if cached is not None:
+            return cached
+        signer = get_block_signer(header)
+        self._signer_cache[header.hash] = signer
+        if len(self._signer_cache) > SIGNER_CACHE_SIZE:
+            self._signer_cache.popitem(last=False)
+        return signer
+
+    def recent_signers(self, parent: BlockHeaderAPI, limit: int) -> list[Address]:
+        """Signers of `parent` and its ancestors that still block a signer: the newest
+        `limit - 1` blocks (EIP-225: one block per `floor(N/2)+1` per signer)."""
+        recent: list[Address] = []
+        header: BlockHeaderAPI | None = parent
+        while header is not None and header.block_number > 0 and len(recent) < limit - 1:
+            recent.append(self.signer_of(header))
+            header = self.header_by_hash(header.parent_hash)
+        return recent
+
+    # ------------------------------------------------------------------ writes
+
+    def import_block(self, block: BlockAPI) -> bool:
+        """Validate and store a peer's block; True if it was new. Raises BlockRejectedError."""
+        with self.lock:
+            if self.has_block(block.hash):
+                return False
+            parent = self.header_by_hash(block.header.parent_hash)
+            if parent is None:
+                raise UnknownParentError(
+                    f"block {block.number} {encode_hex(block.hash)}: parent unknown"
+                )
+            self.check_clique_rules(block.header, parent)
+            try:
+                result = self.chain.import_block(block)
+            except Exception as error:  # py-evm raises many types for bad blocks
+                raise BlockRejectedError(
+                    f"block {block.number} {encode_hex(block.hash)}: {error}"
+                ) from None
+            self._publish(result.new_canonical_blocks, result.old_canonical_blocks)
+            return True
+
+    def check_clique_rules(self, header: BlockHeaderAPI, parent: BlockHeaderAPI) -> None:
+        """The EIP-225 rules py-evm leaves out: block period and the recent-signer rule."""
+        where = f"block {header.block_number} {encode_hex(header.hash)}"
+        if header.timestamp < parent.timestamp + self.genesis.period:
+            raise BlockRejectedError(
+                f"{where}: sealed before the {self.genesis.period} s period elapsed"
+            )
+        try:
+            signer = self.signer_of(header)
+        except Exception as error:
+            raise BlockRejectedError(f"{where}: unreadable seal: {error}") from None
+        signers = self.signers(parent)
+        if signer not in signers:
+            raise BlockRejectedError(
+                f"{where}: sealed by {encode_hex(signer)}, not an authorised signer"
+            )
+        if signer in self.recent_signers(parent, len(signers) // 2 + 1):
+            raise BlockRejectedError(f"{where}: {encode_hex(signer)} signed too recently")
+        in_turn = signers.index(signer) == header.block_number % len(signers)
+        if header.difficulty != (2 if in_turn else 1):
+            raise BlockRejectedError(f"{where}: difficulty {header.difficulty} does not match turn")
+
+    def seal_block(
+        self,
+        key: PrivateKey,
+        parent_hash: Hash32,
+        timestamp: int,
+        transactions: Iterable[SignedTransactionAPI],
+        vote: Vote | None,
+        on_invalid: Callable[[SignedTransactionAPI, str], None],
+    ) -> BlockAPI | None:
+        """Build a block on `parent_hash` with as many of `transactions` as fit, seal and
+        store it; None if the head moved on meanwhile."""
+        signer = Address(key.public_key.to_canonical_address())
+        with self.lock:
+            parent = self.chain.get_canonical_head()
+            if parent.hash != parent_hash:
+                return None
+            number = parent.block_number + 1
+            signers = self.signers(parent)
+            in_turn = signers.index(signer) == number % len(signers)
+            checkpoint = number % self.genesis.epoch == 0
+            coinbase, nonce = ZERO_ADDRESS, NONCE_DROP
+            if vote is not None and not checkpoint:
+                coinbase, nonce = vote.subject, (NONCE_AUTH if vote.authorize else NONCE_DROP)
+            extra = (
+                EXTRA_VANITY + (b"".join(signers) if checkpoint else b"") + b"\0" * SIGNATURE_LENGTH
+            )
+            vm_class = self._sealing_vm(signer)
+            template = vm_class.create_header_from_parent(
+                parent,
+                coinbase=coinbase,
+                nonce=nonce,
+                difficulty=2 if in_turn else 1,
+                timestamp=timestamp,
+                extra_data=extra,
+                gas_limit=parent.gas_limit,
+            )
+            vm = vm_class(
+                header=template,
+                chaindb=self.chain.chaindb,
+                chain_context=ChainContext(self.genesis.chain_id),
+                consensus_context=self.chain.consensus_context,
+            )
+            header, included, receipts = template, [], []
+            for tx in transactions:
+                if header.gas_used + tx.gas > header.gas_limit:
+                    continue
+                try:
+                    receipt, _ = vm.apply_transaction(header, tx)
+                except ValidationError as error:  # raised before any state change
+                    on_invalid(tx, str(error))
+                    continue
+                header = vm.add_receipt_to_header(header, receipt)
+                included.append(tx)
+                receipts.append(receipt)
+            block = vm.set_block_transactions_and_withdrawals(
+                vm.get_block(), header, included, receipts
+            )
+            finalized = vm.finalize_block(block).block
+            sealed = finalized.copy(header=sign_block_header(finalized.header, key))
+            self.check_clique_rules(sealed.header, parent)
+            new, old = self.chain.persist_block(sealed)[1:]
+            self._publish(new, old)
+            return sealed
+
+    def _sealing_vm(self, signer: Address) -> Any:
+        if signer not in self._sealing_vms:
+            self._sealing_vms[signer] = sealing_vm_class(self.chain_cls, signer)
+        return self._sealing_vms[signer]
+
+    def _publish(self, added: tuple[BlockAPI, ...], removed: tuple[BlockAPI, ...]) -> None:
+        if not added and not removed:
+            return
+        change = CanonicalChange(added, removed)
+        if removed:
+            log.info("reorg: %d blocks replaced by %d", len(removed), len(added))
+        for listener in self.listeners:
+            listener(change)

@@ -1,0 +1,120 @@
+"""Block production under EIP-225: seal on time when in turn, after a random delay when
+out of turn, never twice within `floor(N/2)+1` blocks, and carry this validator's votes."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from eth.abc import BlockAPI, SignedTransactionAPI
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address
+from eth_utils import encode_hex
+
+from devnet.chain import ChainStore, Vote
+from devnet.txpool import TxPool
+
+log = logging.getLogger("devnet.sealer")
+WIGGLE_SECONDS = 0.5  # per signer, as geth's wiggleTime
+
+
+class Sealer:
+    def __init__(
+        self,
+        store: ChainStore,
+        pool: TxPool,
+        key: PrivateKey,
+        on_sealed: Callable[[BlockAPI], None],
+        is_syncing: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.key = key
+        self.address = Address(key.public_key.to_canonical_address())
+        self.on_sealed = on_sealed
+        self.is_syncing = is_syncing
+        self.proposals: dict[Address, Vote] = {}
+        self._stop = threading.Event()
+        self._head_changed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
+        store.listeners.append(lambda change: self._head_changed.set())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._head_changed.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._seal_next()
+            except Exception:
+                log.exception("sealing failed; retrying")
+                self._stop.wait(0.5)
+
+    def _seal_next(self) -> None:
+        self._head_changed.clear()
+        parent = self.store.head()
+        signers = self.store.signers(parent)
+        if self.address not in signers or self.is_syncing():
+            self._head_changed.wait(1.0)
+            return
+        if self.address in self.store.recent_signers(parent, len(signers) // 2 + 1):
+            self._head_changed.wait(1.0)  # signed recently: wait for others
+            return
+        number = parent.block_number + 1
+        in_turn = signers.index(self.address) == number % len(signers)
+        timestamp = max(parent.timestamp + self.store.genesis.period, int(time.time()))
+        delay = timestamp - time.time()
+        if not in_turn:
+            delay += random.uniform(0, (len(signers) // 2 + 1) * WIGGLE_SECONDS)  # noqa: S311
+        if delay > 0 and self._head_changed.wait(delay):
+            return  # someone else sealed first: start over on the new head
+        if self._stop.is_set():
+            return
+        block = self.store.seal_block(
+            self.key,
+            parent.hash,
+            timestamp,
+            self._candidates(),
+            self._vote(signers),
+            self._drop_invalid,
+        )
+        if block is None:
+            return
+        log.info(
+            "sealed block %d %s (%s, %d txs)",
+            block.number, encode_hex(block.hash)[:18], "in turn" if in_turn else "out of turn",
+            len(block.transactions),
+        )  # fmt: skip
+        self.on_sealed(block)
+
+    def _candidates(self) -> list[SignedTransactionAPI]:
+        head = self.store.head()
+        with self.store.locked() as chain:
+            base_fee = int(chain.get_vm_class_for_block_number(head.block_number + 1)
+                           .create_header_from_parent(head).base_fee_per_gas)  # fmt: skip
+        return self.pool.executable(self._nonce_reader(), base_fee)
+
+    def _nonce_reader(self) -> Callable[[Address], int]:
+        head = self.store.head()
+        with self.store.locked() as chain:
+            state = chain.get_vm(head).state
+        return lambda sender: int(state.get_nonce(sender))
+
+    def _vote(self, signers: list[Address]) -> Vote | None:
+        """One open proposal, chosen at random as geth does; fulfilled ones are skipped."""
+        open_votes = [v for v in self.proposals.values() if (v.subject in signers) != v.authorize]
+        return random.choice(open_votes) if open_votes else None  # noqa: S311
+
+    def _drop_invalid(self, tx: SignedTransactionAPI, reason: str) -> None:
+        if "nonce" in reason.lower():
+            return  # a nonce gap may close later; stale nonces are pruned per block
+        log.info("dropping transaction %s: %s", encode_hex(tx.hash), reason)
+        self.pool.drop(tx)
