@@ -105,20 +105,24 @@ def init_network(
     chain_id: int = DEFAULT_CHAIN_ID,
     period: int = DEFAULT_PERIOD,
     full_nodes: int = 0,
+    candidates: int = 0,
     base_port: int | None = None,
 ) -> NetworkLayout:
-    """Write genesis, keystores (with password files) and the peer list into `root`."""
+    """Write genesis, keystores (with password files) and the peer list into `root`.
+
+    `candidates` are nodes with a key that are not signers at genesis: they seal once the
+    signers vote them in (`clique_propose`)."""
     if (root / "genesis.json").exists():
         raise NetworkError(f"{root} already holds a devnet; remove it or pick another --dir")
     if validators < 1:
         raise NetworkError("a Clique network needs at least one validator")
     root.mkdir(parents=True, exist_ok=True)
-    accounts = [Account.create() for _ in range(validators)]
+    accounts = [Account.create() for _ in range(validators + candidates)]
     dev: LocalAccount = Account.create()
     nodes = []
-    for index in range(validators + full_nodes):
+    for index in range(validators + candidates + full_nodes):
         port = base_port + index if base_port else free_port()
-        address = accounts[index].address if index < validators else None
+        address = accounts[index].address if index < len(accounts) else None
         nodes.append(NodeEntry(index, address, port))
     layout = NetworkLayout(root, nodes)
     for index, account in enumerate(accounts):
@@ -129,7 +133,7 @@ def init_network(
     _write_private(layout.dev_key_path, dev.key.hex() + "\n")
     genesis = Genesis(
         chain_id=chain_id,
-        signers=[a.address for a in accounts],
+        signers=[a.address for a in accounts[:validators]],
         alloc={dev.address: DEV_FUNDS_WEI, **{a.address: DEV_FUNDS_WEI for a in accounts}},
         period=period,
     )

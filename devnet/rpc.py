@@ -115,6 +115,13 @@ def raw_transaction(tx: SignedTransactionAPI) -> bytes:
     return bytes(encode()) if callable(encode) else rlp.encode(tx)
 
 
+WITHOUT_PARAMS = {
+    "web3_clientVersion", "net_version", "net_listening", "net_peerCount", "eth_chainId",
+    "eth_blockNumber", "eth_syncing", "eth_gasPrice", "eth_maxPriorityFeePerGas",
+    "clique_proposals", "clique_status", "devnet_head", "devnet_status",
+}  # fmt: skip
+
+
 @dataclass
 class SyncStatus:
     starting: int = 0
@@ -142,6 +149,8 @@ class Api:
             raise RpcError(
                 RpcError.METHOD_NOT_FOUND, f"the method {method} does not exist/is not available"
             )
+        if method in WITHOUT_PARAMS:
+            params_of(params, [], 0)
         return self.methods[method](params)
 
     # ------------------------------------------------------------------ block tags

@@ -13,6 +13,7 @@ from devnet.rpc import Api, RpcError
 log = logging.getLogger("devnet.server")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH = 1000
+DRAIN_LIMIT_BYTES = 32 * 1024 * 1024
 
 
 def handle_payload(api: Api, body: bytes) -> Any:
@@ -76,6 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(length_header)
         if length > MAX_BODY_BYTES:
+            # Read (and drop) a moderately oversized body so the client sees the answer
+            # rather than a broken pipe; a huge one just gets the connection closed.
+            if length <= DRAIN_LIMIT_BYTES:
+                while length > 0:
+                    length -= len(self.rfile.read(min(length, 1 << 16))) or length
             self._reply(413, _error(None, RpcError(RpcError.INVALID_REQUEST, "request too large")))
             self.close_connection = True
             return
