@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain
 from eth.consensus.clique._utils import get_block_signer, sign_block_header
 from eth.consensus.clique.constants import NONCE_AUTH, NONCE_DROP, SIGNATURE_LENGTH
@@ -52,6 +53,16 @@ class Vote:
 
 
 @dataclass(frozen=True)
+class HeadView:
+    """The head with a read-only state and the next block's base fee, cached per head:
+    every incoming transaction is checked against it."""
+
+    header: BlockHeaderAPI
+    state: StateAPI
+    next_base_fee: int
+
+
+@dataclass(frozen=True)
 class CanonicalChange:
     """Blocks that became canonical, and blocks that stopped being canonical (a reorg)."""
 
@@ -68,6 +79,8 @@ class ChainStore:
         self.listeners: list[Callable[[CanonicalChange], None]] = []
         self._signer_cache: OrderedDict[Hash32, Address] = OrderedDict()
         self._sealing_vms: dict[Address, Any] = {}
+        self._head_view: HeadView | None = None
+        self._tx_builder: Any = None
         expected = self._expected_genesis_hash()
         try:
             self.chain = self.chain_cls(self.db)
@@ -103,6 +116,22 @@ class ChainStore:
     def head(self) -> BlockHeaderAPI:
         with self.lock:
             return self.chain.get_canonical_head()
+
+    def head_view(self) -> HeadView:
+        with self.lock:
+            head = self.chain.get_canonical_head()
+            if self._head_view is None or self._head_view.header.hash != head.hash:
+                vm = self.chain.get_vm(head)
+                next_header = vm.create_header_from_parent(head)
+                self._head_view = HeadView(head, vm.state, int(next_header.base_fee_per_gas))
+            return self._head_view
+
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        """Decode a raw (typed or legacy) transaction; raises on malformed input."""
+        if self._tx_builder is None:
+            self._tx_builder = self.chain.get_vm_class_for_block_number(1).get_transaction_builder()
+        tx: SignedTransactionAPI = self._tx_builder.decode(raw)
+        return tx
 
     def total_difficulty(self, block_hash: Hash32) -> int:
         with self.lock:
@@ -227,9 +256,14 @@ class ChainStore:
         transactions: Iterable[SignedTransactionAPI],
         vote: Vote | None,
         on_invalid: Callable[[SignedTransactionAPI, str], None],
+        build_seconds: float = float("inf"),
     ) -> BlockAPI | None:
-        """Build a block on `parent_hash` with as many of `transactions` as fit, seal and
-        store it; None if the head moved on meanwhile."""
+        """Build a block on `parent_hash` with as many of `transactions` as fit in gas and
+        in `build_seconds`, seal and store it; None if the head moved on meanwhile.
+
+        The time budget keeps blocks on the period under load: every peer must execute
+        the block before it can build the next one."""
+        deadline = time.monotonic() + build_seconds
         signer = Address(key.public_key.to_canonical_address())
         with self.lock:
             parent = self.chain.get_canonical_head()
@@ -263,6 +297,8 @@ class ChainStore:
             )
             header, included, receipts = template, [], []
             for tx in transactions:
+                if time.monotonic() > deadline:
+                    break
                 if header.gas_used + tx.gas > header.gas_limit:
                     continue
                 try:

@@ -26,6 +26,8 @@ RPC_TIMEOUT = 5.0
 SYNC_INTERVAL = 1.0
 ANCESTOR_WINDOW = 128
 SYNC_BATCH = 128
+TX_GOSSIP_INTERVAL = 0.05
+MAX_TX_GOSSIP = 4096  # what devnet_newTransactions accepts in one call
 
 
 class PeerError(Exception):
@@ -60,11 +62,17 @@ class Peers:
         self._stop = threading.Event()
         self._sync_lock = threading.Lock()
         self._thread = threading.Thread(target=self._sync_loop, name="sync", daemon=True)
+        self._tx_lock = threading.Lock()
+        self._tx_queue: list[str] = []
+        self._tx_thread = threading.Thread(
+            target=self._flush_transactions, name="tx-gossip", daemon=True
+        )
         if not self.urls:
             self.initial_sync_done.set()
 
     def start(self) -> None:
         self._thread.start()
+        self._tx_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,9 +89,21 @@ class Peers:
                 self._gossip.submit(self._send, url, "devnet_newBlock", [raw, self.own_url])
 
     def broadcast_transactions(self, raws: list[bytes]) -> None:
-        payload = ["0x" + raw.hex() for raw in raws]
-        for url in self.urls:
-            self._gossip.submit(self._send, url, "devnet_newTransactions", [payload])
+        """Queue transactions for the peers; they leave in one request per peer every
+        TX_GOSSIP_INTERVAL, not one request per transaction."""
+        with self._tx_lock:
+            self._tx_queue.extend("0x" + raw.hex() for raw in raws)
+
+    def _flush_transactions(self) -> None:
+        while not self._stop.wait(TX_GOSSIP_INTERVAL):
+            with self._tx_lock:
+                payload, self._tx_queue = (
+                    self._tx_queue[:MAX_TX_GOSSIP],
+                    self._tx_queue[MAX_TX_GOSSIP:],
+                )
+            if payload:
+                for url in self.urls:
+                    self._gossip.submit(self._send, url, "devnet_newTransactions", [payload])
 
     def _send(self, url: str, method: str, params: list[Any]) -> None:
         try:

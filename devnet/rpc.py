@@ -288,10 +288,7 @@ class Api:
     # ------------------------------------------------------------------ eth: fees
 
     def next_base_fee(self) -> int:
-        head = self.store.head()
-        with self.store.locked() as chain:
-            vm_class = chain.get_vm_class_for_block_number(head.block_number + 1)
-            return int(vm_class.create_header_from_parent(head).base_fee_per_gas)
+        return self.store.head_view().next_base_fee
 
     def _rpc_eth__gasPrice(self, params: Any) -> str:
         return enc.quantity(self.next_base_fee() + DEFAULT_PRIORITY_FEE)
@@ -416,9 +413,7 @@ class Api:
     def on_canonical_change(self, change: CanonicalChange) -> None:
         """Keep the pool in step with the head: drop what got mined, and put back the
         transactions of blocks a reorg dropped, so none is lost."""
-        head = self.store.head()
-        with self.store.locked() as chain:
-            state = chain.get_vm(head).state
+        state = self.store.head_view().state
         self.pool.remove_included(lambda sender: int(state.get_nonce(sender)))
         for block in change.removed:
             for tx in block.transactions:
@@ -427,20 +422,16 @@ class Api:
                     self.add_transaction(raw_transaction(tx))
 
     def add_transaction(self, raw: bytes) -> Hash32:
-        head = self.store.head()
-        with self.store.locked() as chain:
-            vm = chain.get_vm(head)
-            try:
-                tx = vm.get_transaction_builder().decode(raw)
-            except Exception:
-                raise RpcError(
-                    RpcError.SERVER, "invalid transaction: rlp decoding failed"
-                ) from None
-            state = chain.get_vm(head).state
         try:
-            return self.pool.add(tx, raw, state, self.next_base_fee(), head.gas_limit)
-        except TxRejectedError as error:
-            raise RpcError(RpcError.SERVER, str(error)) from None
+            tx = self.store.decode_transaction(raw)
+        except Exception:
+            raise RpcError(RpcError.SERVER, "invalid transaction: rlp decoding failed") from None
+        with self.store.locked():
+            view = self.store.head_view()
+            try:
+                return self.pool.add(tx, raw, view.state, view.next_base_fee, view.header.gas_limit)
+            except TxRejectedError as error:
+                raise RpcError(RpcError.SERVER, str(error)) from None
 
     # ------------------------------------------------------------------ eth: logs
 
@@ -662,8 +653,7 @@ class Api:
         return "imported" if new else "known"
 
     def decode_block(self, raw: bytes) -> Any:
-        with self.store.locked() as chain:
-            block_class = chain.get_vm_class_for_block_number(1).get_block_class()
+        block_class = self.store.chain_cls.get_vm_class_for_block_number(1).get_block_class()
         try:
             return rlp.decode(raw, sedes=block_class)
         except Exception:

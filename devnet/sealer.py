@@ -19,6 +19,9 @@ from devnet.txpool import TxPool
 
 log = logging.getLogger("devnet.sealer")
 WIGGLE_SECONDS = 0.5  # per signer, as geth's wiggleTime
+# Share of the period spent executing transactions into a block; peers spend about as
+# long again importing it, so the next block can still come on time.
+BUILD_SHARE_OF_PERIOD = 0.35
 
 
 class Sealer:
@@ -85,6 +88,7 @@ class Sealer:
             self._candidates(),
             self._vote(signers),
             self._drop_invalid,
+            build_seconds=BUILD_SHARE_OF_PERIOD * self.store.genesis.period,
         )
         if block is None:
             return
@@ -96,17 +100,10 @@ class Sealer:
         self.on_sealed(block)
 
     def _candidates(self) -> list[SignedTransactionAPI]:
-        head = self.store.head()
-        with self.store.locked() as chain:
-            base_fee = int(chain.get_vm_class_for_block_number(head.block_number + 1)
-                           .create_header_from_parent(head).base_fee_per_gas)  # fmt: skip
-        return self.pool.executable(self._nonce_reader(), base_fee)
-
-    def _nonce_reader(self) -> Callable[[Address], int]:
-        head = self.store.head()
-        with self.store.locked() as chain:
-            state = chain.get_vm(head).state
-        return lambda sender: int(state.get_nonce(sender))
+        view = self.store.head_view()
+        return self.pool.executable(
+            lambda sender: int(view.state.get_nonce(sender)), view.next_base_fee
+        )
 
     def _vote(self, signers: list[Address]) -> Vote | None:
         """One open proposal, chosen at random as geth does; fulfilled ones are skipped."""
