@@ -11,7 +11,7 @@ CONTRACTS := contracts/build/NotaryRegistry.json
 .PHONY: run test setup lint contracts contracts-lock bench clean
 
 run: setup
-	$(BIN)/notary dev
+	$(BIN)/notary node --dev
 
 test: setup lint
 	$(BIN)/pytest

@@ -13,18 +13,15 @@ Garbage collection is off while timing, as timeit does.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import hashlib
-import platform
 import random
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from bench.report import RESULTS, run_facts, write_section
 from verifier.merkle import (
     MerkleTree,
     hash_leaf,
@@ -32,8 +29,6 @@ from verifier.merkle import (
     verify_inclusion,
 )
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADER = "# Benchmark results\n"
 SECTION = "## Merkle (bench/merkle.py)"
 
 
@@ -96,16 +91,6 @@ def pymerkle_build(documents: list[bytes]) -> Any:
 
 def pymerkle_proofs(tree: Any, indices: list[int]) -> list[Any]:
     return [tree.prove_inclusion(i + 1) for i in indices]  # pymerkle counts from 1
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(n: int, repeat: int, sample: int) -> tuple[list[tuple[str, float, str]], list[str]]:
@@ -200,10 +185,8 @@ def render(n: int, repeat: int, rows: list[tuple[str, float, str]], notes: list[
     lines = [
         SECTION,
         "",
-        f"- Command: `{command}` (best of {repeat}, gc off while timing)",
-        f"- Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-        f"- `python --version`: Python {platform.python_version()} ({sys.implementation.name})",
-        f"- CPU: {cpu_model()}, 2 cores shared with other developers' jobs: expect noise",
+        *run_facts(command),
+        f"- Timing: best of {repeat}, gc off while timing",
         f"- Leaves: {n:,} (distinct 32-byte documents)",
         "",
         "| Job | Seconds | Ratio |",
@@ -214,19 +197,6 @@ def render(n: int, repeat: int, rows: list[tuple[str, float, str]], notes: list[
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str, path: Path = RESULTS) -> None:
-    """Replace only our section, so other benchmarks' sections survive a re-run."""
-    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        rest = "" if end < 0 else text[end + 1 :]
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     section = render(args.leaves, args.repeat, rows, notes)
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section(SECTION, section)
         print(f"written to {RESULTS}")
 
 

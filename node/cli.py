@@ -15,10 +15,18 @@ import click
 
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS = {
-    "dev": ("node.dev:dev", "Run a local chain with the registry deployed (the main job for now)."),
+    "node": (
+        "node.commands:node",
+        "Run the notarization node (--dev: with an embedded chain); manage tokens.",
+    ),
+    "dev": ("node.dev:dev", "A local anvil chain with the registry deployed (for contract work)."),
     "registry": ("anchor.cli:registry", "Deploy and govern the registry; read nodes and anchors."),
     "devnet": ("devnet.cli:devnet", "Create, run and inspect the Clique validator network."),
     "jpki": ("verifier.jpki.cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
+    "verify": (
+        "verifier.cli:verify",
+        "Check a document and its proof bundle: exit 0 valid, 1 invalid/revoked, 3 undecided.",
+    ),
 }
 
 

@@ -26,6 +26,7 @@ from verifier.merkle import (
     inclusion_proof,
     inclusion_proof_from_subtrees,
     root_from_leaf_hashes,
+    root_from_subtrees,
     verify_consistency,
     verify_inclusion,
 )
@@ -153,6 +154,8 @@ def test_consistency_holds_and_generators_agree(n: int, seed: int, data: st.Data
         size1 = data.draw(st.integers(min_value=0, max_value=size2), label="size1")
         root1 = root_from_leaf_hashes(leaves[:size1])
         root2 = root_from_leaf_hashes(leaves[:size2])
+        assert root_from_subtrees(size1, tree.subtree_hash) == root1
+        assert root_from_subtrees(size2, tree.subtree_hash) == root2
         proof = consistency_proof(leaves, size1, size2)
         assert tree.consistency_proof(size1, size2) == proof
         assert consistency_proof_from_subtrees(size1, size2, tree.subtree_hash) == proof

@@ -18,6 +18,7 @@ from verifier.merkle.proof import (
     inclusion_proof_from_subtrees,
     root_from_inclusion_proof,
     root_from_leaf_hashes,
+    root_from_subtrees,
     verify_consistency,
     verify_inclusion,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "inclusion_proof_from_subtrees",
     "root_from_inclusion_proof",
     "root_from_leaf_hashes",
+    "root_from_subtrees",
     "verify_consistency",
     "verify_inclusion",
 ]

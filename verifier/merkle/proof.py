@@ -124,6 +124,18 @@ def inclusion_proof_from_subtrees(
     return _path_from_subtrees(index, 0, tree_size, subtree_hash)
 
 
+def root_from_subtrees(tree_size: int, subtree_hash: SubtreeHash) -> bytes:
+    """MTH of the first ``tree_size`` leaves from its O(log n) covering perfect subtrees."""
+    _check_generation_size(tree_size, MAX_TREE_SIZE, "tree_size")
+    if tree_size == 0:
+        return EMPTY_ROOT
+    hashes = [subtree_hash(start, end) for start, end in _perfect_subtrees(0, tree_size)]
+    root = hashes.pop()
+    for subtree in reversed(hashes):
+        root = hash_children(subtree, root)
+    return root
+
+
 def consistency_proof_from_subtrees(
     size1: int, size2: int, subtree_hash: SubtreeHash
 ) -> list[bytes]:

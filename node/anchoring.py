@@ -1,0 +1,262 @@
+"""Sealing tree heads and anchoring them on chain, exactly once and in order.
+
+The registry is the source of truth for what was anchored: its `nextSeq` for this node
+says which heads are on chain. On start and after every chain error the worker reconciles
+its local head states with it, so a crash between sending a transaction and recording it
+can neither anchor a head twice (the contract refuses a used seq) nor skip one (the
+contract refuses any seq but the next).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from anchor import AnchorError, RegistryClient, RegistryError
+from node.metrics import Metrics
+from node.store import Head, LogStore
+
+log = logging.getLogger("node.anchoring")
+MAX_BACKOFF = 30.0
+
+
+class LogDivergedError(Exception):
+    """The chain holds a head for this node that the local log does not: stop, alert."""
+
+
+@dataclass
+class Batcher:
+    """Seals a head every `max_entries` new entries or `interval` seconds, whichever first."""
+
+    store: LogStore
+    max_entries: int
+    interval: float
+    metrics: Metrics
+    wake: threading.Event = field(default_factory=threading.Event)
+    _pending_since: float | None = None
+
+    def on_appended(self) -> None:
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        if self.pending() >= self.max_entries:
+            self.wake.set()
+
+    def pending(self) -> int:
+        latest = self.store.latest_head()
+        return self.store.size - (latest.tree_size if latest else 0)
+
+    def seal_if_due(self) -> Head | None:
+        pending = self.pending()
+        if pending == 0:
+            self._pending_since = None
+            return None
+        since = self._pending_since if self._pending_since is not None else time.monotonic()
+        if pending < self.max_entries and time.monotonic() - since < self.interval:
+            return None
+        head = self.store.seal_head(self.store.size, time.time())
+        self._pending_since = None if self.pending() == 0 else time.monotonic()
+        self.metrics.heads_sealed.inc()
+        log.info("sealed head %d over %d entries", head.seq, head.tree_size)
+        return head
+
+
+class AnchorWorker:
+    def __init__(
+        self,
+        store: LogStore,
+        registry: RegistryClient,
+        finality_depth: int,
+        metrics: Metrics,
+        *,
+        max_in_flight: int = 8,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.finality_depth = finality_depth
+        self.metrics = metrics
+        self.max_in_flight = max_in_flight
+        sender = registry.sender
+        if sender is None:
+            raise ValueError("the anchoring registry client needs the node's key")
+        self.node_address = sender.address
+        self.needs_reconcile = True
+        self.halted: str | None = None
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ one round
+
+    def step(self) -> None:
+        """Reconcile if needed, then submit, collect receipts and confirm finality."""
+        if self.halted:
+            return
+        if self.needs_reconcile:
+            self.reconcile()
+        self._submit()
+        self._collect_receipts()
+        self._confirm_finality()
+
+    def reconcile(self) -> None:
+        """Align local head states with the registry's view of this node."""
+        chain_next = self.registry.next_seq(self.node_address)
+        if chain_next > self.store.head_count:
+            self.halted = (
+                f"the registry has {chain_next} heads for {self.node_address} but the local log "
+                f"sealed only {self.store.head_count}: the log store is not the one that anchored"
+            )
+            raise LogDivergedError(self.halted)
+        for head in self.store.heads(self._first_unfinal()):
+            on_chain = head.seq < chain_next
+            if on_chain and head.state in ("sealed", "submitted"):
+                self._adopt_chain_record(head)
+            elif not on_chain and head.state in ("anchored", "final"):
+                log.warning("head %d no longer on chain (reorg); will anchor it again", head.seq)
+                self._reset(head)
+            elif not on_chain and head.state == "submitted" and not self._tx_known(head.tx_hash):
+                self._reset(head)  # dropped from every pool: send again
+        self.needs_reconcile = False
+
+    def _adopt_chain_record(self, head: Head) -> None:
+        record = self.registry.get_anchor(head.root)
+        if record is None or record.seq != head.seq or record.node != self.node_address:
+            self.halted = (
+                f"head {head.seq} on chain does not match the local log (root {head.root.hex()}): "
+                "anchoring halted, investigate before restarting"
+            )
+            raise LogDivergedError(self.halted)
+        events = list(
+            self.registry.iter_anchored_heads(
+                record.block_number, record.block_number, node=self.node_address
+            )
+        )
+        event = next((e for e in events if e.seq == head.seq), None)
+        if event is None:
+            raise AnchorError(
+                f"no HeadAnchored log for head {head.seq} in block {record.block_number}"
+            )
+        head.state, head.tx_hash = "anchored", event.tx_hash
+        head.block_number, head.block_hash = event.block_number, event.block_hash
+        head.anchored_at = record.timestamp
+        self.store.save_head(head)
+        log.info(
+            "head %d was already anchored in block %d (adopted)", head.seq, record.block_number
+        )
+
+    def _reset(self, head: Head) -> None:
+        head.state, head.tx_hash, head.block_number, head.block_hash = "sealed", None, None, None
+        self.store.save_head(head)
+
+    def _tx_known(self, tx_hash: str | None) -> bool:
+        if tx_hash is None:
+            return False
+        try:
+            self.registry.w3.eth.get_transaction(HexBytes(tx_hash))
+            return True
+        except TransactionNotFound:
+            return False
+
+    # ------------------------------------------------------------------ stages
+
+    def _submit(self) -> None:
+        in_flight = 0
+        for head in self.store.heads(self._first_unfinal()):
+            if head.state == "submitted":
+                in_flight += 1
+            elif head.state == "sealed":
+                if in_flight >= self.max_in_flight:
+                    return
+                head.tx_hash = self.registry.send_anchor(head.seq, head.tree_size, head.root)
+                head.state, head.attempts = "submitted", head.attempts + 1
+                self.store.save_head(head)
+                self.metrics.anchors_submitted.inc()
+                in_flight += 1
+
+    def _collect_receipts(self) -> None:
+        for head in self.store.heads(self._first_unfinal()):
+            if head.state != "submitted":
+                continue
+            try:
+                receipt = self.registry.w3.eth.get_transaction_receipt(HexBytes(head.tx_hash or ""))
+            except TransactionNotFound:
+                return  # later heads cannot be mined before this one (nonce order)
+            if receipt["status"] != 1:
+                try:
+                    self.registry.wait(head.tx_hash or "")
+                except RegistryError as error:
+                    log.warning("anchor of head %d reverted: %s", head.seq, error)
+                self.needs_reconcile = True
+                return
+            block = self.registry.w3.eth.get_block(receipt["blockNumber"])
+            head.state = "anchored"
+            head.block_number = receipt["blockNumber"]
+            head.block_hash = "0x" + bytes(receipt["blockHash"]).hex()
+            head.anchored_at = int(block["timestamp"])
+            self.store.save_head(head)
+            self.metrics.anchor_lag_seconds.set(max(0.0, time.time() - head.sealed_at))
+
+    def _confirm_finality(self) -> None:
+        latest = self.registry.w3.eth.block_number
+        for head in self.store.heads(self._first_unfinal()):
+            if head.state != "anchored" or head.block_number is None:
+                return
+            if latest < head.block_number + self.finality_depth:
+                return
+            canonical = self.registry.w3.eth.get_block(head.block_number)
+            if "0x" + bytes(canonical["hash"]).hex() != head.block_hash:
+                log.warning("block of head %d was replaced (reorg); re-checking", head.seq)
+                self.needs_reconcile = True
+                self._reset(head)
+                return
+            head.state = "final"
+            self.store.save_head(head)
+            self.metrics.heads_final.inc()
+            self.metrics.final_lag_seconds.set(max(0.0, time.time() - head.sealed_at))
+
+    def _first_unfinal(self) -> int:
+        """Seq of the oldest head not yet final (heads become final in order)."""
+        low, high = 0, self.store.head_count
+        while low < high:
+            middle = (low + high) // 2
+            head = self.store.head(middle)
+            if head is not None and head.state == "final":
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+
+def run_worker(
+    batcher: Batcher,
+    worker: AnchorWorker | None,
+    stop: threading.Event,
+    metrics: Metrics,
+    poll: float = 0.2,
+) -> None:
+    """The background loop: seal when due, anchor, back off on chain errors."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            batcher.seal_if_due()
+            if worker is not None:
+                worker.step()
+            backoff = 0.5
+            if worker is not None:
+                worker.last_error = None
+        except LogDivergedError as error:
+            log.critical("%s", error)
+            metrics.chain_errors.inc()
+        except (AnchorError, Web3Exception, OSError, ValueError) as error:
+            metrics.chain_errors.inc()
+            if worker is not None:
+                worker.needs_reconcile = True
+                worker.last_error = str(error)
+            log.warning("anchoring paused %.1f s: %s", backoff, error)
+            stop.wait(backoff)
+            backoff = min(MAX_BACKOFF, backoff * 2)
+            continue
+        batcher.wake.wait(poll)
+        batcher.wake.clear()

@@ -1,0 +1,611 @@
+"""The node's HTTP API (/v1), with RFC 9457 problem+json for every error.
+
+Public endpoints (log, status, health) carry no personal data; bundles carry the signer's
+certificate, so they need a token with the `read` scope; submitting needs `submit`,
+revoking needs `admin`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from node.intake import SignatureInput, Submission, SubmissionRejectedError
+from node.service import NodeService
+from node.tokens import Client
+from verifier.bundle import bundle_to_json, revocation_to_json
+from verifier.chain import STATUS_PATH
+from verifier.leaf import RevocationReason, SignatureFormat
+from verifier.merkle import hash_leaf
+
+log = logging.getLogger("node.api")
+PROBLEM_BASE = "https://municipal-notary.jp/problems/"
+HEX32 = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_LEAVES_PAGE = 1000
+MAX_HEADS_PAGE = 1000
+
+
+# ---------------------------------------------------------------------- problems
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        status: int,
+        problem: str,
+        title: str,
+        detail: str,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.problem, self.title, self.detail, self.field, self.extra = (
+            status,
+            problem,
+            title,
+            detail,
+            field,
+            extra,
+        )
+
+
+def problem_response(
+    status: int, problem: str, title: str, detail: str, instance: str, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + problem,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    body |= {k: v for k, v in extra.items() if v is not None}
+    headers = {"WWW-Authenticate": 'Bearer realm="municipal-notary"'} if status == 401 else None
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+# ---------------------------------------------------------------------- request bodies
+
+
+class SignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["cms", "pkcs1"] = Field(
+        description="cms: detached CMS SignedData; pkcs1: raw RSA PKCS#1 v1.5"
+    )
+    value: str = Field(
+        description="Base64 of the CMS (DER) or of the raw signature", max_length=64 * 1024
+    )
+    certificate: str | None = Field(
+        None, description="Base64 DER signer certificate (pkcs1 only)", max_length=16 * 1024
+    )
+    signing_time: datetime | None = Field(
+        None, description="When the card signed (pkcs1 only), RFC 3339"
+    )
+
+    @field_validator("value", "certificate")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("not valid base64") from None
+        return value
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str | None = Field(
+        None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description="Idempotency key"
+    )
+    document_sha256: str = Field(description="SHA-256 of the document, 64 hex digits")
+    document_type: int = Field(
+        ge=1, le=65534, description="Registered type code (docs/PROTOCOL.md)"
+    )
+    issued_at: datetime = Field(description="Issue time, RFC 3339 with offset")
+    signature: SignatureIn
+
+    @field_validator("document_sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not HEX32.match(value):
+            raise ValueError("must be 64 hexadecimal digits (a SHA-256 digest)")
+        return value.lower()
+
+    @field_validator("issued_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
+        return value
+
+    def submission(self) -> Submission:
+        sig = self.signature
+        if (
+            sig.format == "pkcs1"
+            and sig.signing_time is not None
+            and sig.signing_time.tzinfo is None
+        ):
+            raise ProblemError(
+                422,
+                "invalid-entry",
+                "Invalid entry",
+                "signing_time must carry a UTC offset",
+                "signature.signing_time",
+            )
+        return Submission(
+            document_sha256=bytes.fromhex(self.document_sha256),
+            document_type=self.document_type,
+            issued_at=int(self.issued_at.timestamp()),
+            signature=SignatureInput(
+                format=SignatureFormat.from_label(sig.format),
+                value=base64.b64decode(sig.value),
+                certificate=base64.b64decode(sig.certificate) if sig.certificate else None,
+                signing_time=int(sig.signing_time.timestamp()) if sig.signing_time else None,
+            ),
+            request_id=self.request_id,
+        )
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    entries: list[EntryIn] = Field(
+        min_length=1, description="Up to max_bulk_entries entries, all or none stored"
+    )
+
+
+class RevocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Literal[
+        "unspecified",
+        "issued_in_error",
+        "superseded",
+        "withdrawn_by_issuer",
+        "signer_key_compromise",
+    ]
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(service: NodeService) -> FastAPI:
+    app = FastAPI(
+        title="municipal-notary node",
+        version="1",
+        description=(
+            "Notarization node of one municipality: an append-only RFC 6962 log whose tree "
+            "heads are anchored on the shared chain. Errors are RFC 9457 problem+json."
+        ),
+    )
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)  # type: ignore[arg-type]
+    metrics = service.metrics
+
+    @app.middleware("http")
+    async def timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.request_seconds.labels(path, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    _install_error_handlers(app)
+    _add_entry_routes(app, service)
+    _add_log_routes(app, service)
+    _add_operation_routes(app, service)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as RFC 9457 problem+json naming the field where there is one."""
+
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(
+            error.status,
+            error.problem,
+            error.title,
+            error.detail,
+            request.url.path,
+            field=error.field,
+            **error.extra,
+        )
+
+    @app.exception_handler(SubmissionRejectedError)
+    async def on_rejected(request: Request, error: SubmissionRejectedError) -> JSONResponse:
+        title = {404: "Not found", 409: "Conflict"}.get(error.status, "Entry refused")
+        return problem_response(
+            error.status, error.problem, title, error.detail, request.url.path, field=error.field
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field_path(e["loc"]), "detail": e["msg"]} for e in error.errors()]
+        first = errors[0] if errors else {"field": None, "detail": "invalid request"}
+        detail = f"{first['field']}: {first['detail']}" if first["field"] else str(first["detail"])
+        return problem_response(
+            422,
+            "invalid-request",
+            "Invalid request",
+            detail,
+            request.url.path,
+            field=first["field"],
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        problem = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem_response(
+            error.status_code, problem, str(error.detail), str(error.detail), request.url.path
+        )
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "Internal error",
+            "the node failed to handle this request; see its log",
+            request.url.path,
+        )
+
+
+def _client_dependency(service: NodeService, scope: str) -> Callable[..., Client]:
+    """The authenticated caller, who must hold `scope`."""
+
+    def dependency(authorization: Annotated[str | None, Header()] = None) -> Client:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise ProblemError(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "send Authorization: Bearer <token>",
+                "Authorization",
+            )
+        client = service.tokens.resolve(authorization[7:].strip())
+        if client is None:
+            raise ProblemError(
+                401, "unauthorized", "Unauthorized", "unknown or revoked token", "Authorization"
+            )
+        if scope not in client.scopes:
+            raise ProblemError(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"this token lacks the {scope!r} scope",
+                "Authorization",
+            )
+        return client
+
+    return dependency
+
+
+def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
+    submitter = Depends(_client_dependency(service, "submit"))
+    reader = Depends(_client_dependency(service, "read"))
+    admin = Depends(_client_dependency(service, "admin"))
+
+    @app.post(
+        "/v1/entries", status_code=201, tags=["entries"], summary="Notarize one document digest"
+    )
+    def submit_one(
+        body: EntryIn,
+        response: Response,
+        client: Client = submitter,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> dict[str, Any]:
+        request_id = body.request_id or idempotency_key
+        result = service.submit(
+            [body.submission()], client, request_id, body.model_dump(mode="json")
+        )
+        response.status_code = 200 if result.replayed else 201
+        return result.receipts[0]
+
+    @app.post(
+        "/v1/entries/bulk",
+        status_code=201,
+        tags=["entries"],
+        summary="Notarize many digests, all or none",
+    )
+    def submit_bulk(body: BulkIn, response: Response, client: Client = submitter) -> dict[str, Any]:
+        if len(body.entries) > service.settings.max_bulk_entries:
+            raise ProblemError(
+                413,
+                "too-many-entries",
+                "Too many entries",
+                f"at most {service.settings.max_bulk_entries} entries per request",
+                "entries",
+            )
+        submissions = [e.submission() for e in body.entries]
+        result = service.submit(submissions, client, body.request_id, body.model_dump(mode="json"))
+        response.status_code = 200 if result.replayed else 201
+        return {"receipts": result.receipts}
+
+    @app.get("/v1/entries/{leaf_hash}/bundle", tags=["bundles"], summary="Proof bundle of an entry")
+    def bundle_by_leaf(leaf_hash: str, client: Client = reader) -> JSONResponse:
+        return _bundle_response(service.bundle_by_leaf_hash(_leaf_hash(leaf_hash)))
+
+    @app.get(
+        "/v1/receipts/{receipt_id}/bundle", tags=["bundles"], summary="Proof bundle by receipt id"
+    )
+    def bundle_by_receipt(receipt_id: str, client: Client = reader) -> JSONResponse:
+        return _bundle_response(service.bundle_by_receipt(receipt_id))
+
+    @app.get("/v1/receipts/{receipt_id}", tags=["entries"], summary="The signed receipt again")
+    def receipt(receipt_id: str, client: Client = reader) -> dict[str, Any]:
+        index = service.store.index_of_receipt(receipt_id)
+        stored = None if index is None else service.store.entry(index)
+        if stored is None:
+            raise ProblemError(
+                404, "not-found", "Not found", "no receipt with this id", "receipt_id"
+            )
+        return service.receipt(stored)
+
+    @app.post(
+        "/v1/entries/{leaf_hash}/revocation",
+        status_code=201,
+        tags=["entries"],
+        summary="Revoke an issued document",
+    )
+    def revoke(leaf_hash: str, body: RevocationIn, client: Client = admin) -> dict[str, Any]:
+        return service.revoke(_leaf_hash(leaf_hash), RevocationReason[body.reason.upper()], client)
+
+    @app.get(
+        STATUS_PATH,
+        tags=["public"],
+        summary="Revocation status of an entry (public, no personal data)",
+    )
+    def status(leaf_hash: str) -> dict[str, Any]:
+        wanted = _leaf_hash(leaf_hash)
+        if service.store.index_of(wanted) is None:
+            raise ProblemError(
+                404,
+                "not-found",
+                "Not found",
+                "no entry with this leaf hash in this log",
+                "leaf_hash",
+            )
+        section = service.bundles.revocation_section(wanted)
+        return {
+            "revoked": section is not None,
+            "revocation": None if section is None else revocation_to_json(section),
+        }
+
+
+def _add_log_routes(app: FastAPI, service: NodeService) -> None:
+    """Public, for auditors: heads, proofs and leaves carry no personal data."""
+
+    @app.get(
+        "/v1/log/head",
+        tags=["log"],
+        summary="Current tree size and root, latest sealed and final heads",
+    )
+    def log_head() -> dict[str, Any]:
+        size = service.store.size
+        latest = service.store.latest_head()
+        final = next((h for h in _heads_desc(service) if h.state == "final"), None)
+        return {
+            "tree_size": size,
+            "root": service.store.root(size).hex(),
+            "latest_head": _head_json(latest),
+            "latest_final_head": _head_json(final),
+            "node": service.key.address,
+            "lg_code": f"{service.settings.lg_code:06d}",
+        }
+
+    @app.get("/v1/log/heads", tags=["log"], summary="Sealed heads with their anchoring state")
+    def log_heads(
+        start: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_HEADS_PAGE)] = 100,
+    ) -> dict[str, Any]:
+        return {
+            "heads": [_head_json(h) for h in service.store.heads(start, limit)],
+            "count": service.store.head_count,
+        }
+
+    @app.get(
+        "/v1/log/consistency", tags=["log"], summary="Consistency proof between two tree sizes"
+    )
+    def consistency(
+        first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
+    ) -> dict[str, Any]:
+        if first > second or second > service.store.size:
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                f"need 0 <= first <= second <= {service.store.size}",
+                "second",
+            )
+        proof = service.store.consistency_proof(first, second)
+        return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
+
+    @app.get("/v1/log/inclusion", tags=["log"], summary="Inclusion proof of a leaf hash")
+    def inclusion(leaf_hash: str, tree_size: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+        index = service.store.index_of(_leaf_hash(leaf_hash))
+        if index is None:
+            raise ProblemError(
+                404, "not-found", "Not found", "no entry with this leaf hash", "leaf_hash"
+            )
+        if not index < tree_size <= service.store.size:
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                f"tree_size must be in ({index}, {service.store.size}]",
+                "tree_size",
+            )
+        return {
+            "leaf_index": index,
+            "tree_size": tree_size,
+            "path": [p.hex() for p in service.store.inclusion_proof(index, tree_size)],
+        }
+
+    @app.get("/v1/log/leaves", tags=["log"], summary="Leaf data by index range (no personal data)")
+    def leaves(
+        start: Annotated[int, Query(ge=0)], end: Annotated[int, Query(ge=1)]
+    ) -> dict[str, Any]:
+        if end <= start or end - start > MAX_LEAVES_PAGE:
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                f"need start < end <= start + {MAX_LEAVES_PAGE}",
+                "end",
+            )
+        return {
+            "leaves": [
+                {
+                    "index": i,
+                    "leaf_hash": hash_leaf(data).hex(),
+                    "leaf": base64.b64encode(data).decode(),
+                }
+                for i, data in service.store.leaves(start, end)
+            ]
+        }
+
+
+def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
+    metrics = service.metrics
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Ready to accept and anchor entries")
+    def readyz(request: Request) -> JSONResponse:
+        ready, detail = service.readiness()
+        if not ready:
+            return problem_response(503, "not-ready", "Not ready", detail, request.url.path)
+        return JSONResponse({"status": "ready", "detail": detail})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def metrics_endpoint() -> Response:
+        latest_final = next((h for h in _heads_desc(service) if h.state == "final"), None)
+        metrics.unanchored_entries.set(
+            service.store.size - (latest_final.tree_size if latest_final else 0)
+        )
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _bundle_response(answer: Any) -> JSONResponse:
+    if answer is None:
+        raise ProblemError(
+            404, "not-found", "Not found", "no document entry with this id in this log", None
+        )
+    return JSONResponse(
+        bundle_to_json(answer.bundle), headers={"Notary-Bundle-State": answer.state}
+    )
+
+
+def _leaf_hash(value: str) -> bytes:
+    if not HEX32.match(value):
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Invalid request",
+            "leaf_hash must be 64 hexadecimal digits",
+            "leaf_hash",
+        )
+    return bytes.fromhex(value)
+
+
+def _heads_desc(service: NodeService) -> Any:
+    for seq in range(service.store.head_count - 1, -1, -1):
+        head = service.store.head(seq)
+        if head is not None:
+            yield head
+
+
+def _head_json(head: Any) -> dict[str, Any] | None:
+    if head is None:
+        return None
+    return {
+        "seq": head.seq,
+        "tree_size": head.tree_size,
+        "root": head.root.hex(),
+        "state": head.state,
+        "tx_hash": head.tx_hash,
+        "block_number": head.block_number,
+        "block_hash": head.block_hash,
+    }
+
+
+def _field_path(loc: Any) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class BodyLimit:
+    """Refuses bodies over `limit` bytes with 413, whether or not Content-Length says so."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(scope, send, self.limit)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLargeError:
+            await _too_large(scope, send, self.limit)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    response = problem_response(
+        413,
+        "body-too-large",
+        "Request body too large",
+        f"the limit is {limit} bytes",
+        scope.get("path", ""),
+    )
+    await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

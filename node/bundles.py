@@ -1,0 +1,109 @@
+"""Proof bundles and status answers from the store: the exact format `verifier/` checks."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from node.store import Head, LogStore, StoredEntry
+from verifier.bundle import (
+    AnchorSection,
+    HeadSection,
+    InclusionSection,
+    ProofBundle,
+    RevocationSection,
+    build_bundle,
+    build_revocation_section,
+)
+from verifier.leaf import DocumentEntry, RevocationEntry, SignatureFormat, decode_entry
+
+ANCHORED_STATES = ("anchored", "final")
+
+
+@dataclass(frozen=True)
+class ChainIdentity:
+    """Where this node anchors: stated in every anchored bundle."""
+
+    chain_id: int
+    registry: str
+    node: str
+    lg_code: int
+
+
+@dataclass(frozen=True)
+class BundleAnswer:
+    bundle: ProofBundle
+    state: str  # pending | anchored | final
+
+
+class BundleBuilder:
+    def __init__(self, store: LogStore, identity: ChainIdentity | None) -> None:
+        self.store = store
+        self.identity = identity
+
+    def for_index(self, index: int) -> BundleAnswer | None:
+        stored = self.store.entry(index)
+        if stored is None:
+            return None
+        entry = decode_entry(stored.leaf)
+        if not isinstance(entry, DocumentEntry):
+            return None  # revocation entries have no bundle of their own
+        sidecar = stored.sidecar
+        proof = self._proof(stored.index)
+        revocation = self.revocation_section(stored.leaf_hash)
+        bundle = build_bundle(
+            entry=entry,
+            salt=bytes.fromhex(sidecar["salt"]),
+            signature=base64.b64decode(sidecar["signature"]),
+            certificates=[base64.b64decode(c) for c in sidecar["certificates"]],
+            inclusion=proof[0] if proof else None,
+            head=proof[1] if proof else None,
+            anchor=proof[2] if proof else None,
+            revocation=revocation,
+        )
+        state = "pending" if proof is None else proof[3].state
+        return BundleAnswer(bundle, state)
+
+    def revocation_section(self, leaf_hash: bytes) -> RevocationSection | None:
+        index = self.store.revocation_of(leaf_hash)
+        if index is None:
+            return None
+        stored = self.store.entry(index)
+        assert stored is not None
+        entry = decode_entry(stored.leaf)
+        assert isinstance(entry, RevocationEntry)
+        proof = self._proof(index)
+        if proof is None:
+            return build_revocation_section(entry)
+        return build_revocation_section(entry, inclusion=proof[0], head=proof[1], anchor=proof[2])
+
+    def _proof(
+        self, index: int
+    ) -> tuple[InclusionSection, HeadSection, AnchorSection, Head] | None:
+        if self.identity is None:
+            return None
+        head = self.store.covering_head(index, ANCHORED_STATES)
+        if (
+            head is None
+            or head.tx_hash is None
+            or head.block_hash is None
+            or head.block_number is None
+        ):
+            return None
+        inclusion = InclusionSection(
+            index, head.tree_size, tuple(self.store.inclusion_proof(index, head.tree_size))
+        )
+        anchor = AnchorSection(
+            chain_id=self.identity.chain_id,
+            registry=self.identity.registry,
+            node=self.identity.node,
+            lg_code=self.identity.lg_code,
+            tx_hash=bytes.fromhex(head.tx_hash[2:]),
+            block_number=head.block_number,
+            block_hash=bytes.fromhex(head.block_hash[2:]),
+        )
+        return inclusion, HeadSection(head.seq, head.tree_size, head.root), anchor, head
+
+
+def signature_format_of(stored: StoredEntry) -> SignatureFormat:
+    return SignatureFormat.from_label(stored.sidecar["signature_format"])

@@ -1,0 +1,189 @@
+"""`notary node --dev`: everything a first-time user needs, provisioned into the data folder
+on the first run and reused afterwards: a one-validator devnet, the registry with this node
+registered, the node's key, a JPKI-TEST hierarchy to trust, a demo document signed like a
+My Number card, and an API token."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from anchor import RegistryClient, connect
+from anchor.keys import load_account, write_keystore
+from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from node.tokens import SCOPES, TokenStore
+from verifier.jpki.cms_sign import load_private_key, sign_cms
+from verifier.jpki.testca import generate_test_hierarchy
+from verifier.leaf import DocumentType
+
+DEMO_TEXT = (
+    "住民票の写し (demo)\n氏名: 試験 太郎\n住所: 茨城県つくば市 1-1-1\n発行: 千代田区 (demo)\n"
+)
+
+
+@dataclass
+class DevEnvironment:
+    chain: NetworkProcesses
+    rpc_url: str
+    chain_id: int
+    registry: str
+    key_file: Path
+    password_file: Path
+    trust_dir: Path
+    crl_files: list[Path]
+    token: str
+    demo_document: Path
+    demo_entry: Path
+
+    def stop(self) -> None:
+        self.chain.stop_all()
+
+
+def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    chain_dir = data_dir / "chain"
+    layout = (
+        NetworkLayout.load(chain_dir)
+        if (chain_dir / "network.json").exists()
+        else init_network(chain_dir, 1)
+    )
+    processes = NetworkProcesses(layout)
+    processes.start_all()
+    try:
+        rpc_url = layout.nodes[0].rpc_url
+        w3 = connect(rpc_url)
+        node_key, key_file, password_file = _node_key(data_dir)
+        registry = _registry(data_dir, w3, layout.dev_account(), node_key, lg_code, name)
+        jpki = _test_ca(data_dir)
+        token = _dev_token(data_dir)
+        demo_document, demo_entry = _demo(data_dir, jpki)
+    except BaseException:
+        processes.stop_all()
+        raise
+    return DevEnvironment(
+        chain=processes,
+        rpc_url=rpc_url,
+        chain_id=int(w3.eth.chain_id),
+        registry=registry,
+        key_file=key_file,
+        password_file=password_file,
+        trust_dir=jpki.trust_dir,
+        crl_files=jpki.crl_files,
+        token=token,
+        demo_document=demo_document,
+        demo_entry=demo_entry,
+    )
+
+
+def _node_key(data_dir: Path) -> tuple[LocalAccount, Path, Path]:
+    key_file, password_file = data_dir / "node-key.json", data_dir / "node-key.password"
+    if not key_file.exists():
+        password = secrets.token_urlsafe(24)
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
+        write_keystore(Account.create(), key_file, password)
+    return load_account(key_file, password_file), key_file, password_file
+
+
+def _registry(
+    data_dir: Path, w3: Web3, dev: LocalAccount, node_key: LocalAccount, lg_code: int, name: str
+) -> str:
+    record_file = data_dir / "registry.json"
+    if record_file.exists():
+        return str(json.loads(record_file.read_text())["registry"])
+    registry, deployment = RegistryClient.deploy(w3, dev)
+    registry.register_node(node_key.address, lg_code, name)
+    funding = dev.sign_transaction(
+        {
+            "to": node_key.address,
+            "value": Web3.to_wei(1000, "ether"),
+            "gas": 21_000,
+            "nonce": w3.eth.get_transaction_count(dev.address, "pending"),
+            "chainId": w3.eth.chain_id,
+            "maxFeePerGas": Web3.to_wei(10, "gwei"),
+            "maxPriorityFeePerGas": Web3.to_wei(1, "gwei"),
+        }
+    )
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(funding.raw_transaction), timeout=60
+    )
+    record_file.write_text(
+        json.dumps({"registry": registry.address, "block": deployment.block_number}) + "\n"
+    )
+    return registry.address
+
+
+@dataclass(frozen=True)
+class TestJPKI:
+    trust_dir: Path
+    crl_files: list[Path]
+    signer_cert: Path
+    signer_key: Path
+
+
+def _test_ca(data_dir: Path) -> TestJPKI:
+    """A JPKI-TEST hierarchy to trust; generated once (RSA keys are slow), then reused."""
+    out = data_dir / "jpki-test"
+    summary = out / "dev-summary.json"
+    if not summary.exists():
+        hierarchy = generate_test_hierarchy(out)
+        trust = out / "trust"
+        trust.mkdir(exist_ok=True)
+        for anchor in hierarchy.trust_anchors:
+            (trust / anchor.name).write_bytes(anchor.read_bytes())
+        facts = {
+            "trust_dir": str(trust),
+            "crl_files": [str(p) for p in hierarchy.crl_files],
+            "signer_cert": str(hierarchy.ee_valid_gen02.cert),
+            "signer_key": str(hierarchy.ee_valid_gen02.key),
+        }
+        summary.write_text(json.dumps(facts, indent=2) + "\n")
+    facts = json.loads(summary.read_text())
+    return TestJPKI(
+        Path(facts["trust_dir"]),
+        [Path(p) for p in facts["crl_files"]],
+        Path(facts["signer_cert"]),
+        Path(facts["signer_key"]),
+    )
+
+
+def _dev_token(data_dir: Path) -> str:
+    token_file = data_dir / "dev-token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    token = TokenStore(data_dir / "tokens.json").create("dev", list(SCOPES))
+    token_file.touch(mode=0o600)
+    token_file.write_text(token + "\n")
+    return token
+
+
+def _demo(data_dir: Path, jpki: TestJPKI) -> tuple[Path, Path]:
+    demo = data_dir / "demo"
+    demo.mkdir(exist_ok=True)
+    document, entry = demo / "document.txt", demo / "entry.json"
+    if not entry.exists():
+        content = DEMO_TEXT.encode()
+        document.write_bytes(content)
+        cms = sign_cms(
+            content,
+            key=load_private_key(jpki.signer_key),
+            cert=x509.load_pem_x509_certificate(jpki.signer_cert.read_bytes()),
+        )
+        body = {
+            "document_sha256": hashlib.sha256(content).hexdigest(),
+            "document_type": int(DocumentType.RESIDENT_RECORD_COPY),
+            "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
+        }
+        entry.write_text(json.dumps(body, indent=2) + "\n")
+    return document, entry

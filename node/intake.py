@@ -1,0 +1,175 @@
+"""Turning an issuing system's submission into a log entry: check the JPKI signature and its
+signer at signing time, draw the salt, and encode the leaf. Nothing is stored here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from node.store import NewEntry
+from verifier.bundle import make_document_entry
+from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
+from verifier.jpki import (
+    JPKICertificate,
+    JPKIError,
+    RevocationSources,
+    SignerPolicy,
+    check_signer,
+)
+from verifier.leaf import (
+    RevocationEntry,
+    SignatureFormat,
+    new_salt,
+)
+
+
+class SubmissionRejectedError(Exception):
+    """The submission is refused; `field` names the offending field for the problem body."""
+
+    def __init__(
+        self, field: str, detail: str, status: int = 422, problem: str = "invalid-entry"
+    ) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+        self.status = status
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    format: SignatureFormat
+    value: bytes
+    certificate: bytes | None  # DER; required for PKCS#1, optional for CMS (embedded there)
+    signing_time: int | None  # required for PKCS#1 (the card does not state it)
+
+
+@dataclass(frozen=True)
+class Submission:
+    document_sha256: bytes
+    document_type: int
+    issued_at: int
+    signature: SignatureInput
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SignerGate:
+    """What the node accepts as a signer: trust anchors, revocation sources, policy."""
+
+    trust_anchors: tuple[JPKICertificate, ...]
+    revocation: RevocationSources
+    policy: SignerPolicy
+
+
+def new_receipt_id() -> str:
+    return "r_" + secrets.token_hex(16)
+
+
+def document_entry(
+    submission: Submission, lg_code: int, gate: SignerGate, *, client: str, field_prefix: str = ""
+) -> NewEntry:
+    """Check `submission` and build its log entry. Raises SubmissionRejectedError."""
+    sig = submission.signature
+    where = f"{field_prefix}signature"
+    try:
+        if sig.format is SignatureFormat.CMS:
+            signed = verify_cms_digest(sig.value, submission.document_sha256)
+            signer, embedded, signing_time = (
+                signed.signer_cert,
+                signed.embedded_certs,
+                signed.signing_time,
+            )
+            if signing_time is None:
+                raise SubmissionRejectedError(
+                    f"{where}.value", "the CMS signature has no signingTime attribute"
+                )
+            signing_seconds = int(signing_time.timestamp())
+        else:
+            if sig.certificate is None:
+                raise SubmissionRejectedError(
+                    f"{where}.certificate", "a PKCS#1 signature needs the signer certificate"
+                )
+            if sig.signing_time is None:
+                raise SubmissionRejectedError(
+                    f"{where}.signing_time", "a PKCS#1 signature needs its signing time"
+                )
+            signer = certificate_from_der(sig.certificate)
+            verify_pkcs1_digest(sig.value, submission.document_sha256, signer)
+            embedded, signing_seconds = [], sig.signing_time
+    except JPKIError as error:
+        raise SubmissionRejectedError(
+            f"{where}.value", f"signature does not verify: {error}"
+        ) from None
+    check = check_signer(
+        signer,
+        signing_time=datetime.fromtimestamp(signing_seconds, UTC),
+        trust_anchors=gate.trust_anchors,
+        intermediates=[c for c in embedded if c.sha256 != signer.sha256],
+        revocation=gate.revocation,
+        policy=gate.policy,
+    )
+    if not check.ok:
+        raise SubmissionRejectedError(
+            f"{where}.certificate",
+            f"signer certificate is {check.status} at the signing time: {check.reason}",
+            problem=f"signer-{check.status.replace('_', '-')}",
+        )
+    certificates = [signer.der, *(c.der for c in embedded if c.sha256 != signer.sha256)]
+    salt = new_salt()
+    entry = make_document_entry(
+        document_sha256=submission.document_sha256,
+        salt=salt,
+        lg_code=lg_code,
+        document_type=submission.document_type,
+        issued_at=submission.issued_at,
+        signing_time=signing_seconds,
+        signature_format=sig.format,
+        signature=sig.value,
+        signer_certificate=signer.der,
+    )
+    receipt_id = new_receipt_id()
+    sidecar: dict[str, Any] = {
+        "kind": "document",
+        "salt": salt.hex(),
+        "signature_format": sig.format.label,
+        "signature": _b64(sig.value),
+        "certificates": [_b64(c) for c in certificates],
+        "receipt_id": receipt_id,
+        "request_id": submission.request_id,
+        "client": client,
+        "received_at": int(time.time()),
+    }
+    return NewEntry(entry.encode(), sidecar, receipt_id)
+
+
+def revocation_entry(
+    revoked_leaf_hash: bytes, lg_code: int, reason: int, *, client: str
+) -> NewEntry:
+    entry = RevocationEntry(revoked_leaf_hash, lg_code, reason, int(time.time()))
+    receipt_id = new_receipt_id()
+    sidecar = {
+        "kind": "revocation",
+        "receipt_id": receipt_id,
+        "client": client,
+        "received_at": entry.revoked_at,
+        "revokes": revoked_leaf_hash.hex(),
+    }
+    return NewEntry(entry.encode(), sidecar, receipt_id, revokes=revoked_leaf_hash)
+
+
+def body_fingerprint(body: Any) -> str:
+    """Stable hash of a request body, to tell a retry from a conflicting reuse of an id."""
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,44 @@
+"""Prometheus metrics of one node (its own registry, so several nodes can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.entries = Counter(
+            "notary_entries", "Entries appended to the log", ["kind"], registry=r
+        )
+        self.tree_size = Gauge("notary_tree_size", "Leaves in the log", registry=r)
+        self.heads_sealed = Counter("notary_heads_sealed", "Tree heads sealed", registry=r)
+        self.anchors_submitted = Counter(
+            "notary_anchors_submitted", "Anchor transactions sent", registry=r
+        )
+        self.heads_final = Counter("notary_heads_final", "Heads anchored and final", registry=r)
+        self.chain_errors = Counter(
+            "notary_chain_errors", "Chain errors seen by the anchoring worker", registry=r
+        )
+        self.anchor_lag_seconds = Gauge(
+            "notary_anchor_lag_seconds",
+            "Seal-to-inclusion time of the latest anchored head",
+            registry=r,
+        )
+        self.final_lag_seconds = Gauge(
+            "notary_final_lag_seconds", "Seal-to-finality time of the latest final head", registry=r
+        )
+        self.unanchored_entries = Gauge(
+            "notary_unanchored_entries", "Entries not yet covered by a final head", registry=r
+        )
+        self.request_seconds = Histogram(
+            "notary_http_request_seconds",
+            "HTTP request latency",
+            ["route", "method", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,291 @@
+"""The node's moving parts wired together: store, intake, receipts, bundles, anchoring."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from anchor import RegistryClient, connect
+from anchor.keys import load_account
+from node.anchoring import AnchorWorker, Batcher, run_worker
+from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
+from node.intake import (
+    SignerGate,
+    Submission,
+    SubmissionRejectedError,
+    body_fingerprint,
+    document_entry,
+    revocation_entry,
+)
+from node.metrics import Metrics
+from node.settings import NodeSettings
+from node.store import REQUEST, LogStore, NewEntry, StoredEntry
+from node.tokens import Client, TokenStore
+from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
+from verifier.leaf import DocumentEntry, RevocationEntry, decode_entry
+
+log = logging.getLogger("node")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    receipts: list[dict[str, Any]]
+    replayed: bool
+
+
+def finality_depth_of(settings: NodeSettings, registry: RegistryClient) -> int:
+    """Configured, else floor(N/2)+1 for a Clique chain of N signers, else 2."""
+    if settings.finality_depth is not None:
+        return settings.finality_depth
+    try:
+        signers = registry.w3.provider.make_request("clique_getSigners", [])  # type: ignore[arg-type]
+        if isinstance(signers.get("result"), list) and signers["result"]:
+            return len(signers["result"]) // 2 + 1
+    except Exception:  # an engine without clique_ methods (anvil, Besu/QBFT)
+        log.debug("no clique_getSigners; finality depth defaults to 2")
+    return 2
+
+
+class NodeService:
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.store = LogStore(settings.store_dir)
+        self.tokens = TokenStore(settings.data_dir / "tokens.json")
+        self.metrics = Metrics()
+        self.metrics.tree_size.set(self.store.size)
+        self.gate = SignerGate(
+            trust_anchors=tuple(load_certificates(_trust_files(settings))),
+            revocation=RevocationSources(crl_files=[str(p) for p in settings.crl_files]),
+            policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
+        )
+        self.key: LocalAccount = load_account(
+            _required(settings.key_file, "key_file"), settings.password_file
+        )
+        self.batcher = Batcher(
+            self.store, settings.batch_max_entries, settings.batch_interval, self.metrics
+        )
+        self.registry: RegistryClient | None = None
+        self.worker: AnchorWorker | None = None
+        self.identity: ChainIdentity | None = None
+        if settings.rpc_url:
+            w3 = connect(settings.rpc_url, chain_id=settings.chain_id)
+            self.registry = RegistryClient(
+                w3,
+                _required(settings.registry, "registry"),
+                self.key,
+                receipt_timeout=settings.anchor_receipt_timeout,
+            )
+            self.identity = ChainIdentity(
+                int(w3.eth.chain_id), self.registry.address, self.key.address, settings.lg_code
+            )
+            self.worker = AnchorWorker(
+                self.store,
+                self.registry,
+                finality_depth_of(settings, self.registry),
+                self.metrics,
+                max_in_flight=settings.max_anchors_in_flight,
+            )
+        self.bundles = BundleBuilder(self.store, self.identity)
+        self._submit_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=run_worker,
+            args=(self.batcher, self.worker, self._stop, self.metrics),
+            name="anchoring",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.batcher.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self.store.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def submit(
+        self, submissions: Sequence[Submission], client: Client, request_id: str | None, body: Any
+    ) -> SubmitResult:
+        """Check every submission, then append all of them in one synced write, or none."""
+        replay = self._replay(client, request_id, body)
+        if replay is not None:
+            return replay
+        entries: list[NewEntry] = []
+        for position, submission in enumerate(submissions):
+            prefix = f"entries[{position}]." if len(submissions) > 1 or request_id is None else ""
+            entries.append(
+                document_entry(
+                    submission,
+                    self.settings.lg_code,
+                    self.gate,
+                    client=client.name,
+                    field_prefix=prefix,
+                )
+            )
+        return self._append(entries, client, request_id, body)
+
+    def revoke(self, leaf_hash: bytes, reason: int, client: Client) -> dict[str, Any]:
+        index = self.store.index_of(leaf_hash)
+        if index is None:
+            raise SubmissionRejectedError(
+                "leaf_hash",
+                "no entry with this leaf hash in this log",
+                status=404,
+                problem="not-found",
+            )
+        stored = self.store.entry(index)
+        assert stored is not None
+        if not isinstance(decode_entry(stored.leaf), DocumentEntry):
+            raise SubmissionRejectedError("leaf_hash", "only document entries can be revoked")
+        if self.store.revocation_of(leaf_hash) is not None:
+            raise SubmissionRejectedError(
+                "leaf_hash",
+                "this document was already revoked",
+                status=409,
+                problem="already-revoked",
+            )
+        entry = revocation_entry(leaf_hash, self.settings.lg_code, reason, client=client.name)
+        with self._submit_lock:
+            if self.store.revocation_of(leaf_hash) is not None:
+                raise SubmissionRejectedError(
+                    "leaf_hash",
+                    "this document was already revoked",
+                    status=409,
+                    problem="already-revoked",
+                )
+            return self._append([entry], client, None, None).receipts[0]
+
+    def _replay(self, client: Client, request_id: str | None, body: Any) -> SubmitResult | None:
+        if request_id is None:
+            return None
+        record = self.store.get_json(_request_key(client, request_id))
+        if record is None:
+            return None
+        if record["body"] != body_fingerprint(body):
+            raise SubmissionRejectedError(
+                "request_id",
+                f"request id {request_id!r} was used before with a different body",
+                status=409,
+                problem="request-id-reused",
+            )
+        return SubmitResult(
+            [self.receipt(self._entry(i)) for i in record["indices"]], replayed=True
+        )
+
+    def _append(
+        self, entries: list[NewEntry], client: Client, request_id: str | None, body: Any
+    ) -> SubmitResult:
+        with self._submit_lock:
+            replay = self._replay(client, request_id, body)
+            if replay is not None:
+                return replay
+            first = self.store.size
+            extra = {}
+            if request_id is not None:
+                record = {
+                    "body": body_fingerprint(body),
+                    "indices": list(range(first, first + len(entries))),
+                }
+                extra[_request_key(client, request_id)] = json.dumps(record).encode()
+            first = self.store.append(entries, extra)
+        kinds = [e.sidecar["kind"] for e in entries]
+        for kind in set(kinds):
+            self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
+        self.metrics.tree_size.set(self.store.size)
+        self.batcher.on_appended()
+        return SubmitResult(
+            [self.receipt(self._entry(first + i)) for i in range(len(entries))], replayed=False
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def _entry(self, index: int) -> StoredEntry:
+        stored = self.store.entry(index)
+        if stored is None:
+            raise KeyError(index)
+        return stored
+
+    def receipt(self, stored: StoredEntry) -> dict[str, Any]:
+        """The signed receipt of an entry: no personal data, recomputable from the store."""
+        entry = decode_entry(stored.leaf)
+        sidecar = stored.sidecar
+        body: dict[str, Any] = {
+            "receipt_id": sidecar["receipt_id"],
+            "kind": sidecar["kind"],
+            "leaf_hash": stored.leaf_hash.hex(),
+            "leaf_index": stored.index,
+            "lg_code": f"{entry.lg_code:06d}",
+            "received_at": _time(sidecar["received_at"]),
+            "node": self.key.address,
+        }
+        if isinstance(entry, DocumentEntry):
+            body |= {
+                "salt": sidecar["salt"],
+                "document_type": entry.document_type,
+                "issued_at": _time(entry.issued_at),
+                "signing_time": _time(entry.signing_time),
+            }
+        elif isinstance(entry, RevocationEntry):
+            body |= {"revokes": entry.revoked_leaf_hash.hex(), "reason": entry.reason}
+        if self.identity is not None:
+            body |= {"chain_id": self.identity.chain_id, "registry": self.identity.registry}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        signature = self.key.sign_message(encode_defunct(text=canonical)).signature
+        return body | {"receipt_signature": "0x" + bytes(signature).hex()}
+
+    def bundle_by_leaf_hash(self, leaf_hash: bytes) -> BundleAnswer | None:
+        index = self.store.index_of(leaf_hash)
+        return None if index is None else self.bundles.for_index(index)
+
+    def bundle_by_receipt(self, receipt_id: str) -> BundleAnswer | None:
+        index = self.store.index_of_receipt(receipt_id)
+        return None if index is None else self.bundles.for_index(index)
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.worker is None:
+            return True, "no chain configured: accepting entries, not anchoring"
+        if self.worker.halted:
+            return False, self.worker.halted
+        if self.worker.last_error:
+            return False, f"chain unavailable: {self.worker.last_error}"
+        return True, "ok"
+
+
+def _request_key(client: Client, request_id: str) -> bytes:
+    return REQUEST + hashlib.sha256(f"{client.name}\0{request_id}".encode()).digest()
+
+
+def _time(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _required(value: Any, name: str) -> Any:
+    if value is None:
+        raise ValueError(f"setting {name} is required")
+    return value
+
+
+def _trust_files(settings: NodeSettings) -> list[str]:
+    if settings.trust_dir is None:
+        return []
+    return sorted(
+        str(p)
+        for p in settings.trust_dir.iterdir()
+        if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+    )

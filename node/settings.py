@@ -1,0 +1,96 @@
+"""The node's configuration: one typed object, read from a TOML file and NOTARY_* environment
+variables (environment wins), with defaults that run on a laptop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from anchor import is_valid_lg_code
+
+CONFIG_FILE_ENV = "NOTARY_CONFIG"
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTARY_", extra="forbid")
+
+    data_dir: Path = Field(
+        Path("data"), description="LevelDB log store, keys, and (in --dev) the chain."
+    )
+    host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port).")
+
+    lg_code: int = Field(131016, description="This municipality's 6-digit local-government code.")
+    name: str = Field("demo municipality", min_length=1, max_length=128)
+
+    rpc_url: str | None = Field(None, description="Ethereum JSON-RPC endpoint of the shared chain.")
+    registry: str | None = Field(None, description="NotaryRegistry address.")
+    chain_id: int | None = Field(None, description="Refuse an endpoint serving another chain.")
+    key_file: Path | None = Field(
+        None, description="Anchoring key: encrypted keystore (or dev hex key)."
+    )
+    password_file: Path | None = None
+    finality_depth: int | None = Field(
+        None,
+        ge=0,
+        description="Blocks on top before an anchor is final; default floor(signers/2)+1.",
+    )
+
+    batch_max_entries: int = Field(
+        10_000, ge=1, description="Seal a head after this many entries..."
+    )
+    batch_interval: float = Field(
+        1.0, gt=0, description="...or this many seconds, whichever first."
+    )
+    max_anchors_in_flight: int = Field(8, ge=1)
+    anchor_receipt_timeout: float = Field(60.0, gt=0)
+
+    trust_dir: Path | None = Field(None, description="JPKI trust anchors (PEM/DER files).")
+    crl_files: list[Path] = Field(default_factory=list, description="CRLs for signer checks.")
+    require_signature: bool = Field(True, description="Refuse entries without a JPKI signature.")
+    require_revocation_info: bool = Field(True, description="Refuse signers no CRL/OCSP covers.")
+
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_bulk_entries: int = Field(10_000, ge=1)
+
+    @field_validator("lg_code")
+    @classmethod
+    def _lg_code(cls, value: int) -> int:
+        if not is_valid_lg_code(value):
+            raise ValueError(f"{value:06d} is not a local-government code with a valid check digit")
+        return value
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get(CONFIG_FILE_ENV)
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> NodeSettings:
+    """Settings from `config_file` (TOML), the environment, and explicit overrides."""
+    if config_file is not None:
+        os.environ[CONFIG_FILE_ENV] = str(config_file)
+    return NodeSettings(**{k: v for k, v in overrides.items() if v is not None})

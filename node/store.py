@@ -1,0 +1,283 @@
+"""The node's durable state in LevelDB: the append-only log, its Merkle subtrees, the tree
+heads and their anchoring state, receipts, idempotency keys and API tokens.
+
+Every mutation is one LevelDB write batch written with sync=True, so what a caller was
+told is stored survives SIGKILL and power loss. Proofs never rebuild the tree: the hash of
+every complete aligned subtree is stored when it completes, so a proof or a root for any
+size takes O(log n) reads (`verifier.merkle.*_from_subtrees`).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from verifier.merkle import (
+    consistency_proof_from_subtrees,
+    hash_children,
+    hash_leaf,
+    inclusion_proof_from_subtrees,
+    root_from_subtrees,
+)
+
+_U64 = struct.Struct(">Q")
+_NODE = struct.Struct(">BQ")
+
+META_SIZE = b"meta:size"
+META_HEADS = b"meta:heads"
+LEAF = b"L"  # + u64 index -> leaf bytes
+SIDECAR = b"X"  # + u64 index -> JSON: salt, signature material, receipt
+INDEX = b"I"  # + leaf hash -> u64 index
+NODE = b"N"  # + u8 level + u64 position -> subtree hash
+HEAD = b"H"  # + u64 seq -> JSON head record
+RECEIPT = b"R"  # + receipt id -> u64 index
+REQUEST = b"Q"  # + sha256(client, request id) -> JSON {body_sha256, indices}
+REVOKED = b"V"  # + revoked leaf hash -> u64 index of the revocation entry
+
+
+class StoreError(Exception):
+    """The store is unusable (corrupt, or opened twice)."""
+
+
+def u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+@dataclass
+class NewEntry:
+    """What an append writes for one entry."""
+
+    leaf: bytes
+    sidecar: dict[str, Any]
+    receipt_id: str
+    revokes: bytes | None = None  # leaf hash a revocation entry withdraws
+
+
+@dataclass
+class StoredEntry:
+    index: int
+    leaf: bytes
+    leaf_hash: bytes
+    sidecar: dict[str, Any]
+
+
+@dataclass
+class Head:
+    """A sealed tree head and how far its anchoring got."""
+
+    seq: int
+    tree_size: int
+    root: bytes
+    sealed_at: float
+    state: str = "sealed"  # sealed -> submitted -> anchored -> final
+    tx_hash: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    anchored_at: int | None = None  # block timestamp
+    attempts: int = 0
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["root"] = self.root.hex()
+        return json.dumps(data).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Head:
+        data = json.loads(raw)
+        data["root"] = bytes.fromhex(data["root"])
+        return cls(**data)
+
+
+class LogStore:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = plyvel.DB(str(path), create_if_missing=True)
+        except plyvel.IOError as error:
+            raise StoreError(
+                f"cannot open {path}: {error} (is another node running on it?)"
+            ) from None
+        self._write_lock = threading.Lock()
+        self._size = self._read_int(META_SIZE)
+        self._heads = self._read_int(META_HEADS)
+        # The last completed subtree at each level: appends compute parents from it
+        # without reading back.
+        self._frontier: dict[int, bytes] = {}
+        for start, end in _perfect_ranges(self._size):
+            level = (end - start).bit_length() - 1
+            self._frontier[level] = self.subtree_hash(start, end)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ log
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def append(
+        self, entries: Sequence[NewEntry], extra_writes: dict[bytes, bytes] | None = None
+    ) -> int:
+        """Append entries in one synced batch; return the index of the first."""
+        with self._write_lock:
+            first = self._size
+            frontier = dict(self._frontier)
+            with self.db.write_batch(sync=True) as batch:
+                for offset, entry in enumerate(entries):
+                    index = first + offset
+                    leaf_hash = hash_leaf(entry.leaf)
+                    batch.put(LEAF + u64(index), entry.leaf)
+                    batch.put(SIDECAR + u64(index), json.dumps(entry.sidecar).encode())
+                    batch.put(INDEX + leaf_hash, u64(index))
+                    batch.put(RECEIPT + entry.receipt_id.encode(), u64(index))
+                    if entry.revokes is not None:
+                        batch.put(REVOKED + entry.revokes, u64(index))
+                    _add_leaf(batch, frontier, index, leaf_hash)
+                for key, value in (extra_writes or {}).items():
+                    batch.put(key, value)
+                batch.put(META_SIZE, u64(first + len(entries)))
+            self._frontier = frontier
+            self._size = first + len(entries)
+            return first
+
+    def entry(self, index: int) -> StoredEntry | None:
+        if not 0 <= index < self._size:
+            return None
+        leaf = self.db.get(LEAF + u64(index))
+        sidecar = self.db.get(SIDECAR + u64(index))
+        if leaf is None or sidecar is None:
+            raise StoreError(f"entry {index} is missing below size {self._size}")
+        return StoredEntry(index, leaf, hash_leaf(leaf), json.loads(sidecar))
+
+    def index_of(self, leaf_hash: bytes) -> int | None:
+        raw = self.db.get(INDEX + leaf_hash)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def index_of_receipt(self, receipt_id: str) -> int | None:
+        raw = self.db.get(RECEIPT + receipt_id.encode())
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def revocation_of(self, leaf_hash: bytes) -> int | None:
+        raw = self.db.get(REVOKED + leaf_hash)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """(index, leaf bytes) for start <= index < end, in order."""
+        end = min(end, self._size)
+        for key, value in self.db.iterator(start=LEAF + u64(start), stop=LEAF + u64(end)):
+            yield _U64.unpack(key[1:])[0], value
+
+    # ------------------------------------------------------------------ Merkle
+
+    def subtree_hash(self, start: int, end: int) -> bytes:
+        level = (end - start).bit_length() - 1
+        value = self.db.get(NODE + _NODE.pack(level, start >> level))
+        if value is None:
+            raise StoreError(f"subtree [{start}, {end}) is not stored")
+        return value
+
+    def root(self, tree_size: int) -> bytes:
+        return root_from_subtrees(tree_size, self.subtree_hash)
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        return inclusion_proof_from_subtrees(index, tree_size, self.subtree_hash)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return consistency_proof_from_subtrees(size1, size2, self.subtree_hash)
+
+    # ------------------------------------------------------------------ heads
+
+    @property
+    def head_count(self) -> int:
+        return self._heads
+
+    def seal_head(self, tree_size: int, sealed_at: float) -> Head:
+        """Record a new head over the first `tree_size` leaves, with the next seq."""
+        with self._write_lock:
+            head = Head(self._heads, tree_size, self.root(tree_size), sealed_at)
+            with self.db.write_batch(sync=True) as batch:
+                batch.put(HEAD + u64(head.seq), head.to_json())
+                batch.put(META_HEADS, u64(self._heads + 1))
+            self._heads += 1
+            return head
+
+    def head(self, seq: int) -> Head | None:
+        raw = self.db.get(HEAD + u64(seq))
+        return None if raw is None else Head.from_json(raw)
+
+    def save_head(self, head: Head) -> None:
+        self.db.put(HEAD + u64(head.seq), head.to_json(), sync=True)
+
+    def heads(self, start: int = 0, limit: int | None = None) -> Iterator[Head]:
+        stop = self._heads if limit is None else min(self._heads, start + limit)
+        for _, value in self.db.iterator(start=HEAD + u64(start), stop=HEAD + u64(stop)):
+            yield Head.from_json(value)
+
+    def latest_head(self) -> Head | None:
+        return self.head(self._heads - 1) if self._heads else None
+
+    def covering_head(self, index: int, states: Sequence[str]) -> Head | None:
+        """The earliest head in one of `states` that contains leaf `index` (binary search
+        by size, then a forward scan over the few heads in the wanted states)."""
+        low, high = 0, self._heads
+        while low < high:
+            middle = (low + high) // 2
+            head = self.head(middle)
+            assert head is not None
+            if head.tree_size > index:
+                high = middle
+            else:
+                low = middle + 1
+        for head in self.heads(low):
+            if head.state in states:
+                return head
+            if head.state == "sealed":
+                return None  # later heads are not anchored before earlier ones
+        return None
+
+    # ------------------------------------------------------------------ small records
+
+    def get_json(self, key: bytes) -> Any:
+        raw = self.db.get(key)
+        return None if raw is None else json.loads(raw)
+
+    def put_json(self, key: bytes, value: Any) -> None:
+        self.db.put(key, json.dumps(value).encode(), sync=True)
+
+    def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        yield from self.db.iterator(prefix=prefix)
+
+    def _read_int(self, key: bytes) -> int:
+        raw = self.db.get(key)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+
+def _add_leaf(batch: Any, frontier: dict[int, bytes], index: int, leaf_hash: bytes) -> None:
+    """Store the leaf and every subtree it completes, climbing while the node is a right child."""
+    node, level, position = leaf_hash, 0, index
+    batch.put(NODE + _NODE.pack(0, position), node)
+    while position & 1:
+        node = hash_children(frontier[level], node)
+        level, position = level + 1, position >> 1
+        batch.put(NODE + _NODE.pack(level, position), node)
+    frontier[level] = node
+
+
+def _perfect_ranges(size: int) -> list[tuple[int, int]]:
+    """The aligned perfect subtrees covering [0, size), largest first."""
+    ranges, start = [], 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            ranges.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return ranges
