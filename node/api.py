@@ -339,7 +339,9 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
                 "entries",
             )
         submissions = [e.submission() for e in body.entries]
-        result = service.submit(submissions, client, body.request_id, body.model_dump(mode="json"))
+        result = service.submit(
+            submissions, client, body.request_id, body.model_dump(mode="json"), bulk=True
+        )
         response.status_code = 200 if result.replayed else 201
         return {"receipts": result.receipts}
 

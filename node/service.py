@@ -95,7 +95,7 @@ class NodeService:
                 max_in_flight=settings.max_anchors_in_flight,
             )
         self.bundles = BundleBuilder(self.store, self.identity)
-        self._submit_lock = threading.Lock()
+        self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -120,7 +120,13 @@ class NodeService:
     # ------------------------------------------------------------------ writes
 
     def submit(
-        self, submissions: Sequence[Submission], client: Client, request_id: str | None, body: Any
+        self,
+        submissions: Sequence[Submission],
+        client: Client,
+        request_id: str | None,
+        body: Any,
+        *,
+        bulk: bool = False,
     ) -> SubmitResult:
         """Check every submission, then append all of them in one synced write, or none."""
         replay = self._replay(client, request_id, body)
@@ -128,7 +134,7 @@ class NodeService:
             return replay
         entries: list[NewEntry] = []
         for position, submission in enumerate(submissions):
-            prefix = f"entries[{position}]." if len(submissions) > 1 or request_id is None else ""
+            prefix = f"entries[{position}]." if bulk else ""
             entries.append(
                 document_entry(
                     submission,
