@@ -118,10 +118,27 @@ class NodeProcess:
         for anchor in self.hierarchy.trust_anchors:
             (trust / anchor.name).write_bytes(anchor.read_bytes())
         args = [
-            sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir), "--port", str(self.port),
-            "--rpc", self.rpc_url, "--registry", self.registry, "--chain-id", str(self.chain_id),
-            "--key-file", str(self.key_file), "--password-file", str(self.password_file), "--lg-code", str(LG_CODE),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "node.cli",
+            "node",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--rpc",
+            self.rpc_url,
+            "--registry",
+            self.registry,
+            "--chain-id",
+            str(self.chain_id),
+            "--key-file",
+            str(self.key_file),
+            "--password-file",
+            str(self.password_file),
+            "--lg-code",
+            str(LG_CODE),
+        ]
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO
@@ -161,10 +178,24 @@ class NodeProcess:
 
     def token(self, name: str, *scopes: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir), "token", "create", "--name", name,
-             *[a for s in scopes for a in ("--scope", s)]],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "node",
+                "--data-dir",
+                str(self.data_dir),
+                "token",
+                "create",
+                "--name",
+                name,
+                *[a for s in scopes for a in ("--scope", s)],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
         return done.stdout.strip()
 
     def wait_final(self, timeout: float = 90) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import subprocess
 import sys
@@ -60,11 +61,24 @@ def verify_cli(
     node: NodeProcess, document: Path, bundle: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     args = [
-        sys.executable, "-m", "node.cli", "verify", str(document), "--bundle", str(bundle),
-        "--rpc", node.rpc_url, "--registry", node.registry, "--chain-id", str(node.chain_id),
-        "--trust", str(node.data_dir / "trust"), *[a for p in node.hierarchy.crl_files for a in ("--crl", str(p))],
+        sys.executable,
+        "-m",
+        "node.cli",
+        "verify",
+        str(document),
+        "--bundle",
+        str(bundle),
+        "--rpc",
+        node.rpc_url,
+        "--registry",
+        node.registry,
+        "--chain-id",
+        str(node.chain_id),
+        "--trust",
+        str(node.data_dir / "trust"),
+        *[a for p in node.hierarchy.crl_files for a in ("--crl", str(p))],
         *extra,
-    ]  # fmt: skip
+    ]
     return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
 
 
@@ -157,9 +171,22 @@ def test_authentication_and_scopes(node: NodeProcess, tokens: dict[str, str]) ->
     )
     doomed = node.token("leaving", "submit")
     subprocess.run(
-        [sys.executable, "-m", "node.cli", "node", "--data-dir", str(node.data_dir), "token", "revoke", "--name", "leaving"],
-        check=True, cwd=REPO, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "node.cli",
+            "node",
+            "--data-dir",
+            str(node.data_dir),
+            "token",
+            "revoke",
+            "--name",
+            "leaving",
+        ],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     assert submit(node, doomed, body).status == 401
 
 
@@ -299,15 +326,18 @@ def test_log_endpoints_prove_consistency(node: NodeProcess, tokens: dict[str, st
     heads = call("GET", node.url + "/v1/log/heads?limit=1000").body["heads"]
     anchored = [h for h in heads if h["state"] == "final"]
     assert len(anchored) >= 2 and [h["seq"] for h in heads] == list(range(len(heads)))
-    for old, new in zip(anchored, anchored[1:], strict=False):
+    for old, new in itertools.pairwise(anchored):
         proof = call(
             "GET",
             f"{node.url}/v1/log/consistency?first={old['tree_size']}&second={new['tree_size']}",
         ).body
         verify_consistency(
-            old["tree_size"], new["tree_size"], [bytes.fromhex(p) for p in proof["proof"]],
-            bytes.fromhex(old["root"]), bytes.fromhex(new["root"]),
-        )  # fmt: skip
+            old["tree_size"],
+            new["tree_size"],
+            [bytes.fromhex(p) for p in proof["proof"]],
+            bytes.fromhex(old["root"]),
+            bytes.fromhex(new["root"]),
+        )
     leaves = call("GET", f"{node.url}/v1/log/leaves?start=0&end={head['tree_size']}").body["leaves"]
     assert (
         root_from_leaf_hashes([bytes.fromhex(x["leaf_hash"]) for x in leaves]).hex() == head["root"]
