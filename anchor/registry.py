@@ -12,7 +12,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError
 from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
@@ -20,6 +20,7 @@ from anchor.chain import translate_transport_errors
 from anchor.errors import (
     REGISTRY_ERRORS,
     AnchorError,
+    ChainRPCError,
     TransactionRevertedError,
 )
 from anchor.models import (
@@ -285,7 +286,8 @@ class RegistryClient:
             try:
                 with translate_transport_errors(self._endpoint()):
                     logs: list[LogReceipt] = self.w3.eth.get_logs(params)
-            except Web3RPCError as error:
+            except ChainRPCError as error:
+                # Engines cap a query's block range or result count; a smaller page fits.
                 if page > MIN_LOG_PAGE:
                     page //= 2
                     continue

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from anchor import (
     ChainUnavailableError,
@@ -107,3 +109,34 @@ def test_engine_refusal_is_transaction_rejected(anvil: AnvilProcess) -> None:
     print(type(caught.value), caught.value)
     assert type(caught.value) is e.TransactionRejectedError
     assert "insufficient funds" in str(caught.value).lower()
+
+
+def test_event_paging_halves_pages_the_engine_refuses(
+    anvil: AnvilProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w3 = connect(anvil.rpc_url)
+    governance, node = deploy_with_node(w3)
+    for seq in range(3):
+        node.anchor(seq, seq + 1, root(f"r{seq}"))
+        w3.provider.make_request("anvil_mine", [hex(40)])  # type: ignore[arg-type]
+    real_get_logs = w3.eth.get_logs
+    ranges: list[int] = []
+
+    def capped(params: Any) -> Any:  # an engine that refuses ranges over 32 blocks
+        ranges.append(params["toBlock"] - params["fromBlock"] + 1)
+        if ranges[-1] > 32:
+            error = {"code": -32005, "message": "query exceeds max block range 32"}
+            raise Web3RPCError("refused", rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})
+        return real_get_logs(params)
+
+    monkeypatch.setattr(w3.eth, "get_logs", capped)
+    events = list(governance.iter_anchored_heads(page_size=1024))
+    assert [e.seq for e in events] == [0, 1, 2]
+    refused, accepted = [r for r in ranges if r > 32], [r for r in ranges if r <= 32]
+    assert ranges[0] > 32 and refused == sorted(refused, reverse=True)  # halved after refusals...
+    assert sum(accepted) >= w3.eth.block_number  # ...then the whole chain in small pages
+    with pytest.raises(e.AnchorError, match="eth_getLogs"):  # ...and gives up below the floor
+        monkeypatch.setattr(
+            w3.eth, "get_logs", lambda params: capped({"fromBlock": 0, "toBlock": 99})
+        )
+        list(governance.iter_anchored_heads(page_size=1024))
