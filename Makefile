@@ -43,6 +43,9 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.merkle
+	$(PY) -m bench.gas
+	$(PY) -m bench.devnet
+	$(PY) -m bench.node
 
 clean:
 	rm -rf $(VENV) node_modules contracts/build

@@ -1,7 +1,7 @@
-"""`notary dev`: a local chain with the registry deployed and a demo municipality registered.
+"""`notary dev`: an anvil chain with the registry deployed and a demo municipality registered.
 
-Until the node service exists this is the main job of `make run`: it gives a new user a
-working chain, a registry address and funded development keys in one command.
+For contract and client work against a third-party engine; the node's own development mode
+(`notary node --dev`, what `make run` runs) uses the Clique devnet instead.
 """
 
 from __future__ import annotations

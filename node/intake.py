@@ -7,8 +7,10 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from verifier.jpki import (
     JPKICertificate,
     JPKIError,
     RevocationSources,
+    SignerCheck,
     SignerPolicy,
     check_signer,
 )
@@ -61,11 +64,51 @@ class Submission:
 
 @dataclass(frozen=True)
 class SignerGate:
-    """What the node accepts as a signer: trust anchors, revocation sources, policy."""
+    """What the node accepts as a signer: trust anchors, revocation sources, policy.
+
+    Path validation costs ~10 ms per signer; a batch signed by one official in the same
+    second repeats the same question, so answers are cached per (certificate, signing
+    time). The cache lives as long as the gate: the node builds a new gate with new CRLs.
+    """
 
     trust_anchors: tuple[JPKICertificate, ...]
     revocation: RevocationSources
     policy: SignerPolicy
+    cache_size: int = 4096
+    _cache: OrderedDict[tuple[str, int], SignerCheck] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def check(
+        self, signer: JPKICertificate, intermediates: list[JPKICertificate], signing_seconds: int
+    ) -> SignerCheck:
+        key = (signer.sha256, signing_seconds)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        result = check_signer(
+            signer,
+            signing_time=datetime.fromtimestamp(signing_seconds, UTC),
+            trust_anchors=self.trust_anchors,
+            intermediates=intermediates,
+            revocation=self.revocation,
+            policy=self.policy,
+        )
+        if result.status in (
+            "valid",
+            "revoked",
+            "expired",
+            "not_yet_valid",
+            "untrusted",
+            "invalid",
+        ):
+            with self._lock:  # "unknown" (no revocation info yet) is worth asking again
+                self._cache[key] = result
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return result
 
 
 def new_receipt_id() -> str:
@@ -107,14 +150,7 @@ def document_entry(
         raise SubmissionRejectedError(
             f"{where}.value", f"signature does not verify: {error}"
         ) from None
-    check = check_signer(
-        signer,
-        signing_time=datetime.fromtimestamp(signing_seconds, UTC),
-        trust_anchors=gate.trust_anchors,
-        intermediates=[c for c in embedded if c.sha256 != signer.sha256],
-        revocation=gate.revocation,
-        policy=gate.policy,
-    )
+    check = gate.check(signer, [c for c in embedded if c.sha256 != signer.sha256], signing_seconds)
     if not check.ok:
         raise SubmissionRejectedError(
             f"{where}.certificate",
