@@ -46,4 +46,5 @@ def write_keystore(account: LocalAccount, key_file: Path, password: str) -> None
     """Encrypt `account` into `key_file` (mode 0600)."""
     keystore = Account.encrypt(account.key, password)
     key_file.touch(mode=0o600, exist_ok=True)
+    key_file.chmod(0o600)  # touch() leaves an existing file's mode alone
     key_file.write_text(json.dumps(keystore))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import plyvel
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain
 from eth.consensus.clique._utils import get_block_signer, sign_block_header
@@ -73,7 +74,12 @@ class CanonicalChange:
 class ChainStore:
     def __init__(self, genesis: Genesis, db_path: Path) -> None:
         self.genesis = genesis
-        self.db = LevelDB(db_path)
+        try:
+            self.db = LevelDB(db_path)
+        except plyvel.IOError as error:
+            raise BlockRejectedError(
+                f"cannot open the chain data in {db_path} ({error}); is this node already running?"
+            ) from None
         self.chain_cls = chain_class(genesis)
         self.lock = threading.RLock()
         self.listeners: list[Callable[[CanonicalChange], None]] = []
@@ -185,14 +191,15 @@ class ChainStore:
 
     def signer_of(self, header: BlockHeaderAPI) -> Address:
         """The sealer of `header` (ecrecover, cached: the recent-signer rule asks often)."""
-        cached = self._signer_cache.get(header.hash)
-        if cached is not None:
-            return cached
-        signer = get_block_signer(header)
-        self._signer_cache[header.hash] = signer
-        if len(self._signer_cache) > SIGNER_CACHE_SIZE:
-            self._signer_cache.popitem(last=False)
-        return signer
+        with self.lock:
+            cached = self._signer_cache.get(header.hash)
+            if cached is not None:
+                return cached
+            signer = get_block_signer(header)
+            self._signer_cache[header.hash] = signer
+            if len(self._signer_cache) > SIGNER_CACHE_SIZE:
+                self._signer_cache.popitem(last=False)
+            return signer
 
     def recent_signers(self, parent: BlockHeaderAPI, limit: int) -> list[Address]:
         """Signers of `parent` and its ancestors that still block a signer: the newest

@@ -144,6 +144,7 @@ def init_network(
 
 def _write_private(path: Path, text: str) -> None:
     path.touch(mode=0o600)
+    path.chmod(0o600)  # touch() leaves an existing file's mode alone
     path.write_text(text)
 
 

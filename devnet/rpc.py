@@ -372,7 +372,7 @@ class Api:
         return spoofed
 
     def _rpc_eth__call(self, params: Any) -> str:
-        call, tag = params_of(params, ["transaction", "block", "stateOverrides"], 1)[:2]
+        call, tag = params_of(params, ["transaction", "block"], 1)
         header = self.resolve_block(tag)
         tx = self._call_transaction(call, header)
         with self.store.locked() as chain, chain.get_vm(header).in_costless_state() as state:
@@ -389,7 +389,7 @@ class Api:
         return bytes(computation.output)
 
     def _rpc_eth__estimateGas(self, params: Any) -> str:
-        call, tag = params_of(params, ["transaction", "block", "stateOverrides"], 1)[:2]
+        call, tag = params_of(params, ["transaction", "block"], 1)
         header = self.resolve_block(tag)
         tx = self._call_transaction(call, header)
         with self.store.locked() as chain:
@@ -530,7 +530,7 @@ class Api:
         limit = len(signers) // 2 + 1
         recents: dict[str, str] = {}
         current: BlockHeaderAPI | None = header
-        while current is not None and current.block_number > 0 and len(recents) < limit - 1 + 1:
+        while current is not None and current.block_number > 0 and len(recents) < limit:
             recents[str(current.block_number)] = enc.address(self.store.signer_of(current))
             current = self.store.header_by_hash(current.parent_hash)
         return {

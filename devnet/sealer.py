@@ -107,7 +107,9 @@ class Sealer:
 
     def _vote(self, signers: list[Address]) -> Vote | None:
         """One open proposal, chosen at random as geth does; fulfilled ones are skipped."""
-        open_votes = [v for v in self.proposals.values() if (v.subject in signers) != v.authorize]
+        # A copy: the RPC thread may change proposals while this runs.
+        proposals = list(self.proposals.values())
+        open_votes = [v for v in proposals if (v.subject in signers) != v.authorize]
         return random.choice(open_votes) if open_votes else None  # noqa: S311
 
     def _drop_invalid(self, tx: SignedTransactionAPI, reason: str) -> None:

@@ -43,7 +43,11 @@ def run_node(root: Path, index: int) -> None:
     api = Api(store, pool, sealer, peers)
     peers.api = api
     store.listeners.append(api.on_canonical_change)
-    server = RpcServer(("127.0.0.1", entry.rpc_port), api)
+    try:
+        server = RpcServer(("127.0.0.1", entry.rpc_port), api)
+    except OSError as error:
+        store.close()
+        raise OSError(f"cannot listen on 127.0.0.1:{entry.rpc_port}: {error.strerror}") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
