@@ -187,15 +187,16 @@ def rotate_key(
 @chain_options
 @registry_option
 @key_options
+@click.argument("node", callback=_address)
 @click.argument("root", callback=_root)
 @click.option("--reason", required=True)
 def withdraw_head(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, root: bytes, reason: str,
+    password_file: Path | None, node: str, root: bytes, reason: str,
 ) -> None:  # fmt: skip
-    """Withdraw the anchored head ROOT; verifiers then reject proofs against it."""
+    """Withdraw the head ROOT that NODE anchored; verifiers then reject proofs against it."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"withdrew 0x{root.hex()}", client.withdraw_head(root, reason))
+    _echo_tx(f"withdrew 0x{root.hex()}", client.withdraw_head(node, root, reason))
 
 
 @registry.command("show-node")
@@ -211,12 +212,15 @@ def show_node(rpc_url: str, chain_id: int | None, registry_address: str, node: s
 @registry.command("lookup")
 @chain_options
 @registry_option
+@click.argument("node", callback=_address)
 @click.argument("root", callback=_root)
-def lookup(rpc_url: str, chain_id: int | None, registry_address: str, root: bytes) -> None:
-    """Where and when ROOT was anchored; exit 1 if never."""
-    record = _client(rpc_url, chain_id, registry_address).get_anchor(root)
+def lookup(
+    rpc_url: str, chain_id: int | None, registry_address: str, node: str, root: bytes
+) -> None:
+    """Where and when NODE anchored ROOT; exit 1 if it never did."""
+    record = _client(rpc_url, chain_id, registry_address).get_anchor(node, root)
     if record is None:
-        raise click.ClickException(f"0x{root.hex()} was never anchored in this registry")
+        raise click.ClickException(f"{node} never anchored 0x{root.hex()} in this registry")
     click.echo(json.dumps(_jsonable(asdict(record)), indent=2))
 
 

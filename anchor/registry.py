@@ -159,8 +159,9 @@ class RegistryClient:
     def wait(self, tx_hash: str) -> TxResult:
         return self._sender().wait(tx_hash)
 
-    def withdraw_head(self, root: bytes, reason: str) -> TxResult:
-        return self._transact("withdrawHead", _bytes32(root), reason)
+    def withdraw_head(self, node: str, root: bytes, reason: str) -> TxResult:
+        """Withdraw the head `node` anchored with `root` (governance only)."""
+        return self._transact("withdrawHead", to_checksum_address(node), _bytes32(root), reason)
 
     def transfer_governance(self, nominee: str) -> TxResult:
         return self._transact("transferGovernance", to_checksum_address(nominee))
@@ -175,7 +176,7 @@ class RegistryClient:
 
     def get_node(self, node: str, block: BlockIdentifier = "latest") -> NodeRecord:
         raw = self._call("getNode", to_checksum_address(node), block=block)
-        lg_code, status, next_seq, tree_size, _index, successor, root, name = raw
+        lg_code, status, next_seq, tree_size, successor, root, name = raw
         return NodeRecord(
             address=to_checksum_address(node),
             lg_code=lg_code,
@@ -195,16 +196,18 @@ class RegistryClient:
         seq, tree_size, root = self._call("latestHead", to_checksum_address(node), block=block)
         return None if tree_size == 0 else TreeHead(seq=seq, tree_size=tree_size, root=bytes(root))
 
-    def get_anchor(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorRecord | None:
-        """Where `root` was anchored, or None if it never was."""
-        node, seq, size, number, timestamp, withdrawn = self._call(
-            "getAnchor", _bytes32(root), block=block
+    def get_anchor(
+        self, node: str, root: bytes, block: BlockIdentifier = "latest"
+    ) -> AnchorRecord | None:
+        """Where and when `node` anchored `root`, or None if it never did."""
+        anchored_by, seq, size, number, timestamp, withdrawn = self._call(
+            "getAnchor", to_checksum_address(node), _bytes32(root), block=block
         )
-        if node == ZERO_ADDRESS:
+        if anchored_by == ZERO_ADDRESS:
             return None
         return AnchorRecord(
             root=bytes(root),
-            node=to_checksum_address(node),
+            node=to_checksum_address(anchored_by),
             seq=seq,
             tree_size=size,
             block_number=number,

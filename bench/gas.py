@@ -33,7 +33,7 @@ def measure(endpoint: ChainEndpoint) -> dict[str, int]:
     steady = [node.anchor(seq, 1_000 * (seq + 1), roots[seq]).gas_used for seq in range(1, 4)]
     # Only calldata varies (zero bytes are cheaper), by a few gas.
     gas["anchor (later heads, max)"] = max(steady)
-    gas["withdrawHead"] = governance.withdraw_head(roots[1], "key compromise drill").gas_used
+    gas["withdrawHead"] = governance.withdraw_head(node_key.address, roots[1], "key compromise drill").gas_used
     gas["suspendNode"] = governance.suspend_node(node_key.address, "audit").gas_used
     gas["reactivateNode"] = governance.reactivate_node(node_key.address).gas_used
     gas["rotateNodeKey"] = node.rotate_node_key(node_key.address, successor.address).gas_used

@@ -19,13 +19,13 @@ contract NotaryRegistry {
     }
 
     /// @notice A municipal node, keyed by its current anchoring address.
-    /// @dev Packed into one slot (plus the latest root) to keep `anchor` cheap.
+    /// @dev `anchor` touches two slots of it: the first (code, status, nextSeq, treeSize)
+    ///      and `root`; `successor` and `name` are written only on registration and rotation.
     struct Node {
         uint32 lgCode; // 全国地方公共団体コード, 6 digits with check digit
         NodeStatus status;
         uint64 nextSeq; // sequence number the next anchored head must carry
         uint64 treeSize; // size of the latest anchored head
-        uint32 index; // position of this key in registration order (see `nodeAt`)
         address successor; // set when the key was rotated (status Retired)
         bytes32 root; // root of the latest anchored head
         string name;
@@ -42,9 +42,8 @@ contract NotaryRegistry {
     }
 
     /// @dev `AnchorRecord` packed into one storage slot: one new slot per anchor is what
-    ///      keeps `anchor` far below 100k gas. `nodeIndex` points into `_nodeAddresses`.
+    ///      keeps `anchor` far below 100k gas.
     struct StoredAnchor {
-        uint32 nodeIndex;
         uint64 seq;
         uint64 treeSize;
         uint48 blockNumber;
@@ -58,7 +57,9 @@ contract NotaryRegistry {
     address public pendingGovernance;
 
     mapping(address => Node) private _nodes;
-    mapping(bytes32 => StoredAnchor) private _anchors;
+    /// @dev Keyed by node and root: a root is the node's own claim, so no node can block
+    ///      another's next head by anchoring a copy of its root first.
+    mapping(address => mapping(bytes32 => StoredAnchor)) private _anchors;
     address[] private _nodeAddresses;
 
     /// @notice A node was registered for a local government.
@@ -115,10 +116,10 @@ contract NotaryRegistry {
     error RootChangedWithoutGrowth(bytes32 previousRoot, bytes32 given);
     /// @notice The root is zero or an empty tree; nothing to anchor.
     error EmptyHead();
-    /// @notice This root was anchored before.
+    /// @notice This node anchored this root before.
     error RootAlreadyAnchored(bytes32 root);
-    /// @notice No anchor with this root exists.
-    error UnknownRoot(bytes32 root);
+    /// @notice The node never anchored this root.
+    error UnknownRoot(address node, bytes32 root);
     /// @notice The head was already withdrawn.
     error HeadAlreadyWithdrawn(bytes32 root);
 
@@ -164,7 +165,6 @@ contract NotaryRegistry {
         Node storage n = _nodes[node];
         n.lgCode = lgCode;
         n.status = NodeStatus.Active;
-        n.index = uint32(_nodeAddresses.length);
         n.name = name;
         _nodeAddresses.push(node);
         emit NodeRegistered(node, lgCode, name);
@@ -189,14 +189,17 @@ contract NotaryRegistry {
     }
 
     /// @notice Move a node to a new anchoring key; the sequence and latest head move with it.
-    /// @dev Callable by the node itself (routine rotation) or governance (lost or compromised
-    ///      key). The old key is retired for good. A suspended node stays suspended.
+    /// @dev Callable by an active node itself (routine rotation) or by governance (lost or
+    ///      compromised key). A suspended node cannot rotate its own key, so the holder of a
+    ///      stolen key cannot outrun governance; it stays suspended under the new key.
+    ///      The old key is retired for good.
     function rotateNodeKey(address currentKey, address newKey) external {
-        if (msg.sender != currentKey && msg.sender != governance) {
+        Node storage old = _nodes[currentKey];
+        bool byGovernance = msg.sender == governance;
+        if (!byGovernance && (msg.sender != currentKey || old.status != NodeStatus.Active)) {
             revert NotNodeOrGovernance(msg.sender, currentKey);
         }
         if (newKey == address(0)) revert ZeroAddress();
-        Node storage old = _nodes[currentKey];
         if (old.status == NodeStatus.Unregistered) revert NodeNotRegistered(currentKey);
         if (old.status == NodeStatus.Retired) revert NodeNotActive(currentKey, old.status);
         if (_nodes[newKey].status != NodeStatus.Unregistered) revert NodeAlreadyRegistered(newKey);
@@ -207,20 +210,19 @@ contract NotaryRegistry {
         moved.treeSize = old.treeSize;
         moved.root = old.root;
         moved.name = old.name;
-        moved.index = uint32(_nodeAddresses.length);
         old.status = NodeStatus.Retired;
         old.successor = newKey;
         _nodeAddresses.push(newKey);
         emit NodeKeyRotated(currentKey, newKey, old.lgCode);
     }
 
-    /// @notice Withdraw an anchored head, e.g. after a key compromise. Verifiers reject it.
-    function withdrawHead(bytes32 root, string calldata reason) external onlyGovernance {
-        StoredAnchor storage a = _anchors[root];
-        if (a.blockNumber == 0) revert UnknownRoot(root);
+    /// @notice Withdraw a head `node` anchored, e.g. after a key compromise. Verifiers reject it.
+    function withdrawHead(address node, bytes32 root, string calldata reason) external onlyGovernance {
+        StoredAnchor storage a = _anchors[node][root];
+        if (a.blockNumber == 0) revert UnknownRoot(node, root);
         if (a.withdrawn) revert HeadAlreadyWithdrawn(root);
         a.withdrawn = true;
-        emit HeadWithdrawn(root, _nodeAddresses[a.nodeIndex], a.seq, reason);
+        emit HeadWithdrawn(root, node, a.seq, reason);
     }
 
     // ------------------------------------------------------------------ anchoring
@@ -243,19 +245,16 @@ contract NotaryRegistry {
         if (treeSize == previousSize && root != previousRoot) {
             revert RootChangedWithoutGrowth(previousRoot, root);
         }
-        if (_anchors[root].blockNumber != 0) revert RootAlreadyAnchored(root);
+        StoredAnchor storage record = _anchors[msg.sender][root];
+        if (record.blockNumber != 0) revert RootAlreadyAnchored(root);
 
         n.nextSeq = expected + 1;
         n.treeSize = treeSize;
         n.root = root;
-        _anchors[root] = StoredAnchor({
-            nodeIndex: n.index,
-            seq: seq,
-            treeSize: treeSize,
-            blockNumber: uint48(block.number),
-            timestamp: uint40(block.timestamp),
-            withdrawn: false
-        });
+        record.seq = seq;
+        record.treeSize = treeSize;
+        record.blockNumber = uint48(block.number);
+        record.timestamp = uint40(block.timestamp);
         emit HeadAnchored(msg.sender, n.lgCode, seq, treeSize, root, previousSize, previousRoot);
     }
 
@@ -278,12 +277,12 @@ contract NotaryRegistry {
         return (next == 0 ? 0 : next - 1, n.treeSize, n.root);
     }
 
-    /// @notice Where and when a root was anchored (`node` is zero if never).
-    function getAnchor(bytes32 root) external view returns (AnchorRecord memory record) {
-        StoredAnchor memory a = _anchors[root];
+    /// @notice Where and when `node` anchored `root` (`node` is zero in the answer if never).
+    function getAnchor(address node, bytes32 root) external view returns (AnchorRecord memory record) {
+        StoredAnchor memory a = _anchors[node][root];
         if (a.blockNumber == 0) return record;
         return AnchorRecord({
-            node: _nodeAddresses[a.nodeIndex],
+            node: node,
             seq: a.seq,
             treeSize: a.treeSize,
             blockNumber: a.blockNumber,

@@ -121,7 +121,7 @@ class AnchorWorker:
         self.needs_reconcile = False
 
     def _adopt_chain_record(self, head: Head) -> None:
-        record = self.registry.get_anchor(head.root)
+        record = self.registry.get_anchor(self.node_address, head.root)
         if record is None or record.seq != head.seq or record.node != self.node_address:
             self.halted = (
                 f"head {head.seq} on chain does not match the local log (root {head.root.hex()}): "

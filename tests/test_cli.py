@@ -47,11 +47,11 @@ def test_registry_read_commands(registry: DeployedRegistry) -> None:
     assert shown.returncode == 0, shown.stderr
     record = json.loads(shown.stdout)
     assert (record["lg_code"], record["status"], record["tree_size"]) == (131016, "active", 7)
-    looked_up = notary("registry", "lookup", *common, "0x" + "11" * 32)
+    looked_up = notary("registry", "lookup", *common, address, "0x" + "11" * 32)
     assert json.loads(looked_up.stdout)["seq"] == 0
     anchors = notary("registry", "anchors", *common, "--node", address)
     assert [json.loads(line)["tree_size"] for line in anchors.stdout.splitlines()] == [7]
-    missing = notary("registry", "lookup", *common, "0x" + "22" * 32)
+    missing = notary("registry", "lookup", *common, address, "0x" + "22" * 32)
     assert_one_line_error(missing, 1, "never anchored")
 
 
@@ -88,7 +88,8 @@ def test_bad_arguments_exit_2_without_traceback() -> None:
         "0x" + "11" * 20, "131017", "x",
     )  # fmt: skip
     assert_one_line_error(bad_code, 2, "check digit")
-    assert_one_line_error(notary("registry", "lookup", *common, "0x1234"), 2, "32-byte hex root")
+    lookup = notary("registry", "lookup", *common, "0x" + "11" * 20, "0x1234")
+    assert_one_line_error(lookup, 2, "32-byte hex root")
 
 
 def test_unreachable_chain_is_one_line_exit_1() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,16 +50,16 @@ def test_heads_advance_at_the_period_and_agree(
 ) -> None:
     layout, _ = network
     first = wait_for_common_block(urls(layout), 1, timeout=30)
-    started = time.monotonic()
-    wait_until(lambda: block_number(layout.nodes[0].rpc_url) >= first + 5, 30, "5 more blocks")
-    elapsed = time.monotonic() - started
-    assert 3.0 <= elapsed <= 12.0, f"5 blocks took {elapsed:.1f} s with a 1 s period"
-    agreed = wait_for_common_block(urls(layout), first + 5, timeout=30)
+    wait_until(lambda: block_number(layout.nodes[0].rpc_url) >= first + 8, 40, "8 more blocks")
+    agreed = wait_for_common_block(urls(layout), first + 8, timeout=30)
     stamps = [
         int(rpc(layout.nodes[0].rpc_url, "eth_getBlockByNumber", hex(n), False)["timestamp"], 16)
         for n in range(first, agreed + 1)
     ]
+    # Block time is the header's: never under the period, and about the period on average
+    # (wall-clock gaps can be shorter when a late block is followed by an on-time one).
     assert all(b - a >= 1 for a, b in itertools.pairwise(stamps)), stamps
+    assert (stamps[-1] - stamps[0]) / (len(stamps) - 1) <= 2.5, stamps
     signers = rpc(layout.nodes[3].rpc_url, "clique_getSigners")
     assert sorted(signers) == sorted(n.address for n in layout.nodes[:3])
 
@@ -154,7 +153,7 @@ def test_all_validators_killed_keep_state(network: tuple[NetworkLayout, NetworkP
     assert canonical_hash(layout.nodes[1].rpc_url, head) == head_hash
     assert w3.eth.get_balance(receiver) == Web3.to_wei(3, "ether")
     reread = RegistryClient(w3, registry.address)
-    record = reread.get_anchor(hashlib.sha256(b"durable").digest())
+    record = reread.get_anchor(sender.address, hashlib.sha256(b"durable").digest())
     assert record is not None and record.block_number == anchored.block_number
     assert list(reread.iter_anchored_heads()) == logs_before
     wait_until(

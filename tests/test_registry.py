@@ -55,7 +55,7 @@ def test_anchor_sequence_stores_head_and_lookup(registry: DeployedRegistry) -> N
     assert registry.node.next_seq(address) == 3
     assert registry.node.latest_head(address) == TreeHead(seq=2, tree_size=30, root=root("h2"))
     for seq, result in enumerate(results):
-        record = registry.node.get_anchor(root(f"h{seq}"))
+        record = registry.node.get_anchor(address, root(f"h{seq}"))
         assert record is not None
         assert (record.node, record.seq, record.tree_size, record.withdrawn) == (
             address,
@@ -65,7 +65,7 @@ def test_anchor_sequence_stores_head_and_lookup(registry: DeployedRegistry) -> N
         )
         block = registry.chain.web3().eth.get_block(result.block_number)
         assert (record.block_number, record.timestamp) == (result.block_number, block["timestamp"])
-    assert registry.node.get_anchor(root("never")) is None
+    assert registry.node.get_anchor(address, root("never")) is None
     events = list(registry.node.iter_anchored_heads())
     assert [
         (ev.seq, ev.tree_size, ev.root, ev.previous_tree_size, ev.previous_root) for ev in events
@@ -134,32 +134,42 @@ def test_tree_size_never_shrinks_and_equal_size_keeps_root(registry: DeployedReg
     registry.node.anchor(1, 101, root("b"))
 
 
-def test_empty_head_and_reused_root(registry: DeployedRegistry) -> None:
+def test_empty_head_and_roots_are_per_node(registry: DeployedRegistry) -> None:
     with pytest.raises(e.EmptyHead):
         registry.node.anchor(0, 0, root("a"))
     with pytest.raises(e.EmptyHead):
         registry.node.anchor(0, 1, bytes(32))
     registry.node.anchor(0, 1, root("a"))
+    # Another node anchoring a copy of this root claims it for itself only: it cannot
+    # block the first node's history, and lookups stay per node.
     other_account = registry.chain.new_account()
     registry.governance.register_node(other_account.address, 402052, "飯塚市")
+    registry.client_for(other_account).anchor(0, 1, root("a"))
+    mine = registry.governance.get_anchor(registry.node_account.address, root("a"))
+    theirs = registry.governance.get_anchor(other_account.address, root("a"))
+    assert mine is not None and theirs is not None
+    assert (mine.node, theirs.node) == (registry.node_account.address, other_account.address)
     with pytest.raises(e.RootAlreadyAnchored):
-        registry.client_for(other_account).anchor(0, 1, root("a"))
+        registry.node.anchor(1, 1, root("a"))
 
 
 def test_withdraw_head(registry: DeployedRegistry) -> None:
     registry.node.anchor(0, 1, root("w"))
+    node = registry.node_account.address
     with pytest.raises(e.NotGovernance):
-        registry.node.withdraw_head(root("w"), "not mine to withdraw")
-    registry.governance.withdraw_head(root("w"), "key compromise")
-    record = registry.governance.get_anchor(root("w"))
+        registry.node.withdraw_head(node, root("w"), "not mine to withdraw")
+    registry.governance.withdraw_head(node, root("w"), "key compromise")
+    record = registry.governance.get_anchor(node, root("w"))
     assert record is not None and record.withdrawn
     withdrawn = list(registry.governance.iter_events(["HeadWithdrawn"]))
     assert withdrawn[0].args["reason"] == "key compromise"
     assert withdrawn[0].args["node"] == registry.node_account.address
     with pytest.raises(e.HeadAlreadyWithdrawn):
-        registry.governance.withdraw_head(root("w"), "twice")
+        registry.governance.withdraw_head(node, root("w"), "twice")
     with pytest.raises(e.UnknownRoot):
-        registry.governance.withdraw_head(root("nothing"), "no such head")
+        registry.governance.withdraw_head(node, root("nothing"), "no such head")
+    with pytest.raises(e.UnknownRoot):  # the root exists, but not for this node
+        registry.governance.withdraw_head(registry.governance.sender.address, root("w"), "x")  # type: ignore[union-attr]
 
 
 def test_key_rotation_by_node_moves_sequence_and_head(registry: DeployedRegistry) -> None:
@@ -176,7 +186,7 @@ def test_key_rotation_by_node_moves_sequence_and_head(registry: DeployedRegistry
     with pytest.raises(e.NodeNotActive):
         registry.node.anchor(1, 20, root("r1"))
     registry.client_for(new_account).anchor(1, 20, root("r1"))
-    first = registry.governance.get_anchor(root("r0"))
+    first = registry.governance.get_anchor(old, root("r0"))
     assert first is not None and first.node == old  # history stays attributed to the old key
     rotated = list(registry.governance.iter_events(["NodeKeyRotated"]))
     assert (rotated[0].args["previousKey"], rotated[0].args["newKey"]) == (old, new_account.address)
@@ -196,6 +206,8 @@ def test_key_rotation_rules(registry: DeployedRegistry) -> None:
     with pytest.raises(e.NodeNotRegistered):
         registry.governance.rotate_node_key(target, stranger.sender.address)  # type: ignore[union-attr]
     registry.governance.suspend_node(old, "lost key")
+    with pytest.raises(e.NotNodeOrGovernance):  # a stolen key cannot outrun governance
+        registry.node.rotate_node_key(old, registry.chain.new_account().address)
     registry.governance.rotate_node_key(old, target)  # governance rotates a lost key
     assert registry.governance.get_node(target).status is NodeStatus.SUSPENDED
     with pytest.raises(e.NodeNotActive):

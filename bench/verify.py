@@ -1,0 +1,375 @@
+"""Verification benchmark: proof-bundle verifications per second, offline and live, with a peer.
+
+    python -m bench.verify [--leaves N] [--bundles K] [--live K] [--repeat R]
+
+Builds one municipal log of N leaves, K of them real documents signed like a My Number card
+(CMS, JPKI-TEST hierarchy), anchors its head on anvil through `anchor/`, and hands out K proof
+bundles as a node would. Then, in one process on one core, best of R rounds, gc off:
+
+- (a) offline, anchoring only: `Verifier.verify` with the chain lookup cached (bundle JSON
+  parse, document → leaf, Merkle inclusion, every chain check against cached facts, verdict);
+- (b) offline, full: (a) plus the JPKI checks; the signer-certificate path check is cached per
+  (certificate, signing time), the CMS is parsed and its RSA signature verified per bundle;
+- (c) live: (a) without any cache, every verification asks anvil over JSON-RPC;
+- components: JSON decoding, bundle parse, Merkle inclusion (of a); the CMS check and the bare
+  RSA verification (of b);
+- the peer: pymerkle 7.0.0 verifying an inclusion proof for the same leaves of the same tree,
+  from its proof object and from its JSON form (deserialize + verify, comparable to (a)'s
+  parse + Merkle).
+
+Prints a table and rewrites only the "Verification" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from anchor import RegistryClient, connect
+from bench.report import run_facts, write_section
+from devnet.anvil import AnvilProcess, dev_account
+from verifier import VerificationPolicy, Verifier, dump_bundle, load_bundle
+from verifier.bundle import (
+    AnchorSection,
+    HeadSection,
+    InclusionSection,
+    build_bundle,
+    make_document_entry,
+)
+from verifier.digest_signature import certificate_from_der, verify_cms_digest
+from verifier.jpki import JPKICertificate, RevocationSources, load_certificates
+from verifier.jpki.cms_sign import load_private_key, sign_cms
+from verifier.jpki.testca import generate_test_hierarchy
+from verifier.leaf import DocumentType, SignatureFormat, new_salt
+from verifier.merkle import MerkleTree, hash_leaf, verify_inclusion
+
+SECTION = "## Verification (bench/verify.py)"
+LG_CODE = 131016
+TARGET_PER_SECOND = 20_000
+
+
+@dataclass
+class Setup:
+    anvil: AnvilProcess
+    registry: str
+    chain_id: int
+    documents: list[bytes]
+    bundles: list[bytes]
+    leaf_data: list[bytes]
+    indices: list[int]
+    tree: MerkleTree
+    trust_anchors: list[JPKICertificate]
+    crl_files: tuple[Path, ...]
+
+
+def build(leaves: int, count: int, workdir: Path, anvil: AnvilProcess) -> Setup:
+    rng = random.Random(2026)
+    hierarchy = generate_test_hierarchy(workdir / "jpki")
+    cert = x509.load_pem_x509_certificate(hierarchy.ee_valid_gen01.cert.read_bytes())
+    ca = x509.load_pem_x509_certificate(hierarchy.sign_ca_gen01.cert.read_bytes())
+    key = load_private_key(hierarchy.ee_valid_gen01.key)
+    certificates = [cert.public_bytes(Encoding.DER), ca.public_bytes(Encoding.DER)]
+    signing_time = (hierarchy.now - timedelta(hours=1)).astimezone(UTC)
+
+    indices = sorted(rng.sample(range(leaves), count))
+    leaf_data = [rng.randbytes(32) for _ in range(leaves)]  # other documents' leaves
+    documents, parts = [], []
+    for n, index in enumerate(indices):
+        document = f"所得証明書 benchmark document {n} (synthetic)".encode()
+        signature = sign_cms(document, key=key, cert=cert, chain=[ca], signing_time=signing_time)
+        salt = new_salt()
+        entry = make_document_entry(
+            document_sha256=hashlib.sha256(document).digest(),
+            salt=salt,
+            lg_code=LG_CODE,
+            document_type=DocumentType.INCOME_TAX_ASSESSMENT,
+            issued_at=signing_time,
+            signing_time=signing_time,
+            signature_format=SignatureFormat.CMS,
+            signature=signature,
+            signer_certificate=certificates[0],
+        )
+        leaf_data[index] = entry.encode()
+        documents.append(document)
+        parts.append((entry, salt, signature))
+    tree = MerkleTree(map(hash_leaf, leaf_data))
+
+    w3 = connect(anvil.rpc_url, chain_id=anvil.chain_id)
+    governance, _ = RegistryClient.deploy(w3, dev_account(0))
+    governance.register_node(dev_account(1).address, LG_CODE, "千代田区 (bench)")
+    node = RegistryClient(w3, governance.address, dev_account(1))
+    result = node.anchor(0, tree.size, tree.root)
+    for _ in range(3):  # final under the default depth of 2
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    anchor = AnchorSection(
+        chain_id=anvil.chain_id,
+        registry=governance.address,
+        node=dev_account(1).address,
+        lg_code=LG_CODE,
+        tx_hash=bytes.fromhex(result.tx_hash.removeprefix("0x")),
+        block_number=result.block_number,
+        block_hash=bytes.fromhex(result.block_hash.removeprefix("0x")),
+    )
+    head = HeadSection(0, tree.size, tree.root)
+    bundles = [
+        dump_bundle(
+            build_bundle(
+                entry=entry,
+                salt=salt,
+                signature=signature,
+                certificates=certificates,
+                inclusion=InclusionSection(index, tree.size, tuple(tree.inclusion_proof(index))),
+                head=head,
+                anchor=anchor,
+            )
+        ).encode()
+        for (entry, salt, signature), index in zip(parts, indices, strict=True)
+    ]
+    return Setup(
+        anvil=anvil,
+        registry=governance.address,
+        chain_id=anvil.chain_id,
+        documents=documents,
+        bundles=bundles,
+        leaf_data=leaf_data,
+        indices=indices,
+        tree=tree,
+        trust_anchors=load_certificates(hierarchy.trust_anchors),
+        crl_files=hierarchy.crl_files,
+    )
+
+
+def rate(repeat: int, jobs: int, job: Callable[[], None]) -> float:
+    """Best jobs per second over `repeat` runs of `job` (which performs `jobs` jobs)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            job()
+            best = min(best, time.perf_counter() - start)
+        finally:
+            gc.enable()
+    return jobs / best
+
+
+def verify_all(verifier: Verifier, items: list[tuple[bytes, bytes]]) -> Callable[[], None]:
+    def job() -> None:
+        for document, bundle in items:
+            verifier.verify(document, bundle)
+
+    return job
+
+
+def ours(s: Setup, live_count: int, repeat: int) -> dict[str, float]:
+    """Rates of our verifier: whole verdicts (a, b, c) and their components."""
+    anchoring = VerificationPolicy(
+        rpc_urls=[s.anvil.rpc_url],
+        registry=s.registry,
+        chain_id=s.chain_id,
+        require_signature=False,
+    )
+    full = VerificationPolicy(
+        rpc_urls=[s.anvil.rpc_url],
+        registry=s.registry,
+        chain_id=s.chain_id,
+        trust_anchors=s.trust_anchors,
+        revocation=RevocationSources(crl_files=s.crl_files),
+    )
+    cached, cached_full = Verifier(anchoring, cache_ttl=3600), Verifier(full, cache_ttl=3600)
+    pairs = list(zip(s.documents, s.bundles, strict=True))
+    # Every verdict must be right before anything is timed (this also warms the caches).
+    assert all(cached.verify(d, b).ok and cached_full.verify(d, b).ok for d, b in pairs)
+    rates = {
+        "a": rate(repeat, len(pairs), verify_all(cached, pairs)),
+        "b": rate(repeat, len(pairs), verify_all(cached_full, pairs)),
+        "c": rate(
+            max(1, repeat // 2), live_count, verify_all(Verifier(anchoring), pairs[:live_count])
+        ),
+    }
+    parsed = [load_bundle(b) for b in s.bundles]
+    rates["json"] = rate(repeat, len(pairs), lambda: [json.loads(b) for b in s.bundles] and None)
+    rates["parse"] = rate(repeat, len(pairs), lambda: [load_bundle(b) for b in s.bundles] and None)
+    merkle = [
+        (
+            p.leaf.leaf_hash,
+            p.inclusion.leaf_index,
+            p.inclusion.tree_size,
+            p.inclusion.path,
+            p.head.root,
+        )
+        for p in parsed
+        if p.inclusion is not None and p.head is not None
+    ]
+
+    def merkle_only() -> None:
+        for leaf_hash, index, size, path, root in merkle:
+            verify_inclusion(leaf_hash, index, size, path, root)
+
+    rates["merkle"] = rate(repeat, len(merkle), merkle_only)
+    digests = [hashlib.sha256(d).digest() for d in s.documents]
+    signed = [(p.signature.value, digest) for p, digest in zip(parsed, digests, strict=True)]
+    signer = certificate_from_der(parsed[0].signature.signer_certificate)
+
+    def cms_only() -> None:
+        for cms, digest in signed:
+            verify_cms_digest(cms, digest, extra_certificates=[signer])
+
+    rates["cms"] = rate(repeat, len(signed), cms_only)
+    rsa_inputs = [_rsa_parts(cms) for cms, _ in signed]
+    public_key = signer.x509.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+
+    def rsa_only() -> None:
+        for signature, data in rsa_inputs:
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+
+    rates["rsa"] = rate(repeat, len(rsa_inputs), rsa_only)
+    return rates
+
+
+def _rsa_parts(cms_der: bytes) -> tuple[bytes, bytes]:
+    """The RSA signature and the DER signed attributes it covers."""
+    from asn1crypto import cms
+
+    signer_info = cms.ContentInfo.load(cms_der)["content"]["signer_infos"][0]
+    return signer_info["signature"].native, signer_info["signed_attrs"].untag().dump()
+
+
+def peer(s: Setup, repeat: int) -> dict[str, float]:
+    """pymerkle 7.0.0 verifying inclusion proofs of the same leaves in the same tree."""
+    from pymerkle import InmemoryTree
+    from pymerkle import verify_inclusion as pymerkle_verify
+    from pymerkle.proof import InclusionProof
+
+    tree = InmemoryTree()  # sha256 with RFC 6962 prefixes (its default "security" mode)
+    tree.append_entries(s.leaf_data)
+    root = tree.get_root()
+    assert root == s.tree.root, "pymerkle disagrees on the root"
+    proofs = [(tree.get_leaf(i + 1), tree.prove_inclusion(i + 1)) for i in s.indices]
+    as_json = [(base, json.dumps(proof.serialize())) for base, proof in proofs]
+
+    def objects() -> None:
+        for base, proof in proofs:
+            pymerkle_verify(base, root, proof)
+
+    def from_json() -> None:
+        for base, text in as_json:
+            pymerkle_verify(base, root, InclusionProof.deserialize(json.loads(text)))
+
+    objects()  # raises if any proof fails
+    return {"p": rate(repeat, len(proofs), objects), "p_json": rate(repeat, len(proofs), from_json)}
+
+
+def run(
+    leaves: int, count: int, live_count: int, repeat: int
+) -> tuple[list[tuple[str, float, str]], list[str]]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        AnvilProcess(log_file=Path(tmp) / "anvil.log") as anvil,
+    ):
+        s = build(leaves, count, Path(tmp), anvil)
+        r = ours(s, min(live_count, count), repeat)
+        r |= peer(s, repeat)
+        bundle_size = sum(map(len, s.bundles)) // len(s.bundles)
+        path_length = len(s.tree.inclusion_proof(s.indices[0]))
+
+    def us(per_second: float) -> str:
+        return f"{1e6 / per_second:,.1f} µs"
+
+    rows = [
+        ("(a) ours, offline: bundle + Merkle + cached chain lookup (no JPKI)", r["a"], us(r["a"])),
+        ("(b) ours, offline: (a) + JPKI signature per bundle, signer path cached per certificate", r["b"], us(r["b"])),
+        ("(c) ours, live: (a) with every chain lookup over JSON-RPC to anvil", r["c"], us(r["c"])),
+        ("(a1) component of (a): bundle JSON parse + strict validation", r["parse"], us(r["parse"])),
+        ("(a2) component of (a): Merkle inclusion (verifier.merkle)", r["merkle"], us(r["merkle"])),
+        ("(b1) component of (b): detached CMS check (asn1crypto parse + RSA)", r["cms"], us(r["cms"])),
+        ("(b2) component of (b1): RSA-2048 PKCS#1 v1.5 verification alone", r["rsa"], us(r["rsa"])),
+        ("(p) peer, pymerkle 7.0.0: verify_inclusion, proof object", r["p"], us(r["p"])),
+        ("(p') peer, pymerkle 7.0.0: proof JSON deserialize + verify_inclusion", r["p_json"], us(r["p_json"])),
+    ]  # fmt: skip
+    rest = 1e6 / r["a"] - 1e6 / r["parse"] - 1e6 / r["merkle"]
+    notes = [
+        f"Tree: {leaves:,} leaves ({path_length} hashes per inclusion path); {count:,} distinct "
+        "CMS-signed documents at random positions under one head anchored on anvil through "
+        f"`anchor/`; average bundle {bundle_size:,} bytes (signer and CA certificate and the CMS "
+        f"inside). (c) verified {min(live_count, count):,} of them.",
+        f"Target ≥ {TARGET_PER_SECOND:,} offline Merkle-bundle verifications per second per "
+        f"core: {'met' if r['a'] >= TARGET_PER_SECOND else 'MISSED'} ({r['a']:,.0f}/s). Where "
+        f"(a)'s {1e6 / r['a']:.0f} µs go: strict parsing of the 10 kB bundle "
+        f"{1e6 / r['parse']:.0f} µs (of which the C json decoder {1e6 / r['json']:.0f} µs; the "
+        f"rest is per-field validation in Python), the Merkle path {1e6 / r['merkle']:.0f} µs, and {rest:.0f} µs for the "
+        "leaf hash, comparing the cached chain facts and building 15 checks and the verdict. "
+        "Pure-Python per-field work, not hashing, is the limit.",
+        f"Ratios: on the Merkle step alone ours is {r['merkle'] / r['p']:.1f} x pymerkle's "
+        f"verify_inclusion. A whole verdict (a) costs {r['p_json'] / r['a']:.1f} x pymerkle "
+        "deserializing and checking a bare proof (p'), which proves only inclusion: no document, "
+        "salt, anchor, node or time.",
+        f"What dominates the full check: the JPKI signature. (b) is {r['a'] / r['b']:.1f} x "
+        f"slower than (a); of the CMS check (b1, {1e6 / r['cms']:.0f} µs) the RSA verification "
+        f"is {1e6 / r['rsa']:.0f} µs (b2) and the rest is asn1crypto parsing the CMS. The "
+        "signer-certificate path and CRL evaluation (pyhanko-certvalidator, milliseconds) is "
+        "cached per (certificate, signing time); without that cache it would dominate.",
+        f"Live lookups (c): 6 JSON-RPC round trips per verification through web3.py (block "
+        f"number, getAnchor, receipt, block header, getNode at the anchor block; the Clique "
+        f"signer count once per verifier), {1e6 / r['c'] / 1000:.1f} ms in all against anvil on "
+        "the same host: the client library and the endpoint, not the verifier, set that rate.",
+    ]
+    return rows, notes
+
+
+def render(command: str, rows: list[tuple[str, float, str]], notes: list[str]) -> str:
+    lines = [
+        SECTION,
+        "",
+        *run_facts(command),
+        "- Timing: best of --repeat runs, gc off while timing, one process on one core (anvil",
+        "  runs in its own process and is idle except in (c))",
+        "",
+        "| Job | Verifications / s | Per verification |",
+        "|---|---:|---:|",
+        *(f"| {name} | {per_second:,.0f} | {per} |" for name, per_second, per in rows),
+        "",
+        *(f"- {note}" for note in notes),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leaves", type=int, default=1_000_000, help="tree size")
+    parser.add_argument("--bundles", type=int, default=1_000, help="signed documents in the tree")
+    parser.add_argument("--live", type=int, default=300, help="bundles verified with live lookups")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    rows, notes = run(args.leaves, args.bundles, args.live, args.repeat)
+    command = (
+        f"python -m bench.verify --leaves {args.leaves} --bundles {args.bundles} "
+        f"--live {args.live} --repeat {args.repeat}"
+    )
+    section = render(command, rows, notes)
+    print(section)
+    if not args.no_write:
+        write_section(SECTION, section)
+        print("written to bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()

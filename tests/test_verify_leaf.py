@@ -1,0 +1,249 @@
+"""The leaf encoding of docs/PROTOCOL.md: byte layout, vectors, domain separation, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verifier.errors import LeafEncodingError
+from verifier.leaf import (
+    DOCUMENT_LEAF_SIZE,
+    DOMAIN_TAG,
+    REVOCATION_LEAF_SIZE,
+    SALTED_DIGEST_TAG,
+    DocumentEntry,
+    DocumentType,
+    RevocationEntry,
+    SignatureFormat,
+    decode_entry,
+    document_type_label,
+    is_valid_lg_code,
+    new_salt,
+    salted_digest,
+    unix_seconds,
+)
+from verifier.merkle import hash_leaf
+
+VECTORS = Path(__file__).parent / "vectors"
+LEAF_VECTORS = json.loads((VECTORS / "leaf-vectors.json").read_text(encoding="utf-8"))
+PROTOCOL = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+
+
+def entry_from(vector: dict[str, Any]) -> DocumentEntry | RevocationEntry:
+    fields = vector["fields"]
+    if vector["kind"] == "revocation":
+        return RevocationEntry(
+            revoked_leaf_hash=bytes.fromhex(fields["revoked_leaf_hash"]),
+            lg_code=fields["lg_code"],
+            reason=fields["reason"],
+            revoked_at=fields["revoked_at"],
+        )
+    return DocumentEntry(
+        salted_digest=bytes.fromhex(fields["salted_digest"]),
+        lg_code=fields["lg_code"],
+        document_type=fields["document_type"],
+        issued_at=fields["issued_at"],
+        signing_time=fields["signing_time"],
+        signature_format=SignatureFormat.from_label(fields["signature_format"]),
+        signer_sha256=bytes.fromhex(fields["signer_sha256"]),
+        signature_sha256=bytes.fromhex(fields["signature_sha256"]),
+    )
+
+
+def sample_document(**changes: Any) -> DocumentEntry:
+    fields: dict[str, Any] = {
+        "salted_digest": b"\x11" * 32,
+        "lg_code": 131016,
+        "document_type": DocumentType.SEAL_REGISTRATION,
+        "issued_at": 1_768_467_540,
+        "signing_time": 1_768_467_600,
+        "signature_format": SignatureFormat.CMS,
+        "signer_sha256": b"\x22" * 32,
+        "signature_sha256": b"\x33" * 32,
+    }
+    fields.update(changes)
+    return DocumentEntry(**fields)
+
+
+@pytest.mark.parametrize("vector", LEAF_VECTORS["entries"], ids=lambda v: v["name"])
+def test_entry_vectors_encode_and_hash_as_published(vector: dict[str, Any]) -> None:
+    entry = entry_from(vector)
+    assert entry.encode().hex() == vector["encoding"]
+    assert entry.leaf_hash().hex() == vector["leaf_hash"]
+    assert entry.leaf_hash() == hashlib.sha256(b"\x00" + entry.encode()).digest()
+    assert decode_entry(bytes.fromhex(vector["encoding"])) == entry
+
+
+@pytest.mark.parametrize("vector", LEAF_VECTORS["salted_digests"], ids=["document", "empty"])
+def test_salted_digest_vectors(vector: dict[str, str]) -> None:
+    digest = bytes.fromhex(vector["document_sha256"])
+    salt = bytes.fromhex(vector["salt"])
+    expected = hashlib.sha256(SALTED_DIGEST_TAG + salt + digest).hexdigest()
+    assert salted_digest(salt, digest).hex() == vector["salted_digest"] == expected
+
+
+def test_protocol_document_publishes_the_vectors() -> None:
+    # The spec quotes the vectors; this keeps the two from drifting apart.
+    for vector in LEAF_VECTORS["entries"]:
+        assert vector["encoding"] in PROTOCOL.replace("\n", "").replace(" ", "")
+        assert vector["leaf_hash"] in PROTOCOL
+    for vector in LEAF_VECTORS["salted_digests"][:1]:
+        assert vector["salted_digest"] in PROTOCOL
+    for head in LEAF_VECTORS["heads"]:
+        assert head["root"] in PROTOCOL
+
+
+def test_document_layout_offsets() -> None:
+    entry = sample_document()
+    data = entry.encode()
+    assert len(data) == DOCUMENT_LEAF_SIZE == 137
+    assert data[0:16] == DOMAIN_TAG == b"municipal-notary"
+    assert data[16] == 1  # encoding version
+    assert data[17] == 1  # kind: document
+    assert data[18:50] == entry.salted_digest
+    assert struct.unpack(">I", data[50:54])[0] == 131016
+    assert struct.unpack(">H", data[54:56])[0] == 3
+    assert struct.unpack(">Q", data[56:64])[0] == entry.issued_at
+    assert struct.unpack(">Q", data[64:72])[0] == entry.signing_time
+    assert data[72] == 1  # CMS
+    assert data[73:105] == entry.signer_sha256
+    assert data[105:137] == entry.signature_sha256
+
+
+def test_revocation_layout_offsets() -> None:
+    entry = RevocationEntry(b"\x44" * 32, 131016, 2, 1_769_938_200)
+    data = entry.encode()
+    assert len(data) == REVOCATION_LEAF_SIZE == 64
+    assert data[:18] == DOMAIN_TAG + b"\x01\x02"
+    assert data[18:50] == b"\x44" * 32
+    assert struct.unpack(">IHQ", data[50:64]) == (131016, 2, 1_769_938_200)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"salted_digest": b"\x12" * 32},
+        {"lg_code": 11002},
+        {"document_type": 4},
+        {"issued_at": 1_768_467_541},
+        {"signing_time": 1_768_467_601},
+        {"signature_format": SignatureFormat.PKCS1},
+        {"signer_sha256": b"\x23" * 32},
+        {"signature_sha256": b"\x34" * 32},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_every_field_changes_the_leaf_hash(change: dict[str, Any]) -> None:
+    assert sample_document(**change).leaf_hash() != sample_document().leaf_hash()
+
+
+def test_kinds_and_raw_data_are_domain_separated() -> None:
+    document = sample_document()
+    revocation = RevocationEntry(document.leaf_hash(), 131016, 2, 1_769_938_200)
+    # The same bytes without the tag/version/kind header are another leaf entirely.
+    assert hash_leaf(document.encode()[18:]) != document.leaf_hash()
+    assert document.encode()[:18] != revocation.encode()[:18]
+    with pytest.raises(LeafEncodingError, match="domain tag"):
+        decode_entry(b"x" * 16 + document.encode()[16:])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "too short"),
+        (DOMAIN_TAG + b"\x02\x01" + bytes(119), "version 2"),
+        (DOMAIN_TAG + b"\x01\x03" + bytes(46), "kind 3"),
+        (DOMAIN_TAG + b"\x01\x01" + bytes(118), "137 bytes"),
+        (DOMAIN_TAG + b"\x01\x02" + bytes(47), "64 bytes"),
+    ],
+    ids=["empty", "future-version", "unknown-kind", "short-document", "long-revocation"],
+)
+def test_decode_refuses_anything_but_the_exact_layouts(data: bytes, message: str) -> None:
+    with pytest.raises(LeafEncodingError, match=message):
+        decode_entry(data)
+
+
+def test_decode_refuses_an_unknown_signature_format() -> None:
+    data = bytearray(sample_document().encode())
+    data[72] = 9
+    with pytest.raises(LeafEncodingError, match="signature format 9"):
+        decode_entry(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"salted_digest": b"\x11" * 31}, "salted_digest must be 32 bytes"),
+        ({"lg_code": 131017}, "check digit"),
+        ({"lg_code": 481000}, "check digit"),  # prefecture 48 does not exist
+        ({"lg_code": True}, "local-government code"),
+        ({"document_type": 0}, "document_type"),
+        ({"document_type": 0xFFFF}, "document_type"),
+        ({"issued_at": -1}, "issued_at"),
+        ({"signing_time": 2**64}, "signing_time"),
+        ({"signature_format": 1}, "SignatureFormat"),
+        ({"signer_sha256": "22" * 32}, "signer_sha256"),
+    ],
+)
+def test_out_of_range_fields_are_refused(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(LeafEncodingError, match=message):
+        sample_document(**change)
+
+
+def test_lg_code_rule_matches_known_codes() -> None:
+    # 千代田区, 札幌市, 那覇市 (real codes with their check digits)
+    assert all(is_valid_lg_code(code) for code in (131016, 11002, 472018))
+    assert not any(is_valid_lg_code(code) for code in (131017, 11003, 0, 999999, 1_000_000))
+
+
+def test_salts_are_random_and_32_bytes() -> None:
+    salts = {new_salt() for _ in range(64)}
+    assert len(salts) == 64 and all(len(s) == 32 for s in salts)
+    with pytest.raises(LeafEncodingError, match="salt must be 32 bytes"):
+        salted_digest(b"short", bytes(32))
+
+
+def test_document_type_labels() -> None:
+    assert document_type_label(1) == "resident_record_copy"
+    assert document_type_label(0x8001) == "municipality-defined type 32769"
+    assert document_type_label(77) == "unregistered type 77"
+
+
+def test_times_need_a_zone() -> None:
+    with pytest.raises(LeafEncodingError, match="time zone"):
+        unix_seconds(datetime(2026, 1, 1))
+
+
+@given(
+    digest=st.binary(min_size=32, max_size=32),
+    lg_code=st.sampled_from([131016, 11002, 472018]),
+    document_type=st.integers(1, 0xFFFE),
+    issued_at=st.integers(0, 2**64 - 1),
+    signing_time=st.integers(0, 2**64 - 1),
+    fmt=st.sampled_from(list(SignatureFormat)),
+)
+def test_document_round_trip(
+    digest: bytes,
+    lg_code: int,
+    document_type: int,
+    issued_at: int,
+    signing_time: int,
+    fmt: SignatureFormat,
+) -> None:
+    entry = sample_document(
+        salted_digest=digest,
+        lg_code=lg_code,
+        document_type=document_type,
+        issued_at=issued_at,
+        signing_time=signing_time,
+        signature_format=fmt,
+    )
+    assert decode_entry(entry.encode()) == entry

@@ -1,0 +1,869 @@
+"""The proof bundle: the JSON document a citizen holds next to the notarised document.
+
+One format for both sides: the node builds bundles with `make_document_entry` and
+`build_bundle`, a verifier reads them with `load_bundle`. Reading is strict (docs/PROTOCOL.md,
+"Proof bundle"; JSON Schema in docs/bundle.schema.json): unknown or duplicate fields, a wrong
+version, bad hex or base64, wrong lengths, out-of-range numbers and oversized arrays are all
+refused with a `BundleFormatError` naming the field, e.g. ``inclusion.path[3]``. Nothing in
+a parsed bundle is trusted yet: that is `verifier.verify`'s job.
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from eth_utils.address import to_checksum_address
+
+from verifier.errors import BundleFormatError, LeafEncodingError
+from verifier.leaf import (
+    MAX_UINT16,
+    MAX_UINT64,
+    SALT_SIZE,
+    DocumentEntry,
+    RevocationEntry,
+    SignatureFormat,
+    encode_document,
+    is_valid_lg_code,
+    salted_digest,
+)
+from verifier.merkle import hash_leaf
+
+BUNDLE_VERSION: Final = 1
+MAX_BUNDLE_BYTES: Final = 1024 * 1024
+MAX_PATH_LENGTH: Final = 64
+"""An RFC 6962 inclusion path in a tree of at most 2**64 leaves has at most 64 hashes."""
+MAX_CERTIFICATES: Final = 8
+MAX_BLOB_BYTES: Final = 256 * 1024
+"""Upper bound for one certificate or signature (a JPKI CMS is a few kilobytes)."""
+MAX_NESTING: Final = 32
+"""JSON nesting depth limit; a bundle needs 4."""
+MAX_CHAIN_INT: Final = 2**63 - 1
+"""Chain ids and block numbers: JSON-RPC quantities every engine handles."""
+
+BundleStatus = Literal["anchored", "pending"]
+
+TOP_LEVEL_FIELDS: Final = (
+    "version",
+    "status",
+    "leaf",
+    "signature",
+    "inclusion",
+    "head",
+    "anchor",
+    "revocation",
+)
+"""Every top-level field a version-1 bundle may have, in the order producers write them."""
+LEAF_FIELDS: Final = (
+    "leaf_hash",
+    "salt",
+    "lg_code",
+    "document_type",
+    "issued_at",
+    "signing_time",
+    "signer_sha256",
+    "signature_sha256",
+)
+SIGNATURE_FIELDS: Final = ("format", "value", "certificates")
+INCLUSION_FIELDS: Final = ("leaf_index", "tree_size", "path")
+HEAD_FIELDS: Final = ("seq", "tree_size", "root")
+ANCHOR_FIELDS: Final = (
+    "chain_id",
+    "registry",
+    "node",
+    "lg_code",
+    "tx_hash",
+    "block_number",
+    "block_hash",
+)
+REVOCATION_FIELDS: Final = ("status", "entry", "inclusion", "head", "anchor")
+REVOCATION_ENTRY_FIELDS: Final = (
+    "leaf_hash",
+    "revoked_leaf_hash",
+    "lg_code",
+    "reason",
+    "revoked_at",
+)
+SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "leaf": LEAF_FIELDS,
+    "signature": SIGNATURE_FIELDS,
+    "inclusion": INCLUSION_FIELDS,
+    "head": HEAD_FIELDS,
+    "anchor": ANCHOR_FIELDS,
+    "revocation": REVOCATION_FIELDS,
+    "revocation.entry": REVOCATION_ENTRY_FIELDS,
+}
+"""The fields of each object, for the schema-consistency test and for producers."""
+_ALLOWED: Final = {
+    fields: frozenset(fields) for fields in (TOP_LEVEL_FIELDS, *SECTION_FIELDS.values())
+}
+
+_HEX32: Final = re.compile(r"[0-9a-f]{64}")
+_HEX32_0X: Final = re.compile(r"0x[0-9a-f]{64}")
+_HEX_RUN: Final = re.compile(r"[0-9a-f]*")
+_ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_LG_CODE: Final = re.compile(r"[0-9]{6}")
+_STRINGS: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS: Final = re.compile(r"[\[\]{}]")
+_BASE64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True, slots=True)
+class LeafSection:
+    """The document entry's fields as the bundle states them, plus the salt.
+
+    The salted digest is not stated: the verifier computes it from the document and `salt`
+    and compares the resulting leaf hash with `leaf_hash`.
+    """
+
+    leaf_hash: bytes
+    salt: bytes
+    lg_code: int
+    document_type: int
+    issued_at: int
+    signing_time: int
+    signer_sha256: bytes
+    signature_sha256: bytes
+
+    def leaf_hash_for(self, document_sha256: bytes, signature_format: SignatureFormat) -> bytes:
+        """The leaf hash these fields give for a document with this SHA-256.
+
+        Same bytes as ``entry(...).leaf_hash()``, without re-validating fields the parser
+        already checked (this is on every verification's path).
+        """
+        return hash_leaf(
+            encode_document(
+                salted_digest(self.salt, document_sha256),
+                self.lg_code,
+                self.document_type,
+                self.issued_at,
+                self.signing_time,
+                signature_format,
+                self.signer_sha256,
+                self.signature_sha256,
+            )
+        )
+
+    def entry(self, document_sha256: bytes, signature_format: SignatureFormat) -> DocumentEntry:
+        """The document entry these fields describe for a document with this SHA-256."""
+        return DocumentEntry(
+            salted_digest=salted_digest(self.salt, document_sha256),
+            lg_code=self.lg_code,
+            document_type=self.document_type,
+            issued_at=self.issued_at,
+            signing_time=self.signing_time,
+            signature_format=signature_format,
+            signer_sha256=self.signer_sha256,
+            signature_sha256=self.signature_sha256,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureSection:
+    """The JPKI signature over the document; `certificates[0]` is the signer's (DER).
+
+    The blobs are kept as the validated base64 text of the bundle and decoded on use: a
+    verifier that does not check signatures (anchoring only) never pays for decoding them.
+    Validation guarantees that decoding cannot fail. Build one from bytes with `of`.
+    """
+
+    format: SignatureFormat
+    value_base64: str
+    certificates_base64: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, format: SignatureFormat, value: bytes, certificates: Sequence[bytes]
+    ) -> SignatureSection:
+        return cls(format, _b64(value), tuple(_b64(der) for der in certificates))
+
+    @property
+    def value(self) -> bytes:
+        """The signature: CMS DER, or the raw PKCS#1 v1.5 signature."""
+        return binascii.a2b_base64(self.value_base64, strict_mode=True)
+
+    @property
+    def certificates(self) -> tuple[bytes, ...]:
+        """DER certificates, the signer's first."""
+        return tuple(binascii.a2b_base64(c, strict_mode=True) for c in self.certificates_base64)
+
+    @property
+    def signer_certificate(self) -> bytes:
+        return binascii.a2b_base64(self.certificates_base64[0], strict_mode=True)
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionSection:
+    leaf_index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSection:
+    """The anchored tree head: the node's `seq`-th anchor, over `tree_size` leaves."""
+
+    seq: int
+    tree_size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorSection:
+    """Where the head was anchored. Addresses are EIP-55 checksummed strings."""
+
+    chain_id: int
+    registry: str
+    node: str
+    lg_code: int
+    tx_hash: bytes
+    block_number: int
+    block_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationSection:
+    """A revocation entry of the issuing municipality, with its own proof when anchored."""
+
+    status: BundleStatus
+    entry: RevocationEntry
+    leaf_hash: bytes
+    inclusion: InclusionSection | None = None
+    head: HeadSection | None = None
+    anchor: AnchorSection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProofBundle:
+    """A parsed version-1 proof bundle. `status` is "pending" until the node anchored the
+    entry; a pending bundle has no inclusion, head or anchor."""
+
+    version: int
+    status: BundleStatus
+    leaf: LeafSection
+    signature: SignatureSection
+    inclusion: InclusionSection | None = None
+    head: HeadSection | None = None
+    anchor: AnchorSection | None = None
+    revocation: RevocationSection | None = None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_bundle(data: bytes | str) -> ProofBundle:
+    """Parse a bundle from its JSON text (UTF-8), strictly; raises BundleFormatError."""
+    return parse_bundle(load_json(data))
+
+
+def load_json(data: bytes | str) -> Any:
+    """Strict JSON: UTF-8, at most MAX_BUNDLE_BYTES, no duplicate keys, no NaN/Infinity."""
+    if isinstance(data, str):
+        size = len(data.encode("utf-8", "surrogatepass"))
+        text = data
+    elif isinstance(data, bytes | bytearray):
+        size = len(data)
+        if size <= MAX_BUNDLE_BYTES:
+            try:
+                text = bytes(data).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BundleFormatError(
+                    "bundle", f"not UTF-8 text (byte {exc.start} is invalid)"
+                ) from None
+    else:
+        raise BundleFormatError("bundle", f"expected JSON text, got {type(data).__name__}")
+    if size > MAX_BUNDLE_BYTES:
+        raise BundleFormatError(
+            "bundle", f"{size} bytes is more than the {MAX_BUNDLE_BYTES} a bundle may have"
+        )
+    _check_nesting(text)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except BundleFormatError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise BundleFormatError(
+            "bundle", f"not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise BundleFormatError(
+            "bundle", "not JSON a verifier accepts (nested too deeply)"
+        ) from None
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse JSON nested deeper than any bundle can be, before the parser recurses into it.
+
+    Libraries the verifier imports (py_ecc, via web3) raise the interpreter's recursion limit
+    to 100,000, so a megabyte of ``[[[[...`` would overflow the C stack inside `json.loads`
+    and kill the process instead of raising. A real bundle has a dozen brackets, so counting
+    them (C speed) clears it; only text with many brackets is scanned properly, skipping
+    brackets inside strings.
+    """
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return
+    depth = 0
+    for char in _BRACKETS.findall(_STRINGS.sub("", text)):
+        depth = depth + 1 if char in "[{" else depth - 1
+        if depth > MAX_NESTING:
+            raise BundleFormatError(
+                "bundle", f"nested more than {MAX_NESTING} levels deep (no bundle is)"
+            )
+
+
+def parse_bundle(obj: object) -> ProofBundle:
+    """Validate already-decoded JSON (e.g. from an HTTP body) as a version-1 bundle."""
+    top = _object(obj, "bundle")
+    _check_version(top)
+    _only_fields(top, TOP_LEVEL_FIELDS, "")
+    status = _status(_required(top, "status", ""), "status")
+    leaf = _leaf(_required(top, "leaf", ""))
+    signature = _signature(_required(top, "signature", ""))
+    inclusion, head, anchor = _anchoring(top, status, "")
+    revocation = None
+    if "revocation" in top:
+        revocation = parse_revocation_section(top["revocation"], "revocation")
+    return ProofBundle(
+        version=BUNDLE_VERSION,
+        status=status,
+        leaf=leaf,
+        signature=signature,
+        inclusion=inclusion,
+        head=head,
+        anchor=anchor,
+        revocation=revocation,
+    )
+
+
+def parse_revocation_section(obj: object, path: str = "revocation") -> RevocationSection:
+    """A revocation section, from a bundle or from a node's status answer."""
+    section = _object(obj, path)
+    _only_fields(section, REVOCATION_FIELDS, path + ".")
+    status = _status(_required(section, "status", path + "."), path + ".status")
+    entry_path = path + ".entry"
+    raw_entry = _object(_required(section, "entry", path + "."), entry_path)
+    _only_fields(raw_entry, REVOCATION_ENTRY_FIELDS, entry_path + ".")
+    prefix = entry_path + "."
+    leaf_hash = _hex32(_required(raw_entry, "leaf_hash", prefix), prefix + "leaf_hash")
+    entry = RevocationEntry(
+        revoked_leaf_hash=_hex32(
+            _required(raw_entry, "revoked_leaf_hash", prefix), prefix + "revoked_leaf_hash"
+        ),
+        lg_code=_lg_code(_required(raw_entry, "lg_code", prefix), prefix + "lg_code"),
+        reason=_int(_required(raw_entry, "reason", prefix), prefix + "reason", 1, MAX_UINT16 - 1),
+        revoked_at=_time(_required(raw_entry, "revoked_at", prefix), prefix + "revoked_at"),
+    )
+    inclusion, head, anchor = _anchoring(section, status, path + ".")
+    return RevocationSection(status, entry, leaf_hash, inclusion, head, anchor)
+
+
+def _check_version(top: Mapping[str, Any]) -> None:
+    if "version" not in top:
+        raise BundleFormatError("version", "missing (a proof bundle starts with its version)")
+    version = top["version"]
+    if type(version) is not int:
+        raise BundleFormatError("version", f"must be the integer {BUNDLE_VERSION}")
+    if version != BUNDLE_VERSION:
+        raise BundleFormatError(
+            "version",
+            f"version {version} is not supported (this verifier reads version {BUNDLE_VERSION}; "
+            "update it or ask the issuer for a version-1 bundle)",
+        )
+
+
+def _anchoring(
+    obj: Mapping[str, Any], status: BundleStatus, prefix: str
+) -> tuple[InclusionSection | None, HeadSection | None, AnchorSection | None]:
+    if status == "pending":
+        for name in ("inclusion", "head", "anchor"):
+            if name in obj:
+                raise BundleFormatError(
+                    prefix + name, 'not allowed while status is "pending" (nothing is anchored)'
+                )
+        return None, None, None
+    inclusion = _inclusion(_required(obj, "inclusion", prefix, anchored=True), prefix + "inclusion")
+    head = _head(_required(obj, "head", prefix, anchored=True), prefix + "head")
+    anchor = _anchor(_required(obj, "anchor", prefix, anchored=True), prefix + "anchor")
+    return inclusion, head, anchor
+
+
+def _leaf(obj: object) -> LeafSection:
+    leaf = _object(obj, "leaf")
+    _only_fields(leaf, LEAF_FIELDS, "leaf.")
+    return LeafSection(
+        leaf_hash=_hex32(_required(leaf, "leaf_hash", "leaf."), "leaf.leaf_hash"),
+        salt=_hex32(_required(leaf, "salt", "leaf."), "leaf.salt"),
+        lg_code=_lg_code(_required(leaf, "lg_code", "leaf."), "leaf.lg_code"),
+        document_type=_int(
+            _required(leaf, "document_type", "leaf."), "leaf.document_type", 1, MAX_UINT16 - 1
+        ),
+        issued_at=_time(_required(leaf, "issued_at", "leaf."), "leaf.issued_at"),
+        signing_time=_time(_required(leaf, "signing_time", "leaf."), "leaf.signing_time"),
+        signer_sha256=_hex32(_required(leaf, "signer_sha256", "leaf."), "leaf.signer_sha256"),
+        signature_sha256=_hex32(
+            _required(leaf, "signature_sha256", "leaf."), "leaf.signature_sha256"
+        ),
+    )
+
+
+def _signature(obj: object) -> SignatureSection:
+    section = _object(obj, "signature")
+    _only_fields(section, SIGNATURE_FIELDS, "signature.")
+    label = _required(section, "format", "signature.")
+    if label not in ("cms", "pkcs1"):
+        raise BundleFormatError("signature.format", 'must be "cms" or "pkcs1"')
+    value = _base64(_required(section, "value", "signature."), "signature.value")
+    raw_certificates = _required(section, "certificates", "signature.")
+    if type(raw_certificates) is not list:
+        raise BundleFormatError("signature.certificates", "must be an array of base64 DER")
+    if not 1 <= len(raw_certificates) <= MAX_CERTIFICATES:
+        raise BundleFormatError(
+            "signature.certificates",
+            f"has {len(raw_certificates)} entries; 1 to {MAX_CERTIFICATES} allowed "
+            "(the signer's certificate first)",
+        )
+    certificates = tuple(
+        _base64(item, f"signature.certificates[{i}]") for i, item in enumerate(raw_certificates)
+    )
+    return SignatureSection(SignatureFormat.from_label(label), value, certificates)
+
+
+def _inclusion(obj: object, path: str) -> InclusionSection:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only_fields(section, INCLUSION_FIELDS, prefix)
+    tree_size = _int(_required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64)
+    leaf_index = _int(
+        _required(section, "leaf_index", prefix), prefix + "leaf_index", 0, MAX_UINT64
+    )
+    if leaf_index >= tree_size:
+        raise BundleFormatError(
+            prefix + "leaf_index", f"{leaf_index} is not below tree_size {tree_size}"
+        )
+    raw_path = _required(section, "path", prefix)
+    if type(raw_path) is not list:
+        raise BundleFormatError(prefix + "path", "must be an array of hex hashes")
+    if len(raw_path) > MAX_PATH_LENGTH:
+        raise BundleFormatError(
+            prefix + "path",
+            f"has {len(raw_path)} hashes; an inclusion path has at most {MAX_PATH_LENGTH}",
+        )
+    hashes = _hex32_list(raw_path, prefix + "path")
+    return InclusionSection(leaf_index, tree_size, hashes)
+
+
+def _head(obj: object, path: str) -> HeadSection:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only_fields(section, HEAD_FIELDS, prefix)
+    return HeadSection(
+        seq=_int(_required(section, "seq", prefix), prefix + "seq", 0, MAX_UINT64),
+        tree_size=_int(
+            _required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64
+        ),
+        root=_hex32(_required(section, "root", prefix), prefix + "root"),
+    )
+
+
+def _anchor(obj: object, path: str) -> AnchorSection:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only_fields(section, ANCHOR_FIELDS, prefix)
+    return AnchorSection(
+        chain_id=_int(
+            _required(section, "chain_id", prefix), prefix + "chain_id", 1, MAX_CHAIN_INT
+        ),
+        registry=_address(_required(section, "registry", prefix), prefix + "registry"),
+        node=_address(_required(section, "node", prefix), prefix + "node"),
+        lg_code=_lg_code(_required(section, "lg_code", prefix), prefix + "lg_code"),
+        tx_hash=_hex32_0x(_required(section, "tx_hash", prefix), prefix + "tx_hash"),
+        block_number=_int(
+            _required(section, "block_number", prefix), prefix + "block_number", 1, MAX_CHAIN_INT
+        ),
+        block_hash=_hex32_0x(_required(section, "block_hash", prefix), prefix + "block_hash"),
+    )
+
+
+# --------------------------------------------------------------------------- field readers
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BundleFormatError("bundle", f"field {key!r} appears twice in one object")
+            seen.add(key)
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise BundleFormatError("bundle", f"{name} is not a JSON number")
+
+
+def _object(obj: object, path: str) -> dict[str, Any]:
+    if type(obj) is not dict:
+        raise BundleFormatError(path, f"must be a JSON object, not {_json_type(obj)}")
+    return obj
+
+
+def _only_fields(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    unknown = obj.keys() - _ALLOWED[allowed]
+    if unknown:
+        raise BundleFormatError(
+            prefix + sorted(unknown)[0], "unknown field (not part of bundle version 1)"
+        )
+
+
+def _required(obj: Mapping[str, Any], name: str, prefix: str, *, anchored: bool = False) -> Any:
+    try:
+        return obj[name]
+    except KeyError:
+        why = ' (an "anchored" bundle needs it)' if anchored else ""
+        raise BundleFormatError(prefix + name, f"missing{why}") from None
+
+
+def _status(value: object, path: str) -> BundleStatus:
+    if value == "anchored":
+        return "anchored"
+    if value == "pending":
+        return "pending"
+    raise BundleFormatError(path, 'must be "anchored" or "pending"')
+
+
+def _int(value: object, path: str, low: int, high: int) -> int:
+    if type(value) is not int:
+        raise BundleFormatError(path, f"must be an integer, not {_json_type(value)}")
+    if not low <= value <= high:
+        raise BundleFormatError(path, f"{value} is out of range ({low} to {high})")
+    return value
+
+
+def _hex32(value: object, path: str) -> bytes:
+    if type(value) is not str or _HEX32.fullmatch(value) is None:
+        raise BundleFormatError(path, "not 64 lowercase hex characters (a SHA-256 hash)")
+    return bytes.fromhex(value)
+
+
+def _hex32_list(items: list[Any], path: str) -> tuple[bytes, ...]:
+    """A list of SHA-256 hex strings, checked in one pass (the path is the hot part of a bundle)."""
+    try:
+        joined = "".join(items)
+    except TypeError:
+        joined = ""
+    if len(joined) == 64 * len(items) and _HEX_RUN.fullmatch(joined) is not None:
+        raw = bytes.fromhex(joined)
+        return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
+    for i, item in enumerate(items):  # find the culprit for the error message
+        _hex32(item, f"{path}[{i}]")
+    raise AssertionError("unreachable: some path item must be malformed")  # pragma: no cover
+
+
+def _hex32_0x(value: object, path: str) -> bytes:
+    if type(value) is not str or _HEX32_0X.fullmatch(value) is None:
+        raise BundleFormatError(path, 'not "0x" and 64 lowercase hex characters')
+    return bytes.fromhex(value[2:])
+
+
+def _address(value: object, path: str) -> str:
+    if type(value) is not str or _ADDRESS.fullmatch(value) is None:
+        raise BundleFormatError(path, 'not an address ("0x" and 40 hex characters)')
+    checksummed = _checksummed(value)
+    if value != checksummed and value != value.lower():
+        raise BundleFormatError(path, "mixed-case address with a wrong EIP-55 checksum (a typo?)")
+    return checksummed
+
+
+@functools.lru_cache(maxsize=1024)
+def _checksummed(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
+def _lg_code(value: object, path: str) -> int:
+    if type(value) is not str or _LG_CODE.fullmatch(value) is None:
+        raise BundleFormatError(path, 'must be a 6-digit string such as "131016"')
+    code = int(value)
+    if not is_valid_lg_code(code):
+        raise BundleFormatError(
+            path, f"{value} is not a local-government code (prefecture or check digit wrong)"
+        )
+    return code
+
+
+def _time(value: object, path: str) -> int:
+    if type(value) is not str or _TIME.fullmatch(value) is None:
+        raise BundleFormatError(path, 'must be a UTC time like "2026-01-15T09:00:00Z"')
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BundleFormatError(path, f"{value} is not a real date and time") from None
+    seconds = int(moment.timestamp())
+    if seconds < 0:
+        raise BundleFormatError(path, "must not be before 1970")
+    return seconds
+
+
+def _base64(value: object, path: str) -> str:
+    """Validate canonical padded standard base64 without decoding it (decoding is 10x dearer).
+
+    Length a multiple of 4, only the standard alphabet, at most two "=" at the very end, and
+    zero bits where the last character has more bits than the data needs: exactly the strings
+    that `binascii.b2a_base64` produces, all of which decode.
+    """
+    if type(value) is not str:
+        raise BundleFormatError(path, f"must be a base64 string, not {_json_type(value)}")
+    size = len(value)
+    if not size:
+        raise BundleFormatError(path, "is empty")
+    if size > MAX_BLOB_BYTES * 4 // 3 + 4:
+        raise BundleFormatError(path, f"more than {MAX_BLOB_BYTES} bytes")
+    if size % 4:
+        raise BundleFormatError(
+            path, f"not valid base64 ({size} characters is not a multiple of 4: truncated?)"
+        )
+    if not value.isascii():
+        raise BundleFormatError(path, "not valid base64 (a character outside the alphabet)")
+    raw = value.encode("ascii")
+    body = raw.rstrip(b"=")
+    if size - len(body) > 2 or body.translate(None, _BASE64_ALPHABET):
+        raise BundleFormatError(
+            path, "not valid base64 (a character outside the standard alphabet, or misplaced =)"
+        )
+    last = raw[-4:]
+    if binascii.b2a_base64(binascii.a2b_base64(last), newline=False) != last:
+        raise BundleFormatError(path, "base64 is not in canonical form (non-zero padding bits)")
+    return value
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    for kind, name in _JSON_TYPES:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+_JSON_TYPES: Final[tuple[tuple[type, str], ...]] = (
+    (bool, "a boolean"),  # before int: bool is an int subclass
+    (int, "a number"),
+    (float, "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+# --------------------------------------------------------------------------- producing
+
+
+def make_document_entry(
+    *,
+    document_sha256: bytes,
+    salt: bytes,
+    lg_code: int,
+    document_type: int,
+    issued_at: datetime | int,
+    signing_time: datetime | int,
+    signature_format: SignatureFormat,
+    signature: bytes,
+    signer_certificate: bytes,
+) -> DocumentEntry:
+    """The document entry a node appends to its log (its `encode()` is the leaf data)."""
+    return DocumentEntry(
+        salted_digest=salted_digest(salt, document_sha256),
+        lg_code=lg_code,
+        document_type=document_type,
+        issued_at=_seconds(issued_at),
+        signing_time=_seconds(signing_time),
+        signature_format=signature_format,
+        signer_sha256=hashlib.sha256(signer_certificate).digest(),
+        signature_sha256=hashlib.sha256(signature).digest(),
+    )
+
+
+def build_bundle(
+    *,
+    entry: DocumentEntry,
+    salt: bytes,
+    signature: bytes,
+    certificates: Sequence[bytes],
+    inclusion: InclusionSection | None = None,
+    head: HeadSection | None = None,
+    anchor: AnchorSection | None = None,
+    revocation: RevocationSection | None = None,
+) -> ProofBundle:
+    """A bundle for `entry`: "pending" without inclusion/head/anchor, "anchored" with all three.
+
+    The result went through `bundle_to_json` and `parse_bundle`, so a producer can only
+    hand out what every verifier accepts.
+    """
+    if hashlib.sha256(signature).digest() != entry.signature_sha256:
+        raise LeafEncodingError("the signature is not the one the entry commits to")
+    if not certificates or hashlib.sha256(certificates[0]).digest() != entry.signer_sha256:
+        raise LeafEncodingError("certificates[0] is not the signer certificate the entry names")
+    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
+        raise LeafEncodingError(f"salt must be {SALT_SIZE} bytes")
+    parts = (inclusion, head, anchor)
+    if any(part is None for part in parts) and any(part is not None for part in parts):
+        raise LeafEncodingError("give inclusion, head and anchor together, or none of them")
+    bundle = ProofBundle(
+        version=BUNDLE_VERSION,
+        status="pending" if inclusion is None else "anchored",
+        leaf=LeafSection(
+            leaf_hash=entry.leaf_hash(),
+            salt=salt,
+            lg_code=entry.lg_code,
+            document_type=entry.document_type,
+            issued_at=entry.issued_at,
+            signing_time=entry.signing_time,
+            signer_sha256=entry.signer_sha256,
+            signature_sha256=entry.signature_sha256,
+        ),
+        signature=SignatureSection.of(entry.signature_format, signature, certificates),
+        inclusion=inclusion,
+        head=head,
+        anchor=anchor,
+        revocation=revocation,
+    )
+    return _checked(bundle)
+
+
+def build_revocation_section(
+    entry: RevocationEntry,
+    *,
+    inclusion: InclusionSection | None = None,
+    head: HeadSection | None = None,
+    anchor: AnchorSection | None = None,
+) -> RevocationSection:
+    """The section a node adds to a bundle (or returns from its status endpoint)."""
+    parts = (inclusion, head, anchor)
+    if any(part is None for part in parts) and any(part is not None for part in parts):
+        raise LeafEncodingError("give inclusion, head and anchor together, or none of them")
+    section = RevocationSection(
+        "pending" if inclusion is None else "anchored",
+        entry,
+        entry.leaf_hash(),
+        inclusion,
+        head,
+        anchor,
+    )
+    try:
+        return parse_revocation_section(json.loads(json.dumps(revocation_to_json(section))))
+    except BundleFormatError as exc:
+        raise LeafEncodingError(f"the revocation section would not parse: {exc}") from None
+
+
+def _checked(bundle: ProofBundle) -> ProofBundle:
+    try:
+        return load_bundle(dump_bundle(bundle))
+    except BundleFormatError as exc:
+        raise LeafEncodingError(f"the bundle would not parse: {exc}") from None
+
+
+def dump_bundle(bundle: ProofBundle) -> str:
+    """The bundle as JSON text, fields in protocol order, two-space indent, final newline."""
+    return json.dumps(bundle_to_json(bundle), indent=2, ensure_ascii=False) + "\n"
+
+
+def bundle_to_json(bundle: ProofBundle) -> dict[str, Any]:
+    """The bundle as JSON-ready data (the inverse of `parse_bundle`)."""
+    leaf = bundle.leaf
+    result: dict[str, Any] = {
+        "version": bundle.version,
+        "status": bundle.status,
+        "leaf": {
+            "leaf_hash": leaf.leaf_hash.hex(),
+            "salt": leaf.salt.hex(),
+            "lg_code": format_lg_code(leaf.lg_code),
+            "document_type": leaf.document_type,
+            "issued_at": format_time(leaf.issued_at),
+            "signing_time": format_time(leaf.signing_time),
+            "signer_sha256": leaf.signer_sha256.hex(),
+            "signature_sha256": leaf.signature_sha256.hex(),
+        },
+        "signature": {
+            "format": bundle.signature.format.label,
+            "value": bundle.signature.value_base64,
+            "certificates": list(bundle.signature.certificates_base64),
+        },
+    }
+    result.update(_anchoring_to_json(bundle.inclusion, bundle.head, bundle.anchor))
+    if bundle.revocation is not None:
+        result["revocation"] = revocation_to_json(bundle.revocation)
+    return result
+
+
+def revocation_to_json(section: RevocationSection) -> dict[str, Any]:
+    entry = section.entry
+    result: dict[str, Any] = {
+        "status": section.status,
+        "entry": {
+            "leaf_hash": section.leaf_hash.hex(),
+            "revoked_leaf_hash": entry.revoked_leaf_hash.hex(),
+            "lg_code": format_lg_code(entry.lg_code),
+            "reason": entry.reason,
+            "revoked_at": format_time(entry.revoked_at),
+        },
+    }
+    result.update(_anchoring_to_json(section.inclusion, section.head, section.anchor))
+    return result
+
+
+def _anchoring_to_json(
+    inclusion: InclusionSection | None, head: HeadSection | None, anchor: AnchorSection | None
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    if inclusion is not None:
+        result["inclusion"] = {
+            "leaf_index": inclusion.leaf_index,
+            "tree_size": inclusion.tree_size,
+            "path": [node.hex() for node in inclusion.path],
+        }
+    if head is not None:
+        result["head"] = {"seq": head.seq, "tree_size": head.tree_size, "root": head.root.hex()}
+    if anchor is not None:
+        result["anchor"] = {
+            "chain_id": anchor.chain_id,
+            "registry": anchor.registry,
+            "node": anchor.node,
+            "lg_code": format_lg_code(anchor.lg_code),
+            "tx_hash": "0x" + anchor.tx_hash.hex(),
+            "block_number": anchor.block_number,
+            "block_hash": "0x" + anchor.block_hash.hex(),
+        }
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def format_time(seconds: int) -> str:
+    """Unix seconds as the bundle writes times: ``2026-01-15T09:00:00Z``."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_lg_code(code: int) -> str:
+    return f"{code:06d}"
+
+
+def _seconds(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise LeafEncodingError("a time must carry a time zone (e.g. UTC)")
+        return int(value.timestamp())
+    return value
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")

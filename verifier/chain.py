@@ -1,0 +1,427 @@
+"""Evidence from outside the bundle: the registry on chain, and the issuing node's word.
+
+Readers only *gather* facts (what the registry recorded for a root, the anchoring
+transaction, the node's registration at the anchor block, how deep the block is); judging
+them against the bundle is `verifier.verify`'s job, so the rules live in one place and can
+be tested with recorded facts. Chain reads go through `anchor/` (read side only: no account,
+no transactions) over standard JSON-RPC, so any engine serves. Every failure to obtain
+evidence is an `EvidenceUnavailableError`, which a verdict reports as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import requests
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
+
+from anchor import (
+    AnchorError,
+    AnchorRecord,
+    NodeRecord,
+    RegistryClient,
+    WrongChainError,
+    connect,
+)
+from anchor.chain import translate_transport_errors
+from verifier.bundle import (
+    MAX_BUNDLE_BYTES,
+    AnchorSection,
+    HeadSection,
+    RevocationSection,
+    load_json,
+    parse_revocation_section,
+    revocation_to_json,
+)
+from verifier.errors import BundleFormatError, EvidenceUnavailableError
+from verifier.policy import DEFAULT_FINALITY_DEPTH, DEFAULT_RPC_TIMEOUT
+
+_EVIDENCE_ERRORS: Final = (
+    AnchorError,
+    Web3Exception,
+    requests.RequestException,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
+"""What a misbehaving or unreachable endpoint can make web3 raise; each means "no evidence"."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadAnchoredLog:
+    """One `HeadAnchored` event the registry emitted in the anchoring transaction."""
+
+    node: str
+    lg_code: int
+    seq: int
+    tree_size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFacts:
+    """The receipt of the transaction the bundle names."""
+
+    block_number: int
+    block_hash: bytes
+    succeeded: bool
+    to: str | None
+    head_anchored: tuple[HeadAnchoredLog, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorFacts:
+    """Everything the chain says about one anchor claim, read from one endpoint.
+
+    `record` is the registry's `getAnchor(node, root)` at `latest_block`; `node` is `getNode` at
+    `node_block` (the anchor block the registry recorded, else the bundle's); None values
+    mean "does not exist" (never anchored, no such transaction, no such block).
+    """
+
+    endpoint: str
+    chain_id: int
+    latest_block: int
+    finality_depth: int
+    finality_source: str
+    record: AnchorRecord | None
+    transaction: TransactionFacts | None
+    canonical_block_hash: bytes | None
+    block_timestamp: int | None
+    node: NodeRecord | None
+    node_block: int
+
+
+class ChainReader(Protocol):
+    """Gathers the chain's facts about a head and its anchor claim."""
+
+    def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
+        """Raise EvidenceUnavailableError if no configured endpoint can answer."""
+        ...
+
+
+class RpcChainReader:
+    """Reads the registry over JSON-RPC; endpoints are tried in order until one answers.
+
+    An endpoint that serves another chain than `chain_id` is skipped (and named in the error
+    if none is left): evidence from another chain proves nothing.
+    """
+
+    def __init__(
+        self,
+        rpc_urls: Sequence[str],
+        *,
+        registry: str,
+        chain_id: int,
+        finality_depth: int | None = None,
+        timeout: float = DEFAULT_RPC_TIMEOUT,
+    ) -> None:
+        self.rpc_urls = tuple(rpc_urls)
+        self.registry = to_checksum_address(registry)
+        self.chain_id = chain_id
+        self.finality_depth = finality_depth
+        self.timeout = timeout
+        self._clients: dict[str, RegistryClient] = {}
+        self._finality: dict[str, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
+        if not self.rpc_urls:
+            raise EvidenceUnavailableError(
+                "no JSON-RPC endpoint is configured, so the anchor cannot be looked up"
+            )
+        problems: list[str] = []
+        for url in self.rpc_urls:
+            try:
+                return self._read_from(url, head, anchor)
+            except WrongChainError as error:
+                problems.append(
+                    f"{url} serves chain id {error.actual}, but the policy trusts chain id "
+                    f"{error.expected} only"
+                )
+            except _EVIDENCE_ERRORS as error:
+                problems.append(f"{url}: {_one_line(error)}")
+            with self._lock:
+                self._clients.pop(url, None)  # reconnect next time
+        raise EvidenceUnavailableError(
+            "no JSON-RPC endpoint could be read (" + "; ".join(problems) + ")"
+        )
+
+    def _client(self, url: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(url)
+        if client is None:
+            w3 = connect(url, chain_id=self.chain_id, timeout=self.timeout)
+            client = RegistryClient(w3, self.registry)
+            with self._lock:
+                self._clients[url] = client
+        return client
+
+    def _read_from(self, url: str, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
+        client = self._client(url)
+        w3 = client.w3
+        with translate_transport_errors(url):
+            latest = int(w3.eth.block_number)
+        record = client.get_anchor(anchor.node, head.root, block=latest)
+        transaction = self._transaction(w3, url, anchor.tx_hash)
+        canonical_hash, timestamp = self._block(w3, url, anchor.block_number, latest)
+        node_block = record.block_number if record is not None else anchor.block_number
+        node = client.get_node(anchor.node, block=node_block) if node_block <= latest else None
+        depth, source = self._finality_depth(w3, url)
+        return AnchorFacts(
+            endpoint=url,
+            chain_id=self.chain_id,
+            latest_block=latest,
+            finality_depth=depth,
+            finality_source=source,
+            record=record,
+            transaction=transaction,
+            canonical_block_hash=canonical_hash,
+            block_timestamp=timestamp,
+            node=node,
+            node_block=node_block,
+        )
+
+    def _transaction(self, w3: Web3, url: str, tx_hash: bytes) -> TransactionFacts | None:
+        with translate_transport_errors(url):
+            try:  # web3 raises this for a JSON-RPC null: inside, before the translation
+                receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return None
+        logs = tuple(
+            log
+            for log in (_head_anchored(entry, self.registry) for entry in receipt["logs"])
+            if log
+        )
+        to = receipt.get("to")
+        return TransactionFacts(
+            block_number=int(receipt["blockNumber"]),
+            block_hash=bytes(receipt["blockHash"]),
+            succeeded=receipt.get("status") == 1,
+            to=to_checksum_address(to) if to else None,
+            head_anchored=logs,
+        )
+
+    @staticmethod
+    def _block(w3: Web3, url: str, number: int, latest: int) -> tuple[bytes | None, int | None]:
+        if number > latest:
+            return None, None
+        with translate_transport_errors(url):
+            try:
+                block = w3.eth.get_block(number)
+            except BlockNotFound:
+                return None, None
+        return bytes(block["hash"]), int(block["timestamp"])
+
+    def _finality_depth(self, w3: Web3, url: str) -> tuple[int, str]:
+        if self.finality_depth is not None:
+            return self.finality_depth, "set by the policy"
+        with self._lock:
+            known = self._finality.get(url)
+        if known is not None:
+            return known
+        answer = _clique_signers(w3, url)
+        if answer is None:
+            found = (
+                DEFAULT_FINALITY_DEPTH,
+                "default; the chain does not report its signers (clique_getSigners)",
+            )
+        else:
+            found = (answer // 2 + 1, f"floor({answer}/2)+1 for {answer} Clique signers")
+        with self._lock:
+            self._finality[url] = found
+        return found
+
+
+def _clique_signers(w3: Web3, url: str) -> int | None:
+    """Number of Clique signers at the head, or None if the engine has no such method."""
+    with translate_transport_errors(url):
+        response: Any = w3.provider.make_request("clique_getSigners", [])  # type: ignore[arg-type]
+    result = response.get("result") if isinstance(response, dict) else None
+    if isinstance(result, list) and result:
+        return len(result)
+    return None
+
+
+_HEAD_ANCHORED_TOPIC: Final = bytes(
+    Web3.keccak(text="HeadAnchored(address,uint32,uint64,uint64,bytes32,uint64,bytes32)")
+)
+
+
+def _head_anchored(log: Any, registry: str) -> HeadAnchoredLog | None:
+    """Decode a `HeadAnchored` log of `registry`; None for any other log."""
+    topics = [bytes(t) for t in log["topics"]]
+    if (
+        to_checksum_address(log["address"]) != registry
+        or len(topics) != 4
+        or topics[0] != _HEAD_ANCHORED_TOPIC
+    ):
+        return None
+    data = bytes(log["data"])
+    if len(data) != 4 * 32:
+        return None
+    return HeadAnchoredLog(
+        node=to_checksum_address(topics[1][12:]),
+        lg_code=int.from_bytes(topics[2], "big"),
+        seq=int.from_bytes(topics[3], "big"),
+        tree_size=int.from_bytes(data[0:32], "big"),
+        root=data[32:64],
+    )
+
+
+class CachingChainReader:
+    """Remembers facts for `ttl` seconds: bundles of one head share one lookup.
+
+    A withdrawal or suspension reaches a cached verifier at most `ttl` seconds late; keep it
+    short where that matters (the default Verifier does not cache).
+    """
+
+    def __init__(
+        self,
+        inner: ChainReader,
+        ttl: float,
+        *,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[HeadSection, AnchorSection], tuple[float, AnchorFacts]]
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
+        key = (head, anchor)
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and now - hit[0] < self.ttl:
+                self._entries.move_to_end(key)
+                return hit[1]
+        facts = self.inner.read(head, anchor)
+        with self._lock:
+            self._entries[key] = (now, facts)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return facts
+
+
+# --------------------------------------------------------------------------- the issuing node
+
+STATUS_PATH: Final = "/v1/entries/{leaf_hash}/status"
+"""The node endpoint a verifier asks about revocation (docs/PROTOCOL.md, "Node status")."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatusAnswer:
+    """The node's answer: revoked or not, and the revocation section proving it."""
+
+    revoked: bool
+    revocation: RevocationSection | None
+
+
+class NodeStatusSource(Protocol):
+    def status(self, leaf_hash: bytes) -> NodeStatusAnswer:
+        """Raise EvidenceUnavailableError if the node cannot be asked or answers badly."""
+        ...
+
+
+class NodeStatusClient:
+    """``GET {base_url}/v1/entries/{leaf_hash_hex}/status`` on the issuing node.
+
+    The answer is ``{"revoked": bool, "revocation": <revocation section> | null}``; the
+    section is parsed as strictly as a bundle and verified like one by the caller: the
+    node's word alone never makes a document ``revoked``.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_RPC_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def status(self, leaf_hash: bytes) -> NodeStatusAnswer:
+        url = self.base_url + STATUS_PATH.format(leaf_hash=leaf_hash.hex())
+        body = self._get(url)
+        try:
+            return parse_node_status(load_json(body))
+        except BundleFormatError as exc:
+            raise EvidenceUnavailableError(
+                f"{url} answered with a malformed status: {exc}"
+            ) from None
+
+    def _get(self, url: str) -> bytes:
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                body: bytes = response.read(MAX_BUNDLE_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise EvidenceUnavailableError(
+                    f"the issuing node does not know this entry ({url} answered 404)"
+                ) from None
+            raise EvidenceUnavailableError(f"{url} answered HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise EvidenceUnavailableError(
+                f"cannot reach the issuing node at {url} ({reason})"
+            ) from None
+        if len(body) > MAX_BUNDLE_BYTES:
+            raise EvidenceUnavailableError(f"{url} sent more than {MAX_BUNDLE_BYTES} bytes")
+        return body
+
+
+def parse_node_status(obj: object) -> NodeStatusAnswer:
+    """Validate a node's status answer (raises BundleFormatError naming the field)."""
+    if type(obj) is not dict:
+        raise BundleFormatError("status", "must be a JSON object")
+    unknown = sorted(set(obj) - {"revoked", "revocation"})
+    if unknown:
+        raise BundleFormatError(unknown[0], "unknown field in a node status answer")
+    revoked = obj.get("revoked")
+    if type(revoked) is not bool:
+        raise BundleFormatError("revoked", "must be true or false")
+    raw = obj.get("revocation")
+    section = None if raw is None else parse_revocation_section(raw, "revocation")
+    return NodeStatusAnswer(revoked, section)
+
+
+def node_status_json(answer: NodeStatusAnswer) -> dict[str, Any]:
+    """What a node serves at STATUS_PATH (for the node's implementation and tests)."""
+    return {
+        "revoked": answer.revoked,
+        "revocation": None if answer.revocation is None else revocation_to_json(answer.revocation),
+    }
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first[:300]
+
+
+__all__ = [
+    "STATUS_PATH",
+    "AnchorFacts",
+    "CachingChainReader",
+    "ChainReader",
+    "HeadAnchoredLog",
+    "NodeStatusAnswer",
+    "NodeStatusClient",
+    "NodeStatusSource",
+    "RpcChainReader",
+    "TransactionFacts",
+    "node_status_json",
+    "parse_node_status",
+]

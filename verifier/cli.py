@@ -1,0 +1,315 @@
+"""`notary verify DOCUMENT --bundle B`: a verdict for a clerk, an exit code for a script.
+
+Exit codes: 0 valid, 1 invalid or revoked, 2 usage error (including a malformed bundle),
+3 undecided (pending or unknown). Human output is one verdict line and then every check;
+``--json`` prints the same as one JSON object. The signer's personal data (the basic four
+items of the JPKI certificate) is printed only with ``--show-signer``. Expected errors end
+with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import click
+
+from verifier.bundle import ProofBundle, load_bundle
+from verifier.errors import BundleFormatError, PolicyError
+from verifier.jpki import (
+    CertificateError,
+    ConfigurationError,
+    JPKICertificate,
+    RevocationSources,
+    load_certificates,
+)
+from verifier.models import DocumentDigest, Outcome, Verdict, VerdictStatus
+from verifier.policy import VerificationPolicy
+from verifier.verify import verify as run_verification
+
+DEFAULT_RPC_URL: Final = "http://127.0.0.1:8545"
+"""The local chain of `notary dev`."""
+EXIT_CODES: Final = {
+    VerdictStatus.VALID: 0,
+    VerdictStatus.INVALID: 1,
+    VerdictStatus.REVOKED: 1,
+    VerdictStatus.PENDING: 3,
+    VerdictStatus.UNKNOWN: 3,
+}
+USAGE_EXIT: Final = 2
+CERTIFICATE_SUFFIXES: Final = (".pem", ".crt", ".cer", ".der")
+_MARKS: Final = {
+    Outcome.PASSED: "ok  ",
+    Outcome.FAILED: "FAIL",
+    Outcome.SKIPPED: "skip",
+    Outcome.UNKNOWN: "??  ",
+}
+_PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
+
+
+@click.command("verify")
+@click.argument("document")
+@click.option(
+    "--bundle",
+    "bundle_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The proof bundle (JSON) that came with the document.",
+)
+@click.option(
+    "--digest",
+    "is_digest",
+    is_flag=True,
+    help="DOCUMENT is the document's SHA-256 in hex, not a file.",
+)
+@click.option(
+    "--rpc",
+    "rpc_urls",
+    multiple=True,
+    envvar="NOTARY_RPC_URL",
+    help=f"Ethereum JSON-RPC URL, tried in order (repeatable). Default {DEFAULT_RPC_URL}.",
+)
+@click.option(
+    "--registry", envvar="NOTARY_REGISTRY", help="Trusted registry address (default: the bundle's)."
+)
+@click.option(
+    "--chain-id",
+    type=int,
+    envvar="NOTARY_CHAIN_ID",
+    help="Trusted chain id (default: the bundle's).",
+)
+@click.option(
+    "--trust",
+    "trust_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="J-LIS CA certificate file, or a folder of them (repeatable: every CA generation).",
+)
+@click.option(
+    "--crl",
+    "crl_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="CRL file (DER or PEM), repeatable.",
+)
+@click.option("--crl-url", "crl_urls", multiple=True, help="CRL to fetch over http(s), repeatable.")
+@click.option("--node-url", help="Issuing node's base URL, asked whether the document was revoked.")
+@click.option(
+    "--finality", type=int, help="Blocks needed on top of the anchor (default: ask the chain)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
+@click.option(
+    "--show-signer",
+    is_flag=True,
+    help="Also print the signer's personal data (name, sex, birth date, address).",
+)
+def verify(
+    document: str,
+    bundle_path: Path,
+    is_digest: bool,
+    rpc_urls: tuple[str, ...],
+    registry: str | None,
+    chain_id: int | None,
+    trust_paths: tuple[Path, ...],
+    crl_files: tuple[Path, ...],
+    crl_urls: tuple[str, ...],
+    node_url: str | None,
+    finality: int | None,
+    as_json: bool,
+    show_signer: bool,
+) -> None:
+    """Check DOCUMENT against its proof bundle: exit 0 valid, 1 invalid or revoked,
+    2 usage error, 3 pending or unknown."""
+    bundle = _read_bundle(bundle_path)
+    digest = _document_digest(document, is_digest)
+    warnings: list[str] = []
+    settings = _Settings(
+        rpc_urls=rpc_urls,
+        registry=registry,
+        chain_id=chain_id,
+        trust_anchors=_trust_anchors(trust_paths, warnings),
+        revocation=_revocation(crl_files, crl_urls),
+        node_url=node_url,
+        finality=finality,
+        warnings=warnings,
+    )
+    policy = settings.policy(bundle)
+    verdict = run_verification(digest, bundle, policy)
+    if as_json:
+        click.echo(json.dumps(_json_report(verdict, settings.warnings, show_signer), indent=2))
+    else:
+        _print_human(verdict, settings.warnings, show_signer)
+    raise click.exceptions.Exit(EXIT_CODES[verdict.status])
+
+
+@dataclass
+class _Settings:
+    rpc_urls: tuple[str, ...]
+    registry: str | None
+    chain_id: int | None
+    trust_anchors: list[JPKICertificate]
+    revocation: RevocationSources
+    node_url: str | None
+    finality: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    def policy(self, bundle: ProofBundle) -> VerificationPolicy:
+        anchor = bundle.anchor or (bundle.revocation.anchor if bundle.revocation else None)
+        chain_id, registry = self.chain_id, self.registry
+        taken = []
+        if chain_id is None:
+            chain_id = anchor.chain_id if anchor else 1
+            taken.append(f"chain id {chain_id}")
+        if registry is None:
+            registry = anchor.registry if anchor else _PLACEHOLDER_REGISTRY
+            taken.append(f"registry {registry}")
+        if taken and anchor is not None:
+            self.warnings.append(
+                " and ".join(taken) + " taken from the bundle: the verdict is then only as "
+                "trustworthy as the bundle itself (anyone can deploy a look-alike registry). A "
+                "production verifier pins them: --chain-id and --registry (or NOTARY_CHAIN_ID "
+                "and NOTARY_REGISTRY)."
+            )
+        rpc_urls = self.rpc_urls or (DEFAULT_RPC_URL,)
+        if not self.rpc_urls and anchor is not None:
+            self.warnings.append(
+                f"no --rpc given: asking {DEFAULT_RPC_URL} (the local development chain)."
+            )
+        if not self.trust_anchors:
+            self.warnings.append(
+                "no --trust given: the JPKI signer cannot be checked, so the verdict cannot be "
+                "valid."
+            )
+        if self.finality is not None and self.finality < 0:
+            _usage(f"--finality must be 0 or more, not {self.finality}")
+        try:
+            return VerificationPolicy(
+                rpc_urls=rpc_urls,
+                registry=registry,
+                chain_id=chain_id,
+                trust_anchors=self.trust_anchors,
+                revocation=self.revocation,
+                finality_depth=self.finality,
+                node_url=self.node_url,
+            )
+        except PolicyError as exc:
+            _usage(str(exc))
+
+
+def _read_bundle(path: Path) -> ProofBundle:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _usage(f"cannot read the bundle {path}: {exc.strerror}")
+    try:
+        return load_bundle(data)
+    except BundleFormatError as exc:
+        _usage(f"{path} is not a valid proof bundle: {exc}")
+
+
+def _document_digest(document: str, is_digest: bool) -> DocumentDigest:
+    if is_digest:
+        try:
+            return DocumentDigest.from_hex(document)
+        except PolicyError as exc:
+            _usage(str(exc))
+    try:
+        with open(document, "rb") as handle:
+            return DocumentDigest(hashlib.file_digest(handle, "sha256").digest())
+    except OSError as exc:
+        _usage(f"cannot read the document {document}: {exc.strerror}")
+
+
+def _trust_anchors(paths: tuple[Path, ...], warnings: list[str]) -> list[JPKICertificate]:
+    """Certificates from files, or from every certificate file in a folder.
+
+    In a folder, files that hold no certificate (a CRL saved as .der, say) are skipped with a
+    warning; a named file that holds none is an error.
+    """
+    certificates: list[JPKICertificate] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in CERTIFICATE_SUFFIXES and p.is_file()
+            )
+            loaded = []
+            for file in found:
+                try:
+                    loaded.append((file, load_certificates([file])))
+                except CertificateError:
+                    warnings.append(f"--trust {path}: skipped {file.name} (not a certificate)")
+            if not loaded:
+                _usage(f"--trust {path}: no certificate files in this folder")
+        else:
+            try:
+                loaded = [(path, load_certificates([path]))]
+            except CertificateError as exc:
+                _usage(f"--trust: {exc}")
+        for source, certs in loaded:
+            for cert in certs:
+                if not cert.is_ca:
+                    _usage(
+                        f"--trust: {source} holds an end-entity certificate (serial "
+                        f"0x{cert.serial_hex}); give the J-LIS CA certificates"
+                    )
+            certificates.extend(certs)
+    return certificates
+
+
+def _revocation(crl_files: tuple[Path, ...], crl_urls: tuple[str, ...]) -> RevocationSources:
+    for path in crl_files:
+        if not path.is_file():
+            _usage(f"--crl {path}: no such file")
+    try:
+        return RevocationSources(crl_files=crl_files, crl_urls=crl_urls)
+    except ConfigurationError as exc:
+        _usage(f"--crl-url: {exc}")
+
+
+def _print_human(verdict: Verdict, warnings: list[str], show_signer: bool) -> None:
+    click.echo(verdict.summary)
+    width = max(len(check.name) for check in verdict.checks)
+    for check in verdict.checks:
+        click.echo(f"  [{_MARKS[check.outcome]}] {check.name:<{width}}  {check.detail}")
+    if show_signer:
+        click.echo("signer (personal data): " + _personal_line(verdict))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _json_report(verdict: Verdict, warnings: list[str], show_signer: bool) -> dict[str, Any]:
+    report = verdict.as_dict()
+    report["exit_code"] = EXIT_CODES[verdict.status]
+    report["warnings"] = warnings
+    if show_signer:
+        report["signer_personal_data"] = _personal_data(verdict)
+    return report
+
+
+def _personal_data(verdict: Verdict) -> dict[str, str | None] | None:
+    items = verdict.signer_personal_data()
+    if items is None:
+        return None
+    return {
+        "name": items.name,
+        "sex": items.sex,
+        "date_of_birth": items.date_of_birth_raw,
+        "address": items.address,
+    }
+
+
+def _personal_line(verdict: Verdict) -> str:
+    data = _personal_data(verdict)
+    if data is None:
+        return "none (no readable signer certificate with basic four items)"
+    return ", ".join(f"{key}={value}" for key, value in data.items())
+
+
+def _usage(message: str) -> NoReturn:
+    click.echo(f"notary verify: {message}", err=True)
+    raise click.exceptions.Exit(USAGE_EXIT)

@@ -1,0 +1,312 @@
+"""The log entry format: what one leaf of a municipal RFC 6962 log commits to, byte for byte.
+
+A leaf is a fixed binary layout (docs/PROTOCOL.md, "Leaf encoding"), versioned and
+domain-separated, so that two implementations can only agree by producing the same bytes.
+It holds no personal data: the document appears only as a *salted* digest (a guessed document
+cannot be tested against it without the holder's salt), the signer only as the SHA-256 of their
+certificate. The RFC 6962 leaf hash is ``SHA-256(0x00 || encode())`` (`verifier.merkle`).
+
+Two entry kinds share one log: a *document* entry per notarised document and a *revocation*
+entry that withdraws an earlier document entry by its leaf hash.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from verifier.errors import LeafEncodingError
+from verifier.merkle import hash_leaf
+
+DOMAIN_TAG: Final = b"municipal-notary"
+"""First 16 bytes of every leaf: no other SHA-256 input in the system starts with them."""
+
+ENCODING_VERSION: Final = 1
+"""Byte 16 of every leaf. A new layout gets a new version; verifiers refuse unknown ones."""
+
+SALTED_DIGEST_TAG: Final = b"municipal-notary/salted-document-digest/v1"
+"""Domain tag of the salted document digest (docs/PROTOCOL.md, "Salt rule")."""
+
+SALT_SIZE: Final = 32
+DIGEST_SIZE: Final = 32
+MAX_UINT16: Final = 0xFFFF
+MAX_UINT64: Final = 2**64 - 1
+
+_HEADER: Final = struct.Struct(">16sBB")
+_DOCUMENT: Final = struct.Struct(">16sBB32sIHQQB32s32s")
+_REVOCATION: Final = struct.Struct(">16sBB32sIHQ")
+
+DOCUMENT_LEAF_SIZE: Final = _DOCUMENT.size
+"""137 bytes."""
+REVOCATION_LEAF_SIZE: Final = _REVOCATION.size
+"""64 bytes."""
+
+
+class EntryKind(enum.IntEnum):
+    """Byte 17 of every leaf."""
+
+    DOCUMENT = 1
+    REVOCATION = 2
+
+
+class SignatureFormat(enum.IntEnum):
+    """How the JPKI signer signed the document; committed in the leaf so it cannot be swapped."""
+
+    CMS = 1
+    """CMS SignedData, detached, over the document bytes (messageDigest = SHA-256(document))."""
+    PKCS1 = 2
+    """A bare RSA PKCS#1 v1.5 SHA-256 signature over the document bytes."""
+
+    @property
+    def label(self) -> str:
+        """The name used in the proof bundle's ``signature.format``."""
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> SignatureFormat:
+        return cls[label.upper()]
+
+
+class DocumentType(enum.IntEnum):
+    """Registered document types (uint16). 0x8000-0xFFFE are left to municipalities."""
+
+    RESIDENT_RECORD_COPY = 1
+    """住民票の写し"""
+    RESIDENT_RECORD_ITEMS = 2
+    """住民票記載事項証明書"""
+    SEAL_REGISTRATION = 3
+    """印鑑登録証明書"""
+    INCOME_TAX_ASSESSMENT = 4
+    """所得証明書・課税証明書"""
+    TAX_PAYMENT = 5
+    """納税証明書"""
+    FAMILY_REGISTER = 6
+    """戸籍証明書"""
+
+
+class RevocationReason(enum.IntEnum):
+    """Why a municipality withdrew a document it issued (uint16)."""
+
+    UNSPECIFIED = 1
+    ISSUED_IN_ERROR = 2
+    """誤交付: issued to the wrong person or with wrong content."""
+    SUPERSEDED = 3
+    """再交付: replaced by a newly issued document."""
+    WITHDRAWN_BY_ISSUER = 4
+    SIGNER_KEY_COMPROMISE = 5
+
+
+def document_type_label(code: int) -> str:
+    """A readable name for a document type code, registered or not."""
+    try:
+        return DocumentType(code).name.lower()
+    except ValueError:
+        if 0x8000 <= code <= 0xFFFE:
+            return f"municipality-defined type {code}"
+        return f"unregistered type {code}"
+
+
+def revocation_reason_label(code: int) -> str:
+    try:
+        return RevocationReason(code).name.lower()
+    except ValueError:
+        return f"unregistered reason {code}"
+
+
+def new_salt() -> bytes:
+    """32 random bytes from the OS CSPRNG: one per document, drawn by the node, never reused."""
+    return secrets.token_bytes(SALT_SIZE)
+
+
+def salted_digest(salt: bytes, document_sha256: bytes) -> bytes:
+    """SHA-256(SALTED_DIGEST_TAG || salt || SHA-256(document)): what the leaf commits to."""
+    _check_bytes(salt, SALT_SIZE, "salt")
+    _check_bytes(document_sha256, DIGEST_SIZE, "document digest")
+    return hashlib.sha256(SALTED_DIGEST_TAG + salt + document_sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEntry:
+    """A notarised document: salted digest, issuer, type, times and the signature's fingerprints.
+
+    Times are Unix seconds (UTC). `signing_time` is the moment the JPKI signer signed: the
+    signer certificate is judged at that moment, so the leaf commits to it (a bundle holder
+    cannot move it to before a revocation).
+    """
+
+    salted_digest: bytes
+    lg_code: int
+    document_type: int
+    issued_at: int
+    signing_time: int
+    signature_format: SignatureFormat
+    signer_sha256: bytes
+    signature_sha256: bytes
+
+    def __post_init__(self) -> None:
+        _check_bytes(self.salted_digest, DIGEST_SIZE, "salted_digest")
+        check_lg_code(self.lg_code)
+        _check_int(self.document_type, 1, MAX_UINT16 - 1, "document_type")
+        _check_int(self.issued_at, 0, MAX_UINT64, "issued_at")
+        _check_int(self.signing_time, 0, MAX_UINT64, "signing_time")
+        if not isinstance(self.signature_format, SignatureFormat):
+            raise LeafEncodingError("signature_format must be a SignatureFormat")
+        _check_bytes(self.signer_sha256, DIGEST_SIZE, "signer_sha256")
+        _check_bytes(self.signature_sha256, DIGEST_SIZE, "signature_sha256")
+
+    def encode(self) -> bytes:
+        """The 137 leaf bytes (docs/PROTOCOL.md, "Document entry")."""
+        return encode_document(
+            self.salted_digest,
+            self.lg_code,
+            self.document_type,
+            self.issued_at,
+            self.signing_time,
+            self.signature_format,
+            self.signer_sha256,
+            self.signature_sha256,
+        )
+
+    def leaf_hash(self) -> bytes:
+        """The RFC 6962 leaf hash, SHA-256(0x00 || encode())."""
+        return hash_leaf(self.encode())
+
+
+def encode_document(
+    salted_digest: bytes,
+    lg_code: int,
+    document_type: int,
+    issued_at: int,
+    signing_time: int,
+    signature_format: SignatureFormat,
+    signer_sha256: bytes,
+    signature_sha256: bytes,
+) -> bytes:
+    """The document layout itself, for callers whose fields are already validated.
+
+    Raises LeafEncodingError if a value does not fit its field.
+    """
+    try:
+        return _DOCUMENT.pack(
+            DOMAIN_TAG,
+            ENCODING_VERSION,
+            EntryKind.DOCUMENT,
+            salted_digest,
+            lg_code,
+            document_type,
+            issued_at,
+            signing_time,
+            signature_format,
+            signer_sha256,
+            signature_sha256,
+        )
+    except struct.error as exc:
+        raise LeafEncodingError(f"a document field does not fit the leaf layout ({exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEntry:
+    """The issuing municipality withdraws the document entry with `revoked_leaf_hash`."""
+
+    revoked_leaf_hash: bytes
+    lg_code: int
+    reason: int
+    revoked_at: int
+
+    def __post_init__(self) -> None:
+        _check_bytes(self.revoked_leaf_hash, DIGEST_SIZE, "revoked_leaf_hash")
+        check_lg_code(self.lg_code)
+        _check_int(self.reason, 1, MAX_UINT16 - 1, "reason")
+        _check_int(self.revoked_at, 0, MAX_UINT64, "revoked_at")
+
+    def encode(self) -> bytes:
+        """The 64 leaf bytes (docs/PROTOCOL.md, "Revocation entry")."""
+        return _REVOCATION.pack(
+            DOMAIN_TAG,
+            ENCODING_VERSION,
+            EntryKind.REVOCATION,
+            self.revoked_leaf_hash,
+            self.lg_code,
+            self.reason,
+            self.revoked_at,
+        )
+
+    def leaf_hash(self) -> bytes:
+        return hash_leaf(self.encode())
+
+
+def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
+    """Parse leaf bytes back into an entry; refuses anything but the exact layouts."""
+    if not isinstance(data, bytes) or len(data) < _HEADER.size:
+        raise LeafEncodingError("too short to be a leaf")
+    tag, version, kind = _HEADER.unpack_from(data)
+    if tag != DOMAIN_TAG:
+        raise LeafEncodingError("not a municipal-notary leaf (wrong domain tag)")
+    if version != ENCODING_VERSION:
+        raise LeafEncodingError(f"leaf encoding version {version} is not supported")
+    if kind == EntryKind.DOCUMENT:
+        if len(data) != DOCUMENT_LEAF_SIZE:
+            raise LeafEncodingError(f"a document leaf has {DOCUMENT_LEAF_SIZE} bytes")
+        fields = _DOCUMENT.unpack(data)[3:]
+        try:
+            signature_format = SignatureFormat(fields[5])
+        except ValueError:
+            raise LeafEncodingError(f"unknown signature format {fields[5]}") from None
+        return DocumentEntry(
+            fields[0], fields[1], fields[2], fields[3], fields[4], signature_format, *fields[6:]
+        )
+    if kind == EntryKind.REVOCATION:
+        if len(data) != REVOCATION_LEAF_SIZE:
+            raise LeafEncodingError(f"a revocation leaf has {REVOCATION_LEAF_SIZE} bytes")
+        return RevocationEntry(*_REVOCATION.unpack(data)[3:])
+    raise LeafEncodingError(f"unknown entry kind {kind}")
+
+
+def check_lg_code(code: int) -> int:
+    """A 6-digit 全国地方公共団体コード with a valid check digit (the registry's own rule)."""
+    if isinstance(code, bool) or not isinstance(code, int) or not is_valid_lg_code(code):
+        raise LeafEncodingError(
+            f"{code!r} is not a 6-digit local-government code with a valid check digit"
+        )
+    return code
+
+
+def is_valid_lg_code(code: int) -> bool:
+    """Prefecture 01-47 and check digit (weights 6..2 over the first five digits, mod 11).
+
+    The same rule as `NotaryRegistry.isValidLocalGovernmentCode`; kept here so that the leaf
+    format does not depend on the chain client.
+    """
+    if not 0 <= code < 1_000_000 or not 1 <= code // 10_000 <= 47:
+        return False
+    body, total = code // 10, 0
+    for weight in range(2, 7):
+        total += (body % 10) * weight
+        body //= 10
+    return (11 - total % 11) % 10 == code % 10
+
+
+def unix_seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch of a time-zone-aware datetime (sub-seconds dropped)."""
+    if moment.utcoffset() is None:
+        raise LeafEncodingError("a time must carry a time zone (e.g. UTC)")
+    return int(moment.timestamp())
+
+
+def from_unix_seconds(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _check_bytes(value: object, size: int, what: str) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise LeafEncodingError(f"{what} must be {size} bytes")
+
+
+def _check_int(value: object, low: int, high: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise LeafEncodingError(f"{what} must be an integer from {low} to {high}")

@@ -1,0 +1,295 @@
+"""What verification returns: a `Verdict` made of named `Check`s, each with its outcome.
+
+The verdict is explicit about what it could not decide: ``unknown`` (evidence unreachable)
+and ``pending`` (not anchored, or not yet final) are never folded into ``valid``. Nothing here
+holds personal data except the signer certificate, which is kept private and decoded only by
+`Verdict.signer_personal_data()`.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from verifier.errors import PolicyError
+from verifier.jpki import BasicFourItems, JPKICertificate, read_basic_four_items
+
+
+class VerdictStatus(enum.StrEnum):
+    VALID = "valid"
+    """Every required check passed."""
+    INVALID = "invalid"
+    """A check failed: the document, bundle or signer cannot be trusted (see failed_check)."""
+    PENDING = "pending"
+    """Not anchored yet, or the anchor is not final yet: verify again later."""
+    REVOKED = "revoked"
+    """The issuing municipality revoked this document (a proven revocation entry)."""
+    UNKNOWN = "unknown"
+    """Evidence could not be obtained (chain or node unreachable, no revocation data)."""
+
+
+class Outcome(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not performed: disabled by the policy, or a check it depends on did not pass."""
+    UNKNOWN = "unknown"
+    """Could not be decided with the evidence available."""
+
+
+BUNDLE_FORMAT: Final = "bundle_format"
+DOCUMENT_LEAF: Final = "document_leaf"
+MERKLE_INCLUSION: Final = "merkle_inclusion"
+CHAIN_ID: Final = "chain_id"
+REGISTRY: Final = "registry"
+HEAD_ANCHORED: Final = "head_anchored"
+ANCHOR_TRANSACTION: Final = "anchor_transaction"
+HEAD_NOT_WITHDRAWN: Final = "head_not_withdrawn"
+NODE_AUTHORISED: Final = "node_authorised"
+FINALITY: Final = "finality"
+ANCHOR_TIME: Final = "anchor_time"
+SIGNATURE_BINDING: Final = "signature_binding"
+SIGNER_CERTIFICATE: Final = "signer_certificate"
+SIGNATURE: Final = "signature"
+DOCUMENT_REVOCATION: Final = "document_revocation"
+
+CHECK_ORDER: Final = (
+    BUNDLE_FORMAT,
+    DOCUMENT_LEAF,
+    MERKLE_INCLUSION,
+    CHAIN_ID,
+    REGISTRY,
+    HEAD_ANCHORED,
+    ANCHOR_TRANSACTION,
+    HEAD_NOT_WITHDRAWN,
+    NODE_AUTHORISED,
+    FINALITY,
+    ANCHOR_TIME,
+    SIGNATURE_BINDING,
+    SIGNER_CERTIFICATE,
+    SIGNATURE,
+    DOCUMENT_REVOCATION,
+)
+"""Every verdict lists exactly these checks, in this order (docs/PROTOCOL.md, "Verification")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One step of verification. `pending` marks an ``unknown`` that only time will decide
+    (the entry is not anchored, or its block not final yet), which makes the verdict
+    ``pending`` rather than ``unknown``."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+    pending: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "outcome": self.outcome.value, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentDigest:
+    """The SHA-256 of a document, for verifying without the document itself.
+
+    A bare 32-byte `bytes` would be ambiguous (it could be a 32-byte document), so `verify`
+    takes digests only wrapped in this type.
+    """
+
+    sha256: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sha256, bytes) or len(self.sha256) != 32:
+            raise PolicyError("a document digest is the 32-byte SHA-256 of the document")
+
+    @classmethod
+    def from_hex(cls, text: str) -> DocumentDigest:
+        cleaned = text.strip().lower().removeprefix("0x")
+        try:
+            raw = bytes.fromhex(cleaned)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise PolicyError(f"{text.strip()[:80]!r} is not a SHA-256 digest (64 hex characters)")
+        return cls(raw)
+
+    @classmethod
+    def of(cls, document: bytes) -> DocumentDigest:
+        return cls(hashlib.sha256(document).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictFacts:
+    """What the bundle claims and the chain confirmed, free of personal data.
+
+    Fields are None when the bundle does not state them or verification stopped before
+    reading them. `anchored_at` comes from the chain, never from the bundle.
+    """
+
+    leaf_hash: str | None = None
+    lg_code: int | None = None
+    document_type: int | None = None
+    document_type_label: str | None = None
+    issued_at: datetime | None = None
+    signing_time: datetime | None = None
+    chain_id: int | None = None
+    registry: str | None = None
+    node: str | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    anchored_at: datetime | None = None
+    confirmations: int | None = None
+    signer: dict[str, Any] | None = None
+    revocation: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leaf_hash": self.leaf_hash,
+            "lg_code": None if self.lg_code is None else f"{self.lg_code:06d}",
+            "document_type": self.document_type,
+            "document_type_label": self.document_type_label,
+            "issued_at": _iso(self.issued_at),
+            "signing_time": _iso(self.signing_time),
+            "chain_id": self.chain_id,
+            "registry": self.registry,
+            "node": self.node,
+            "tx_hash": self.tx_hash,
+            "block_number": self.block_number,
+            "anchored_at": _iso(self.anchored_at),
+            "confirmations": self.confirmations,
+            "signer": self.signer,
+            "revocation": self.revocation,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to "can I trust this document?", with every check that led to it."""
+
+    status: VerdictStatus
+    checks: tuple[Check, ...]
+    failed_check: str | None
+    """The check that decided a verdict other than valid (first failed, else first unknown)."""
+    summary: str
+    facts: VerdictFacts = field(default_factory=VerdictFacts)
+    _signer: JPKICertificate | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_checks(
+        cls,
+        checks: Sequence[Check],
+        facts: VerdictFacts,
+        signer: JPKICertificate | None = None,
+    ) -> Verdict:
+        status, deciding = decide(checks)
+        return cls(
+            status=status,
+            checks=tuple(checks),
+            failed_check=deciding.name if deciding is not None else None,
+            summary=_summary(status, deciding, checks, facts),
+            facts=facts,
+            _signer=signer,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True only for ``valid``: the one verdict that means "accept the document"."""
+        return self.status is VerdictStatus.VALID
+
+    @property
+    def reason(self) -> str | None:
+        """The deciding check's detail, or None for a valid verdict."""
+        check = self.check(self.failed_check) if self.failed_check else None
+        return check.detail if check is not None else None
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form without personal data (no subject, no basic four items)."""
+        return {
+            "status": self.status.value,
+            "summary": self.summary,
+            "failed_check": self.failed_check,
+            "checks": [c.as_dict() for c in self.checks],
+            "facts": self.facts.as_dict(),
+        }
+
+    def signer_personal_data(self) -> BasicFourItems | None:
+        """The signer's name, sex, date of birth and address from the certificate.
+
+        Personal data: show it only to someone entitled to see it, never log it. None when
+        the signer certificate could not be read or carries no basic four items.
+        """
+        if self._signer is None:
+            return None
+        return read_basic_four_items(self._signer)
+
+
+def decide(checks: Sequence[Check]) -> tuple[VerdictStatus, Check | None]:
+    """invalid > revoked > unknown > pending > valid; the check that decided it (the first)."""
+    revoked = unknown = pending = None
+    failed, undecided = Outcome.FAILED, Outcome.UNKNOWN
+    for check in checks:
+        outcome = check.outcome
+        if outcome is failed:
+            if check.name != DOCUMENT_REVOCATION:
+                return VerdictStatus.INVALID, check
+            revoked = revoked or check
+        elif outcome is undecided:
+            if check.pending:
+                pending = pending or check
+            else:
+                unknown = unknown or check
+    if revoked is not None:
+        return VerdictStatus.REVOKED, revoked
+    if unknown is not None:
+        return VerdictStatus.UNKNOWN, unknown
+    if pending is not None:
+        return VerdictStatus.PENDING, pending
+    return VerdictStatus.VALID, None
+
+
+def _summary(
+    status: VerdictStatus, deciding: Check | None, checks: Sequence[Check], facts: VerdictFacts
+) -> str:
+    if deciding is not None:
+        return f"{status.value.upper()}: {deciding.name}: {deciding.detail}"
+    parts = [f"{facts.document_type_label or 'document'}"]
+    if facts.lg_code is not None:
+        parts.append(f"issued by municipality {facts.lg_code:06d}")
+    if facts.issued_at is not None:
+        parts.append(f"at {_iso(facts.issued_at)}")
+    if facts.anchored_at is not None:
+        parts.append(
+            f"anchored {_iso(facts.anchored_at)} in block {facts.block_number} "
+            f"of chain {facts.chain_id}"
+        )
+    text = "VALID: " + " ".join(parts)
+    if facts.signer is not None:
+        text += f"; signed with JPKI certificate serial 0x{facts.signer['serial']}"
+    skip = Outcome.SKIPPED
+    skipped = [c.name for c in checks if c.outcome is skip]
+    if skipped:
+        text += "; not checked: " + ", ".join(skipped)
+    return text
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return _iso_seconds(int(moment.timestamp()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,114 @@
+"""What a relying party trusts: which chain and registry, which CAs, which revocation data.
+
+A production verifier pins every field here from its own configuration. The CLI may fill
+the chain id and registry from the bundle for a first look, but then says so: a bundle can
+name any chain and any registry, including one its forger deployed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from eth_utils.address import is_address, to_checksum_address
+
+from verifier.errors import PolicyError
+from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy
+
+DEFAULT_FINALITY_DEPTH: Final = 2
+"""Blocks on top of the anchor block when the chain does not say (no ``clique_getSigners``)."""
+DEFAULT_RPC_TIMEOUT: Final = 10.0
+DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    """Everything `verify` needs besides the document and the bundle.
+
+    - `rpc_urls`: Ethereum JSON-RPC endpoints, tried in order until one answers for
+      `chain_id`. With none, every chain check is ``unknown``.
+    - `registry`, `chain_id`: the NotaryRegistry the consortium runs; a bundle anchored
+      anywhere else is invalid.
+    - `trust_anchors`: the J-LIS CA certificates (every generation). With none while
+      `require_signature` is on, the signer check is ``unknown``.
+    - `revocation`: CRL files, URLs, OCSP (`verifier.jpki.RevocationSources`).
+    - `finality_depth`: blocks required on top of the anchor block. None asks the chain
+      (``clique_getSigners``: floor(N/2)+1 for N signers), else DEFAULT_FINALITY_DEPTH.
+    - `node_url`: the issuing node's base URL, asked whether the document was revoked.
+    - `now`: the current time, or a function returning it (tests pin it).
+    - `require_signature`: verify the JPKI signer and signature (off only for anchoring-only
+      checks; the verdict then lists them as skipped).
+    """
+
+    rpc_urls: Sequence[str]
+    registry: str
+    chain_id: int
+    trust_anchors: Sequence[JPKICertificate] = ()
+    revocation: RevocationSources = field(default_factory=RevocationSources)
+    finality_depth: int | None = None
+    node_url: str | None = None
+    now: datetime | Callable[[], datetime] | None = None
+    require_signature: bool = True
+    signer_policy: SignerPolicy = field(default_factory=SignerPolicy)
+    rpc_timeout: float = DEFAULT_RPC_TIMEOUT
+    max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+
+    def __post_init__(self) -> None:
+        self._check_chain()
+        anchors = tuple(self.trust_anchors)
+        for anchor in anchors:
+            if not isinstance(anchor, JPKICertificate):
+                raise PolicyError("trust_anchors must be parsed certificates (load_certificates)")
+            if not anchor.is_ca:
+                raise PolicyError(
+                    f"trust anchor serial 0x{anchor.serial_hex} is not a CA certificate: "
+                    "give the J-LIS CA certificates, not an end-entity certificate"
+                )
+        object.__setattr__(self, "trust_anchors", anchors)
+        if self.node_url is not None:
+            _check_http_url(self.node_url, "node URL")
+            object.__setattr__(self, "node_url", self.node_url.rstrip("/"))
+        if isinstance(self.now, datetime) and self.now.utcoffset() is None:
+            raise PolicyError("now must carry a time zone (e.g. UTC)")
+        if self.rpc_timeout <= 0:
+            raise PolicyError("rpc_timeout must be a positive number of seconds")
+        if self.max_clock_skew < timedelta(0):
+            raise PolicyError("max_clock_skew must not be negative")
+
+    def _check_chain(self) -> None:
+        if isinstance(self.rpc_urls, str):
+            raise PolicyError("rpc_urls is a list of URLs, not one string")
+        urls = tuple(self.rpc_urls)
+        for url in urls:
+            _check_http_url(url, "JSON-RPC URL")
+        object.__setattr__(self, "rpc_urls", urls)
+        if not isinstance(self.registry, str) or not is_address(self.registry):
+            raise PolicyError(f"registry {self.registry!r} is not a 20-byte hex address")
+        object.__setattr__(self, "registry", str(to_checksum_address(self.registry)))
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int):
+            raise PolicyError("chain_id must be an integer")
+        if self.chain_id <= 0:
+            raise PolicyError(f"chain_id must be positive, got {self.chain_id}")
+        depth = self.finality_depth
+        if depth is not None and (
+            isinstance(depth, bool) or not isinstance(depth, int) or depth < 0
+        ):
+            raise PolicyError("finality_depth must be a non-negative integer (or None: ask)")
+
+    def current_time(self) -> datetime:
+        """The policy's idea of now, in UTC."""
+        if self.now is None:
+            return datetime.now(UTC)
+        moment = self.now if isinstance(self.now, datetime) else self.now()
+        if moment.utcoffset() is None:
+            raise PolicyError("the policy's clock returned a time without a time zone")
+        return moment.astimezone(UTC)
+
+
+def _check_http_url(url: object, what: str) -> None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise PolicyError(f"{what} {url!r} must start with http:// or https://")
+    if any(c.isspace() for c in url):
+        raise PolicyError(f"{what} {url!r} contains white space")
