@@ -22,6 +22,8 @@ def handle_payload(api: Api, body: bytes) -> Any:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _error(None, RpcError(RpcError.PARSE, "parse error"))
+    except RecursionError:
+        return _error(None, RpcError(RpcError.PARSE, "parse error: nested too deeply"))
     if isinstance(payload, list):
         if not payload:
             return _error(None, RpcError(RpcError.INVALID_REQUEST, "empty batch"))

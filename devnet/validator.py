@@ -22,8 +22,15 @@ from devnet.txpool import TxPool
 log = logging.getLogger("devnet")
 
 
+# py-evm (through py_ecc) raises the recursion limit to 100,000 and the EVM's call depth
+# needs deep recursion, so request threads get a stack that a deeply nested JSON body
+# cannot overflow before Python raises RecursionError (virtual memory, mostly untouched).
+REQUEST_THREAD_STACK = 512 * 1024 * 1024
+
+
 def run_node(root: Path, index: int) -> None:
     """Run node `index` of the devnet in `root` until SIGINT or SIGTERM."""
+    threading.stack_size(REQUEST_THREAD_STACK)
     layout = NetworkLayout.load(root)
     entry = layout.node(index)
     genesis = Genesis.load(layout.genesis_path)

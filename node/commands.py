@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,14 @@ def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> 
         _serve(settings)
 
 
+# web3 imports py_ecc, which raises the recursion limit to 100,000; json.loads of a deeply
+# nested request body would then overflow the C stack and kill the process instead of
+# raising RecursionError. The node runs no deep recursion of its own.
+NODE_RECURSION_LIMIT = 2000
+
+
 def _serve(settings: NodeSettings, banner: str | None = None) -> None:
+    sys.setrecursionlimit(NODE_RECURSION_LIMIT)
     service = NodeService(settings)
     service.start()
     try:

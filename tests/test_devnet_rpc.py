@@ -67,6 +67,13 @@ def test_malformed_requests(node: NetworkLayout, body: bytes, code: int) -> None
     assert answer["error"]["code"] == code, answer
 
 
+def test_deeply_nested_json_is_an_error_not_a_crash(node: NetworkLayout) -> None:
+    body = b"[" * 200_000 + b"]" * 200_000
+    status, answer = rpc_raw(url_of(node), body)
+    assert status == 200 and answer["error"]["code"] == -32700
+    assert rpc(url_of(node), "eth_chainId") == hex(4242)
+
+
 def test_batches(node: NetworkLayout) -> None:
     batch = [
         {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},

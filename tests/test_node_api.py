@@ -279,6 +279,16 @@ def test_transport_level_garbage(node: NodeProcess, tokens: dict[str, str]) -> N
         == "leaf_hash"
     )
     assert call("GET", node.url + "/v1/no-such-thing").status == 404
+    nested = call(
+        "POST",
+        node.url + "/v1/entries",
+        token=tokens["submit"],
+        raw=b"[" * 200_000 + b"]" * 200_000,
+    )
+    assert (
+        nested.status in (400, 422) and nested.headers["content-type"] == "application/problem+json"
+    )
+    assert call("GET", node.url + "/healthz").status == 200  # still alive
     assert call("GET", node.url + "/v1/log/consistency?first=5&second=2").status == 422
 
 
