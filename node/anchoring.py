@@ -55,8 +55,9 @@ class Batcher:
         if pending == 0:
             self._pending_since = None
             return None
-        since = self._pending_since if self._pending_since is not None else time.monotonic()
-        if pending < self.max_entries and time.monotonic() - since < self.interval:
+        if self._pending_since is None:  # entries left unsealed by a previous run
+            self._pending_since = time.monotonic()
+        if pending < self.max_entries and time.monotonic() - self._pending_since < self.interval:
             return None
         head = self.store.seal_head(self.store.size, time.time())
         self._pending_since = None if self.pending() == 0 else time.monotonic()

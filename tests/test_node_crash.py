@@ -5,6 +5,7 @@ exactly once with no gap, and every anchored head is consistent with the next.""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import itertools
 import os
 import random
@@ -55,8 +56,8 @@ class Load:
                     )
                 else:
                     answer = http("POST", self.node.url + "/v1/entries", body, self.token)
-            except OSError:
-                time.sleep(0.05)  # the node is down: a real client retries
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.05)  # the node is down or died mid-answer: a real client retries
                 continue
             if answer.status in (200, 201):
                 self.acknowledged.extend(answer.body["receipts"] if bulk else [answer.body])
