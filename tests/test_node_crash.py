@@ -5,12 +5,12 @@ exactly once with no gap, and every anchored head is consistent with the next.""
 from __future__ import annotations
 
 import hashlib
-import http.client
 import itertools
 import os
 import random
 import threading
 import time
+from http.client import HTTPException
 from typing import Any
 
 import pytest
@@ -56,7 +56,7 @@ class Load:
                     )
                 else:
                     answer = http("POST", self.node.url + "/v1/entries", body, self.token)
-            except (OSError, http.client.HTTPException):
+            except (OSError, HTTPException):
                 time.sleep(0.05)  # the node is down or died mid-answer: a real client retries
                 continue
             if answer.status in (200, 201):
