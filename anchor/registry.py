@@ -38,6 +38,7 @@ ZERO_ADDRESS = "0x" + "00" * 20
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 DEFAULT_LOG_PAGE = 5_000
+ANCHOR_GAS_LIMIT = 120_000
 MIN_LOG_PAGE = 16
 
 
@@ -153,8 +154,13 @@ class RegistryClient:
         return self._transact("anchor", seq, tree_size, _bytes32(root))
 
     def send_anchor(self, seq: int, tree_size: int, root: bytes) -> str:
-        """Submit an anchor without waiting; pair with `wait`."""
-        return self._sender().send(self.contract.functions.anchor(seq, tree_size, _bytes32(root)))
+        """Submit an anchor without waiting; pair with `wait`.
+
+        No gas estimate: a node pipelines heads, and head `seq` is only valid once `seq - 1`
+        is mined. An anchor's gas does not depend on the batch (about 77k for a node's
+        first head, 60k after), so a fixed limit covers it."""
+        call = self.contract.functions.anchor(seq, tree_size, _bytes32(root))
+        return self._sender().send(call, gas_limit=ANCHOR_GAS_LIMIT)
 
     def wait(self, tx_hash: str) -> TxResult:
         return self._sender().wait(tx_hash)

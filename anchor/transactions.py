@@ -66,11 +66,21 @@ class TransactionSender:
         tx_hash = self.send(call)
         return self.wait(tx_hash)
 
-    def send(self, call: ContractCall) -> str:
-        """Sign and submit `call`; return the transaction hash without waiting."""
+    def send(self, call: ContractCall, gas_limit: int | None = None) -> str:
+        """Sign and submit `call`; return the transaction hash without waiting.
+
+        With `gas_limit` the estimate is skipped: needed for a transaction that is only
+        valid after earlier ones still in flight (an estimate runs against the latest
+        block and would revert)."""
         with translate_transport_errors(self._endpoint()):
             try:
-                gas = call.estimate_gas({"from": self.account.address})
+                gas = (
+                    gas_limit
+                    if gas_limit is not None
+                    else call.estimate_gas({"from": self.account.address})
+                    * GAS_MARGIN_NUMERATOR
+                    // GAS_MARGIN_DENOMINATOR
+                )
             except ContractLogicError as error:
                 raise self.decode_revert(error) from None
             except Web3RPCError as error:
@@ -84,7 +94,7 @@ class TransactionSender:
                     params: TxParams = {
                         "from": self.account.address,
                         "nonce": Nonce(nonce),
-                        "gas": gas * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR,
+                        "gas": gas,
                         "chainId": self._chain(),
                         "maxFeePerGas": Wei(max_fee),
                         "maxPriorityFeePerGas": Wei(priority_fee),

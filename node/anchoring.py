@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from anchor import AnchorError, RegistryClient, RegistryError
+from anchor import AnchorError, NodeStatus, RegistryClient
 from node.metrics import Metrics
 from node.store import Head, LogStore
 
@@ -103,7 +103,11 @@ class AnchorWorker:
 
     def reconcile(self) -> None:
         """Align local head states with the registry's view of this node."""
-        chain_next = self.registry.next_seq(self.node_address)
+        record = self.registry.get_node(self.node_address)
+        if record.status is not NodeStatus.ACTIVE:
+            # Sending would only burn gas on reverts; /readyz shows this until governance acts.
+            raise AnchorError(f"the registry lists this node as {record.status.name.lower()}")
+        chain_next = record.next_seq
         if chain_next > self.store.head_count:
             self.halted = (
                 f"the registry has {chain_next} heads for {self.node_address} but the local log "
@@ -185,12 +189,16 @@ class AnchorWorker:
             except TransactionNotFound:
                 return  # later heads cannot be mined before this one (nonce order)
             if receipt["status"] != 1:
+                reason: Exception = AnchorError(f"anchor of head {head.seq} reverted")
                 try:
                     self.registry.wait(head.tx_hash or "")
-                except RegistryError as error:
-                    log.warning("anchor of head %d reverted: %s", head.seq, error)
+                except AnchorError as error:
+                    reason = error
+                # Send it again after the back-off (and a reconcile); later heads in
+                # flight revert too and are reset the same way.
+                self._reset(head)
                 self.needs_reconcile = True
-                return
+                raise AnchorError(f"anchor of head {head.seq} reverted: {reason}")
             block = self.registry.w3.eth.get_block(receipt["blockNumber"])
             head.state = "anchored"
             head.block_number = receipt["blockNumber"]

@@ -12,7 +12,7 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -196,19 +196,7 @@ def create_app(service: NodeService) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)  # type: ignore[arg-type]
     metrics = service.metrics
 
-    @app.middleware("http")
-    async def timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.request_seconds.labels(path, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(RequestTiming, metrics=metrics)  # type: ignore[arg-type]
     _install_error_handlers(app)
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
@@ -561,6 +549,36 @@ def _field_path(loc: Any) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+class RequestTiming:
+    """Request latency per route into the metrics: plain ASGI, because Starlette's
+    BaseHTTPMiddleware costs more than a proof does on the hot path."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.request_seconds.labels(path, scope["method"], str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 class BodyLimit:
