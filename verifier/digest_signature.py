@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from verifier.jpki import (
     BadSignatureError,
-    CertificateError,
     DigestMismatchError,
     JPKICertificate,
     MalformedSignatureError,
@@ -37,6 +36,7 @@ from verifier.jpki.certificates import MIN_RSA_BITS
 from verifier.jpki.signatures import (
     _ASN1_ERRORS,
     _check_algorithms,
+    _embedded_certificates,
     _find_signer,
     _load_signed_data,
     _short,
@@ -76,7 +76,7 @@ def verify_cms_digest(
         _check_algorithms(signer_info)
         _require_detached_data(signed_data)
         attributes = _signed_attributes(signer_info, signed_data)
-        embedded = _embedded_certificates(signed_data)
+        embedded = _embedded_certificates(signed_data, certificate_from_der)
         signer = _find_signer_fast(signer_info["sid"], [*embedded, *extra_certificates])
         signed_bytes = signer_info["signed_attrs"].untag().dump()
         signature = signer_info["signature"].native
@@ -156,18 +156,3 @@ def _require_detached_data(signed_data: Any) -> None:
             "the CMS carries the document inside it; a proof bundle holds detached signatures "
             "only (the document is personal data)"
         )
-
-
-def _embedded_certificates(signed_data: Any) -> list[JPKICertificate]:
-    certificates = signed_data["certificates"]
-    if isinstance(certificates, core.Void):
-        return []
-    result: list[JPKICertificate] = []
-    for choice in certificates:
-        if choice.name != "certificate":
-            continue  # attribute/other certificate formats play no part in JPKI
-        try:
-            result.append(certificate_from_der(choice.chosen.dump()))
-        except CertificateError as exc:
-            raise MalformedSignatureError(f"an embedded certificate is unreadable: {exc}") from None
-    return result

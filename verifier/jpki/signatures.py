@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -219,7 +219,9 @@ def _signed_attributes(signer_info: Any, signed_data: Any) -> _Attributes:
     return _Attributes(message_digest, signing_time)
 
 
-def _embedded_certificates(signed_data: Any) -> list[JPKICertificate]:
+def _embedded_certificates(
+    signed_data: Any, parse: Callable[[bytes], JPKICertificate] = parse_certificate
+) -> list[JPKICertificate]:
     certificates = signed_data["certificates"]
     if isinstance(certificates, core.Void):
         return []
@@ -228,7 +230,7 @@ def _embedded_certificates(signed_data: Any) -> list[JPKICertificate]:
         if choice.name != "certificate":
             continue  # attribute/other certificate formats play no part in JPKI
         try:
-            result.append(parse_certificate(choice.chosen.dump()))
+            result.append(parse(choice.chosen.dump()))
         except CertificateError as exc:
             raise MalformedSignatureError(f"an embedded certificate is unreadable: {exc}") from None
     return result
