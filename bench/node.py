@@ -1064,7 +1064,7 @@ def render(
         f"- (b) per request of 10,000: median {statistics.median(ingest.request_seconds):.2f} s, body {ingest.body_mb:.1f} MB. The same {ingest.entries:,} entries in-process through `NodeService.submit` (no HTTP) took {ingest.submit_seconds:.1f} s:"
         f" signature + signer checks (`node.intake.document_entry`) {ingest.checks_seconds:.1f} s, receipts (an eth_account signature each) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
         f" request parsing (JSON + pydantic) {ingest.parse_seconds:.1f} s and response encoding {ingest.encode_seconds:.1f} s more."
-        f" In-process in all {in_process:.1f} s against {ingest.seconds:.1f} s over HTTP (HTTP/in-process = {ingest.seconds / in_process:.2f}: the transport and FastAPI's own request handling make the difference); shares of the in-process time:"
+        f" In-process in all {in_process:.1f} s against {ingest.seconds:.1f} s over HTTP (HTTP/in-process = {ingest.seconds / in_process:.2f}: the HTTP path does this same work, so these shares are its shares up to the transport, FastAPI's request handling and the machine's noise); shares of the in-process time:"
         f" signature + signer checks {ingest.checks_seconds / in_process:.0%}, receipts {ingest.receipts_seconds / in_process:.0%}, parsing + encoding {(ingest.parse_seconds + ingest.encode_seconds) / in_process:.0%}, synced append {ingest.append_seconds / in_process:.0%}, the rest of `submit` {other / in_process:.0%}.",
         f"- (b) runs on one core: a bulk request is handled by one thread of one process (the node's LevelDB admits one process; Python runs one thread at a time); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores.",
         "",
@@ -1096,7 +1096,7 @@ def render(
         "",
         f"- {len(finality.acks)} entries submitted one at a time (POST /v1/entries, 0.2-0.5 s apart, seeded), each timed from its 201 to the first /v1/log/head poll (every {POLL * 1000:.0f} ms) whose latest_final_head covers it.",
         f"- Submit-to-final: median {final_median:.2f} s, p90 {final_p90:.2f} s, max {max(finality.to_final):.2f} s; {finality.missing} not final within 60 s. Target median < 3 s: {verdict(final_median < 3)}.",
-        f"- Stages (means, which add up to the mean of {statistics.mean(finality.to_final):.2f} s): 201 → head sealed {stage_means[0]:.2f} s (batch interval 0.2 s and worker poll 0.2 s, but sealing runs in the anchoring worker's loop, so it also waits out the backoffs below);"
+        f"- Stages (means, which add up to the mean of {statistics.mean(finality.to_final):.2f} s): 201 → head sealed {stage_means[0]:.2f} s (batch interval 0.2 s and worker poll 0.2 s; sealing runs in the anchoring worker's loop, so chain-error backoffs would delay it too);"
         f" sealed → timestamp of the block holding its anchor {stage_means[1]:.2f} s; that block → final seen {stage_means[2]:.2f} s (one more block at depth 1, then the worker's receipt and finality polls). Submit round trip (CMS check, synced write, receipt): median {statistics.median(finality.acks) * 1000:.0f} ms.",
         f"- Anchoring worker during the run: {finality.pauses} chain-error backoffs announcing {finality.paused_seconds:.1f} s of pauses"
         + (": " + "; ".join(f"{n} x {why}" for why, n in sorted(finality.pause_reasons.items(), key=lambda kv: -kv[1])) + "." if finality.pauses else "."),
