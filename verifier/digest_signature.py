@@ -10,7 +10,6 @@ errors); only the content step differs: compare messageDigest with the given dig
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -22,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from verifier.jpki import (
     BadSignatureError,
-    DigestMismatchError,
     JPKICertificate,
     MalformedSignatureError,
     SignatureError,
@@ -36,13 +34,13 @@ from verifier.jpki.certificates import MIN_RSA_BITS
 from verifier.jpki.signatures import (
     _ASN1_ERRORS,
     _check_algorithms,
+    _checked_content,
     _embedded_certificates,
     _find_signer,
     _load_signed_data,
     _short,
     _signed_attributes,
     _single_signer,
-    _verify_rsa,
 )
 
 SHA256_SIZE: Final = 32
@@ -84,19 +82,10 @@ def verify_cms_digest(
         raise
     except _ASN1_ERRORS as exc:
         raise MalformedSignatureError(f"CMS SignedData is malformed ({_short(exc)})") from None
-    if not hmac.compare_digest(document_sha256, attributes.message_digest):
-        raise DigestMismatchError(
-            "messageDigest mismatch: the signature was made over a different document "
-            "(the file was changed after signing, or it is not the file that was signed)"
-        )
-    _verify_rsa(signer, signature, signed_bytes)
-    return SignedContent(
-        signer_cert=signer,
-        embedded_certs=tuple(embedded),
-        signing_time=attributes.signing_time,
-        content_sha256=document_sha256.hex(),
-        content_attached=False,
-    )
+    return _checked_content(
+        document_sha256, attributes, signer, signature, signed_bytes, embedded, False,
+        "the signature was made over a different document",
+    )  # fmt: skip
 
 
 def verify_pkcs1_digest(signature: bytes, document_sha256: bytes, cert: JPKICertificate) -> None:

@@ -85,9 +85,26 @@ def verify_cms(
         raise MalformedSignatureError(f"CMS SignedData is malformed ({_short(exc)})") from None
 
     digest = hashlib.sha256(signed_content).digest()
+    return _checked_content(
+        digest, attributes, signer, signature, signed_bytes, embedded, attached,
+        "the signed digest is not the SHA-256 of this content",
+    )  # fmt: skip
+
+
+def _checked_content(
+    digest: bytes,
+    attributes: _Attributes,
+    signer: JPKICertificate,
+    signature: bytes,
+    signed_bytes: bytes,
+    embedded: Sequence[JPKICertificate],
+    attached: bool,
+    mismatch: str,
+) -> SignedContent:
+    """The last steps every CMS path shares: messageDigest, then the RSA signature."""
     if not hmac.compare_digest(digest, attributes.message_digest):
         raise DigestMismatchError(
-            "messageDigest mismatch: the signed digest is not the SHA-256 of this content "
+            f"messageDigest mismatch: {mismatch} "
             "(the file was changed after signing, or it is not the file that was signed)"
         )
     _verify_rsa(signer, signature, signed_bytes)
