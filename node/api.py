@@ -539,6 +539,7 @@ def _head_json(head: Any) -> dict[str, Any] | None:
         "seq": head.seq,
         "tree_size": head.tree_size,
         "root": head.root.hex(),
+        "sealed_at": head.sealed_at,
         "state": head.state,
         "tx_hash": head.tx_hash,
         "block_number": head.block_number,

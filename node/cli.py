@@ -15,6 +15,10 @@ import click
 
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS = {
+    "audit": (
+        "verifier.audit.cli:audit",
+        "Regulator's audit of the chain, the registry and every node's log: exit 0 clean.",
+    ),
     "node": (
         "node.commands:node",
         "Run the notarization node (--dev: with an embedded chain); manage tokens.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
@@ -106,13 +107,23 @@ def _run_dev(settings: NodeSettings) -> None:
                 "crl_files": env.crl_files,
             }
         )
+        # The regulator's view of this dev network: `notary audit --nodes` reads it.
+        nodes_file = settings.data_dir / NODES_FILE
+        nodes_file.write_text(json.dumps({f"{settings.lg_code:06d}": _api_url(settings)}) + "\n")
         _serve(dev_settings, _dev_banner(dev_settings, env))
     finally:
         env.stop()
 
 
+NODES_FILE = "nodes.json"
+
+
+def _api_url(settings: NodeSettings) -> str:
+    return f"http://{settings.host}:{settings.port}"
+
+
 def _dev_banner(settings: NodeSettings, env: DevEnvironment) -> str:
-    api = f"http://{settings.host}:{settings.port}"
+    api = _api_url(settings)
     auth = f'-H "Authorization: Bearer {env.token}"'
     entry = shlex.quote(str(env.demo_entry))
     receipt_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"receipt_id\"])'"
@@ -143,6 +154,11 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment) -> str:
             "Then verify it as a bank would:",
             "",
             "  " + " \\\n      ".join(verify),
+            "",
+            "Audit the chain, the registry and this node's log as a regulator would:",
+            "",
+            f"  .venv/bin/notary audit --rpc {env.rpc_url} --registry {env.registry} \\",
+            f"      --nodes {shlex.quote(str(settings.data_dir / NODES_FILE))} --out audit-report",
             "",
             "Press Ctrl-C to stop.",
         ]

@@ -1,0 +1,447 @@
+"""`notary audit` against a real 3-validator devnet and real nodes: a clean network gives exit 0;
+each tamper scenario gives its own finding and exit 1.
+
+Scenarios: a node rewrites its log and anchors a head that does not extend the previous one;
+a node withholds leaves; a block sealed by a key never voted in (injected into a copy of the
+chain, served by a devnet full node); registry code that differs from the lock; an anchor
+accepted after the node was suspended (by a registry built without that check)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pytest
+import rlp
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_keys import keys
+from web3 import Web3
+
+from anchor import RegistryClient, connect
+from anchor.artifacts import load_registry_artifact
+from anchor.registry import RevertDecoder
+from anchor.transactions import TransactionSender
+from contracts import build
+from devnet.anvil import free_port
+from devnet.chain import ChainStore
+from devnet.network import NetworkLayout, NetworkProcesses, NodeEntry, init_network
+from node.store import LEAF, u64
+from tests.chains import send_ether
+from tests.devnet_helpers import block_number, forge_child, read_genesis, rpc, wait_until
+from tests.node_harness import LG_CODE, REPO, NodeProcess, http, provision_node, signed_entry
+from verifier.jpki.testca import TestHierarchy
+
+pytest_plugins = ["tests.jpki_fixtures"]
+pytestmark = pytest.mark.chain
+
+FULL_NODE = 4  # index of the non-sealing full node: 3 validators, 1 candidate, then it
+
+
+@dataclass
+class Network:
+    layout: NetworkLayout
+    processes: NetworkProcesses
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return self.layout.nodes[0].rpc_url
+
+    @property
+    def funder(self) -> LocalAccount:
+        return self.layout.dev_account()
+
+
+@dataclass
+class Audit:
+    code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+    html: str
+
+    def codes(self) -> set[str]:
+        return {f["code"] for f in self.report["findings"]}
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root = tmp_path_factory.mktemp("audit")
+    layout = init_network(root / "net", validators=3, candidates=1, full_nodes=1)
+    processes = NetworkProcesses(layout)
+    try:
+        processes.start_all()
+        # Vote the candidate in (2 of 3), so the audit replays a signer-set change.
+        candidate = layout.nodes[3].address
+        for node in layout.nodes[:2]:
+            rpc(node.rpc_url, "clique_propose", candidate, True)
+        url = layout.nodes[0].rpc_url
+        wait_until(lambda: candidate in rpc(url, "clique_getSigners"), 60, "candidate voted in")
+        yield Network(layout, processes, root)
+    finally:
+        processes.stop_all()
+
+
+def run_audit(
+    url: str, out: Path, *, registry: str | None = None, nodes: dict[str, str] | None = None
+) -> Audit:
+    args = [sys.executable, "-m", "node.cli", "audit", "--rpc", url, "--out", str(out)]
+    if registry:
+        args += ["--registry", registry]
+    if nodes is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "nodes.json").write_text(json.dumps(nodes))
+        args += ["--nodes", str(out / "nodes.json")]
+    done = subprocess.run(args, check=False, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    report_file = out / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    html = (out / "report.html").read_text() if report_file.exists() else ""
+    return Audit(done.returncode, done.stdout, done.stderr, report, html)
+
+
+def started_node(
+    network: Network, workdir: Path, hierarchy: TestHierarchy, batches: int
+) -> tuple[NodeProcess, str]:
+    """A node on its own registry with `batches` anchored heads; returns it and a token."""
+    node = provision_node(network.url, network.funder, workdir, hierarchy)
+    node.start()
+    token = node.token("issuer", "submit", "read", "admin")
+    for batch in range(batches):
+        submit(node, token, [f"{workdir.name} batch {batch} doc {i}".encode() for i in range(3)])
+        node.wait_final()
+    return node, token
+
+
+def submit(node: NodeProcess, token: str, documents: list[bytes]) -> None:
+    signer = node.hierarchy.ee_valid_gen02
+    for document in documents:
+        answer = http("POST", node.url + "/v1/entries", signed_entry(signer, document), token)
+        assert answer.status == 201, answer.body
+
+
+def deploy_registry(w3: Web3, governance: LocalAccount, bytecode: str) -> RegistryClient:
+    """Deploy `bytecode` (a registry build other than the locked one) with the locked ABI."""
+    artifact = load_registry_artifact()
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=bytecode)
+    sender = TransactionSender(w3, governance, decode_revert=RevertDecoder(artifact.abi))
+    result = sender.transact(factory.constructor(governance.address))
+    address = w3.eth.get_transaction_receipt(result.tx_hash)["contractAddress"]
+    return RegistryClient(w3, address, governance)
+
+
+def funded(network: Network, ether: int = 10) -> LocalAccount:
+    account: LocalAccount = Account.create()
+    send_ether(connect(network.url), network.funder, account.address, ether)
+    return account
+
+
+def node_key(node: NodeProcess) -> LocalAccount:
+    password = node.password_file.read_text().strip()
+    account: LocalAccount = Account.from_key(
+        Account.decrypt(json.loads(node.key_file.read_text()), password)
+    )
+    return account
+
+
+# ---------------------------------------------------------------------------- clean
+
+
+def test_clean_network_has_no_findings(
+    network: Network, jpki_hierarchy: TestHierarchy, tmp_path: Path
+) -> None:
+    node, _ = started_node(network, tmp_path / "honest", jpki_hierarchy, batches=3)
+    try:
+        # No --registry: the audit finds the one contract whose code matches the lock.
+        audit = run_audit(network.url, tmp_path / "out", nodes={str(LG_CODE): node.url})
+    finally:
+        node.stop()
+    assert audit.code == 0, audit.stdout + audit.stderr
+    assert "no findings" in audit.stdout
+    report = audit.report
+    assert report["verdict"] == "clean" and report["findings"] == []
+    assert report["registry"]["address"] == node.registry
+    assert report["registry"]["code_matches_lock"] is True
+    # The replay followed the vote: genesis set of 3, then the candidate added.
+    history = report["chain"]["signer_history"]
+    assert [len(h["signers"]) for h in history] == [3, 4]
+    assert network.layout.nodes[3].address in history[1]["signers"]
+    assert 0 < report["summary"]["blocks"] <= block_number(network.url) + 1
+    assert sum(report["chain"]["blocks_by_signer"].values()) == report["summary"]["blocks"] - 1
+    (entry,) = report["nodes"]
+    assert entry["log"] == "checked" and entry["leaves_checked"] == 9
+    assert [a["seq"] for a in report["anchors"]] == list(range(len(report["anchors"])))
+    assert sum(a["batch_size"] for a in report["anchors"]) == 9
+    assert all(a["delay_seconds"] >= 0 for a in report["anchors"])
+    assert "<svg" in audit.html and "No findings" in audit.html
+
+
+# ---------------------------------------------------------------------------- node logs
+
+
+def test_rewritten_log_is_reported_as_inconsistent(
+    network: Network, jpki_hierarchy: TestHierarchy, tmp_path: Path
+) -> None:
+    node, _ = started_node(network, tmp_path / "rewriter", jpki_hierarchy, batches=2)
+    node.stop()
+    # The municipality throws its log away and starts another with different entries...
+    shutil.rmtree(node.data_dir)
+    node.start()
+    token = node.token("issuer", "submit", "read")
+    submit(node, token, [f"rewritten doc {i}".encode() for i in range(8)])
+    try:
+        served = http("GET", node.url + "/v1/log/head").body
+        assert served["tree_size"] == 8
+        # ...and anchors that log's head with its key as if it extended the old one.
+        registry = RegistryClient(connect(network.url), node.registry, node_key(node))
+        seq = registry.next_seq(node_key(node).address)
+        registry.anchor(seq, 8, bytes.fromhex(served["root"]))
+        audit = run_audit(
+            network.url, tmp_path / "out", registry=node.registry, nodes={str(LG_CODE): node.url}
+        )
+    finally:
+        node.stop()
+    assert audit.code == 1, audit.stdout + audit.stderr
+    inconsistent = [f for f in audit.report["findings"] if f["code"] == "inconsistent-heads"]
+    # Against the rewritten log no old head pair is provable any more, the new one included.
+    assert [f["seq"] for f in inconsistent] == list(range(1, seq + 1))
+    assert "does not extend" in inconsistent[0]["message"]
+    assert "leaves-mismatch" in audit.codes()  # the old heads' leaves are gone, too
+    assert "inconsistent-heads" in audit.stdout
+
+
+def test_withheld_leaves_are_reported(
+    network: Network, jpki_hierarchy: TestHierarchy, tmp_path: Path
+) -> None:
+    node, _ = started_node(network, tmp_path / "withholder", jpki_hierarchy, batches=2)
+    node.stop()
+    db = plyvel.DB(str(node.data_dir / "log"))
+    db.delete(LEAF + u64(4))  # proofs still work from stored subtrees; the leaf is gone
+    db.close()
+    node.start()
+    try:
+        assert len(http("GET", node.url + "/v1/log/leaves?start=0&end=6").body["leaves"]) == 5
+        audit = run_audit(
+            network.url, tmp_path / "out", registry=node.registry, nodes={str(LG_CODE): node.url}
+        )
+    finally:
+        node.stop()
+    assert audit.code == 1
+    assert audit.codes() == {"leaves-withheld"}
+    (finding,) = audit.report["findings"]
+    assert "leaf 4 of 6" in finding["message"]
+    assert audit.report["nodes"][0]["leaves_checked"] == 4
+
+
+def test_unreachable_node_is_reported(
+    network: Network, jpki_hierarchy: TestHierarchy, tmp_path: Path
+) -> None:
+    node, _ = started_node(network, tmp_path / "offline", jpki_hierarchy, batches=1)
+    node.stop()
+    audit = run_audit(
+        network.url, tmp_path / "out", registry=node.registry, nodes={str(LG_CODE): node.url}
+    )
+    assert audit.code == 1
+    assert audit.codes() == {"node-unreachable"}
+    assert audit.report["nodes"][0]["log"] == "unreachable"
+
+
+# ---------------------------------------------------------------------------- chain
+
+
+def test_block_sealed_by_a_key_never_voted_in_is_reported(network: Network, tmp_path: Path) -> None:
+    registry, deployed = RegistryClient.deploy(connect(network.url), funded(network))
+    full_node = network.layout.node(FULL_NODE).rpc_url
+    wait_until(lambda: block_number(full_node) >= deployed.block_number, 30, "full node synced")
+    # Copy the full node's chain, inject a block sealed by an outsider, serve the copy.
+    network.processes.stop(FULL_NODE)
+    copy = tmp_path / "copy"
+    (copy / f"node-{FULL_NODE}").mkdir(parents=True)
+    shutil.copy(network.layout.genesis_path, copy / "genesis.json")
+    shutil.copytree(
+        network.layout.node_dir(FULL_NODE) / "chaindata", copy / f"node-{FULL_NODE}" / "chaindata"
+    )
+    network.processes.start_node(FULL_NODE)
+    genesis = read_genesis(copy)
+    store = ChainStore(genesis, copy / f"node-{FULL_NODE}" / "chaindata")
+    try:
+        head = store.head()
+        parent = store.block_by_header(head)
+        outsider = keys.PrivateKey(Account.create().key)
+        forged_hex = forge_child(parent, genesis, outsider, difficulty=2)
+        forged = rlp.decode(bytes.fromhex(forged_hex[2:]), sedes=type(parent))
+        with store.locked() as chain:
+            chain.chaindb.persist_block(forged)  # bypasses every Clique check
+        forged_number = forged.number
+    finally:
+        store.close()
+    layout = NetworkLayout(copy, [NodeEntry(FULL_NODE, None, free_port())])
+    layout.save()
+    served = NetworkProcesses(layout)
+    served.start_node(FULL_NODE)
+    try:
+        url = layout.nodes[0].rpc_url
+        assert block_number(url) == forged_number
+        audit = run_audit(url, tmp_path / "out", registry=registry.address, nodes={})
+    finally:
+        served.stop_all()
+    assert audit.code == 1, audit.stdout + audit.stderr
+    unauthorised = [f for f in audit.report["findings"] if f["code"] == "unauthorised-signer"]
+    assert [f["block"] for f in unauthorised] == [forged_number]
+    address = outsider.public_key.to_checksum_address()
+    assert address in unauthorised[0]["message"]
+    assert audit.report["chain"]["sealing"][-1]["signer"] == address
+    assert audit.codes() == {"unauthorised-signer", "wrong-difficulty"}  # 2 is in-turn only
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+def test_registry_code_different_from_the_lock_is_reported(
+    network: Network, tmp_path: Path
+) -> None:
+    artifact = load_registry_artifact()
+    runtime = artifact.deployed_bytecode[2:]
+    # Flip one byte of the metadata hash at the end of the runtime code: the contract works
+    # exactly as before, but it is not the published build.
+    changed = runtime[:-20] + ("00" if runtime[-20:-18] != "00" else "11") + runtime[-18:]
+    bytecode = artifact.bytecode.replace(runtime, changed)
+    assert bytecode != artifact.bytecode
+    registry = deploy_registry(connect(network.url), funded(network), bytecode)
+    audit = run_audit(network.url, tmp_path / "out", registry=registry.address, nodes={})
+    assert audit.code == 1
+    assert audit.codes() == {"registry-code-mismatch"}
+    assert audit.report["registry"]["code_matches_lock"] is False
+
+
+def test_anchor_after_suspension_is_reported(network: Network, tmp_path: Path) -> None:
+    source = (build.CONTRACTS_DIR / "NotaryRegistry.sol").read_text()
+    check = "if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);"
+    assert source.count(check) == 1
+    output = build._run_solc(
+        {
+            "language": "Solidity",
+            "sources": {"NotaryRegistry.sol": {"content": source.replace(check, "")}},
+            "settings": build.COMPILER_SETTINGS,
+        }
+    )
+    contract = output["contracts"]["NotaryRegistry.sol"]["NotaryRegistry"]
+    w3 = connect(network.url)
+    governance = funded(network)
+    registry = deploy_registry(w3, governance, "0x" + contract["evm"]["bytecode"]["object"])
+    key = funded(network)
+    registry.register_node(key.address, LG_CODE, "千代田区")
+    as_node = RegistryClient(w3, registry.address, key)
+    as_node.anchor(0, 1, b"\x01" * 32)
+    registry.suspend_node(key.address, "key compromise")
+    suspended_anchor = as_node.anchor(1, 2, b"\x02" * 32)
+    audit = run_audit(network.url, tmp_path / "out", registry=registry.address, nodes={})
+    assert audit.code == 1
+    suspended = [f for f in audit.report["findings"] if f["code"] == "anchor-by-suspended-node"]
+    assert [(f["seq"], f["block"]) for f in suspended] == [(1, suspended_anchor.block_number)]
+    assert "suspended" in suspended[0]["message"]
+    assert audit.codes() == {
+        "anchor-by-suspended-node",
+        "registry-code-mismatch",
+        "node-url-missing",
+    }
+
+
+# ---------------------------------------------------------------------------- usage
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rpc", "ftp://x"], "must start with http"),
+        (["--rpc", "http://127.0.0.1:1", "--registry", "0x12"], "not a 20-byte hex address"),
+        (["--rpc", "http://127.0.0.1:1", "--nodes", "/nonexistent.json"], "cannot read --nodes"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "audit", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_chain_exits_3_with_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node.cli",
+            "audit",
+            "--rpc",
+            f"http://127.0.0.1:{free_port()}",
+            "--out",
+            str(tmp_path),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 3
+    assert "unreachable" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- make run
+
+
+def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
+    """`notary node --dev` (what `make run` starts): its banner's audit command finds nothing."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "node", "--dev", "--port", str(port),
+         "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        text = "".join(banner)
+        token = (tmp_path / "data" / "dev-token").read_text().strip()
+        entry = json.loads((tmp_path / "data" / "demo" / "entry.json").read_text())
+        url = f"http://127.0.0.1:{port}"
+        assert http("POST", url + "/v1/entries", entry, token).status == 201
+        wait_until(
+            lambda: (
+                (http("GET", url + "/v1/log/head").body["latest_final_head"] or {}).get("tree_size")
+                == 1
+            ),
+            60,
+            "the demo entry final",
+        )
+        command = text.split("as a regulator would:", 1)[1].split("Press Ctrl-C")[0]
+        args = shlex.split(command.replace("\\\n", " "))
+        assert args[:2] == [".venv/bin/notary", "audit"]
+        done = subprocess.run(
+            [sys.executable, "-m", "node.cli", *args[1:]],
+            check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
+    assert (tmp_path / "audit-report" / "report.html").exists()
