@@ -324,37 +324,100 @@ def test_registry_code_different_from_the_lock_is_reported(
     assert audit.report["registry"]["code_matches_lock"] is False
 
 
-def test_anchor_after_suspension_is_reported(network: Network, tmp_path: Path) -> None:
+REGISTRY_CHECKS = (
+    "if (status == NodeStatus.Unregistered) revert NodeNotRegistered(msg.sender);",
+    "if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);",
+    "if (seq != expected) revert WrongSequence(expected, seq);",
+    "if (treeSize < previousSize) revert TreeSizeShrank(previousSize, treeSize);",
+)
+
+
+@pytest.fixture(scope="module")
+def lax_registry_bytecode() -> str:
+    """The registry compiled without its anchoring checks: what a tampered deployment could
+    accept. The audit must catch each breach from the events alone."""
     source = (build.CONTRACTS_DIR / "NotaryRegistry.sol").read_text()
-    check = "if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);"
-    assert source.count(check) == 1
+    for check in REGISTRY_CHECKS:
+        assert source.count(check) == 1, check
+        source = source.replace(check, "")
     output = build._run_solc(
         {
             "language": "Solidity",
-            "sources": {"NotaryRegistry.sol": {"content": source.replace(check, "")}},
+            "sources": {"NotaryRegistry.sol": {"content": source}},
             "settings": build.COMPILER_SETTINGS,
         }
     )
-    contract = output["contracts"]["NotaryRegistry.sol"]["NotaryRegistry"]
+    return (
+        "0x"
+        + output["contracts"]["NotaryRegistry.sol"]["NotaryRegistry"]["evm"]["bytecode"]["object"]
+    )
+
+
+def findings_of(audit: Audit, code: str) -> list[tuple[int | None, int | None]]:
+    return [(f["seq"], f["block"]) for f in audit.report["findings"] if f["code"] == code]
+
+
+def test_anchor_after_suspension_is_reported(
+    network: Network, lax_registry_bytecode: str, tmp_path: Path
+) -> None:
     w3 = connect(network.url)
-    governance = funded(network)
-    registry = deploy_registry(w3, governance, "0x" + contract["evm"]["bytecode"]["object"])
+    registry = deploy_registry(w3, funded(network), lax_registry_bytecode)
     key = funded(network)
     registry.register_node(key.address, LG_CODE, "千代田区")
     as_node = RegistryClient(w3, registry.address, key)
     as_node.anchor(0, 1, b"\x01" * 32)
     registry.suspend_node(key.address, "key compromise")
-    suspended_anchor = as_node.anchor(1, 2, b"\x02" * 32)
+    after_suspension = as_node.anchor(1, 2, b"\x02" * 32)
     audit = run_audit(network.url, tmp_path / "out", registry=registry.address, nodes={})
     assert audit.code == 1
-    suspended = [f for f in audit.report["findings"] if f["code"] == "anchor-by-suspended-node"]
-    assert [(f["seq"], f["block"]) for f in suspended] == [(1, suspended_anchor.block_number)]
-    assert "suspended" in suspended[0]["message"]
+    assert findings_of(audit, "anchor-by-suspended-node") == [(1, after_suspension.block_number)]
     assert audit.codes() == {
         "anchor-by-suspended-node",
         "registry-code-mismatch",
         "node-url-missing",
     }
+
+
+def test_gaps_shrinking_trees_and_unregistered_anchors_are_reported(
+    network: Network, lax_registry_bytecode: str, tmp_path: Path
+) -> None:
+    w3 = connect(network.url)
+    registry = deploy_registry(w3, funded(network), lax_registry_bytecode)
+    key, stranger = funded(network), funded(network)
+    registry.register_node(key.address, LG_CODE, "千代田区")
+    as_node = RegistryClient(w3, registry.address, key)
+    as_node.anchor(0, 4, b"\x01" * 32)
+    gap = as_node.anchor(2, 5, b"\x02" * 32)  # seq 1 never anchored
+    shrink = as_node.anchor(3, 3, b"\x03" * 32)
+    unregistered = RegistryClient(w3, registry.address, stranger).anchor(0, 1, b"\x04" * 32)
+    audit = run_audit(network.url, tmp_path / "out", registry=registry.address, nodes={})
+    assert audit.code == 1
+    assert findings_of(audit, "sequence-gap") == [(2, gap.block_number)]
+    assert findings_of(audit, "tree-shrank") == [(3, shrink.block_number)]
+    assert findings_of(audit, "anchor-by-unregistered-node") == [(0, unregistered.block_number)]
+    assert audit.codes() == {
+        "sequence-gap",
+        "tree-shrank",
+        "anchor-by-unregistered-node",
+        "registry-code-mismatch",
+        "node-url-missing",
+    }
+
+
+def test_withdrawn_head_is_reported_as_a_warning(network: Network, tmp_path: Path) -> None:
+    w3 = connect(network.url)
+    registry, _ = RegistryClient.deploy(w3, funded(network))
+    key = funded(network)
+    registry.register_node(key.address, LG_CODE, "千代田区")
+    RegistryClient(w3, registry.address, key).anchor(0, 1, b"\x01" * 32)
+    withdrawal = registry.withdraw_head(key.address, b"\x01" * 32, "key compromise")
+    audit = run_audit(network.url, tmp_path / "out", registry=registry.address, nodes={})
+    assert audit.code == 1
+    (withdrawn,) = [f for f in audit.report["findings"] if f["code"] == "head-withdrawn"]
+    assert withdrawn["severity"] == "warning" and "key compromise" in withdrawn["message"]
+    assert (withdrawn["seq"], withdrawn["block"]) == (0, withdrawal.block_number)
+    assert audit.report["anchors"][0]["withdrawn"] is True
+    assert audit.codes() == {"head-withdrawn", "node-url-missing"}
 
 
 # ---------------------------------------------------------------------------- usage
