@@ -8,13 +8,17 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 CONTRACTS := contracts/build/NotaryRegistry.json
 
-.PHONY: run test setup lint contracts contracts-lock bench clean
+.PHONY: run test setup lint browser contracts contracts-lock bench clean
 
 run: setup
 	$(BIN)/notary node --dev
 
-test: setup lint
+test: setup lint browser
 	$(BIN)/pytest
+
+# The verification page's browser test drives Debian's chromium (no browser download).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(CONTRACTS)
 

@@ -1,5 +1,9 @@
 """JSON-RPC 2.0 over HTTP (single and batch requests) on a threaded standard-library server.
-Every failure becomes a JSON-RPC error object, never an HTML page or a dropped connection."""
+Every failure becomes a JSON-RPC error object, never an HTML page or a dropped connection.
+
+Browsers may call it from any origin (CORS, as anvil and geth --http.corsdomain '*' do): the
+verification page (verifier/web) reads the registry from the clerk's browser. The API holds
+no secrets (no unlocked accounts), so a foreign page learns nothing it could not ask itself."""
 
 from __future__ import annotations
 
@@ -93,13 +97,27 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._reply(405, _error(None, RpcError(RpcError.INVALID_REQUEST, "JSON-RPC needs POST")))
 
+    def do_OPTIONS(self) -> None:
+        """CORS preflight: a browser asks before POSTing application/json."""
+        self.send_response(204)
+        self._cors_headers()
+        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _reply(self, status: int, answer: Any) -> None:
         body = b"" if answer is None else json.dumps(answer).encode()
         self.send_response(status)
+        self._cors_headers()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _cors_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

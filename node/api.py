@@ -2,7 +2,8 @@
 
 Public endpoints (log, status, health) carry no personal data; bundles carry the signer's
 certificate, so they need a token with the `read` scope; submitting needs `submit`,
-revoking needs `admin`.
+revoking needs `admin`. GET /verify serves the clerk's verification page (verifier/web),
+configured with this node's chain, registry and JPKI trust.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,8 +29,11 @@ from node.service import NodeService
 from node.tokens import Client
 from verifier.bundle import bundle_to_json, revocation_to_json
 from verifier.chain import STATUS_PATH
+from verifier.jpki.errors import RevocationSourceError
+from verifier.jpki.revocation import load_crl_file
 from verifier.leaf import RevocationReason, SignatureFormat
 from verifier.merkle import hash_leaf
+from verifier.web import PageConfig, content_security_policy, page_template, render_page
 
 log = logging.getLogger("node.api")
 PROBLEM_BASE = "https://municipal-notary.jp/problems/"
@@ -197,10 +201,12 @@ def create_app(service: NodeService) -> FastAPI:
     metrics = service.metrics
 
     app.add_middleware(RequestTiming, metrics=metrics)  # type: ignore[arg-type]
+    app.add_middleware(PublicStatusCors)  # type: ignore[arg-type]
     _install_error_handlers(app)
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
     _add_operation_routes(app, service)
+    _add_page_routes(app, service)
     return app
 
 
@@ -503,6 +509,49 @@ def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
+def _add_page_routes(app: FastAPI, service: NodeService) -> None:
+    """The clerk's verification page; every check runs in the browser (docs/VERIFY_PAGE.md)."""
+    settings = service.settings
+    public_rpc = settings.public_rpc_url or settings.rpc_url
+    # The page may talk to its own origin (the status endpoint) and to the chain, nothing
+    # else; its inline script and style run by hash (verifier.web.content_security_policy).
+    policy = content_security_policy(page_template(), [public_rpc] if public_rpc else [])
+
+    @app.get("/verify", include_in_schema=False, response_class=HTMLResponse)
+    def verify_page() -> HTMLResponse:
+        return HTMLResponse(
+            render_page(_page_config(service, public_rpc)),
+            headers={
+                "Content-Security-Policy": policy,
+                # CRLs and the configuration change; a stale page would judge with old ones.
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+
+def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
+    settings, identity = service.settings, service.identity
+    crls: list[bytes] = []
+    for path in settings.crl_files:
+        try:
+            crls.append(load_crl_file(path))  # parsed once per file version
+        except RevocationSourceError as exc:
+            log.warning("verification page: CRL %s left out: %s", path, exc)
+    return PageConfig(
+        rpc_urls=[public_rpc] if public_rpc else [],
+        chain_id=identity.chain_id if identity is not None else settings.chain_id,
+        registry=identity.registry if identity is not None else settings.registry,
+        node_url="",  # this node, at the page's own origin
+        trust_anchors=[cert.der for cert in service.gate.trust_anchors if cert.is_ca],
+        crls=crls,
+        finality_depth=settings.finality_depth,
+        # A link to this page must not be able to swap the chain or registry it trusts.
+        allow_url_settings=False,
+    )
+
+
 def _bundle_response(answer: Any) -> JSONResponse:
     if answer is None:
         raise ProblemError(
@@ -583,6 +632,33 @@ class RequestTiming:
             self.metrics.request_seconds.labels(path, scope["method"], str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+_STATUS_ROUTE = re.compile("^" + STATUS_PATH.replace("{leaf_hash}", "[^/]+") + "$")
+
+
+class PublicStatusCors:
+    """Lets any web page read the public status endpoint (the verification page used as a
+    static file, on another origin): it carries no personal data and needs no credentials.
+    The header goes on error answers too, so a page can tell 404 from a network failure."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _STATUS_ROUTE.match(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", b"*"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
 
 
 class BodyLimit:

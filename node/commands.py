@@ -140,6 +140,7 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment) -> str:
             "municipal-notary node is running (development mode)",
             f"  API            {api}/v1   OpenAPI {api}/openapi.json   docs {api}/docs",
             f"  health         {api}/healthz   {api}/readyz   {api}/metrics",
+            f"  verify page    {api}/verify   (for clerks: drop a document and its bundle.json)",
             f"  chain          {env.rpc_url} (chain id {env.chain_id}, one local validator)",
             f"  registry       {env.registry}",
             f"  API token      {env.token}",

@@ -33,6 +33,13 @@ class NodeSettings(BaseSettings):
     name: str = Field("demo municipality", min_length=1, max_length=128)
 
     rpc_url: str | None = Field(None, description="Ethereum JSON-RPC endpoint of the shared chain.")
+    public_rpc_url: str | None = Field(
+        None,
+        description=(
+            "JSON-RPC URL that clerks' browsers use on the /verify page (it must allow CORS); "
+            "default: rpc_url."
+        ),
+    )
     registry: str | None = Field(None, description="NotaryRegistry address.")
     chain_id: int | None = Field(None, description="Refuse an endpoint serving another chain.")
     key_file: Path | None = Field(

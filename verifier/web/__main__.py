@@ -1,0 +1,90 @@
+"""``python -m verifier.web``: write the verification page with a configuration filled in.
+
+For IT departments that publish the page themselves (docs/VERIFY_PAGE.md, "Static use"):
+the page then needs nothing but the chain's JSON-RPC endpoint and, optionally, the issuing
+node's status endpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from verifier.jpki import CertificateError, load_certificates
+from verifier.jpki.errors import RevocationSourceError
+from verifier.jpki.revocation import load_crl_file
+from verifier.web import PageConfig, render_page
+
+CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+
+
+@click.command()
+@click.option("--rpc", "rpc_urls", multiple=True, help="JSON-RPC URL as browsers reach it.")
+@click.option("--chain-id", type=click.IntRange(min=1), help="The consortium chain id.")
+@click.option("--registry", help="NotaryRegistry address.")
+@click.option(
+    "--node-url", help="Issuing node asked about revocation (omit: ask none; '' = page origin)."
+)
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="J-LIS CA certificate file or folder (every generation); repeat.",
+)
+@click.option(
+    "--crl",
+    "crls",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CRL file (DER or PEM); repeat.",
+)
+@click.option("--finality-depth", type=click.IntRange(min=0), help="Default: ask the chain.")
+@click.option(
+    "--allow-url-settings/--no-url-settings",
+    default=False,
+    help="Let ?rpc=&chain_id=&registry=&node= fill settings left empty here.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("verify.html")
+)
+def main(
+    rpc_urls: tuple[str, ...],
+    chain_id: int | None,
+    registry: str | None,
+    node_url: str | None,
+    trust: tuple[Path, ...],
+    crls: tuple[Path, ...],
+    finality_depth: int | None,
+    allow_url_settings: bool,
+    output: Path,
+) -> None:
+    """Write the clerk's verification page (one self-contained HTML file)."""
+    files: list[Path] = []
+    for path in trust:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES)
+        else:
+            files.append(path)
+    try:
+        anchors = [cert.der for cert in load_certificates(files)]
+        revocation_lists = [load_crl_file(path) for path in crls]
+    except (CertificateError, RevocationSourceError) as exc:
+        raise click.ClickException(str(exc)) from None
+    config = PageConfig(
+        rpc_urls=rpc_urls,
+        chain_id=chain_id,
+        registry=registry,
+        node_url=node_url,
+        trust_anchors=anchors,
+        crls=revocation_lists,
+        finality_depth=finality_depth,
+        allow_url_settings=allow_url_settings,
+    )
+    output.write_text(render_page(config), encoding="utf-8")
+    click.echo(f"wrote {output} ({len(anchors)} trust anchors, {len(revocation_lists)} CRLs)")
+
+
+if __name__ == "__main__":
+    main()
