@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,20 @@ def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> 
 NODE_RECURSION_LIMIT = 2000
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process before
+    our own clean-up runs (the anchoring worker's stop, `--dev`'s validator process). The
+    shutdown is already graceful, so the signal is consumed instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
 def _serve(settings: NodeSettings, banner: str | None = None) -> None:
     sys.setrecursionlimit(NODE_RECURSION_LIMIT)
     service = NodeService(settings)
@@ -79,7 +95,7 @@ def _serve(settings: NodeSettings, banner: str | None = None) -> None:
             log_level="info",
             access_log=False,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         if banner:
             original = server.startup
 

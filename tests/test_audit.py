@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -504,7 +506,13 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
         )  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        stopped = process.wait(timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+    # SIGTERM stops the node and its validator cleanly (uvicorn would otherwise re-raise it).
+    assert stopped == 0
+    rpc_url = args[args.index("--rpc") + 1]
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(rpc_url, timeout=5)
+    assert not isinstance(refused.value, urllib.error.HTTPError)  # nothing answers any more
     assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
     assert (tmp_path / "audit-report" / "report.html").exists()
