@@ -50,6 +50,7 @@ bench: setup
 	$(PY) -m bench.gas
 	$(PY) -m bench.devnet
 	$(PY) -m bench.node
+	$(PY) -m bench.audit
 
 clean:
 	rm -rf $(VENV) node_modules contracts/build

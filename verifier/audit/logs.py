@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -164,17 +165,17 @@ def _check_consistency(
 
 
 def _check_leaves(log: NodeLog, node: MunicipalNode, result: LogCheck) -> None:
-    """Fetch every leaf up to the last anchored size and recompute each anchored root."""
+    """Fetch every leaf up to the last anchored size, in full pages, and recompute each
+    anchored root as the running tree reaches its size."""
     if not node.anchors:
         return
-    end = max(a.tree_size for a in node.anchors)
-    pending = sorted(node.anchors, key=lambda a: a.tree_size)
+    pending = deque(sorted(node.anchors, key=lambda a: a.tree_size))
+    end = pending[-1].tree_size
     frontier = Frontier()
     while frontier.size < end:
-        start = frontier.size
-        stop = min(start + LEAVES_PAGE, pending[0].tree_size)  # pages end at anchored sizes
+        stop = min(frontier.size + LEAVES_PAGE, end)
         try:
-            page = log.get("/v1/log/leaves", start=start, end=stop)["leaves"]
+            page = log.get("/v1/log/leaves", start=frontier.size, end=stop)["leaves"]
         except NodeUnavailableError as error:
             page, reason = [], str(error)
         else:
@@ -186,18 +187,9 @@ def _check_leaves(log: NodeLog, node: MunicipalNode, result: LogCheck) -> None:
                 frontier.append(hash_leaf(base64.b64decode(item["leaf"], validate=True)))
             except (binascii.Error, TypeError, KeyError):
                 break
+            while pending and pending[0].tree_size == frontier.size:
+                _compare_root(frontier, pending.popleft(), result)
         result.leaves_checked = frontier.size
-        while pending and pending[0].tree_size <= frontier.size:
-            anchor = pending.pop(0)
-            if frontier.root() != anchor.root:
-                result.findings.append(
-                    _anchor_finding(
-                        anchor,
-                        f.LEAVES_MISMATCH,
-                        f"the served leaves 0..{anchor.tree_size - 1} do not hash to anchored "
-                        f"root 0x{anchor.root.hex()} (seq {anchor.seq})",
-                    )
-                )
         if frontier.size < stop:
             result.findings.append(
                 _finding(
@@ -207,6 +199,18 @@ def _check_leaves(log: NodeLog, node: MunicipalNode, result: LogCheck) -> None:
                 )
             )
             return
+
+
+def _compare_root(frontier: Frontier, anchor: Anchor, result: LogCheck) -> None:
+    if frontier.root() != anchor.root:
+        result.findings.append(
+            _anchor_finding(
+                anchor,
+                f.LEAVES_MISMATCH,
+                f"the served leaves 0..{anchor.tree_size - 1} do not hash to anchored root "
+                f"0x{anchor.root.hex()} (seq {anchor.seq})",
+            )
+        )
 
 
 def _finding(node: MunicipalNode, code: str, message: str) -> Finding:
