@@ -18,11 +18,12 @@ from typing import Any, Final, Protocol
 from eth_utils.address import to_checksum_address
 
 from anchor import RegistryClient, connect
+from anchor.errors import AnchorError
 from verifier.audit import findings as f
 from verifier.audit.clique import CliqueReplay, Header
 from verifier.audit.findings import Finding
 from verifier.audit.logs import LogCheck, check_log
-from verifier.audit.registry import LOCK_FILE, CodeCheck, RegistryReplay, check_code
+from verifier.audit.registry import LOCK_FILE, Anchor, CodeCheck, RegistryReplay, check_code
 from verifier.audit.rpc import AuditRpcError, JsonRpc
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
@@ -150,7 +151,7 @@ class AuditReport:
             "leaves_checked": log.leaves_checked,
         }
 
-    def _anchor_json(self, anchor: Any) -> dict[str, Any]:
+    def _anchor_json(self, anchor: Anchor) -> dict[str, Any]:
         when = self.block_times.get(anchor.block)
         sealed = self.logs[anchor.origin].sealed_at.get(anchor.seq)
         delay = None if when is None or sealed is None else round(when - sealed, 3)
@@ -199,10 +200,13 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
         rpc.close()
 
     canonical = {n: "0x" + h.hex() for n, h in replay.hashes.items()}
-    client = RegistryClient(connect(config.rpc_url), to_checksum_address(registry))
-    code = check_code(client.runtime_code(head_number), config.lock_file)
     events = RegistryReplay(canonical)
-    events.run(client, head_number)
+    try:
+        client = RegistryClient(connect(config.rpc_url), to_checksum_address(registry))
+        code = check_code(client.runtime_code(head_number), config.lock_file)
+        events.run(client, head_number)
+    except AnchorError as error:  # the endpoint failed mid-audit: incomplete, not "findings"
+        raise AuditRpcError(f"reading the registry failed: {error}") from None
 
     logs: dict[str, LogCheck] = {}
     advance = progress.phase("node logs", sum(len(n.anchors) for n in events.nodes.values()))
