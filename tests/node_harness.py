@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 from anchor import RegistryClient, connect
 from anchor.keys import write_keystore
 from devnet.anvil import free_port
+from devnet.network import NetworkProcesses, init_network
 from tests.chains import send_ether
 from verifier.jpki.cms_sign import load_private_key, sign_cms
 from verifier.jpki.testca import Issued, TestHierarchy
@@ -234,3 +237,18 @@ def provision_node(
         password_file=password_file,
         hierarchy=hierarchy,
     )
+
+
+@contextmanager
+def node_on_devnet(root: Path, hierarchy: TestHierarchy) -> Iterator[NodeProcess]:
+    """A started node on its own one-validator devnet, with a registry; both stopped after."""
+    layout = init_network(root / "chain", validators=1)
+    chain = NetworkProcesses(layout)
+    chain.start_all()
+    process = provision_node(layout.nodes[0].rpc_url, layout.dev_account(), root, hierarchy)
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+        chain.stop_all()

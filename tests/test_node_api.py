@@ -17,8 +17,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from devnet.network import NetworkProcesses, init_network
-from tests.node_harness import REPO, NodeProcess, provision_node, signed_entry
+from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.merkle import root_from_leaf_hashes, verify_consistency
@@ -31,17 +30,8 @@ pytestmark = pytest.mark.chain
 def node(
     tmp_path_factory: pytest.TempPathFactory, jpki_hierarchy: TestHierarchy
 ) -> Iterator[NodeProcess]:
-    root = tmp_path_factory.mktemp("node-api")
-    layout = init_network(root / "chain", validators=1)
-    chain = NetworkProcesses(layout)
-    chain.start_all()
-    process = provision_node(layout.nodes[0].rpc_url, layout.dev_account(), root, jpki_hierarchy)
-    try:
-        process.start()
+    with node_on_devnet(tmp_path_factory.mktemp("node-api"), jpki_hierarchy) as process:
         yield process
-    finally:
-        process.stop()
-        chain.stop_all()
 
 
 @pytest.fixture(scope="module")

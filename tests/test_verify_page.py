@@ -28,8 +28,7 @@ import pytest
 from web3 import Web3
 
 from anchor.artifacts import load_registry_artifact
-from devnet.network import NetworkProcesses, init_network
-from tests.node_harness import REPO, NodeProcess, provision_node, signed_entry
+from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.web import PageConfig, inline_hashes, page_template, render_page
@@ -80,17 +79,8 @@ def browser() -> Iterator[Any]:
 def node(
     tmp_path_factory: pytest.TempPathFactory, jpki_hierarchy: TestHierarchy
 ) -> Iterator[NodeProcess]:
-    root = tmp_path_factory.mktemp("verify-page")
-    layout = init_network(root / "chain", validators=1)
-    chain = NetworkProcesses(layout)
-    chain.start_all()
-    process = provision_node(layout.nodes[0].rpc_url, layout.dev_account(), root, jpki_hierarchy)
-    try:
-        process.start()
+    with node_on_devnet(tmp_path_factory.mktemp("verify-page"), jpki_hierarchy) as process:
         yield process
-    finally:
-        process.stop()
-        chain.stop_all()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -69,10 +70,19 @@ class AuditReport:
     code: CodeCheck
     registry_replay: RegistryReplay
     logs: dict[str, LogCheck]
-    block_times: dict[int, int]
     started: float
     finished: float
     findings: list[Finding] = field(default_factory=list)
+
+    @cached_property
+    def _block_times(self) -> dict[int, int]:
+        return {s.block: s.time for s in self.replay.seals}
+
+    def anchor_times(self, anchor: Anchor) -> tuple[int | None, float | None]:
+        """(time of the anchoring block, when the node says it sealed the head)."""
+        return self._block_times.get(anchor.block), self.logs[anchor.origin].sealed_at.get(
+            anchor.seq
+        )
 
     @property
     def clean(self) -> bool:
@@ -152,8 +162,7 @@ class AuditReport:
         }
 
     def _anchor_json(self, anchor: Anchor) -> dict[str, Any]:
-        when = self.block_times.get(anchor.block)
-        sealed = self.logs[anchor.origin].sealed_at.get(anchor.seq)
+        when, sealed = self.anchor_times(anchor)
         delay = None if when is None or sealed is None else round(when - sealed, 3)
         return {
             "node": anchor.node,
@@ -222,7 +231,6 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
         code=code,
         registry_replay=events,
         logs=logs,
-        block_times={s.block: s.time for s in replay.seals},
         started=started,
         finished=time.time(),
     )
@@ -252,8 +260,7 @@ def _anchor_time_findings(report: AuditReport) -> list[Finding]:
     found = []
     skew = report.config.max_clock_skew
     for anchor in report.registry_replay.anchors:
-        when = report.block_times.get(anchor.block)
-        sealed = report.logs[anchor.origin].sealed_at.get(anchor.seq)
+        when, sealed = report.anchor_times(anchor)
         if when is not None and sealed is not None and sealed > when + skew:
             found.append(
                 Finding(
