@@ -22,7 +22,7 @@ from eth.chains.base import Chain
 from eth.consensus.clique._utils import get_block_signer, sign_block_header
 from eth.consensus.clique.constants import NONCE_AUTH, NONCE_DROP, SIGNATURE_LENGTH
 from eth.consensus.clique.datatypes import Snapshot
-from eth.db.atomic import AtomicDB
+from eth.constants import GENESIS_PARENT_HASH
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
 from eth.vm.chain_context import ChainContext
 from eth_keys.datatypes import PrivateKey
@@ -87,7 +87,7 @@ class ChainStore:
         self._sealing_vms: dict[Address, Any] = {}
         self._head_view: HeadView | None = None
         self._tx_builder: Any = None
-        expected = self._expected_genesis_hash()
+        expected = Hash32(genesis.block_hash())
         try:
             self.chain = self.chain_cls(self.db)
             stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
@@ -96,17 +96,12 @@ class ChainStore:
                 self.db, genesis.header_params(), genesis.state()
             )
             stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
+        self.genesis_hash: Hash32 = expected
         if stored != expected:
             raise BlockRejectedError(
                 f"{db_path} holds chain {encode_hex(stored)}, "
                 f"but the genesis file describes {encode_hex(expected)}"
             )
-
-    def _expected_genesis_hash(self) -> Hash32:
-        scratch = self.chain_cls.from_genesis(
-            AtomicDB(), self.genesis.header_params(), self.genesis.state()
-        )
-        return scratch.get_canonical_head().hash
 
     def close(self) -> None:
         with self.lock:
@@ -230,8 +225,35 @@ class ChainStore:
                 raise BlockRejectedError(
                     f"block {block.number} {encode_hex(block.hash)}: {error}"
                 ) from None
-            self._publish(result.new_canonical_blocks, result.old_canonical_blocks)
+            added, removed = result.new_canonical_blocks, result.old_canonical_blocks
+            if not added:
+                added, removed = self._prefer_on_tie(block.header)
+            self._publish(added, removed)
             return True
+
+    def _prefer_on_tie(
+        self, header: BlockHeaderAPI
+    ) -> tuple[tuple[BlockAPI, ...], tuple[BlockAPI, ...]]:
+        """Make `header` the head if it ties with the head on total difficulty and has the
+        lower hash. py-evm keeps the first of equal branches, so the halves of a healed
+        even split would each keep theirs; one rule on every node makes them converge."""
+        db = self.chain.chaindb
+        head = self.chain.get_canonical_head()
+        if db.get_score(header.hash) != db.get_score(head.hash) or header.hash >= head.hash:
+            return (), ()
+        with db.db.atomic_batch() as batch:
+            new_headers, old_headers = db._set_as_canonical_chain_head(  # type: ignore[attr-defined]
+                batch, header, GENESIS_PARENT_HASH
+            )
+            for canonical in new_headers:
+                tx_hashes = db._get_block_transaction_hashes(batch, canonical)  # type: ignore[attr-defined]
+                for index, tx_hash in enumerate(tx_hashes):
+                    db._add_transaction_to_canonical_chain(batch, tx_hash, canonical, index)  # type: ignore[attr-defined]
+        log.info("equal total difficulty: switched to the branch with the lower head hash")
+        return (
+            tuple(self.chain.get_block_by_header(h) for h in new_headers),
+            tuple(self.chain.get_block_by_header(h) for h in old_headers),
+        )
 
     def check_clique_rules(self, header: BlockHeaderAPI, parent: BlockHeaderAPI) -> None:
         """The EIP-225 rules py-evm leaves out: block period and the recent-signer rule."""

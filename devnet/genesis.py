@@ -12,6 +12,7 @@ from eth.chains.base import Chain
 from eth.consensus.clique import CliqueApplier, CliqueConsensus, CliqueConsensusContext
 from eth.consensus.clique._utils import get_block_signer
 from eth.consensus.clique.constants import SIGNATURE_LENGTH, VANITY_LENGTH
+from eth.db.atomic import AtomicDB
 from eth.vm.forks.london import LondonVM
 from eth_typing import Address
 from eth_utils import to_canonical_address, to_checksum_address
@@ -59,6 +60,14 @@ class Genesis:
         if genesis.period < 1:
             raise GenesisError("period must be at least 1 s")
         return genesis
+
+    def block_hash(self) -> bytes:
+        """The genesis block's hash: what identifies this network."""
+        chain = chain_class(self).from_genesis(AtomicDB(), self.header_params(), self.state())
+        return bytes(chain.get_canonical_head().hash)
+
+    def hash_hex(self) -> str:
+        return "0x" + self.block_hash().hex()
 
     def extra_data(self) -> bytes:
         """Checkpoint extra-data: vanity, the sorted signers, an empty seal."""

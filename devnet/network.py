@@ -1,15 +1,17 @@
-"""A devnet folder: genesis, validator keystores and the peer list, and the processes that
-run it (`notary devnet init/up/node`)."""
+"""A one-host devnet folder (`notary devnet init/up`), built from the same pieces a
+municipality uses on its own host: `keygen` per validator, `genesis` from their addresses,
+and one `notary devnet node` process per node, supervised."""
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,8 +20,18 @@ from eth_account.signers.local import LocalAccount
 
 from devnet.anvil import free_port, wait_for_rpc
 from devnet.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD, Genesis
+from devnet.keys import (
+    KeyFileError,
+    generate_key_dir,
+    load_key_dir,
+    node_key_address,
+    write_private,
+)
 
 DEV_FUNDS_WEI = 10**27  # a billion ether: development accounts never run dry
+LOOPBACK = "127.0.0.1"
+MAX_RESTART_DELAY = 30.0
+HEALTHY_SECONDS = 60.0  # a node up this long has its restart back-off reset
 
 
 class NetworkError(Exception):
@@ -29,12 +41,18 @@ class NetworkError(Exception):
 @dataclass
 class NodeEntry:
     index: int
-    address: str | None  # signer address; None for a non-sealing full node
+    address: str | None  # signer address; None for a full node (or: no validator key)
     rpc_port: int
+    peer_port: int
+    identity: str | None = None  # the peer-plane address: the validator key's, or the nodekey's
 
     @property
     def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.rpc_port}"
+        return f"http://{LOOPBACK}:{self.rpc_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.peer_port}"
 
 
 @dataclass
@@ -53,12 +71,6 @@ class NetworkLayout:
     def node_dir(self, index: int) -> Path:
         return self.root / f"node-{index}"
 
-    def keystore(self, index: int) -> Path:
-        return self.node_dir(index) / "keystore.json"
-
-    def password_file(self, index: int) -> Path:
-        return self.node_dir(index) / "password"
-
     def save(self) -> None:
         data = {"nodes": [asdict(n) for n in self.nodes]}
         (self.root / "network.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -67,6 +79,8 @@ class NetworkLayout:
     def load(cls, root: Path) -> NetworkLayout:
         try:
             data = json.loads((root / "network.json").read_text())
+            for entry in data["nodes"]:  # folders made before the peer plane existed
+                entry.setdefault("peer_port", free_port())
             nodes = [NodeEntry(**n) for n in data["nodes"]]
         except FileNotFoundError:
             raise NetworkError(
@@ -84,18 +98,35 @@ class NetworkLayout:
 
     def validator_key(self, index: int) -> LocalAccount:
         try:
-            password = self.password_file(index).read_text().rstrip("\n")
-            key = Account.decrypt(json.loads(self.keystore(index).read_text()), password)
-        except OSError as error:
-            raise NetworkError(f"cannot read the key of node {index}: {error}") from None
-        except ValueError as error:
-            raise NetworkError(f"cannot decrypt the key of node {index}: {error}") from None
-        account: LocalAccount = Account.from_key(key)
+            account: LocalAccount = Account.from_key(load_key_dir(self.node_dir(index)))
+        except KeyFileError as error:
+            raise NetworkError(f"node {index}: {error}") from None
         return account
 
     def dev_account(self) -> LocalAccount:
         account: LocalAccount = Account.from_key(self.dev_key_path.read_text().strip())
         return account
+
+    def node_argv(self, index: int) -> list[str]:
+        """The `notary devnet node` command line of node `index`."""
+        entry = self.node(index)
+        genesis_signers = set(Genesis.load(self.genesis_path).signers)
+        argv = [
+            "devnet", "node",
+            "--genesis", str(self.genesis_path),
+            "--data", str(self.node_dir(index)),
+            "--rpc", f"{LOOPBACK}:{entry.rpc_port}",
+            "--peer-listen", f"{LOOPBACK}:{entry.peer_port}",
+        ]  # fmt: skip
+        if entry.address is not None:
+            argv += ["--key", str(self.node_dir(index))]
+        for other in self.nodes:
+            if other.index != index:
+                argv += ["--peer", other.peer_url]
+            # This folder's own full nodes and candidates may sync before any vote.
+            if other.identity and other.identity not in genesis_signers:
+                argv += ["--allow-peer", other.identity]
+        return argv
 
 
 def init_network(
@@ -108,33 +139,37 @@ def init_network(
     candidates: int = 0,
     base_port: int | None = None,
 ) -> NetworkLayout:
-    """Write genesis, keystores (with password files) and the peer list into `root`.
+    """Keys (one `keygen` folder per validator, a node key per full node), a genesis from
+    the validators' addresses, and the peer list, in `root`.
 
     `candidates` are nodes with a key that are not signers at genesis: they seal once the
-    signers vote them in (`clique_propose`)."""
+    signers vote them in (`notary devnet vote add`)."""
     if (root / "genesis.json").exists():
         raise NetworkError(f"{root} already holds a devnet; remove it or pick another --dir")
     if validators < 1:
         raise NetworkError("a Clique network needs at least one validator")
     root.mkdir(parents=True, exist_ok=True)
-    accounts = [Account.create() for _ in range(validators + candidates)]
+    layout = NetworkLayout(root, [])
+    keyed = validators + candidates
+    for index in range(keyed + full_nodes):
+        if base_port:
+            rpc_port, peer_port = base_port + 2 * index, base_port + 2 * index + 1
+        else:
+            rpc_port, peer_port = free_port(), free_port()
+        if index < keyed:
+            address: str | None = generate_key_dir(layout.node_dir(index))
+            identity = address
+        else:
+            layout.node_dir(index).mkdir(mode=0o700)
+            address, identity = None, node_key_address(layout.node_dir(index))
+        layout.nodes.append(NodeEntry(index, address, rpc_port, peer_port, identity))
     dev: LocalAccount = Account.create()
-    nodes = []
-    for index in range(validators + candidates + full_nodes):
-        port = base_port + index if base_port else free_port()
-        address = accounts[index].address if index < len(accounts) else None
-        nodes.append(NodeEntry(index, address, port))
-    layout = NetworkLayout(root, nodes)
-    for index, account in enumerate(accounts):
-        layout.node_dir(index).mkdir(exist_ok=True)
-        password = secrets.token_urlsafe(24)
-        _write_private(layout.password_file(index), password + "\n")
-        _write_private(layout.keystore(index), json.dumps(Account.encrypt(account.key, password)))
-    _write_private(layout.dev_key_path, dev.key.hex() + "\n")
+    write_private(layout.dev_key_path, dev.key.hex() + "\n")
+    keyed_addresses = [n.address for n in layout.nodes if n.address is not None]
     genesis = Genesis(
         chain_id=chain_id,
-        signers=[a.address for a in accounts[:validators]],
-        alloc={dev.address: DEV_FUNDS_WEI, **{a.address: DEV_FUNDS_WEI for a in accounts}},
+        signers=keyed_addresses[:validators],
+        alloc={a: DEV_FUNDS_WEI for a in [dev.address, *keyed_addresses]},
         period=period,
     )
     genesis.save(layout.genesis_path)
@@ -142,35 +177,20 @@ def init_network(
     return layout
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.touch(mode=0o600)
-    path.chmod(0o600)  # touch() leaves an existing file's mode alone
-    path.write_text(text)
-
-
 class NetworkProcesses:
-    """Starts every node of a layout as its own process; stops them all."""
+    """Runs every node of a layout as its own process; restarts the ones that die."""
 
     def __init__(self, layout: NetworkLayout, log_dir: Path | None = None) -> None:
         self.layout = layout
         self.log_dir = log_dir or layout.root
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.started_at: dict[int, float] = {}
 
-    def start_node(self, index: int, timeout: float = 60.0) -> None:
+    def spawn(self, index: int) -> subprocess.Popen[bytes]:
         log_file = open(self.log_dir / f"node-{index}.log", "ab")  # noqa: SIM115
         try:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "node.cli",
-                    "devnet",
-                    "node",
-                    "--dir",
-                    str(self.layout.root),
-                    "--index",
-                    str(index),
-                ],
+                [sys.executable, "-m", "node.cli", *self.layout.node_argv(index)],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -178,6 +198,11 @@ class NetworkProcesses:
         finally:
             log_file.close()
         self.processes[index] = process
+        self.started_at[index] = time.monotonic()
+        return process
+
+    def start_node(self, index: int, timeout: float = 60.0) -> None:
+        process = self.spawn(index)
         wait_for_rpc(self.layout.node(index).rpc_url, timeout, process)
 
     def start_all(self, timeout: float = 60.0) -> None:
@@ -204,10 +229,27 @@ class NetworkProcesses:
         for index in list(self.processes):
             self.stop(index)
 
-    def wait_any_exit(self, poll: float = 0.5) -> int | None:
-        """Block until a process exits (returns its index) — or forever while all run."""
-        while True:
-            for index, process in self.processes.items():
-                if process.poll() is not None:
-                    return index
-            time.sleep(poll)
+    def supervise(self, stop: threading.Event, report: Callable[[str], None]) -> None:
+        """Until `stop` is set: restart every node that exits, with a back-off doubling per
+        quick failure (1 s up to 30 s); the others keep running."""
+        delays = {n.index: 1.0 for n in self.layout.nodes}
+        due: dict[int, float] = {}
+        while not stop.wait(0.5):
+            now = time.monotonic()
+            for index, process in list(self.processes.items()):
+                if process.poll() is None:
+                    if now - self.started_at[index] > HEALTHY_SECONDS:
+                        delays[index] = 1.0
+                    continue
+                del self.processes[index]
+                due[index] = now + delays[index]
+                report(
+                    f"node {index} exited with code {process.returncode}; restarting in "
+                    f"{delays[index]:g} s (log: {self.log_dir / f'node-{index}.log'})"
+                )
+                delays[index] = min(MAX_RESTART_DELAY, delays[index] * 2)
+            for index, when in list(due.items()):
+                if now >= when:
+                    del due[index]
+                    self.spawn(index)
+                    report(f"node {index} restarted")

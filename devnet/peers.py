@@ -1,6 +1,10 @@
-"""Block and transaction gossip to the other validators, and catch-up sync from them, over
-their JSON-RPC endpoints (`devnet_*` methods). The network is a small full mesh of known
-municipal validators, so HTTP to each peer is simple and enough."""
+"""Block and transaction gossip to the other nodes, and catch-up sync from them, over their
+peer planes (`devnet_*` methods). Every request is signed with this node's key
+(`devnet.peerauth`); every request received is checked against the nodes allowed here: the
+signers, and the full nodes and candidates the operator allowed (`admin_allowPeer`).
+
+A node also learns peers from authenticated callers (their advertised peer URL), so a new
+node needs only one `--peer` to be gossiped to by the others."""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
 import rlp
 from eth.abc import BlockAPI
+from eth_typing import Address
+from eth_utils import to_canonical_address, to_checksum_address
 
 from devnet.chain import BlockRejectedError, ChainStore
+from devnet.peerauth import PeerAuthError, PeerIdentity, authenticate
 
 if TYPE_CHECKING:
     from devnet.rpc import Api
@@ -28,6 +36,7 @@ ANCESTOR_WINDOW = 128
 SYNC_BATCH = 128
 TX_GOSSIP_INTERVAL = 0.05
 MAX_TX_GOSSIP = 4096  # what devnet_newTransactions accepts in one call
+MAX_PEERS = 64
 
 
 class PeerError(Exception):
@@ -39,24 +48,53 @@ class PeerState:
     url: str
     reachable: bool = False
     head_number: int = -1
+    head_hash: str = ""
     total_difficulty: int = 0
     last_seen: float = 0.0
     errors: int = 0
     rejected_blocks: int = 0
 
 
+class AllowedPeers:
+    """Addresses allowed on the peer plane besides the signers, kept in a file so that a
+    restart remembers what the operator allowed."""
+
+    def __init__(self, path: Path, initial: list[Address]) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.addresses: set[Address] = set(initial)
+        if path.exists():
+            self.addresses |= {to_canonical_address(a) for a in json.loads(path.read_text())}
+
+    def add(self, address: Address) -> bool:
+        with self._lock:
+            if address in self.addresses:
+                return False
+            self.addresses.add(address)
+            data = sorted(to_checksum_address(a) for a in self.addresses)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(data, indent=2) + "\n")
+            temporary.replace(self.path)
+            return True
+
+
 @dataclass
 class Peers:
     store: ChainStore
-    own_url: str
+    identity: PeerIdentity
     urls: list[str]
+    allowed: AllowedPeers
     api: Api | None = None
     states: dict[str, PeerState] = field(default_factory=dict)
     initial_sync_done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.urls = [u for u in self.urls if u != self.own_url]
+        self.own_url = self.identity.url
+        self.urls = list(dict.fromkeys(u for u in self.urls if u != self.own_url))
         self.states = {u: PeerState(u) for u in self.urls}
+        self._urls_lock = threading.Lock()
+        self._sessions = threading.local()
+        self._allowed_cache: tuple[bytes, frozenset[Address]] = (b"", frozenset())
         self._gossip = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gossip")
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,6 +107,47 @@ class Peers:
         )
         if not self.urls:
             self.initial_sync_done.set()
+
+    # ------------------------------------------------------------------ who may talk to us
+
+    def authenticate(self, headers: dict[str, str], body: bytes) -> str:
+        """The caller's peer URL (or address) if it is an allowed node; raises otherwise."""
+        address, url = authenticate(self.identity.genesis_hash, headers, body)
+        if address not in self.allowed_addresses():
+            raise PeerAuthError(f"{to_checksum_address(address)} is not an allowed peer")
+        if url.startswith(("http://", "https://")) and url not in self.states:
+            self.add_url(url)
+        return url or to_checksum_address(address)
+
+    def allowed_addresses(self) -> frozenset[Address]:
+        """Signers at the head and at genesis, candidates this validator votes in, and the
+        addresses the operator allowed; cached per head."""
+        head = self.store.head()
+        if self._allowed_cache[0] != head.hash:
+            signers = set(self.store.signers(head))
+            signers |= {to_canonical_address(s) for s in self.store.genesis.signers}
+            self._allowed_cache = (head.hash, frozenset(signers))
+        sealer = self.api.sealer if self.api is not None else None
+        candidates = (
+            {v.subject for v in list(sealer.proposals.values()) if v.authorize} if sealer else set()
+        )
+        return self._allowed_cache[1] | self.allowed.addresses | candidates
+
+    def allow(self, address: Address) -> bool:
+        added = self.allowed.add(address)
+        if added:
+            log.info("peer %s allowed by the operator", to_checksum_address(address))
+        return added
+
+    def add_url(self, url: str) -> bool:
+        with self._urls_lock:
+            if url in self.states or url == self.own_url or len(self.urls) >= MAX_PEERS:
+                return False
+            self.states[url] = PeerState(url)
+            self.urls = [*self.urls, url]
+        log.info("added peer %s", url)
+        self._wake.set()
+        return True
 
     def start(self) -> None:
         self._thread.start()
@@ -129,15 +208,17 @@ class Peers:
     def sync_once(self) -> None:
         """Ask every peer for its head; import from the heaviest one heavier than ours."""
         with self._sync_lock:
-            for url in self.urls:
+            for url in list(self.urls):
                 self._refresh(url)
-            ours = self.store.total_difficulty(self.store.head().hash)
+            head = self.store.head()
+            ours = (self.store.total_difficulty(head.hash), _tie_break(head.hash.hex()))
             candidates = [
-                s for s in self.states.values() if s.reachable and s.total_difficulty > ours
-            ]
+                s for s in list(self.states.values())
+                if s.reachable and (s.total_difficulty, _tie_break(s.head_hash)) > ours
+            ]  # fmt: skip
             if not candidates:
                 return
-            best = max(candidates, key=lambda s: s.total_difficulty)
+            best = max(candidates, key=lambda s: (s.total_difficulty, _tie_break(s.head_hash)))
             self._sync_from(best)
 
     def _refresh(self, url: str) -> None:
@@ -153,6 +234,7 @@ class Peers:
             int(head["number"]),
             int(head["totalDifficulty"]),
         )
+        state.head_hash = str(head["hash"]).removeprefix("0x")
 
     def _sync_from(self, peer: PeerState) -> None:
         start_number = self.store.head().block_number
@@ -208,19 +290,29 @@ class Peers:
 
     def call(self, url: str, method: str, params: list[Any]) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-        # Peer URLs come from the operator's network file, never from requests.
-        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})  # noqa: S310
+        headers = {"Content-Type": "application/json", **self.identity.sign(body)}
         try:
-            with urllib.request.urlopen(request, timeout=RPC_TIMEOUT) as response:  # noqa: S310
-                answer = json.loads(response.read())
-        except (OSError, ValueError) as error:
+            # Peer URLs come from the operator or from authenticated peers, never from
+            # the public plane.
+            response = self._session().post(url, data=body, headers=headers, timeout=RPC_TIMEOUT)
+            answer = response.json()
+        except (requests.RequestException, ValueError) as error:
             raise PeerError(f"{url}: {error}") from None
+        if not isinstance(answer, dict):
+            raise PeerError(f"{url}: not a JSON-RPC answer")
         if "error" in answer:
             raise PeerError(f"{url}: {answer['error'].get('message')}")
         return answer.get("result")
 
+    def _session(self) -> requests.Session:
+        """One keep-alive session per thread (gossip, sync): no new connection per call."""
+        session: requests.Session | None = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
+
     def reachable(self) -> list[str]:
-        return [s.url for s in self.states.values() if s.reachable]
+        return [s.url for s in list(self.states.values()) if s.reachable]
 
     def status(self) -> list[dict[str, Any]]:
         return [
@@ -233,5 +325,12 @@ class Peers:
                 else None,
                 "rejected_blocks": s.rejected_blocks,
             }
-            for s in self.states.values()
+            for s in list(self.states.values())
         ]
+
+
+def _tie_break(head_hash: str) -> int:
+    """Between heads of equal total difficulty the lower hash wins, on every node alike:
+    otherwise the two halves of a healed even split would each keep their own branch, and
+    with every signer blocked by the recent-signer rule, neither would ever seal again."""
+    return -int(head_hash, 16) if head_hash else -(1 << 256)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from eth_utils import is_hex, to_canonical_address
 
 from devnet import encoding as enc
 from devnet.chain import BlockRejectedError, CanonicalChange, ChainStore, UnknownParentError, Vote
+from devnet.execution import CallTimeoutError, cap_gas, costless_state, estimate_gas, execute_call
 from devnet.txpool import TxPool, TxRejectedError
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("devnet.rpc")
 
 CLIENT_VERSION = "municipal-notary-devnet/0.1.0/py-evm-0.12.1b1/python3.11"
+CALL_SECONDS = 1.0  # wall-clock limit of one eth_call / eth_estimateGas
 MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOGS = 10_000
 MAX_SYNC_BLOCKS = 256
@@ -61,6 +63,16 @@ class RpcError(Exception):
 
 def invalid(message: str) -> RpcError:
     return RpcError(RpcError.INVALID_PARAMS, message)
+
+
+@contextlib.contextmanager
+def _call_deadline() -> Iterator[None]:
+    try:
+        yield
+    except CallTimeoutError:
+        raise RpcError(
+            RpcError.SERVER, f"execution aborted (timeout = {CALL_SECONDS:g}s)"
+        ) from None
 
 
 # ---------------------------------------------------------------------- parameter parsing
@@ -118,8 +130,19 @@ def raw_transaction(tx: SignedTransactionAPI) -> bytes:
 WITHOUT_PARAMS = {
     "web3_clientVersion", "net_version", "net_listening", "net_peerCount", "eth_chainId",
     "eth_blockNumber", "eth_syncing", "eth_gasPrice", "eth_maxPriorityFeePerGas",
-    "clique_proposals", "clique_status", "devnet_head", "devnet_status",
+    "clique_proposals", "clique_status", "devnet_head", "devnet_status", "admin_peers",
+    "admin_nodeInfo",
 }  # fmt: skip
+# Gossip and sync: served only on the authenticated peer plane.
+PEER_METHODS = frozenset({
+    "devnet_head", "devnet_canonicalHashes", "devnet_getBlocks", "devnet_newBlock",
+    "devnet_newTransactions",
+})  # fmt: skip
+# Votes, peers and the node's own status: served only on the admin plane (unix socket).
+ADMIN_METHODS = frozenset({
+    "clique_propose", "clique_discard", "clique_proposals", "devnet_status", "admin_peers",
+    "admin_nodeInfo", "admin_addPeer", "admin_allowPeer",
+})  # fmt: skip
 
 
 @dataclass
@@ -143,6 +166,13 @@ class Api:
             for name in dir(self)
             if name.startswith("_rpc_")
         }
+
+    def public_methods(self) -> frozenset[str]:
+        return frozenset(self.methods) - PEER_METHODS - ADMIN_METHODS
+
+    def admin_methods(self) -> frozenset[str]:
+        """The admin plane serves every read as well, for the operator's tools."""
+        return frozenset(self.methods) - PEER_METHODS
 
     def call(self, method: Any, params: Any) -> Any:
         if not isinstance(method, str) or method not in self.methods:
@@ -357,13 +387,14 @@ class Api:
         sender = parse_address(call["from"], "from") if call.get("from") else Address(b"\0" * 20)
         to = parse_address(call["to"], "to") if call.get("to") else b""
         payload = call.get("input", call.get("data")) or "0x"
+        requested_gas = parse_quantity(call["gas"], "gas") if call.get("gas") else None
         with self.store.locked() as chain:
             vm = chain.get_vm(header)
             nonce = vm.state.get_nonce(sender)
             unsigned = vm.create_unsigned_transaction(
                 nonce=nonce,
                 gas_price=0,
-                gas=parse_quantity(call["gas"], "gas") if call.get("gas") else header.gas_limit,
+                gas=cap_gas(requested_gas, header.gas_limit),
                 to=to,
                 value=parse_quantity(call["value"], "value") if call.get("value") else 0,
                 data=parse_data(payload, "input"),
@@ -371,12 +402,19 @@ class Api:
         spoofed: SignedTransactionAPI = SpoofTransaction(unsigned, from_=sender)  # type: ignore[assignment]
         return spoofed
 
-    def _rpc_eth__call(self, params: Any) -> str:
+    def _prepare_call(self, params: Any) -> tuple[Any, SignedTransactionAPI]:
+        """A private state at the requested block, built under the chain lock; the EVM then
+        runs on it outside the lock, so a slow call never stalls sealing or imports."""
         call, tag = params_of(params, ["transaction", "block"], 1)
         header = self.resolve_block(tag)
         tx = self._call_transaction(call, header)
-        with self.store.locked() as chain, chain.get_vm(header).in_costless_state() as state:
-            computation = state.costless_execute_transaction(tx)
+        with self.store.locked() as chain:
+            return costless_state(chain.get_vm(header)), tx
+
+    def _rpc_eth__call(self, params: Any) -> str:
+        state, tx = self._prepare_call(params)
+        with _call_deadline():
+            computation = execute_call(state, tx, CALL_SECONDS)
         return enc.data(self._output_or_raise(computation))
 
     @staticmethod
@@ -389,14 +427,14 @@ class Api:
         return bytes(computation.output)
 
     def _rpc_eth__estimateGas(self, params: Any) -> str:
-        call, tag = params_of(params, ["transaction", "block"], 1)
-        header = self.resolve_block(tag)
-        tx = self._call_transaction(call, header)
-        with self.store.locked() as chain:
-            with chain.get_vm(header).in_costless_state() as state:
-                self._output_or_raise(state.costless_execute_transaction(tx))
+        state, tx = self._prepare_call(params)
+        deadline = time.monotonic() + CALL_SECONDS
+        with _call_deadline():
+            self._output_or_raise(execute_call(state, tx, CALL_SECONDS))
             try:
-                return enc.quantity(chain.estimate_gas(tx, header))
+                return enc.quantity(estimate_gas(state, tx, deadline - time.monotonic()))
+            except CallTimeoutError:
+                raise
             except Exception as error:
                 raise RpcError(
                     RpcError.SERVER, f"gas required exceeds allowance: {error}"
@@ -671,6 +709,37 @@ class Api:
             except RpcError:
                 pass  # already known, or stale by now: gossip is best effort
         return accepted
+
+    # ------------------------------------------------------------------ admin
+
+    def _peers(self) -> Peers:
+        if self.peers is None:
+            raise RpcError(RpcError.SERVER, "this node has no peer plane")
+        return self.peers
+
+    def _rpc_admin__peers(self, params: Any) -> list[dict[str, Any]]:
+        return self._peers().status()
+
+    def _rpc_admin__nodeInfo(self, params: Any) -> dict[str, Any]:
+        peers = self._peers()
+        return {
+            "address": enc.address(peers.identity.address),
+            "peerUrl": peers.identity.url,
+            "signer": enc.address(self.sealer.address) if self.sealer else None,
+            "genesis": enc.data(peers.identity.genesis_hash),
+        }
+
+    def _rpc_admin__addPeer(self, params: Any) -> bool:
+        (url,) = params_of(params, ["url"], 1)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise invalid("url: expected an http:// or https:// peer-plane URL")
+        return self._peers().add_url(url)
+
+    def _rpc_admin__allowPeer(self, params: Any) -> bool:
+        """Let a node that is not (yet) a signer use the peer plane: a full node, or a
+        candidate that must sync before the signers vote it in."""
+        (who,) = params_of(params, ["address"], 1)
+        return self._peers().allow(parse_address(who, "address"))
 
     def _rpc_devnet__status(self, params: Any) -> dict[str, Any]:
         head = self.store.head()

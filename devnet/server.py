@@ -1,26 +1,93 @@
-"""JSON-RPC 2.0 over HTTP (single and batch requests) on a threaded standard-library server.
-Every failure becomes a JSON-RPC error object, never an HTML page or a dropped connection.
+"""HTTP for a devnet node's three planes, on uvicorn: the public JSON-RPC (browsers may call
+it), the peer plane (signed requests from known nodes only) and the admin plane (a unix
+socket: no browser can reach it).
 
-Browsers may call it from any origin (CORS, as anvil and geth --http.corsdomain '*' do): the
-verification page (verifier/web) reads the registry from the clerk's browser. The API holds
-no secrets (no unlocked accounts), so a foreign page learns nothing it could not ask itself."""
+Every plane assumes a hostile caller: bounded worker threads (py-evm work never runs on the
+event loop), a cap on connections per client address, a deadline for each request to
+arrive, body limits before anything is parsed, and per-client limits on expensive calls.
+Every failure is a JSON-RPC error object, never an HTML page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+import resource
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from devnet.rpc import Api, RpcError
 
 log = logging.getLogger("devnet.server")
-MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH = 1000
-DRAIN_LIMIT_BYTES = 32 * 1024 * 1024
+REQUEST_DEADLINE_SECONDS = 10.0  # a request must arrive whole within this
+IDLE_SECONDS = 5  # keep-alive connections without a request are closed after this
+CONNECTIONS_PER_CLIENT = 128
+BACKLOG = 1024
+# eth_call and friends cost CPU in proportion to what the caller asks; each client address
+# may run this many at once, and all clients together leave workers free for cheap reads.
+EXPENSIVE_METHODS = frozenset(
+    {"eth_call", "eth_estimateGas", "eth_getLogs", "eth_feeHistory", "clique_status"}
+)
+EXPENSIVE_PER_CLIENT = 2
+
+Authenticator = Callable[[dict[str, str], bytes], str]
 
 
-def handle_payload(api: Api, body: bytes) -> Any:
+@dataclass
+class Plane:
+    """What one listener serves and how it lets callers in."""
+
+    name: str
+    methods: frozenset[str]
+    workers: int
+    max_body_bytes: int
+    cors: bool = False
+    allowed_hosts: frozenset[str] | None = None  # None: any Host header (unix socket, peers)
+    authenticate: Authenticator | None = None  # raises on refusal, returns the caller's name
+    expensive: ExpensiveCalls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.expensive = ExpensiveCalls(EXPENSIVE_PER_CLIENT, max(1, self.workers - 2))
+
+
+class ExpensiveCalls:
+    """Non-blocking slots for expensive methods, per client and in total: a caller over its
+    share gets an error at once instead of occupying a worker."""
+
+    def __init__(self, per_client: int, total: int) -> None:
+        self.per_client, self.total = per_client, total
+        self._lock = threading.Lock()
+        self._running: Counter[str] = Counter()
+
+    @contextmanager
+    def slot(self, client: str) -> Iterator[None]:
+        with self._lock:
+            if self._running[client] >= self.per_client or self._running.total() >= self.total:
+                raise RpcError(RpcError.LIMIT, "too many concurrent expensive calls; retry shortly")
+            self._running[client] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[client] -= 1
+                if self._running[client] <= 0:
+                    del self._running[client]
+
+
+def handle_payload(api: Api, body: bytes, plane: Plane, client: str = "local") -> Any:
     """The JSON-RPC answer for a raw request body (None when only notifications came)."""
     try:
         payload = json.loads(body)
@@ -35,22 +102,30 @@ def handle_payload(api: Api, body: bytes) -> Any:
             return _error(
                 None, RpcError(RpcError.INVALID_REQUEST, f"batch too large (max {MAX_BATCH})")
             )
-        answers = [a for a in (_handle_one(api, r) for r in payload) if a is not None]
+        answers = [a for a in (_handle_one(api, r, plane, client) for r in payload) if a]
         return answers or None
-    return _handle_one(api, payload)
+    return _handle_one(api, payload, plane, client)
 
 
-def _handle_one(api: Api, request: Any) -> dict[str, Any] | None:
+def _handle_one(api: Api, request: Any, plane: Plane, client: str) -> dict[str, Any] | None:
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or "method" not in request:
         request_id = request.get("id") if isinstance(request, dict) else None
         return _error(request_id, RpcError(RpcError.INVALID_REQUEST, "invalid request"))
-    request_id = request.get("id")
+    request_id, method = request.get("id"), request["method"]
     try:
-        result = api.call(request["method"], request.get("params"))
+        if not isinstance(method, str) or method not in plane.methods:
+            raise RpcError(
+                RpcError.METHOD_NOT_FOUND, f"the method {method} does not exist/is not available"
+            )
+        if method in EXPENSIVE_METHODS:
+            with plane.expensive.slot(client):
+                result = api.call(method, request.get("params"))
+        else:
+            result = api.call(method, request.get("params"))
     except RpcError as error:
         return _error(request_id, error)
     except Exception:
-        log.exception("internal error in %s", request.get("method"))
+        log.exception("internal error in %s", method)
         return _error(request_id, RpcError(RpcError.INTERNAL, "internal error"))
     if "id" not in request:
         return None  # a notification
@@ -61,63 +136,268 @@ def _error(request_id: Any, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.as_json()}
 
 
-class RpcServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class RefusedLog:
+    """Logs refused callers with their reason, at most once a second per reason, so a flood
+    of bad requests cannot flood the log."""
 
-    def __init__(self, address: tuple[str, int], api: Api) -> None:
-        super().__init__(address, _Handler)
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def refused(self, plane: str, client: str, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(reason, 0.0) >= 1.0:
+            self._last[reason] = now
+            log.warning("%s plane refused %s: %s", plane, client, reason)
+
+
+class JsonRpcApp:
+    """The ASGI application of one plane."""
+
+    def __init__(self, api: Api, plane: Plane) -> None:
         self.api = api
+        self.plane = plane
+        self.executor = ThreadPoolExecutor(plane.workers, thread_name_prefix=f"rpc-{plane.name}")
+        self.refusals = RefusedLog()
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: RpcServer
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        length_header = self.headers.get("Content-Length")
-        if length_header is None or not length_header.isdigit():
-            self._reply(
-                411, _error(None, RpcError(RpcError.INVALID_REQUEST, "Content-Length required"))
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: PLR0911
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope["client"][0] if scope.get("client") else "local"
+        reply = _Reply(send, cors=self.plane.cors)
+        hosts = self.plane.allowed_hosts
+        if hosts is not None and "*" not in hosts and host_name(headers.get("host")) not in hosts:
+            self.refusals.refused(self.plane.name, client, "Host header not allowed")
+            await reply.error(403, RpcError.INVALID_REQUEST, "Host header not allowed")
+            return
+        if scope["method"] == "OPTIONS" and self.plane.cors:
+            await reply.preflight()
+            return
+        if scope["method"] != "POST":
+            await reply.error(405, RpcError.INVALID_REQUEST, "JSON-RPC needs POST")
+            return
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            await reply.error(
+                415, RpcError.INVALID_REQUEST, "Content-Type must be application/json"
             )
             return
-        length = int(length_header)
-        if length > MAX_BODY_BYTES:
-            # Read (and drop) a moderately oversized body so the client sees the answer
-            # rather than a broken pipe; a huge one just gets the connection closed.
-            if length <= DRAIN_LIMIT_BYTES:
-                while length > 0:
-                    length -= len(self.rfile.read(min(length, 1 << 16))) or length
-            self._reply(413, _error(None, RpcError(RpcError.INVALID_REQUEST, "request too large")))
-            self.close_connection = True
+        body = await self._read_body(headers, receive)
+        if body is None:
+            await reply.error(413, RpcError.INVALID_REQUEST, "request too large")
             return
-        answer = handle_payload(self.server.api, self.rfile.read(length))
-        self._reply(200, answer)
+        if self.plane.authenticate is not None:
+            try:
+                client = self.plane.authenticate(headers, body)
+            except Exception as error:  # PeerAuthError and anything a forged header provokes
+                self.refusals.refused(self.plane.name, client, str(error))
+                await reply.error(403, -32001, f"peer refused: {error}")
+                return
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(
+            self.executor, handle_payload, self.api, body, self.plane, client
+        )
+        await reply.json(200, answer)
 
-    def do_GET(self) -> None:
-        self._reply(405, _error(None, RpcError(RpcError.INVALID_REQUEST, "JSON-RPC needs POST")))
+    async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes | None:
+        """The body, or None when it is over the limit. A moderately oversized body is read
+        and dropped so the client sees the 413 rather than a broken pipe."""
+        limit = self.plane.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > 2 * limit:
+            return None
+        chunks, size, message = [], 0, {"more_body": True}
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            size += len(message.get("body", b""))
+            if size <= limit:
+                chunks.append(message.get("body", b""))
+            elif size > 2 * limit:
+                return None
+        return None if size > limit else b"".join(chunks)
 
-    def do_OPTIONS(self) -> None:
-        """CORS preflight: a browser asks before POSTing application/json."""
-        self.send_response(204)
-        self._cors_headers()
-        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Content-Type")
-        self.send_header("Access-Control-Max-Age", "600")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
-    def _reply(self, status: int, answer: Any) -> None:
+class _Reply:
+    def __init__(self, send: Any, cors: bool) -> None:
+        self.send = send
+        self.cors = cors
+
+    async def json(
+        self, status: int, answer: Any, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         body = b"" if answer is None else json.dumps(answer).encode()
-        self.send_response(status)
-        self._cors_headers()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        headers = [(b"content-type", b"application/json"), *(extra or [])]
+        await self._send(status, headers, body)
 
-    def _cors_headers(self) -> None:
-        self.send_header("Access-Control-Allow-Origin", "*")
+    async def error(self, status: int, code: int, message: str) -> None:
+        extra = [(b"allow", b"POST, OPTIONS" if self.cors else b"POST")] if status == 405 else []
+        await self.json(status, _error(None, RpcError(code, message)), extra)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+    async def preflight(self) -> None:
+        headers = [
+            (b"access-control-allow-methods", b"POST, OPTIONS"),
+            (b"access-control-allow-headers", b"Content-Type"),
+            (b"access-control-max-age", b"600"),
+        ]
+        await self._send(204, headers, b"")
+
+    async def _send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        if self.cors:
+            headers = [*headers, (b"access-control-allow-origin", b"*")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def host_name(host_header: str | None) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower-case."""
+    host = (host_header or "").strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def guarded_protocol(per_client: int, deadline: float, max_bytes: int) -> type[HttpToolsProtocol]:
+    """uvicorn's HTTP protocol with what it leaves out for exposed ports: a connection cap per
+    client address, and a deadline for each request to arrive whole (slow or half-sent
+    requests are closed; uvicorn itself only times out idle keep-alive connections)."""
+    open_per_client: Counter[str] = Counter()
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+        _received = 0
+        _counted: str | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            key = self.client[0] if self.client else "local"
+            open_per_client[key] += 1
+            self._counted = key
+            if open_per_client[key] > per_client:
+                transport.close()
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._timer is None:
+                self._arm()
+            self._received += len(data)
+            if self._received > max_bytes:
+                self.transport.close()
+                return
+            super().data_received(data)
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self._counted is not None:
+                open_per_client[self._counted] -= 1
+                if open_per_client[self._counted] <= 0:
+                    del open_per_client[self._counted]
+                self._counted = None
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._received = 0
+            self._timer = self.loop.call_later(deadline, self._expire)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _expire(self) -> None:
+            self._timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedProtocol
+
+
+def tcp_listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def unix_listener(path: Path) -> socket.socket:
+    """A unix socket only this user can open (mode 0600)."""
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def raise_open_file_limit() -> None:
+    """Connections are file descriptors: allow as many as the hard limit permits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 1 << 20), hard))
+
+
+class PlaneServers:
+    """Runs each (app, socket) under uvicorn on one event loop in a background thread."""
+
+    def __init__(self, listeners: list[tuple[JsonRpcApp, socket.socket]]) -> None:
+        self.listeners = listeners
+        self.servers: list[uvicorn.Server] = []
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def start(self) -> None:
+        raise_open_file_limit()
+        for app, _ in self.listeners:
+            max_bytes = 2 * app.plane.max_body_bytes + 64 * 1024
+            config = uvicorn.Config(
+                app,
+                http=guarded_protocol(CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE_SECONDS, max_bytes),
+                lifespan="off",
+                backlog=BACKLOG,
+                timeout_keep_alive=IDLE_SECONDS,
+                limit_concurrency=8192,
+                access_log=False,
+                log_config=None,
+                proxy_headers=False,  # client addresses key the per-client limits
+                server_header=False,
+                date_header=False,
+            )
+            self.servers.append(uvicorn.Server(config))
+        self._thread.start()
+
+    def _run(self) -> None:
+        async def serve_all() -> None:
+            await asyncio.gather(
+                *(
+                    s.serve(sockets=[sock])
+                    for s, (_, sock) in zip(self.servers, self.listeners, strict=True)
+                )
+            )
+
+        asyncio.run(serve_all())
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        self._thread.join(timeout=10)
+        for app, sock in self.listeners:
+            # In-flight calls finish first (an eth_call within its deadline): the store is
+            # closed next, and LevelDB must not be closed under a running read.
+            app.executor.shutdown(wait=True, cancel_futures=True)
+            sock.close()

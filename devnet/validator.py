@@ -1,49 +1,97 @@
-"""One devnet process: a sealing validator (with a key) or a full node (without)."""
+"""One devnet process: a sealing validator (with a key) or a full node (without), serving
+its three planes: public JSON-RPC, the peer plane and the admin socket."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from eth_keys import keys
+from eth_utils import to_canonical_address
 
+from devnet.admin import admin_socket
 from devnet.chain import ChainStore
 from devnet.genesis import Genesis
-from devnet.network import NetworkLayout
-from devnet.peers import Peers
-from devnet.rpc import Api
+from devnet.keys import load_key_dir, node_key
+from devnet.peerauth import PeerIdentity
+from devnet.peers import AllowedPeers, Peers
+from devnet.rpc import PEER_METHODS, Api
 from devnet.sealer import Sealer
-from devnet.server import RpcServer
+from devnet.server import (
+    JsonRpcApp,
+    Plane,
+    PlaneServers,
+    tcp_listener,
+    unix_listener,
+)
 from devnet.txpool import TxPool
 
 log = logging.getLogger("devnet")
-
 
 # py-evm (through py_ecc) raises the recursion limit to 100,000 and the EVM's call depth
 # needs deep recursion, so request threads get a stack that a deeply nested JSON body
 # cannot overflow before Python raises RecursionError (virtual memory, mostly untouched).
 REQUEST_THREAD_STACK = 512 * 1024 * 1024
+PUBLIC_BODY_BYTES = 5 * 1024 * 1024
+PEER_BODY_BYTES = 16 * 1024 * 1024  # a full block, or 4,096 gossiped transactions
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def run_node(root: Path, index: int) -> None:
-    """Run node `index` of the devnet in `root` until SIGINT or SIGTERM."""
+@dataclass
+class NodeConfig:
+    """Everything `notary devnet node` takes."""
+
+    genesis: Path
+    data: Path
+    rpc: tuple[str, int]
+    peer_listen: tuple[str, int]
+    key_dir: Path | None = None
+    peers: list[str] = field(default_factory=list)
+    peer_url: str | None = None  # how others reach our peer plane; default from peer_listen
+    allow_peers: list[str] = field(default_factory=list)
+    rpc_hosts: list[str] = field(default_factory=list)  # Host names the public RPC answers
+
+    @property
+    def advertised_peer_url(self) -> str:
+        host, port = self.peer_listen
+        return self.peer_url or f"http://{_url_host(host)}:{port}"
+
+    @property
+    def rpc_url(self) -> str:
+        host, port = self.rpc
+        return f"http://{_url_host(host)}:{port}"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def run_node(config: NodeConfig) -> None:
+    """Run one node until SIGINT or SIGTERM."""
     threading.stack_size(REQUEST_THREAD_STACK)
-    layout = NetworkLayout.load(root)
-    entry = layout.node(index)
-    genesis = Genesis.load(layout.genesis_path)
-    store = ChainStore(genesis, layout.node_dir(index) / "chaindata")
+    genesis = Genesis.load(config.genesis)
+    config.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    validator_key = load_key_dir(config.key_dir) if config.key_dir else None
+    identity_key = validator_key or node_key(config.data)
+    store = ChainStore(genesis, config.data / "chaindata")
     pool = TxPool(genesis.chain_id)
-    peers = Peers(store, entry.rpc_url, [n.rpc_url for n in layout.nodes])
+    identity = PeerIdentity(
+        keys.PrivateKey(identity_key), store.genesis_hash, config.advertised_peer_url
+    )
+    allowed = AllowedPeers(
+        config.data / "allowed-peers.json", [to_canonical_address(a) for a in config.allow_peers]
+    )
+    peers = Peers(store, identity, config.peers, allowed)
     sealer = None
-    if entry.address is not None:
-        key = keys.PrivateKey(bytes(layout.validator_key(index).key))
+    if validator_key is not None:
         sealer = Sealer(
             store,
             pool,
-            key,
+            keys.PrivateKey(validator_key),
             on_sealed=peers.broadcast_block,
             is_syncing=lambda: api.sync.syncing or not peers.initial_sync_done.is_set(),
         )
@@ -51,10 +99,10 @@ def run_node(root: Path, index: int) -> None:
     peers.api = api
     store.listeners.append(api.on_canonical_change)
     try:
-        server = RpcServer(("127.0.0.1", entry.rpc_port), api)
-    except OSError as error:
+        servers = PlaneServers(_listeners(config, api, peers))
+    except OSError:
         store.close()
-        raise OSError(f"cannot listen on 127.0.0.1:{entry.rpc_port}: {error.strerror}") from None
+        raise
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -62,18 +110,51 @@ def run_node(root: Path, index: int) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    threading.Thread(target=server.serve_forever, name="rpc", daemon=True).start()
+    servers.start()
     peers.start()
     if sealer is not None:
         sealer.start()
     head = store.head()
-    role = f"validator {entry.address}" if sealer else "full node"
-    log.info("node %d (%s) serving %s at block %d", index, role, entry.rpc_url, head.block_number)
+    role = f"validator {identity.address.hex()}" if sealer else "full node"
+    log.info(
+        "%s (peer identity 0x%s) at block %d: rpc %s, peers %s, admin %s",
+        role, identity.address.hex(), head.block_number, config.rpc_url, identity.url,
+        admin_socket(config.data),
+    )  # fmt: skip
     stop.wait()
-    log.info("stopping node %d", index)
+    log.info("stopping")
     if sealer is not None:
         sealer.stop()
     peers.stop()
-    server.shutdown()
-    server.server_close()
+    servers.stop()
     store.close()
+
+
+def _listeners(config: NodeConfig, api: Api, peers: Peers) -> list[tuple[JsonRpcApp, object]]:
+    rpc_host = config.rpc[0]
+    public = Plane(
+        "public",
+        api.public_methods(),
+        workers=8,
+        max_body_bytes=PUBLIC_BODY_BYTES,
+        cors=True,
+        allowed_hosts=frozenset({*LOOPBACK_NAMES, rpc_host.lower(), *config.rpc_hosts}),
+    )
+    peer = Plane(
+        "peer", PEER_METHODS, workers=4, max_body_bytes=PEER_BODY_BYTES,
+        authenticate=peers.authenticate,
+    )  # fmt: skip
+    admin = Plane("admin", api.admin_methods(), workers=2, max_body_bytes=PUBLIC_BODY_BYTES)
+    sockets = []
+    try:
+        sockets.append(tcp_listener(*config.rpc))
+        sockets.append(tcp_listener(*config.peer_listen))
+        sockets.append(unix_listener(admin_socket(config.data)))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return [
+        (JsonRpcApp(api, plane), sock)
+        for plane, sock in zip((public, peer, admin), sockets, strict=True)
+    ]

@@ -16,7 +16,10 @@ from eth.consensus.clique._utils import sign_block_header
 from eth.consensus.clique.constants import SIGNATURE_LENGTH
 from eth_keys import keys
 
+from devnet.admin import admin_call
 from devnet.genesis import EXTRA_VANITY, Genesis, chain_class
+from devnet.network import NetworkLayout
+from devnet.peerauth import PeerIdentity
 
 
 def rpc_raw(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -95,8 +98,39 @@ def wait_for_common_block(urls: list[str], minimum: int, timeout: float) -> int:
     return agreed[-1]
 
 
-def fetch_block(url: str, number: int, genesis: Genesis) -> BlockAPI:
-    (raw,) = rpc(url, "devnet_getBlocks", number, 1)
+def admin(layout: NetworkLayout, index: int, method: str, *params: Any) -> Any:
+    """A call on node `index`'s admin socket."""
+    return admin_call(layout.node_dir(index), method, *params)
+
+
+def peer_answer(
+    layout: NetworkLayout,
+    target: int,
+    method: str,
+    *params: Any,
+    key: keys.PrivateKey | None = None,
+) -> tuple[int, Any]:
+    """(HTTP status, answer) of a peer-plane call on node `target`, signed with `key`
+    (default: the first validator's key: an allowed peer of every node)."""
+    if key is None:
+        signer = next(n.index for n in layout.nodes if n.address)
+        key = keys.PrivateKey(bytes(layout.validator_key(signer).key))
+    genesis = read_genesis(layout.root)
+    identity = PeerIdentity(key, genesis.block_hash(), "")
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    return rpc_raw(layout.node(target).peer_url, body.encode(), identity.sign(body.encode()))
+
+
+def peer_rpc(layout: NetworkLayout, target: int, method: str, *params: Any) -> Any:
+    status, answer = peer_answer(layout, target, method, *params)
+    assert status == 200 and "result" in answer, answer
+    return answer["result"]
+
+
+def fetch_block(layout: NetworkLayout, number: int, target: int = 0) -> BlockAPI:
+    """Block `number` as node `target` holds it, fetched over the peer plane."""
+    genesis = read_genesis(layout.root)
+    (raw,) = peer_rpc(layout, target, "devnet_getBlocks", number, 1)
     block_class = chain_class(genesis).get_vm_class_for_block_number(1).get_block_class()
     block: BlockAPI = rlp.decode(bytes.fromhex(raw[2:]), sedes=block_class)
     return block

@@ -39,7 +39,14 @@ from devnet.chain import ChainStore
 from devnet.network import NetworkLayout, NetworkProcesses, NodeEntry, init_network
 from node.store import LEAF, u64
 from tests.chains import send_ether
-from tests.devnet_helpers import block_number, forge_child, read_genesis, rpc, wait_until
+from tests.devnet_helpers import (
+    admin,
+    block_number,
+    forge_child,
+    read_genesis,
+    rpc,
+    wait_until,
+)
 from tests.node_harness import LG_CODE, REPO, NodeProcess, http, provision_node, signed_entry
 from verifier.jpki.testca import TestHierarchy
 
@@ -86,7 +93,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         # Vote the candidate in (2 of 3), so the audit replays a signer-set change.
         candidate = layout.nodes[3].address
         for node in layout.nodes[:2]:
-            rpc(node.rpc_url, "clique_propose", candidate, True)
+            admin(layout, node.index, "clique_propose", candidate, True)
         url = layout.nodes[0].rpc_url
         wait_until(lambda: candidate in rpc(url, "clique_getSigners"), 60, "candidate voted in")
         yield Network(layout, processes, root)
@@ -287,7 +294,7 @@ def test_block_sealed_by_a_key_never_voted_in_is_reported(network: Network, tmp_
         forged_number = forged.number
     finally:
         store.close()
-    layout = NetworkLayout(copy, [NodeEntry(FULL_NODE, None, free_port())])
+    layout = NetworkLayout(copy, [NodeEntry(FULL_NODE, None, free_port(), free_port())])
     layout.save()
     served = NetworkProcesses(layout)
     served.start_node(FULL_NODE)

@@ -16,6 +16,7 @@ from anchor import RegistryClient, connect
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from tests.chains import send_ether
 from tests.devnet_helpers import (
+    admin,
     block_number,
     canonical_hash,
     read_genesis,
@@ -67,7 +68,7 @@ def test_heads_advance_at_the_period_and_agree(
 def test_full_node_follows_without_sealing(network: tuple[NetworkLayout, NetworkProcesses]) -> None:
     layout, _ = network
     full = layout.nodes[3].rpc_url
-    status = rpc(full, "devnet_status")
+    status = admin(layout, 3, "devnet_status")
     assert status["signer"] is None
     wait_for_common_block(urls(layout), block_number(layout.nodes[0].rpc_url), timeout=30)
     activity = rpc(full, "clique_status")["sealerActivity"]
