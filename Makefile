@@ -8,17 +8,21 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 CONTRACTS := contracts/build/NotaryRegistry.json
 
-.PHONY: run test setup lint browser contracts contracts-lock bench clean
+.PHONY: run test setup lint browser netns-tools contracts contracts-lock bench clean
 
 run: setup
 	$(BIN)/notary node --dev
 
-test: setup lint browser
+test: setup lint browser netns-tools
 	$(BIN)/pytest
 
 # The verification page's browser test drives Debian's chromium (no browser download).
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
+
+# tests/netns.py builds test hosts as network namespaces (ip) and partitions them (nft).
+netns-tools:
+	command -v ip >/dev/null && command -v nft >/dev/null || (apt-get update && apt-get install -y --no-install-recommends iproute2 nftables)
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(CONTRACTS)
 
