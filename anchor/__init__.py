@@ -5,7 +5,7 @@ other engine serve equally.
 """
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
-from anchor.chain import connect
+from anchor.chain import FailoverHTTPProvider, connect, endpoint_in_use
 from anchor.errors import (
     AnchorError,
     ChainRPCError,
@@ -34,6 +34,7 @@ __all__ = [
     "AnchoredHeadEvent",
     "ChainRPCError",
     "ChainUnavailableError",
+    "FailoverHTTPProvider",
     "NodeRecord",
     "NodeStatus",
     "RegistryArtifact",
@@ -47,6 +48,7 @@ __all__ = [
     "TxResult",
     "WrongChainError",
     "connect",
+    "endpoint_in_use",
     "is_valid_lg_code",
     "load_registry_artifact",
 ]

@@ -24,10 +24,11 @@ class ChainRPCError(AnchorError):
 class WrongChainError(AnchorError):
     """The endpoint serves a different chain than the one configured."""
 
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"endpoint serves chain id {actual}, expected {expected}")
+    def __init__(self, expected: int, actual: int, *, endpoint: str | None = None) -> None:
+        super().__init__(f"{endpoint or 'endpoint'} serves chain id {actual}, expected {expected}")
         self.expected = expected
         self.actual = actual
+        self.endpoint = endpoint
 
 
 class TransactionTimeoutError(AnchorError):

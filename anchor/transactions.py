@@ -2,7 +2,7 @@
 
 Nonces are handed out locally (under a lock) so that a node can have several anchors in
 flight without asking the chain each time; the counter re-reads the chain's pending
-count whenever the engine says a nonce is stale.
+count whenever the engine says a nonce is stale, and on `resync_nonce`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from anchor.chain import rpc_message, translate_transport_errors
@@ -104,6 +104,12 @@ class TransactionSender:
                     try:
                         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
                     except Web3RPCError as error:
+                        if _is_already_known(error) or (
+                            _is_stale_nonce(error) and self._known(signed.hash)
+                        ):
+                            # This very transaction reached an engine before: a request that
+                            # failed over after the first endpoint had taken it. It is sent.
+                            return "0x" + bytes(signed.hash).hex()
                         self._release_nonce(nonce)
                         if attempt == 0 and _is_stale_nonce(error):
                             continue
@@ -174,6 +180,22 @@ class TransactionSender:
         self._next_nonce = nonce + 1
         return nonce
 
+    def resync_nonce(self) -> None:
+        """Forget the local nonce counter; the next send reads the chain's pending count.
+
+        For when sent transactions are gone (a reorg dropped them, or a failover reached an
+        endpoint that never saw them): a counter past them would leave a nonce gap that every
+        later transaction waits behind forever."""
+        with self._lock:
+            self._next_nonce = None
+
+    def _known(self, tx_hash: bytes) -> bool:
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
     def _release_nonce(self, nonce: int) -> None:
         # Only the newest nonce can be given back without leaving a gap.
         if self._next_nonce == nonce + 1:
@@ -182,6 +204,16 @@ class TransactionSender:
     def _endpoint(self) -> str:
         provider: Any = self.w3.provider
         return str(getattr(provider, "endpoint_uri", "the JSON-RPC endpoint"))
+
+
+def _is_already_known(error: Web3RPCError) -> bool:
+    # geth "already known", anvil "transaction already imported", Besu "Known transaction"
+    message = rpc_message(error).lower()
+    return (
+        "already known" in message
+        or "already imported" in message
+        or message.startswith("known transaction")
+    )
 
 
 def _is_stale_nonce(error: Web3RPCError) -> bool:

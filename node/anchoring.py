@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
 from anchor import AnchorError, NodeStatus, RegistryClient
 from node.metrics import Metrics
@@ -84,6 +84,7 @@ class AnchorWorker:
         sender = registry.sender
         if sender is None:
             raise ValueError("the anchoring registry client needs the node's key")
+        self.sender = sender
         self.node_address = sender.address
         self.needs_reconcile = True
         self.halted: str | None = None
@@ -114,15 +115,34 @@ class AnchorWorker:
                 f"sealed only {self.store.head_count}: the log store is not the one that anchored"
             )
             raise LogDivergedError(self.halted)
-        for head in self.store.heads(self._first_unfinal()):
+        first_unfinal = self._first_unfinal()
+        if chain_next < first_unfinal:
+            # Resending would be refused or fork the history clients hold as final: wait.
+            raise AnchorError(
+                f"the registry has {chain_next} heads for this node but {first_unfinal} are "
+                "final here: the JSON-RPC endpoint is behind, or a reorg deeper than the "
+                f"finality depth ({self.finality_depth}) removed final anchors"
+            )
+        lost = False
+        for head in self.store.heads(first_unfinal):
             on_chain = head.seq < chain_next
-            if on_chain and head.state in ("sealed", "submitted"):
+            if on_chain and (
+                head.state in ("sealed", "submitted")
+                or (head.state == "anchored" and not self._block_canonical(head))
+            ):
+                # Mined after all, or mined again in another block after a reorg: adopt.
                 self._adopt_chain_record(head)
             elif not on_chain and head.state in ("anchored", "final"):
-                log.warning("head %d no longer on chain (reorg); will anchor it again", head.seq)
-                self._reset(head)
+                log.warning("head %d no longer on chain (reorg)", head.seq)
+                lost |= self._unanchor(head)
             elif not on_chain and head.state == "submitted" and not self._tx_known(head.tx_hash):
-                self._reset(head)  # dropped from every pool: send again
+                log.warning("anchor transaction of head %d is gone; sending it again", head.seq)
+                self._reset(head)
+                lost = True
+        if lost:
+            # The lost transactions' nonces are free again; a counter past them would leave
+            # a gap that every later anchor waits behind.
+            self.sender.resync_nonce()
         self.needs_reconcile = False
 
     def _adopt_chain_record(self, head: Head) -> None:
@@ -151,9 +171,33 @@ class AnchorWorker:
             "head %d was already anchored in block %d (adopted)", head.seq, record.block_number
         )
 
+    def _unanchor(self, head: Head) -> bool:
+        """A head whose anchor block left the canonical chain: wait for its transaction if an
+        engine still holds it (it is mined again), else send it again. True if sent again."""
+        if self._tx_known(head.tx_hash):
+            log.info("head %d: its transaction is pending again; waiting for it", head.seq)
+            head.state, head.block_number, head.block_hash = "submitted", None, None
+            head.anchored_at = None
+            self.store.save_head(head)
+            return False
+        log.warning("head %d: its transaction is gone; will anchor it again", head.seq)
+        self._reset(head)
+        return True
+
     def _reset(self, head: Head) -> None:
         head.state, head.tx_hash, head.block_number, head.block_hash = "sealed", None, None, None
+        head.anchored_at = None
         self.store.save_head(head)
+
+    def _block_canonical(self, head: Head) -> bool:
+        """Whether the block the head was recorded in is still the chain's block there."""
+        if head.block_number is None:
+            return False
+        try:
+            block = self.registry.w3.eth.get_block(head.block_number)
+        except BlockNotFound:
+            return False
+        return "0x" + bytes(block["hash"]).hex() == head.block_hash
 
     def _tx_known(self, tx_hash: str | None) -> bool:
         if tx_hash is None:
@@ -187,6 +231,10 @@ class AnchorWorker:
             try:
                 receipt = self.registry.w3.eth.get_transaction_receipt(HexBytes(head.tx_hash or ""))
             except TransactionNotFound:
+                if not self._tx_known(head.tx_hash):
+                    # Neither mined nor pending: a reorg dropped it, or a failover reached an
+                    # endpoint that never saw it. Nothing would ever mine it: reconcile.
+                    self.needs_reconcile = True
                 return  # later heads cannot be mined before this one (nonce order)
             if receipt["status"] != 1:
                 reason: Exception = AnchorError(f"anchor of head {head.seq} reverted")
@@ -216,9 +264,10 @@ class AnchorWorker:
                 return
             canonical = self.registry.w3.eth.get_block(head.block_number)
             if "0x" + bytes(canonical["hash"]).hex() != head.block_hash:
+                # The registry decides (reconcile): mined again elsewhere (adopt that block),
+                # pending again (wait), or gone (send again).
                 log.warning("block of head %d was replaced (reorg); re-checking", head.seq)
                 self.needs_reconcile = True
-                self._reset(head)
                 return
             head.state = "final"
             self.store.save_head(head)

@@ -496,9 +496,12 @@ def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
     @app.get("/readyz", tags=["operations"], summary="Ready to accept and anchor entries")
     def readyz(request: Request) -> JSONResponse:
         ready, detail = service.readiness()
+        endpoint = service.chain_endpoint()
         if not ready:
-            return problem_response(503, "not-ready", "Not ready", detail, request.url.path)
-        return JSONResponse({"status": "ready", "detail": detail})
+            return problem_response(
+                503, "not-ready", "Not ready", detail, request.url.path, chain_endpoint=endpoint
+            )
+        return JSONResponse({"status": "ready", "detail": detail, "chain_endpoint": endpoint})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     def metrics_endpoint() -> Response:
@@ -512,7 +515,7 @@ def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
 def _add_page_routes(app: FastAPI, service: NodeService) -> None:
     """The clerk's verification page; every check runs in the browser (docs/VERIFY_PAGE.md)."""
     settings = service.settings
-    public_rpc = settings.public_rpc_url or settings.rpc_url
+    public_rpc = settings.page_rpc_url
     # The page may talk to its own origin (the status endpoint) and to the chain, nothing
     # else; its inline script and style run by hash (verifier.web.content_security_policy).
     policy = content_security_policy(page_template(), [public_rpc] if public_rpc else [])

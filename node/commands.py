@@ -31,7 +31,11 @@ from node.tokens import SCOPES, TokenError, TokenStore
 @click.option("--host")
 @click.option("--port", type=int)
 @click.option(
-    "--rpc", "rpc_url", help="JSON-RPC URL of the shared chain (else --dev's embedded one)."
+    "--rpc",
+    "rpc_url",
+    multiple=True,
+    help="JSON-RPC URL of the shared chain (else --dev's embedded one); repeat it to fail "
+    "over between several, preferred first.",
 )
 @click.option("--registry", help="NotaryRegistry address.")
 @click.option("--chain-id", type=int)
@@ -48,6 +52,7 @@ def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> 
     if ctx.invoked_subcommand is not None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    options["rpc_url"] = list(options["rpc_url"]) or None  # none given: file/env decide
     try:
         settings = load_settings(config, **options)
     except ValidationError as error:
@@ -55,7 +60,7 @@ def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> 
         raise click.UsageError(
             f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
         ) from None
-    if dev and settings.rpc_url is None:
+    if dev and not settings.rpc_url:
         _run_dev(settings)
     else:
         _serve(settings)
@@ -114,7 +119,7 @@ def _run_dev(settings: NodeSettings) -> None:
     try:
         dev_settings = settings.model_copy(
             update={
-                "rpc_url": env.rpc_url,
+                "rpc_url": [env.rpc_url],
                 "registry": env.registry,
                 "chain_id": env.chain_id,
                 "key_file": env.key_file,

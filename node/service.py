@@ -14,7 +14,7 @@ from typing import Any
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from anchor import RegistryClient, connect
+from anchor import RegistryClient, connect, endpoint_in_use
 from anchor.keys import load_account
 from node.anchoring import AnchorWorker, Batcher, run_worker
 from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
@@ -262,6 +262,10 @@ class NodeService:
     def bundle_by_receipt(self, receipt_id: str) -> BundleAnswer | None:
         index = self.store.index_of_receipt(receipt_id)
         return None if index is None else self.bundles.for_index(index)
+
+    def chain_endpoint(self) -> dict[str, Any] | None:
+        """The JSON-RPC endpoint in use (URL without credentials, position, count), if any."""
+        return None if self.registry is None else endpoint_in_use(self.registry.w3)
 
     def readiness(self) -> tuple[bool, str]:
         if self.worker is None:

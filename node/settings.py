@@ -3,13 +3,15 @@ variables (environment wins), with defaults that run on a laptop."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -32,12 +34,19 @@ class NodeSettings(BaseSettings):
     lg_code: int = Field(131016, description="This municipality's 6-digit local-government code.")
     name: str = Field("demo municipality", min_length=1, max_length=128)
 
-    rpc_url: str | None = Field(None, description="Ethereum JSON-RPC endpoint of the shared chain.")
+    # NoDecode: the environment value is one URL, a JSON list or comma-separated URLs (below).
+    rpc_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Ethereum JSON-RPC endpoint(s) of the shared chain, preferred first: with several, "
+            "the node fails over to the next when one is down."
+        ),
+    )
     public_rpc_url: str | None = Field(
         None,
         description=(
             "JSON-RPC URL that clerks' browsers use on the /verify page (it must allow CORS); "
-            "default: rpc_url."
+            "default: the first rpc_url."
         ),
     )
     registry: str | None = Field(None, description="NotaryRegistry address.")
@@ -75,6 +84,30 @@ class NodeSettings(BaseSettings):
         if not is_valid_lg_code(value):
             raise ValueError(f"{value:06d} is not a local-government code with a valid check digit")
         return value
+
+    @field_validator("rpc_url", mode="before")
+    @classmethod
+    def _rpc_url(cls, value: Any) -> Any:
+        """One URL, a list, or (from the environment) a JSON list or comma-separated URLs."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [url.strip() for url in text.split(",") if url.strip()]
+        return value
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        return urls
+
+    @property
+    def page_rpc_url(self) -> str | None:
+        """What the /verify page and bundles name: public_rpc_url, else the first rpc_url."""
+        return self.public_rpc_url or (self.rpc_url[0] if self.rpc_url else None)
 
     @property
     def store_dir(self) -> Path:

@@ -95,6 +95,7 @@ class NodeProcess:
     password_file: Path
     hierarchy: TestHierarchy
     env: dict[str, str] = field(default_factory=dict)
+    rpc_urls: list[str] = field(default_factory=list)  # every --rpc, preferred first; [rpc_url]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -129,8 +130,7 @@ class NodeProcess:
             str(self.data_dir),
             "--port",
             str(self.port),
-            "--rpc",
-            self.rpc_url,
+            *[a for url in self.rpc_urls or [self.rpc_url] for a in ("--rpc", url)],
             "--registry",
             self.registry,
             "--chain-id",
