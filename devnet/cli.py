@@ -216,6 +216,15 @@ def peer_allow(address: str, data: Path) -> None:
     click.echo(f"{address} {'allowed' if added else 'was already allowed'}")
 
 
+@peer.command("disallow")
+@click.argument("address", type=ADDRESS)
+@_data_option()
+def peer_disallow(address: str, data: Path) -> None:
+    """Withdraw `peer allow` (signers stay allowed while they are signers)."""
+    removed = _admin(data, "admin_disallowPeer", address)
+    click.echo(f"{address} {'no longer allowed' if removed else 'was not allowed here'}")
+
+
 @peer.command("add")
 @click.argument("url")
 @_data_option()
@@ -223,6 +232,15 @@ def peer_add(url: str, data: Path) -> None:
     """Gossip to and sync from another node's peer-plane URL."""
     added = _admin(data, "admin_addPeer", url)
     click.echo(f"{url} {'added' if added else 'was already a peer'}")
+
+
+@peer.command("remove")
+@click.argument("url")
+@_data_option()
+def peer_remove(url: str, data: Path) -> None:
+    """Stop gossiping to and syncing from a peer-plane URL."""
+    removed = _admin(data, "admin_removePeer", url)
+    click.echo(f"{url} {'removed' if removed else 'was not a peer'}")
 
 
 @peer.command("list")
@@ -331,9 +349,11 @@ def status(root: Path | None, data: Path | None, as_json: bool) -> None:
             continue
         head, peers = item["head"], item["peers"]
         up_peers = sum(p["reachable"] for p in peers)
+        sync = "syncing" if item["syncing"] else "in sync" if up_peers else "no peer reachable"
         click.echo(
             f"{item['node']}  head {head['number']} {head['hash'][:18]} "
             f"({head['age']:.0f}s old)  signer {item['signer'] or '-'}  "
-            f"peers {up_peers}/{len(peers)}  "
-            f"{'syncing' if item['syncing'] else 'in sync'}  signers {len(item['signers'])}"
+            f"peers {up_peers}/{len(peers)}  {sync}  signers {len(item['signers'])}"
         )
+    if any("error" in item for item in report):
+        raise SystemExit(1)

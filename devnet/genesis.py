@@ -52,7 +52,10 @@ class Genesis:
             data["signers"] = [to_checksum_address(s) for s in data["signers"]]
             genesis = cls(**data)
         except FileNotFoundError:
-            raise GenesisError(f"no genesis at {path}; run `notary devnet init`") from None
+            raise GenesisError(
+                f"no genesis at {path}: use the consortium's genesis.json "
+                "(`notary devnet genesis`; for a one-host devnet, `notary devnet init`)"
+            ) from None
         except (ValueError, TypeError, KeyError) as error:
             raise GenesisError(f"genesis {path} is malformed: {error}") from None
         if not genesis.signers:

@@ -55,42 +55,49 @@ class PeerState:
     rejected_blocks: int = 0
 
 
-class AllowedPeers:
-    """Addresses allowed on the peer plane besides the signers, kept in a file so that a
-    restart remembers what the operator allowed."""
+class SavedSet:
+    """A set of strings the operator changed on the admin socket, kept in a JSON file so a
+    restart remembers it (written atomically: a crash leaves the old or the new file)."""
 
-    def __init__(self, path: Path, initial: list[Address]) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self.addresses: set[Address] = set(initial)
+        self.items: frozenset[str] = frozenset()
         if path.exists():
-            self.addresses |= {to_canonical_address(a) for a in json.loads(path.read_text())}
+            self.items = frozenset(json.loads(path.read_text()))
 
-    def add(self, address: Address) -> bool:
+    def change(self, item: str, present: bool) -> bool:
+        """Add or remove `item`; False if that changed nothing."""
         with self._lock:
-            if address in self.addresses:
+            if (item in self.items) == present:
                 return False
-            self.addresses.add(address)
-            data = sorted(to_checksum_address(a) for a in self.addresses)
+            self.items = self.items | {item} if present else self.items - {item}
             temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(data, indent=2) + "\n")
+            temporary.write_text(json.dumps(sorted(self.items), indent=2) + "\n")
             temporary.replace(self.path)
             return True
 
 
 @dataclass
 class Peers:
+    """`urls` and `allowed` come from the command line; what the operator adds or removes
+    on the admin socket is kept in `data` (peers.json, allowed-peers.json)."""
+
     store: ChainStore
     identity: PeerIdentity
     urls: list[str]
-    allowed: AllowedPeers
+    allowed: frozenset[Address]
+    data: Path
     api: Api | None = None
     states: dict[str, PeerState] = field(default_factory=dict)
     initial_sync_done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.own_url = self.identity.url
-        self.urls = list(dict.fromkeys(u for u in self.urls if u != self.own_url))
+        self.saved_urls = SavedSet(self.data / "peers.json")
+        self.saved_allowed = SavedSet(self.data / "allowed-peers.json")
+        urls = [*self.urls, *sorted(self.saved_urls.items)]
+        self.urls = list(dict.fromkeys(u for u in urls if u != self.own_url))
         self.states = {u: PeerState(u) for u in self.urls}
         self._urls_lock = threading.Lock()
         self._sessions = threading.local()
@@ -120,26 +127,29 @@ class Peers:
         return url or to_checksum_address(address)
 
     def allowed_addresses(self) -> frozenset[Address]:
-        """Signers at the head and at genesis, candidates this validator votes in, and the
-        addresses the operator allowed; cached per head."""
+        """Signers at the head (cached per head), candidates this validator votes in, and
+        the addresses allowed on the command line or the admin socket."""
         head = self.store.head()
         if self._allowed_cache[0] != head.hash:
-            signers = set(self.store.signers(head))
-            signers |= {to_canonical_address(s) for s in self.store.genesis.signers}
-            self._allowed_cache = (head.hash, frozenset(signers))
+            self._allowed_cache = (head.hash, frozenset(self.store.signers(head)))
         sealer = self.api.sealer if self.api is not None else None
         candidates = (
             {v.subject for v in list(sealer.proposals.values()) if v.authorize} if sealer else set()
         )
-        return self._allowed_cache[1] | self.allowed.addresses | candidates
+        saved = {to_canonical_address(a) for a in self.saved_allowed.items}
+        return self._allowed_cache[1] | self.allowed | saved | candidates
 
-    def allow(self, address: Address) -> bool:
-        added = self.allowed.add(address)
-        if added:
-            log.info("peer %s allowed by the operator", to_checksum_address(address))
-        return added
+    def allow(self, address: Address, allowed: bool = True) -> bool:
+        changed = self.saved_allowed.change(to_checksum_address(address), allowed)
+        if changed:
+            what = "allowed" if allowed else "no longer allowed"
+            log.info("peer %s %s by the operator", to_checksum_address(address), what)
+        return changed
 
-    def add_url(self, url: str) -> bool:
+    def add_url(self, url: str, save: bool = False) -> bool:
+        """Gossip to and sync from `url`; `save` keeps it across restarts (admin socket)."""
+        if save:
+            self.saved_urls.change(url, True)
         with self._urls_lock:
             if url in self.states or url == self.own_url or len(self.urls) >= MAX_PEERS:
                 return False
@@ -147,6 +157,16 @@ class Peers:
             self.urls = [*self.urls, url]
         log.info("added peer %s", url)
         self._wake.set()
+        return True
+
+    def remove_url(self, url: str) -> bool:
+        saved = self.saved_urls.change(url, False)
+        with self._urls_lock:
+            if url not in self.states:
+                return saved
+            del self.states[url]
+            self.urls = [u for u in self.urls if u != url]
+        log.info("removed peer %s", url)
         return True
 
     def start(self) -> None:

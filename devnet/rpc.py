@@ -109,6 +109,12 @@ def parse_hash(value: Any, name: str) -> Hash32:
     return Hash32(parse_data(value, name, 32))
 
 
+def _peer_url(url: Any) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise invalid("url: expected an http:// or https:// peer-plane URL")
+    return url
+
+
 def params_of(params: Any, names: list[str], required: int) -> list[Any]:
     if params is None:
         params = []
@@ -141,7 +147,8 @@ PEER_METHODS = frozenset({
 # Votes, peers and the node's own status: served only on the admin plane (unix socket).
 ADMIN_METHODS = frozenset({
     "clique_propose", "clique_discard", "clique_proposals", "devnet_status", "admin_peers",
-    "admin_nodeInfo", "admin_addPeer", "admin_allowPeer",
+    "admin_nodeInfo", "admin_addPeer", "admin_removePeer", "admin_allowPeer",
+    "admin_disallowPeer",
 })  # fmt: skip
 
 
@@ -731,15 +738,21 @@ class Api:
 
     def _rpc_admin__addPeer(self, params: Any) -> bool:
         (url,) = params_of(params, ["url"], 1)
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise invalid("url: expected an http:// or https:// peer-plane URL")
-        return self._peers().add_url(url)
+        return self._peers().add_url(_peer_url(url), save=True)
+
+    def _rpc_admin__removePeer(self, params: Any) -> bool:
+        (url,) = params_of(params, ["url"], 1)
+        return self._peers().remove_url(_peer_url(url))
 
     def _rpc_admin__allowPeer(self, params: Any) -> bool:
         """Let a node that is not (yet) a signer use the peer plane: a full node, or a
         candidate that must sync before the signers vote it in."""
         (who,) = params_of(params, ["address"], 1)
         return self._peers().allow(parse_address(who, "address"))
+
+    def _rpc_admin__disallowPeer(self, params: Any) -> bool:
+        (who,) = params_of(params, ["address"], 1)
+        return self._peers().allow(parse_address(who, "address"), allowed=False)
 
     def _rpc_devnet__status(self, params: Any) -> dict[str, Any]:
         head = self.store.head()

@@ -10,6 +10,7 @@ Every failure is a JSON-RPC error object, never an HTML page."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -168,7 +169,8 @@ class JsonRpcApp:
         hosts = self.plane.allowed_hosts
         if hosts is not None and "*" not in hosts and host_name(headers.get("host")) not in hosts:
             self.refusals.refused(self.plane.name, client, "Host header not allowed")
-            await reply.error(403, RpcError.INVALID_REQUEST, "Host header not allowed")
+            message = "Host header not allowed (the node's operator can add it with --rpc-host)"
+            await reply.error(403, RpcError.INVALID_REQUEST, message)
             return
         if scope["method"] == "OPTIONS" and self.plane.cors:
             await reply.preflight()
@@ -184,6 +186,8 @@ class JsonRpcApp:
             return
         body = await self._read_body(headers, receive)
         if body is None:
+            limit = self.plane.max_body_bytes
+            self.refusals.refused(self.plane.name, client, f"body over {limit} bytes")
             await reply.error(413, RpcError.INVALID_REQUEST, "request too large")
             return
         if self.plane.authenticate is not None:
@@ -363,6 +367,7 @@ class PlaneServers:
 
     def start(self) -> None:
         raise_open_file_limit()
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # no start lines per plane
         for app, _ in self.listeners:
             max_bytes = 2 * app.plane.max_body_bytes + 64 * 1024
             config = uvicorn.Config(
@@ -397,6 +402,9 @@ class PlaneServers:
             server.should_exit = True
         self._thread.join(timeout=10)
         for app, sock in self.listeners:
+            if sock.family == socket.AF_UNIX:
+                with contextlib.suppress(OSError):
+                    os.unlink(sock.getsockname())
             # In-flight calls finish first (an eth_call within its deadline): the store is
             # closed next, and LevelDB must not be closed under a running read.
             app.executor.shutdown(wait=True, cancel_futures=True)

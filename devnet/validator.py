@@ -11,14 +11,14 @@ from pathlib import Path
 from types import FrameType
 
 from eth_keys import keys
-from eth_utils import to_canonical_address
+from eth_utils import to_canonical_address, to_checksum_address
 
 from devnet.admin import admin_socket
 from devnet.chain import ChainStore
 from devnet.genesis import Genesis
 from devnet.keys import load_key_dir, node_key
 from devnet.peerauth import PeerIdentity
-from devnet.peers import AllowedPeers, Peers
+from devnet.peers import Peers
 from devnet.rpc import PEER_METHODS, Api
 from devnet.sealer import Sealer
 from devnet.server import (
@@ -41,6 +41,10 @@ PEER_BODY_BYTES = 16 * 1024 * 1024  # a full block, or 4,096 gossiped transactio
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+class NodeConfigError(ValueError):
+    """The node's command line cannot work as given."""
+
+
 @dataclass
 class NodeConfig:
     """Everything `notary devnet node` takes."""
@@ -58,7 +62,14 @@ class NodeConfig:
     @property
     def advertised_peer_url(self) -> str:
         host, port = self.peer_listen
-        return self.peer_url or f"http://{_url_host(host)}:{port}"
+        if self.peer_url:
+            return self.peer_url
+        if host in ("0.0.0.0", "::"):  # noqa: S104 (a check, not a bind)
+            raise NodeConfigError(
+                f"--peer-listen {host}:{port} listens on every address: say with --peer-url "
+                "how the other nodes reach this one"
+            )
+        return f"http://{_url_host(host)}:{port}"
 
     @property
     def rpc_url(self) -> str:
@@ -82,10 +93,8 @@ def run_node(config: NodeConfig) -> None:
     identity = PeerIdentity(
         keys.PrivateKey(identity_key), store.genesis_hash, config.advertised_peer_url
     )
-    allowed = AllowedPeers(
-        config.data / "allowed-peers.json", [to_canonical_address(a) for a in config.allow_peers]
-    )
-    peers = Peers(store, identity, config.peers, allowed)
+    allowed = frozenset(to_canonical_address(a) for a in config.allow_peers)
+    peers = Peers(store, identity, config.peers, allowed, config.data)
     sealer = None
     if validator_key is not None:
         sealer = Sealer(
@@ -115,10 +124,10 @@ def run_node(config: NodeConfig) -> None:
     if sealer is not None:
         sealer.start()
     head = store.head()
-    role = f"validator {identity.address.hex()}" if sealer else "full node"
     log.info(
-        "%s (peer identity 0x%s) at block %d: rpc %s, peers %s, admin %s",
-        role, identity.address.hex(), head.block_number, config.rpc_url, identity.url,
+        "%s %s at block %d: rpc %s, peers %s, admin %s",
+        "validator" if sealer else "full node (peer identity)",
+        to_checksum_address(identity.address), head.block_number, config.rpc_url, identity.url,
         admin_socket(config.data),
     )  # fmt: skip
     stop.wait()

@@ -184,3 +184,16 @@ def test_gas_bomb_is_cut_off_while_blocks_keep_coming(network: NetworkLayout, me
     # An ordinary call still answers.
     status, answer = rpc_raw(url, body("eth_call", {"to": DEAD, "data": "0x"}))
     assert answer["result"] == "0x"
+
+
+def test_operator_allows_and_disallows_a_peer(network: NetworkLayout) -> None:
+    full_node = keys.PrivateKey(os.urandom(32))
+    address = full_node.public_key.to_checksum_address()
+    assert peer_answer(network, 0, "devnet_head", key=full_node)[0] == 403
+    assert admin(network, 0, "admin_allowPeer", address) is True
+    status, answer = peer_answer(network, 0, "devnet_head", key=full_node)
+    assert status == 200 and "number" in answer["result"]
+    saved = json.loads((network.node_dir(0) / "allowed-peers.json").read_text())
+    assert saved == [address]  # kept across restarts
+    assert admin(network, 0, "admin_disallowPeer", address) is True
+    assert peer_answer(network, 0, "devnet_head", key=full_node)[0] == 403
