@@ -256,8 +256,22 @@ def test_rfc9162_reference_agrees_on_honest_and_shifted_claims(
     ours = not _rejects(verify_inclusion, leaves[index], claim_index, claim_size, proof, tree.root)
     rfc = _rfc9162_inclusion(leaves[index], claim_index, claim_size, proof, tree.root)
     assert ours == rfc
-    if claim_index != index:
-        assert not ours
+    if ours and claim_size == n:
+        # Another index can fit the same path only in a tree of another size (see below);
+        # at the anchored head's size, a proof proves one index.
+        assert claim_index == index
+
+
+def test_a_proof_can_fit_another_index_in_a_tree_of_another_size() -> None:
+    """RFC 6962's ambiguity, pinned: leaf 2 of a 3-leaf tree has the path [h(l0, l1)], which
+    also proves it as leaf 1 of a 2-leaf tree with the same root. Harmless because the
+    verifier takes the tree size from the anchored head, never from the proof alone."""
+    leaves = _leaves(3, 7)
+    tree = MerkleTree(leaves)
+    proof = tree.inclusion_proof(2)
+    verify_inclusion(leaves[2], 2, 3, proof, tree.root)
+    verify_inclusion(leaves[2], 1, 2, proof, tree.root)  # the other reading: also accepted
+    assert _rejects(verify_inclusion, leaves[2], 1, 3, proof, tree.root)
 
 
 # --------------------------------------------------------------------------- pymerkle as a peer
