@@ -39,9 +39,11 @@ CONNECTIONS_PER_CLIENT = 128
 BACKLOG = 1024
 # eth_call and friends cost CPU in proportion to what the caller asks; each client address
 # may run this many at once, and all clients together leave workers free for cheap reads.
-EXPENSIVE_METHODS = frozenset(
-    {"eth_call", "eth_estimateGas", "eth_getLogs", "eth_feeHistory", "clique_status"}
-)
+EXPENSIVE_METHODS = frozenset({
+    "eth_call", "eth_estimateGas", "eth_createAccessList", "eth_getLogs", "eth_getFilterLogs",
+    "eth_feeHistory", "eth_getBlockReceipts", "eth_getProof", "eth_getStorageValues",
+    "debug_getRawReceipts", "clique_status",
+})  # fmt: skip
 EXPENSIVE_PER_CLIENT = 2
 
 Authenticator = Callable[[dict[str, str], bytes], str]
@@ -325,7 +327,9 @@ def guarded_protocol(per_client: int, deadline: float, max_bytes: int) -> type[H
 
 def tcp_listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every keep-alive request waits ~40 ms on delayed ACKs (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
