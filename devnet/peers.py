@@ -242,7 +242,9 @@ class Peers:
             self._sync_from(best)
 
     def _refresh(self, url: str) -> None:
-        state = self.states[url]
+        state = self.states.get(url)
+        if state is None:
+            return  # removed by the operator meanwhile
         try:
             head = self.call(url, "devnet_head", [])
         except PeerError:
