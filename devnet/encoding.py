@@ -3,6 +3,7 @@ as geth returns them so that web3.py and other tools need nothing special."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import rlp
@@ -81,6 +82,10 @@ def transaction_json(
         "blockNumber": quantity(header.block_number) if header else None,
         "transactionIndex": quantity(index) if index is not None else None,
     }
+    # geth and the spec's TransactionInfo: null while pending, like the other block fields.
+    result["blockTimestamp"] = quantity(header.timestamp) if header else None
+    if not type_id and tx.v >= 35:  # EIP-155 legacy: geth reports the chain id too
+        result["chainId"] = quantity((tx.v - 35) // 2)
     if type_id:
         result["chainId"] = quantity(tx.chain_id)
         result["yParity"] = quantity(tx.y_parity)
@@ -146,6 +151,7 @@ def logs_json(
             "data": data(entry.data),
             "blockNumber": quantity(header.block_number),
             "blockHash": data(header.hash),
+            "blockTimestamp": quantity(header.timestamp),
             "transactionHash": data(tx.hash),
             "transactionIndex": quantity(tx_index),
             "logIndex": quantity(first_log_index + offset),
@@ -157,3 +163,14 @@ def logs_json(
 
 def hash_hex(value: bytes) -> str:
     return encode_hex(value)
+
+
+def block_receipts_json(block: BlockAPI, receipts: Sequence[ReceiptAPI]) -> list[JSON]:
+    """The receipts of a whole block (eth_getBlockReceipts), as eth_getTransactionReceipt
+    gives each."""
+    result, previous, first_log = [], 0, 0
+    for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
+        result.append(receipt_json(tx, receipt, block.header, index, previous, first_log))
+        previous = receipt.gas_used
+        first_log += len(receipt.logs)
+    return result

@@ -7,21 +7,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import rlp
+from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import Revert
+from eth.rlp.accounts import Account
 from eth.vm.spoof import SpoofTransaction
 from eth_bloom import BloomFilter
 from eth_typing import Address, Hash32
-from eth_utils import is_hex, to_canonical_address
+from eth_utils import ValidationError, is_hex, keccak, to_canonical_address
+from rlp.sedes import big_endian_int
+from trie import HexaryTrie
 
 from devnet import encoding as enc
+from devnet.accesslist import create_access_list, recording_state
 from devnet.chain import BlockRejectedError, CanonicalChange, ChainStore, UnknownParentError, Vote
 from devnet.execution import CallTimeoutError, cap_gas, costless_state, estimate_gas, execute_call
+from devnet.filters import (
+    BLOCKS,
+    LOGS,
+    PENDING,
+    BlockEvent,
+    FilterNotFoundError,
+    Filters,
+    LogCriteria,
+    TooManyFiltersError,
+)
 from devnet.txpool import TxPool, TxRejectedError
 
 if TYPE_CHECKING:
@@ -36,6 +51,11 @@ MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOGS = 10_000
 MAX_SYNC_BLOCKS = 256
 DEFAULT_PRIORITY_FEE = 1_000_000_000
+MAX_FEE_HISTORY = 1024  # geth's maxHeaderHistory / maxBlockHistory default
+MAX_REWARD_PERCENTILES = 100  # geth's maxQueryLimit
+MAX_STORAGE_SLOTS = 1024  # eth_getStorageValues, geth's maxGetStorageSlots
+MAX_BLOCK_NUMBER = 2**63 - 1  # geth: "block number larger than int64"
+TX_GAS = 21_000
 
 
 class RpcError(Exception):
@@ -73,6 +93,8 @@ def _call_deadline() -> Iterator[None]:
         raise RpcError(
             RpcError.SERVER, f"execution aborted (timeout = {CALL_SECONDS:g}s)"
         ) from None
+    except ValidationError as error:  # py-evm refused the call before running it
+        raise RpcError(RpcError.SERVER, f"err: {error}") from None
 
 
 # ---------------------------------------------------------------------- parameter parsing
@@ -105,6 +127,20 @@ def parse_address(value: Any, name: str) -> Address:
     return Address(parse_data(value, name, 20))
 
 
+def parse_block_number(value: Any, name: str) -> int:
+    number = parse_quantity(value, name)
+    if number > MAX_BLOCK_NUMBER:
+        raise invalid(f"{name}: block number larger than int64")
+    return number
+
+
+def parse_index(value: Any, name: str) -> int:
+    """geth's hexutil.Uint: a hex quantity (a JSON number is accepted too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return parse_quantity(value, name)
+
+
 def parse_hash(value: Any, name: str) -> Hash32:
     return Hash32(parse_data(value, name, 32))
 
@@ -127,15 +163,76 @@ def params_of(params: Any, names: list[str], required: int) -> list[Any]:
     return params + [None] * (len(names) - len(params))
 
 
+def _filter_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
+        raise invalid(f"filter id: expected a 0x-prefixed id, got {value!r}")
+    return value
+
+
+def _check_percentiles(percentiles: Any) -> None:
+    """geth's checks and texts (error -32000): at most 100, each 0-100, increasing."""
+    if percentiles is None:
+        return
+    if not isinstance(percentiles, list) or not all(
+        isinstance(p, int | float) and not isinstance(p, bool) for p in percentiles
+    ):
+        raise invalid("rewardPercentiles: a list of numbers")
+    if len(percentiles) > MAX_REWARD_PERCENTILES:
+        raise RpcError(
+            RpcError.SERVER,
+            f"invalid reward percentile: over the query limit {MAX_REWARD_PERCENTILES}",
+        )
+    for i, p in enumerate(percentiles):
+        if not 0 <= p <= 100:
+            raise RpcError(RpcError.SERVER, f"invalid reward percentile: {p:f}")
+        if i > 0 and p <= percentiles[i - 1]:
+            raise RpcError(
+                RpcError.SERVER,
+                f"invalid reward percentile: #{i - 1}:{percentiles[i - 1]:f} >= #{i}:{p:f}",
+            )
+
+
+def parse_storage_key(value: Any) -> int:
+    """A storage slot as geth's decodeStorageKey takes it: hex, at most 32 bytes."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise invalid(f"storage key: expected 0x-prefixed hex, got {value!r}")
+    digits = value[2:]
+    if len(digits) > 64:
+        raise invalid(f"hex string too long, want at most 32 bytes: {value!r}")
+    try:
+        return int(digits or "0", 16)
+    except ValueError:
+        raise invalid(f"storage key: not valid hex: {value!r}") from None
+
+
+def _proof_key(value: str) -> str:
+    """geth shows a 32-byte key as given, any other as a quantity."""
+    return value.lower() if len(value) == 66 else hex(int(value[2:] or "0", 16))
+
+
+def _proof_nodes(nodes: Any) -> list[str]:
+    """RLP of the trie nodes on a key's path that are stored by hash (the root and every
+    node of 32 bytes or more); smaller nodes are inside their parent, as in geth's proofs."""
+    encoded = [rlp.encode(node) for node in nodes]
+    return [enc.data(e) for i, e in enumerate(encoded) if i == 0 or len(e) >= 32]
+
+
 def raw_transaction(tx: SignedTransactionAPI) -> bytes:
     """The bytes eth_sendRawTransaction takes: typed envelope, or RLP for legacy."""
     encode = getattr(tx, "encode", None)
     return bytes(encode()) if callable(encode) else rlp.encode(tx)
 
 
+def raw_receipt(receipt: Any) -> bytes:
+    """A receipt as it is hashed into the receipts root: typed envelope, or RLP."""
+    encode = getattr(receipt, "encode", None)
+    return bytes(encode()) if callable(encode) else rlp.encode(receipt)
+
+
 WITHOUT_PARAMS = {
     "web3_clientVersion", "net_version", "net_listening", "net_peerCount", "eth_chainId",
     "eth_blockNumber", "eth_syncing", "eth_gasPrice", "eth_maxPriorityFeePerGas",
+    "eth_accounts", "eth_baseFee", "eth_capabilities", "eth_newBlockFilter",
     "clique_proposals", "clique_status", "devnet_head", "devnet_status", "admin_peers",
     "admin_nodeInfo",
 }  # fmt: skip
@@ -150,6 +247,45 @@ ADMIN_METHODS = frozenset({
     "admin_nodeInfo", "admin_addPeer", "admin_removePeer", "admin_allowPeer",
     "admin_disallowPeer",
 })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """An eth_call-style call: the spoofed transaction py-evm runs (for free), and what
+    geth's balance check (`buyGas`) needs: gas × max fee + value."""
+
+    tx: SignedTransactionAPI
+    sender: Address
+    nonce: int
+    gas: int
+    value: int
+    fee_cap: int  # maxFeePerGas, or gasPrice, or 0
+    balance: int
+
+    def shortfall(self) -> str | None:
+        """geth's ErrInsufficientFunds text, or None when the sender can pay."""
+        want = self.gas * self.fee_cap + self.value
+        if self.balance >= want:
+            return None
+        return (
+            "insufficient funds for gas * price + value: "
+            f"address {enc.address(self.sender)} have {self.balance} want {want}"
+        )
+
+
+def _parse_access_list(value: Any) -> dict[Address, set[int]]:
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise invalid("accessList: a list of {address, storageKeys}")
+    access: dict[Address, set[int]] = {}
+    for entry in value:
+        keys = entry.get("storageKeys") or []
+        if not isinstance(keys, list):
+            raise invalid("accessList: storageKeys must be a list")
+        address = parse_address(entry.get("address"), "accessList.address")
+        access.setdefault(address, set()).update(
+            int.from_bytes(parse_data(k, "accessList.storageKeys", 32), "big") for k in keys
+        )
+    return access
 
 
 @dataclass
@@ -168,6 +304,8 @@ class Api:
         self.sealer = sealer
         self.peers = peers
         self.sync = SyncStatus()
+        self.filters = Filters()
+        store.listeners.append(self.filters.on_canonical_change)
         self.methods: dict[str, Callable[..., Any]] = {
             name.replace("_rpc_", "", 1).replace("__", "_"): getattr(self, name)
             for name in dir(self)
@@ -195,7 +333,12 @@ class Api:
     def finality_depth(self, head: BlockHeaderAPI) -> int:
         return len(self.store.signers(head)) // 2 + 1
 
-    def resolve_block(self, tag: Any, name: str = "block") -> BlockHeaderAPI:
+    def resolve_block(
+        self, tag: Any, name: str = "block", allow_hash: bool = False
+    ) -> BlockHeaderAPI:
+        """The header a block parameter names; -32000 `header not found` past the head.
+        `allow_hash`: the parameter is geth's BlockNumberOrHash (the spec's
+        BlockNumberOrTagOrHash), where a plain 32-byte block hash names a block too."""
         head = self.store.head()
         if tag is None or tag in ("latest", "pending"):
             return head
@@ -204,21 +347,40 @@ class Api:
         elif tag in ("safe", "finalized"):
             number = max(0, head.block_number - self.finality_depth(head))
         elif isinstance(tag, dict):  # EIP-1898
-            if "blockHash" in tag:
-                header = self.store.header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
-                if header is None:
-                    raise RpcError(RpcError.SERVER, "header not found")
-                return header
-            return self.resolve_block(tag.get("blockNumber"), name)
+            return self._resolve_block_object(tag, name)
+        elif allow_hash and isinstance(tag, str) and len(tag) == 66:
+            return self._header_for_hash(parse_hash(tag, name), require_canonical=False)
         else:
-            number = parse_quantity(tag, name)
+            number = parse_block_number(tag, name)
         header = self.store.header_by_number(number)
         if header is None:
             raise RpcError(RpcError.SERVER, "header not found")
         return header
 
+    def _resolve_block_object(self, tag: dict[str, Any], name: str) -> BlockHeaderAPI:
+        has_hash, has_number = tag.get("blockHash") is not None, tag.get("blockNumber") is not None
+        if has_hash and has_number:
+            raise invalid("cannot specify both BlockHash and BlockNumber, choose one or the other")
+        if has_hash:
+            return self._header_for_hash(
+                parse_hash(tag["blockHash"], "blockHash"), bool(tag.get("requireCanonical"))
+            )
+        if not has_number:
+            raise invalid("must specify either BlockHash or BlockNumber")
+        return self.resolve_block(tag["blockNumber"], name)
+
+    def _header_for_hash(self, block_hash: Hash32, require_canonical: bool) -> BlockHeaderAPI:
+        header = self.store.header_by_hash(block_hash)
+        if header is None:
+            raise RpcError(RpcError.SERVER, "header for hash not found")
+        if require_canonical:
+            canonical = self.store.header_by_number(header.block_number)
+            if canonical is None or canonical.hash != header.hash:
+                raise RpcError(RpcError.SERVER, "hash is not currently canonical")
+        return header
+
     def state_at(self, tag: Any) -> Any:
-        header = self.resolve_block(tag)
+        header = self.resolve_block(tag, allow_hash=True)
         with self.store.locked() as chain:
             return chain.get_vm(header).state
 
@@ -297,6 +459,159 @@ class Api:
             block.transactions[index], receipts[index], header, index, previous, first_log
         )
 
+    # Block lookups that find nothing answer null, as in geth: an unknown hash, or a number
+    # past the head.
+
+    def _header_or_none(self, tag: Any, allow_hash: bool = False) -> BlockHeaderAPI | None:
+        try:
+            return self.resolve_block(tag, allow_hash=allow_hash)
+        except RpcError as error:
+            if error.code == RpcError.SERVER:
+                return None
+            raise
+
+    def _header_by_hash_param(self, value: Any) -> BlockHeaderAPI | None:
+        return self.store.header_by_hash(parse_hash(value, "blockHash"))
+
+    def _transaction_count(self, header: BlockHeaderAPI | None) -> str | None:
+        if header is None:
+            return None
+        return enc.quantity(len(self.store.block_by_header(header).transactions))
+
+    def _rpc_eth__getBlockTransactionCountByHash(self, params: Any) -> str | None:
+        (block_hash,) = params_of(params, ["blockHash"], 1)
+        return self._transaction_count(self._header_by_hash_param(block_hash))
+
+    def _rpc_eth__getBlockTransactionCountByNumber(self, params: Any) -> str | None:
+        (tag,) = params_of(params, ["block"], 1)
+        return self._transaction_count(self._header_or_none(tag))
+
+    def _transaction_at(self, header: BlockHeaderAPI | None, index: Any) -> Any:
+        position = parse_index(index, "index")
+        if header is None:
+            return None
+        transactions = self.store.block_by_header(header).transactions
+        if position >= len(transactions):
+            return None
+        return enc.transaction_json(transactions[position], header, position)
+
+    def _rpc_eth__getTransactionByBlockHashAndIndex(self, params: Any) -> Any:
+        block_hash, index = params_of(params, ["blockHash", "index"], 2)
+        return self._transaction_at(self._header_by_hash_param(block_hash), index)
+
+    def _rpc_eth__getTransactionByBlockNumberAndIndex(self, params: Any) -> Any:
+        tag, index = params_of(params, ["block", "index"], 2)
+        return self._transaction_at(self._header_or_none(tag), index)
+
+    # Clique blocks have no uncles: a known block has 0, and none at any index.
+
+    def _rpc_eth__getUncleCountByBlockHash(self, params: Any) -> str | None:
+        (block_hash,) = params_of(params, ["blockHash"], 1)
+        return None if self._header_by_hash_param(block_hash) is None else enc.quantity(0)
+
+    def _rpc_eth__getUncleCountByBlockNumber(self, params: Any) -> str | None:
+        (tag,) = params_of(params, ["block"], 1)
+        return None if self._header_or_none(tag) is None else enc.quantity(0)
+
+    def _rpc_eth__getUncleByBlockHashAndIndex(self, params: Any) -> None:
+        block_hash, index = params_of(params, ["blockHash", "index"], 2)
+        parse_hash(block_hash, "blockHash")
+        parse_index(index, "index")
+
+    def _rpc_eth__getUncleByBlockNumberAndIndex(self, params: Any) -> None:
+        tag, index = params_of(params, ["block", "index"], 2)
+        self._header_or_none(tag)
+        parse_index(index, "index")
+
+    def _rpc_eth__getBlockReceipts(self, params: Any) -> list[dict[str, Any]] | None:
+        (tag,) = params_of(params, ["block"], 1)
+        header = self._header_or_none(tag, allow_hash=True)
+        if header is None:
+            return None
+        return enc.block_receipts_json(
+            self.store.block_by_header(header), self.store.receipts(header)
+        )
+
+    def _rpc_eth__accounts(self, params: Any) -> list[str]:
+        return []  # nodes hold no user keys
+
+    def _rpc_eth__sign(self, params: Any) -> None:
+        who, message = params_of(params, ["address", "data"], 2)
+        parse_address(who, "address")
+        parse_data(message, "data")
+        raise RpcError(RpcError.SERVER, "unknown account")  # geth, for a key it does not hold
+
+    def _rpc_eth__signTransaction(self, params: Any) -> None:
+        (call,) = params_of(params, ["transaction"], 1)
+        if not isinstance(call, dict):
+            raise invalid("transaction object expected")
+        if call.get("gas") is None:
+            raise RpcError(RpcError.SERVER, "gas not specified")
+        if call.get("gasPrice") is None and (
+            call.get("maxPriorityFeePerGas") is None or call.get("maxFeePerGas") is None
+        ):
+            raise RpcError(RpcError.SERVER, "missing gasPrice or maxFeePerGas/maxPriorityFeePerGas")
+        if call.get("nonce") is None:
+            raise RpcError(RpcError.SERVER, "nonce not specified")
+        raise RpcError(RpcError.SERVER, "unknown account")
+
+    def _rpc_eth__sendTransaction(self, params: Any) -> None:
+        (call,) = params_of(params, ["transaction"], 1)
+        if not isinstance(call, dict):
+            raise invalid("transaction object expected")
+        raise RpcError(RpcError.SERVER, "unknown account")
+
+    # debug_getRaw*: consensus encodings, as geth's debug namespace serves them. A number
+    # past the head gives empty data (null for receipts), an unknown hash an error.
+
+    def _raw_block_header(self, tag: Any) -> BlockHeaderAPI | None:
+        if isinstance(tag, str) and len(tag) == 66:
+            header = self.store.header_by_hash(parse_hash(tag, "block"))
+            if header is None:
+                raise RpcError(RpcError.SERVER, f"header {tag} not found")
+            return header
+        return self._header_or_none(tag, allow_hash=True)
+
+    def _rpc_debug__getRawHeader(self, params: Any) -> str:
+        (tag,) = params_of(params, ["block"], 1)
+        header = self._raw_block_header(tag)
+        return enc.data(rlp.encode(header) if header is not None else b"")
+
+    def _rpc_debug__getRawBlock(self, params: Any) -> str:
+        (tag,) = params_of(params, ["block"], 1)
+        header = self._raw_block_header(tag)
+        return enc.data(rlp.encode(self.store.block_by_header(header)) if header else b"")
+
+    def _rpc_debug__getRawReceipts(self, params: Any) -> list[str] | None:
+        (tag,) = params_of(params, ["block"], 1)
+        header = self._raw_block_header(tag)
+        if header is None:
+            return None
+        return [enc.data(raw_receipt(r)) for r in self.store.receipts(header)]
+
+    def _rpc_debug__getRawTransaction(self, params: Any) -> str:
+        (tx_hash,) = params_of(params, ["transactionHash"], 1)
+        wanted = parse_hash(tx_hash, "transactionHash")
+        located = self.store.transaction_location(wanted)
+        if located is not None:
+            header, index = located
+            tx = self.store.block_by_header(header).transactions[index]
+            return enc.data(raw_transaction(tx))
+        pooled = self.pool.get(wanted)
+        return enc.data(pooled.raw if pooled is not None else b"")
+
+    def _rpc_eth__capabilities(self, params: Any) -> dict[str, Any]:
+        """Everything from genesis on: the node never prunes (an archive)."""
+        head = self.store.head()
+        kept = {"disabled": False, "oldestBlock": enc.quantity(0)}
+        return {
+            "head": {"number": enc.quantity(head.block_number), "hash": enc.data(head.hash)},
+            **{
+                resource: dict(kept)
+                for resource in ("state", "tx", "logs", "receipts", "blocks", "stateproofs")
+            },
+        }
+
     # ------------------------------------------------------------------ eth: state
 
     def _rpc_eth__getBalance(self, params: Any) -> str:
@@ -322,6 +637,72 @@ class Api:
             nonce = self.pool.pending_nonce(sender, nonce)
         return enc.quantity(nonce)
 
+    def _rpc_eth__getStorageValues(self, params: Any) -> dict[str, list[str]]:
+        requests, tag = params_of(params, ["requests", "block"], 1)
+        if not isinstance(requests, dict) or not all(
+            isinstance(keys, list) for keys in requests.values()
+        ):
+            raise invalid("requests: an object of address -> list of storage keys")
+        slots = sum(len(keys) for keys in requests.values())
+        if slots > MAX_STORAGE_SLOTS:
+            raise RpcError(RpcError.LIMIT, f"too many slots (max {MAX_STORAGE_SLOTS})")
+        if slots == 0:
+            raise invalid("empty request")
+        parsed = {
+            who: (parse_address(who, "address"), [parse_storage_key(k) for k in keys])
+            for who, keys in requests.items()
+        }
+        state = self.state_at(tag)
+        return {
+            who: [enc.data(state.get_storage(address, key).to_bytes(32, "big")) for key in keys]
+            for who, (address, keys) in parsed.items()
+        }
+
+    def _rpc_eth__getProof(self, params: Any) -> dict[str, Any]:
+        """EIP-1186 proofs from the state trie: the node keeps every state (an archive)."""
+        who, keys, tag = params_of(params, ["address", "storageKeys", "block"], 2)
+        address = parse_address(who, "address")
+        if not isinstance(keys, list):
+            raise invalid("storageKeys: a list of storage keys")
+        if len(keys) > MAX_STORAGE_SLOTS:
+            raise invalid(
+                f"too many storage keys requested (max {MAX_STORAGE_SLOTS}, got {len(keys)})"
+            )
+        slots = [(parse_storage_key(key), _proof_key(key)) for key in keys]
+        header = self.resolve_block(tag, allow_hash=True)
+        with self.store.locked() as chain:
+            db = chain.chaindb.db
+        # Trie nodes are content-addressed and never deleted: a fixed root reads the same
+        # outside the chain lock (see devnet/execution.py), as eth_call's state does.
+        accounts = HexaryTrie(db, header.state_root)
+        account_key = keccak(address)
+        raw_account = accounts.get(account_key)
+        account = rlp.decode(raw_account, sedes=Account) if raw_account else None
+        storage = HexaryTrie(db, account.storage_root) if account else None
+        storage_proof = []
+        for slot, shown in slots:
+            if storage is None:
+                storage_proof.append({"key": shown, "value": "0x0", "proof": []})
+                continue
+            slot_key = keccak(slot.to_bytes(32, "big"))
+            raw_value = storage.get(slot_key)
+            value = rlp.decode(raw_value, sedes=big_endian_int) if raw_value else 0
+            storage_proof.append({
+                "key": shown,
+                "value": enc.quantity(value),
+                "proof": _proof_nodes(storage.get_proof(slot_key)),
+            })  # fmt: skip
+        account_proof = _proof_nodes(accounts.get_proof(account_key))
+        return {
+            "address": enc.address(address),
+            "accountProof": account_proof,
+            "balance": enc.quantity(account.balance if account else 0),
+            "codeHash": enc.data(account.code_hash if account else b"\0" * 32),
+            "nonce": enc.quantity(account.nonce if account else 0),
+            "storageHash": enc.data(account.storage_root if account else b"\0" * 32),
+            "storageProof": storage_proof,
+        }
+
     # ------------------------------------------------------------------ eth: fees
 
     def next_base_fee(self) -> int:
@@ -333,95 +714,158 @@ class Api:
     def _rpc_eth__maxPriorityFeePerGas(self, params: Any) -> str:
         return enc.quantity(DEFAULT_PRIORITY_FEE)
 
+    def _rpc_eth__baseFee(self, params: Any) -> str:
+        return enc.quantity(self.next_base_fee())
+
     def _rpc_eth__feeHistory(self, params: Any) -> Any:
+        """geth's fee history: up to 1,024 blocks ending at `newestBlock`, the base fees
+        (with the next block's), gas used ratios, and per block the effective tips at the
+        requested percentiles of its gas used. London has no blobs: their fields are zeros."""
         count_param, newest, percentiles = params_of(
             params, ["blockCount", "newestBlock", "rewardPercentiles"], 2
         )
         count = (
             count_param
-            if isinstance(count_param, int)
+            if isinstance(count_param, int) and not isinstance(count_param, bool)
             else parse_quantity(count_param, "blockCount")
         )
-        count = max(1, min(count, 1024))
-        newest_header = self.resolve_block(newest, "newestBlock")
-        if percentiles is not None and (
-            not isinstance(percentiles, list)
-            or not all(isinstance(p, int | float) and 0 <= p <= 100 for p in percentiles)
-            or percentiles != sorted(percentiles)
-        ):
-            raise invalid("rewardPercentiles must be an ascending list of numbers from 0 to 100")
-        oldest = max(0, newest_header.block_number - count + 1)
+        empty = {"oldestBlock": enc.quantity(0), "baseFeePerGas": [], "gasUsedRatio": []}
+        if count < 1:
+            return empty  # geth: no blocks asked, none returned
+        count = min(count, MAX_FEE_HISTORY)
+        _check_percentiles(percentiles)
+        head = self.store.head().block_number
+        if newest == "pending":  # no pending block here: geth then stops at the head
+            count -= 1
+            if count == 0:
+                return empty
+        if isinstance(newest, str) and newest.startswith("0x"):
+            requested = parse_block_number(newest, "newestBlock")
+            if requested > head:
+                raise RpcError(
+                    RpcError.SERVER,
+                    f"request beyond head block: requested {requested}, head {head}",
+                )
+        last = self.resolve_block(newest, "newestBlock").block_number
+        oldest = max(0, last - count + 1)
         base_fees, ratios, rewards = [], [], []
-        for number in range(oldest, newest_header.block_number + 1):
+        for number in range(oldest, last + 1):
             header = self.store.header_by_number(number)
             assert header is not None
             base_fees.append(enc.quantity(header.base_fee_per_gas))
             ratios.append(header.gas_used / header.gas_limit)
-            if percentiles is not None:
+            if percentiles:
                 rewards.append(self._rewards(header, percentiles))
-        if newest_header.block_number == self.store.head().block_number:
+        if last == self.store.head().block_number:
             base_fees.append(enc.quantity(self.next_base_fee()))
         else:
-            following = self.store.header_by_number(newest_header.block_number + 1)
+            following = self.store.header_by_number(last + 1)
             assert following is not None
             base_fees.append(enc.quantity(following.base_fee_per_gas))
         result: dict[str, Any] = {
             "oldestBlock": enc.quantity(oldest),
             "baseFeePerGas": base_fees,
             "gasUsedRatio": ratios,
+            "baseFeePerBlobGas": [enc.quantity(0)] * len(base_fees),
+            "blobGasUsedRatio": [0.0] * len(ratios),
         }
-        if percentiles is not None:
+        if percentiles:
             result["reward"] = rewards
         return result
 
     def _rewards(self, header: BlockHeaderAPI, percentiles: list[float]) -> list[str]:
+        """geth's rule: sort the block's transactions by effective tip; the reward at
+        percentile p is the tip of the transaction at which the gas used, summed in that
+        order, reaches p % of the block's gas used."""
         txs = self.store.block_by_header(header).transactions
         if not txs:
             return [enc.quantity(0) for _ in percentiles]
-        tips = sorted(
-            enc.effective_gas_price(tx, header.base_fee_per_gas) - header.base_fee_per_gas
-            for tx in txs
-        )
-        return [
-            enc.quantity(tips[min(len(tips) - 1, int(len(tips) * p / 100))]) for p in percentiles
-        ]
+        receipts = self.store.receipts(header)
+        base_fee = header.base_fee_per_gas
+        used, previous = [], 0
+        for receipt in receipts:
+            used.append(receipt.gas_used - previous)
+            previous = receipt.gas_used
+        tips = [enc.effective_gas_price(tx, base_fee) - base_fee for tx in txs]
+        # sorted() is stable, as geth's SortStableFunc
+        ranked = sorted(zip(tips, used, strict=True), key=lambda pair: pair[0])
+        rewards, index, total = [], 0, ranked[0][1]
+        for p in percentiles:
+            threshold = int(header.gas_used * p / 100)
+            while total < threshold and index < len(ranked) - 1:
+                index += 1
+                total += ranked[index][1]
+            rewards.append(enc.quantity(ranked[index][0]))
+        return rewards
 
     # ------------------------------------------------------------------ eth: execution
 
-    def _call_transaction(self, call: Any, header: BlockHeaderAPI) -> SignedTransactionAPI:
+    def _call_transaction(self, call: Any, header: BlockHeaderAPI, estimate: bool) -> CallPlan:
         if not isinstance(call, dict):
             raise invalid("transaction call object expected")
         sender = parse_address(call["from"], "from") if call.get("from") else Address(b"\0" * 20)
         to = parse_address(call["to"], "to") if call.get("to") else b""
+        if (
+            call.get("input") is not None
+            and call.get("data") is not None
+            and parse_data(call["input"], "input") != parse_data(call["data"], "data")
+        ):
+            raise RpcError(
+                RpcError.SERVER,
+                'both "data" and "input" are set and not equal. '
+                'Please use "input" to pass transaction call data',
+            )
         payload = call.get("input", call.get("data")) or "0x"
         requested_gas = parse_quantity(call["gas"], "gas") if call.get("gas") else None
+        if estimate and requested_gas is not None and requested_gas < TX_GAS:
+            requested_gas = None  # geth's estimator searches up to the block gas limit then
+        if call.get("gasPrice") is not None and (
+            call.get("maxFeePerGas") is not None or call.get("maxPriorityFeePerGas") is not None
+        ):
+            raise RpcError(
+                RpcError.SERVER,
+                "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified",
+            )
+        fee_cap = next(
+            (parse_quantity(call[k], k) for k in ("maxFeePerGas", "gasPrice") if call.get(k)), 0
+        )
+        value = parse_quantity(call["value"], "value") if call.get("value") else 0
+        gas = cap_gas(requested_gas, header.gas_limit)
         with self.store.locked() as chain:
             vm = chain.get_vm(header)
             nonce = vm.state.get_nonce(sender)
+            balance = vm.state.get_balance(sender)
             unsigned = vm.create_unsigned_transaction(
-                nonce=nonce,
-                gas_price=0,
-                gas=cap_gas(requested_gas, header.gas_limit),
-                to=to,
-                value=parse_quantity(call["value"], "value") if call.get("value") else 0,
+                nonce=nonce, gas_price=0, gas=gas, to=to, value=value,
                 data=parse_data(payload, "input"),
-            )
+            )  # fmt: skip
         spoofed: SignedTransactionAPI = SpoofTransaction(unsigned, from_=sender)  # type: ignore[assignment]
-        return spoofed
+        return CallPlan(spoofed, sender, nonce, gas, value, fee_cap, balance)
 
-    def _prepare_call(self, params: Any) -> tuple[Any, SignedTransactionAPI]:
+    def _prepare_call(
+        self, params: Any, estimate: bool = False, build: Callable[[Any], Any] = costless_state
+    ) -> tuple[Any, CallPlan]:
         """A private state at the requested block, built under the chain lock; the EVM then
         runs on it outside the lock, so a slow call never stalls sealing or imports."""
         call, tag = params_of(params, ["transaction", "block"], 1)
-        header = self.resolve_block(tag)
-        tx = self._call_transaction(call, header)
+        header = self.resolve_block(tag, allow_hash=True)
+        plan = self._call_transaction(call, header, estimate)
         with self.store.locked() as chain:
-            return costless_state(chain.get_vm(header)), tx
+            return build(chain.get_vm(header)), plan
 
     def _rpc_eth__call(self, params: Any) -> str:
-        state, tx = self._prepare_call(params)
+        state, plan = self._prepare_call(params)
+        if plan.shortfall():  # geth: ApplyMessage's error, wrapped by eth_call
+            raise RpcError(RpcError.SERVER, f"err: {plan.shortfall()} (supplied gas {plan.gas})")
+        intrinsic = plan.tx.intrinsic_gas
+        if plan.gas < intrinsic:
+            raise RpcError(
+                RpcError.SERVER,
+                f"err: intrinsic gas too low: have {plan.gas}, want {intrinsic} "
+                f"(supplied gas {plan.gas})",
+            )
         with _call_deadline():
-            computation = execute_call(state, tx, CALL_SECONDS)
+            computation = execute_call(state, plan.tx, CALL_SECONDS)
         return enc.data(self._output_or_raise(computation))
 
     @staticmethod
@@ -434,7 +878,12 @@ class Api:
         return bytes(computation.output)
 
     def _rpc_eth__estimateGas(self, params: Any) -> str:
-        state, tx = self._prepare_call(params)
+        state, plan = self._prepare_call(params, estimate=True)
+        tx = plan.tx
+        if plan.fee_cap and plan.value >= plan.balance:
+            raise RpcError(RpcError.SERVER, "insufficient funds for transfer")
+        if not plan.fee_cap and plan.shortfall():
+            raise RpcError(RpcError.SERVER, f"failed with {plan.gas} gas: {plan.shortfall()}")
         deadline = time.monotonic() + CALL_SECONDS
         with _call_deadline():
             self._output_or_raise(execute_call(state, tx, CALL_SECONDS))
@@ -447,10 +896,44 @@ class Api:
                     RpcError.SERVER, f"gas required exceeds allowance: {error}"
                 ) from None
 
+    def _rpc_eth__createAccessList(self, params: Any) -> dict[str, Any]:
+        """geth's access list (see devnet/accesslist.py), under eth_call's gas cap and
+        deadline; `accessList` in the call object seeds it."""
+        call = params[0] if isinstance(params, list) and params else None
+        start: dict[Address, set[int]] = {}
+        if isinstance(call, dict) and call.get("accessList") is not None:
+            start = _parse_access_list(call["accessList"])
+            params = [{k: v for k, v in call.items() if k != "accessList"}, *params[1:]]
+        state, plan = self._prepare_call(params, build=recording_state)
+        if plan.shortfall():
+            raise RpcError(RpcError.SERVER, f"failed to apply transaction: err: {plan.shortfall()}")
+        tx = plan.tx
+        target = tx.to or generate_contract_address(plan.sender, plan.nonce)
+        with _call_deadline():
+            access, gas_used, error = create_access_list(
+                state, tx, {plan.sender, Address(target)}, start, CALL_SECONDS
+            )
+        result: dict[str, Any] = {
+            "accessList": [
+                {
+                    "address": enc.address(address),
+                    "storageKeys": [
+                        enc.data(key.to_bytes(32, "big")) for key in sorted(access[address])
+                    ],
+                }
+                for address in sorted(access)
+            ],
+            "gasUsed": enc.quantity(gas_used),
+        }
+        if error is not None:
+            result["error"] = error
+        return result
+
     def _rpc_eth__sendRawTransaction(self, params: Any) -> str:
         (raw_hex,) = params_of(params, ["data"], 1)
         raw = parse_data(raw_hex, "data")
         tx_hash = self.add_transaction(raw)
+        self.filters.on_pending_transaction(tx_hash)
         if self.peers is not None:
             self.peers.broadcast_transactions([raw])
         return enc.data(tx_hash)
@@ -480,68 +963,215 @@ class Api:
 
     # ------------------------------------------------------------------ eth: logs
 
-    def _rpc_eth__getLogs(self, params: Any) -> list[dict[str, Any]]:  # noqa: PLR0912
+    def _rpc_eth__getLogs(self, params: Any) -> list[dict[str, Any]]:
         (query,) = params_of(params, ["filter"], 1)
+        return self._logs(self._log_criteria(query))
+
+    def _log_criteria(self, query: Any) -> LogCriteria:
+        """A log filter, checked as geth checks one (texts from geth's FilterCriteria)."""
         if not isinstance(query, dict):
             raise invalid("filter object expected")
+        block_hash = query.get("blockHash")
+        from_block, to_block = query.get("fromBlock"), query.get("toBlock")
+        if block_hash is not None and (from_block is not None or to_block is not None):
+            raise invalid(
+                "invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock, "
+                "choose one or the other"
+            )
         addresses = query.get("address")
         if isinstance(addresses, str):
             addresses = [addresses]
-        wanted_addresses = {parse_address(a, "address") for a in addresses or []}
-        topic_filters = self._topic_filters(query.get("topics") or [])
-        if "blockHash" in query:
-            header = self.store.header_by_hash(parse_hash(query["blockHash"], "blockHash"))
+        if addresses is not None and not isinstance(addresses, list):
+            raise invalid("invalid addresses in query")
+        return LogCriteria(
+            addresses=frozenset(parse_address(a, "address") for a in addresses or []),
+            topics=tuple(self._topic_filters(query.get("topics") or [])),
+            from_block=self._range_bound(from_block, "fromBlock"),
+            to_block=self._range_bound(to_block, "toBlock"),
+            block_hash=parse_hash(block_hash, "blockHash") if block_hash is not None else None,
+        )
+
+    @staticmethod
+    def _range_bound(value: Any, name: str) -> int | str:
+        """A block number, or a tag resolved when the query runs (default `latest`)."""
+        if value is None:
+            return "latest"
+        if value == "pending":
+            raise invalid("pending logs are not supported")
+        if value == "earliest":
+            return 0  # nothing is pruned
+        if value in ("latest", "safe", "finalized"):
+            return str(value)
+        return parse_block_number(value, name)
+
+    def _bound_number(self, bound: int | str, head: BlockHeaderAPI) -> int:
+        if isinstance(bound, int):
+            return bound
+        if bound == "latest":
+            return head.block_number
+        return max(0, head.block_number - self.finality_depth(head))  # safe, finalized
+
+    def _logs(self, criteria: LogCriteria) -> list[dict[str, Any]]:
+        if criteria.block_hash is not None:
+            header = self.store.header_by_hash(criteria.block_hash)
             if header is None:
                 raise RpcError(RpcError.SERVER, "unknown block")
-            headers = [header]
+            headers: Iterable[BlockHeaderAPI] = [header]
         else:
-            first = self.resolve_block(query.get("fromBlock", "latest"), "fromBlock").block_number
-            last = self.resolve_block(query.get("toBlock", "latest"), "toBlock").block_number
+            head = self.store.head()
+            first = self._bound_number(criteria.from_block, head)
+            last = self._bound_number(criteria.to_block, head)
             if first > last:
-                raise invalid("fromBlock is after toBlock")
+                raise invalid("invalid block range params")
             if last - first + 1 > MAX_LOG_BLOCK_RANGE:
                 raise RpcError(
                     RpcError.LIMIT, f"query exceeds max block range {MAX_LOG_BLOCK_RANGE}"
                 )
-            headers = [
+            if last > head.block_number:
+                raise invalid("block range extends beyond current head block")
+            headers = (
                 h
                 for n in range(first, last + 1)
                 if (h := self.store.header_by_number(n)) is not None
-            ]
+            )
         results: list[dict[str, Any]] = []
         for header in headers:
-            if not self._bloom_may_match(header, wanted_addresses, topic_filters):
-                continue
-            block = self.store.block_by_header(header)
-            log_index = 0
-            for tx_index, receipt in enumerate(self.store.receipts(header)):
-                for entry in enc.logs_json(
-                    receipt, block.transactions[tx_index], header, tx_index, log_index
-                ):
-                    if self._log_matches(entry, wanted_addresses, topic_filters):
-                        results.append(entry)
-                log_index += len(receipt.logs)
+            results.extend(self._block_logs(header, criteria))
             if len(results) > MAX_LOGS:
                 raise RpcError(RpcError.LIMIT, f"query returned more than {MAX_LOGS} results")
         return results
 
+    def _block_logs(
+        self, header: BlockHeaderAPI, criteria: LogCriteria, removed: bool = False
+    ) -> list[dict[str, Any]]:
+        addresses, topics = set(criteria.addresses), list(criteria.topics)
+        if not self._bloom_may_match(header, addresses, topics):
+            return []
+        block = self.store.block_by_header(header)
+        results, log_index = [], 0
+        for tx_index, receipt in enumerate(self.store.receipts(header)):
+            for entry in enc.logs_json(
+                receipt, block.transactions[tx_index], header, tx_index, log_index
+            ):
+                if self._log_matches(entry, addresses, topics):
+                    entry["removed"] = removed
+                    results.append(entry)
+            log_index += len(receipt.logs)
+        return results
+
     @staticmethod
-    def _topic_filters(topics: Any) -> list[set[bytes] | None]:
+    def _topic_filters(topics: Any) -> list[frozenset[bytes] | None]:
         if not isinstance(topics, list) or len(topics) > 4:
             raise invalid("topics must be an array of at most 4 entries")
-        filters: list[set[bytes] | None] = []
+        filters: list[frozenset[bytes] | None] = []
         for position, entry in enumerate(topics):
-            if entry is None:
-                filters.append(None)
+            name = f"topics[{position}]"
+            if entry is None or (isinstance(entry, list) and (not entry or None in entry)):
+                filters.append(None)  # any topic (geth: a null alternative matches all)
             elif isinstance(entry, list):
-                filters.append({parse_data(t, f"topics[{position}]", 32) for t in entry} or None)
+                filters.append(frozenset(parse_data(t, name, 32) for t in entry))
             else:
-                filters.append({parse_data(entry, f"topics[{position}]", 32)})
+                filters.append(frozenset({parse_data(entry, name, 32)}))
         return filters
+
+    # ------------------------------------------------------------------ eth: filters
+
+    def _rpc_eth__newFilter(self, params: Any) -> str:
+        (query,) = params_of(params, ["filter"], 1)
+        criteria = self._log_criteria(query)
+        first, last = criteria.from_block, criteria.to_block
+        # geth's SubscribeLogs: numbers in order, or a number up to latest, or latest only
+        if not (
+            (first == "latest" and last == "latest")
+            or (
+                isinstance(first, int)
+                and (last == "latest" or (isinstance(last, int) and last >= first))
+            )
+            or criteria.block_hash is not None
+        ):
+            raise invalid("invalid block range params")
+        return self._install(LOGS, criteria)
+
+    def _rpc_eth__newBlockFilter(self, params: Any) -> str:
+        return self._install(BLOCKS)
+
+    def _rpc_eth__newPendingTransactionFilter(self, params: Any) -> str:
+        (full,) = params_of(params, ["fullTransactions"], 0)
+        if full is not None and not isinstance(full, bool):
+            raise invalid("fullTransactions must be true or false")
+        return self._install(PENDING, full_transactions=bool(full))
+
+    def _install(self, kind: str, criteria: LogCriteria | None = None, **options: Any) -> str:
+        try:
+            return self.filters.install(kind, criteria, **options)
+        except TooManyFiltersError as error:
+            raise RpcError(RpcError.LIMIT, str(error)) from None
+
+    def _rpc_eth__uninstallFilter(self, params: Any) -> bool:
+        (filter_id,) = params_of(params, ["filterId"], 1)
+        return self.filters.uninstall(_filter_id(filter_id))
+
+    def _rpc_eth__getFilterChanges(self, params: Any) -> list[Any]:
+        (filter_id,) = params_of(params, ["filterId"], 1)
+        try:
+            found, entries = self.filters.changes(_filter_id(filter_id))
+        except FilterNotFoundError as error:
+            raise RpcError(RpcError.SERVER, str(error)) from None
+        if found.kind == BLOCKS:
+            return [enc.data(e.block_hash) for e in entries if not e.removed]
+        if found.kind == PENDING:
+            if not found.full_transactions:
+                return [enc.data(h) for h in entries]
+            return [tx for h in entries if (tx := self._known_transaction(h)) is not None]
+        assert found.criteria is not None
+        return self._logs_of_events(found.criteria, entries)
+
+    def _logs_of_events(
+        self, criteria: LogCriteria, events: list[BlockEvent]
+    ) -> list[dict[str, Any]]:
+        """Logs of the blocks that joined the canonical chain since the last poll, and of
+        those a reorg took out (`removed: true`), matched as geth matches new logs: only
+        explicit block numbers bound them."""
+        results: list[dict[str, Any]] = []
+        for event in events:
+            header = self.store.header_by_hash(event.block_hash)
+            if header is None:
+                continue
+            number = header.block_number
+            if criteria.block_hash is not None and header.hash != criteria.block_hash:
+                continue
+            if isinstance(criteria.from_block, int) and number < criteria.from_block:
+                continue
+            if isinstance(criteria.to_block, int) and number > criteria.to_block:
+                continue
+            results.extend(self._block_logs(header, criteria, removed=event.removed))
+        return results
+
+    def _known_transaction(self, tx_hash: Hash32) -> dict[str, Any] | None:
+        pooled = self.pool.get(tx_hash)
+        if pooled is not None:
+            return enc.transaction_json(pooled.tx, None, None)
+        located = self.store.transaction_location(tx_hash)
+        if located is None:
+            return None
+        header, index = located
+        return enc.transaction_json(
+            self.store.block_by_header(header).transactions[index], header, index
+        )
+
+    def _rpc_eth__getFilterLogs(self, params: Any) -> list[dict[str, Any]]:
+        (filter_id,) = params_of(params, ["filterId"], 1)
+        try:
+            found = self.filters.get(_filter_id(filter_id))
+        except FilterNotFoundError as error:
+            raise RpcError(RpcError.SERVER, str(error)) from None
+        if found.kind != LOGS or found.criteria is None:
+            raise RpcError(RpcError.SERVER, "filter not found")
+        return self._logs(found.criteria)
 
     @staticmethod
     def _bloom_may_match(
-        header: BlockHeaderAPI, addresses: set[Address], topics: list[set[bytes] | None]
+        header: BlockHeaderAPI, addresses: set[Address], topics: list[frozenset[bytes] | None]
     ) -> bool:
         bloom = BloomFilter(header.bloom)
         if addresses and not any(a in bloom for a in addresses):
@@ -550,7 +1180,7 @@ class Api:
 
     @staticmethod
     def _log_matches(
-        entry: dict[str, Any], addresses: set[Address], topics: list[set[bytes] | None]
+        entry: dict[str, Any], addresses: set[Address], topics: list[frozenset[bytes] | None]
     ) -> bool:
         if addresses and to_canonical_address(entry["address"]) not in addresses:
             return False
@@ -711,10 +1341,11 @@ class Api:
         accepted = 0
         for raw in raws:
             try:
-                self.add_transaction(parse_data(raw, "transaction"))
+                tx_hash = self.add_transaction(parse_data(raw, "transaction"))
                 accepted += 1
             except RpcError:
-                pass  # already known, or stale by now: gossip is best effort
+                continue  # already known, or stale by now: gossip is best effort
+            self.filters.on_pending_transaction(tx_hash)
         return accepted
 
     # ------------------------------------------------------------------ admin
