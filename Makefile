@@ -53,6 +53,7 @@ bench: setup
 	$(PY) -m bench.merkle
 	$(PY) -m bench.gas
 	$(PY) -m bench.devnet
+	$(PY) -m bench.rpc
 	$(PY) -m bench.node
 	$(PY) -m bench.audit
 
