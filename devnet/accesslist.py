@@ -20,7 +20,6 @@ transaction `eth_call` runs, with those two attributes overridden."""
 from __future__ import annotations
 
 import functools
-import itertools
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -44,7 +43,7 @@ from eth.vm.forks.london.constants import EIP3529_MAX_REFUND_QUOTIENT
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 
-from devnet.execution import _guarded_state_class, execute_call
+from devnet.execution import _guarded_state_class, costless_state, execute_call
 
 # London's precompiles: ecrecover, sha256, ripemd160, identity, modexp, the three bn256
 # ones and blake2f (0x01-0x09).
@@ -78,16 +77,7 @@ class AccessRecorder:
 def recording_state(vm: VirtualMachineAPI) -> StateAPI:
     """`devnet.execution.costless_state`, with accesses recorded. Build it under the chain
     lock, run `create_access_list` on it outside."""
-    header = vm.get_header()
-    temp_block = vm.generate_block_from_parent_header_and_coinbase(header, header.coinbase)
-    free_header = temp_block.header
-    if hasattr(free_header, "base_fee_per_gas"):
-        free_header = free_header.copy(base_fee_per_gas=0)
-    prev_hashes = itertools.chain((header.hash,), vm.previous_hashes)
-    context = vm.create_execution_context(free_header, prev_hashes, vm.chain_context)
-    state_class = _recording_state_class(vm.get_state_class())
-    state: StateAPI = state_class(vm.chaindb.db, context, free_header.state_root)
-    return state
+    return costless_state(vm, _recording_state_class)
 
 
 def with_access_list(tx: Any, access: AccessList) -> SignedTransactionAPI:

@@ -60,7 +60,7 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eth.abc import (
@@ -100,11 +100,14 @@ def cap_gas(requested: int | None, block_gas_limit: int) -> int:
     return min(requested, block_gas_limit)
 
 
-def costless_state(vm: VirtualMachineAPI) -> StateAPI:
+def costless_state(
+    vm: VirtualMachineAPI, state_classes: Callable[[type[Any]], type[Any]] | None = None
+) -> StateAPI:
     """The state `vm.in_costless_state()` yields (a block on top of the vm's header, base
     fee 0) but with deadline-guarded execution. Call it under the chain lock (it only
     builds objects; nothing is read yet), then run `execute_call` / `estimate_gas` on
-    it outside the lock. One state per request."""
+    it outside the lock. One state per request. `state_classes` maps the VM's state class
+    to the guarded one to use (default: deadline checks only)."""
     header = vm.get_header()
     temp_block = vm.generate_block_from_parent_header_and_coinbase(header, header.coinbase)
     free_header = temp_block.header
@@ -113,7 +116,7 @@ def costless_state(vm: VirtualMachineAPI) -> StateAPI:
     prev_hashes = itertools.chain((header.hash,), vm.previous_hashes)
     # What `vm.build_state` does, with the guarded state class in place of the VM's.
     context = vm.create_execution_context(free_header, prev_hashes, vm.chain_context)
-    state_class = _guarded_state_class(vm.get_state_class())
+    state_class = (state_classes or _guarded_state_class)(vm.get_state_class())
     state: StateAPI = state_class(vm.chaindb.db, context, free_header.state_root)
     return state
 

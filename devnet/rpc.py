@@ -434,14 +434,22 @@ class Api:
         block = self.store.block_by_header(header)
         return enc.block_json(block, self.store.total_difficulty(header.hash), full)
 
+    def _mined_transaction(
+        self, tx_hash: Hash32
+    ) -> tuple[SignedTransactionAPI, BlockHeaderAPI, int] | None:
+        """A canonical transaction with its block header and index, or None."""
+        located = self.store.transaction_location(tx_hash)
+        if located is None:
+            return None
+        header, index = located
+        return self.store.block_by_header(header).transactions[index], header, index
+
     def _rpc_eth__getTransactionByHash(self, params: Any) -> Any:
         (tx_hash,) = params_of(params, ["transactionHash"], 1)
         wanted = parse_hash(tx_hash, "transactionHash")
-        located = self.store.transaction_location(wanted)
-        if located is not None:
-            header, index = located
-            tx = self.store.block_by_header(header).transactions[index]
-            return enc.transaction_json(tx, header, index)
+        mined = self._mined_transaction(wanted)
+        if mined is not None:
+            return enc.transaction_json(*mined)
         pooled = self.pool.get(wanted)
         return None if pooled is None else enc.transaction_json(pooled.tx, None, None)
 
@@ -592,11 +600,9 @@ class Api:
     def _rpc_debug__getRawTransaction(self, params: Any) -> str:
         (tx_hash,) = params_of(params, ["transactionHash"], 1)
         wanted = parse_hash(tx_hash, "transactionHash")
-        located = self.store.transaction_location(wanted)
-        if located is not None:
-            header, index = located
-            tx = self.store.block_by_header(header).transactions[index]
-            return enc.data(raw_transaction(tx))
+        mined = self._mined_transaction(wanted)
+        if mined is not None:
+            return enc.data(raw_transaction(mined[0]))
         pooled = self.pool.get(wanted)
         return enc.data(pooled.raw if pooled is not None else b"")
 
