@@ -19,19 +19,23 @@ from anchor.errors import (
 from anchor.models import (
     AnchoredHeadEvent,
     AnchorRecord,
+    BatchResult,
     NodeRecord,
     NodeStatus,
     RegistryEvent,
+    SkippedHead,
     TreeHead,
     TxResult,
     is_valid_lg_code,
 )
 from anchor.registry import RegistryClient
+from anchor.signing import SignedHead, head_signer, sign_head
 
 __all__ = [
     "AnchorError",
     "AnchorRecord",
     "AnchoredHeadEvent",
+    "BatchResult",
     "ChainRPCError",
     "ChainUnavailableError",
     "FailoverHTTPProvider",
@@ -41,6 +45,8 @@ __all__ = [
     "RegistryClient",
     "RegistryError",
     "RegistryEvent",
+    "SignedHead",
+    "SkippedHead",
     "TransactionRejectedError",
     "TransactionRevertedError",
     "TransactionTimeoutError",
@@ -49,6 +55,8 @@ __all__ = [
     "WrongChainError",
     "connect",
     "endpoint_in_use",
+    "head_signer",
     "is_valid_lg_code",
     "load_registry_artifact",
+    "sign_head",
 ]

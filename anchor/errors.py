@@ -95,6 +95,10 @@ RootChangedWithoutGrowth = _registry_error(
 )
 EmptyHead = _registry_error("EmptyHead", "An empty tree or zero root cannot be anchored.")
 RootAlreadyAnchored = _registry_error("RootAlreadyAnchored", "This root was anchored before.")
+InvalidSignature = _registry_error(
+    "InvalidSignature", "The head's signature is malformed, malleable or not by its node."
+)
+EmptyBatch = _registry_error("EmptyBatch", "anchorMany was called without heads.")
 UnknownRoot = _registry_error("UnknownRoot", "No anchor has this root.")
 HeadAlreadyWithdrawn = _registry_error("HeadAlreadyWithdrawn", "The head was withdrawn before.")
 
@@ -116,6 +120,8 @@ REGISTRY_ERRORS: dict[str, type[RegistryError]] = {
         RootChangedWithoutGrowth,
         EmptyHead,
         RootAlreadyAnchored,
+        InvalidSignature,
+        EmptyBatch,
         UnknownRoot,
         HeadAlreadyWithdrawn,
     )

@@ -75,6 +75,25 @@ class AnchoredHeadEvent:
 
 
 @dataclass(frozen=True)
+class SkippedHead:
+    """A head `anchorMany` left out (`HeadSkipped`): `reason` is the registry error's name
+    (`WrongSequence`, `InvalidSignature`, …), or its selector in hex if unknown."""
+
+    node: str
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one `anchorMany` transaction, head by head, in batch order."""
+
+    tx: TxResult
+    anchored: tuple[AnchoredHeadEvent, ...]
+    skipped: tuple[SkippedHead, ...]
+
+
+@dataclass(frozen=True)
 class RegistryEvent:
     """Any registry log, decoded: `name` is the Solidity event name."""
 

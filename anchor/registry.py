@@ -26,12 +26,16 @@ from anchor.errors import (
 from anchor.models import (
     AnchoredHeadEvent,
     AnchorRecord,
+    BatchResult,
     NodeRecord,
     NodeStatus,
     RegistryEvent,
+    SkippedHead,
     TreeHead,
     TxResult,
 )
+from anchor.signing import SignedHead, head_signer
+from anchor.signing import sign_head as _sign_head
 from anchor.transactions import TransactionSender
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -39,6 +43,9 @@ ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 DEFAULT_LOG_PAGE = 5_000
 ANCHOR_GAS_LIMIT = 120_000
+# anchorMany: the transaction plus, per head, a node's first anchor (the dearest case).
+ANCHOR_MANY_BASE_GAS = 40_000
+ANCHOR_MANY_HEAD_GAS = 70_000
 MIN_LOG_PAGE = 16
 
 
@@ -53,6 +60,11 @@ class RevertDecoder:
             types = [_abi_type(i) for i in entry["inputs"]]
             selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
             self._errors[selector] = (entry["name"], [i["name"] for i in entry["inputs"]], types)
+
+    def name_of(self, selector: bytes) -> str:
+        """The registry error's name for a 4-byte selector, or the selector in hex."""
+        known = self._errors.get(bytes(selector))
+        return known[0] if known else "0x" + bytes(selector).hex()
 
     def __call__(self, error: ContractLogicError) -> Exception:
         return self.decode(_revert_data(error), str(error))
@@ -98,6 +110,7 @@ class RegistryClient:
         self.address = to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.decode_revert = RevertDecoder(self.artifact.abi)
+        self._chain_id: int | None = None
         self.sender = (
             TransactionSender(
                 w3, account, decode_revert=self.decode_revert, receipt_timeout=receipt_timeout
@@ -164,6 +177,80 @@ class RegistryClient:
 
     def wait(self, tx_hash: str) -> TxResult:
         return self._sender().wait(tx_hash)
+
+    # ------------------------------------------------------------------ signed heads
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            with translate_transport_errors(self._endpoint()):
+                self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def sign_head(self, seq: int, tree_size: int, root: bytes) -> SignedHead:
+        """This client's key signs its node's head for `anchorMany` (sent by any relayer)."""
+        account = self._sender().account
+        return _sign_head(
+            account,
+            chain_id=self.chain_id(),
+            registry=self.address,
+            seq=seq,
+            tree_size=tree_size,
+            root=_bytes32(root),
+        )
+
+    def head_signer(self, head: SignedHead) -> str | None:
+        """Who signed `head` for this registry (None if the signature is unusable): a
+        relayer checks `head_signer(head) == head.node` before spending gas on it."""
+        return head_signer(head, chain_id=self.chain_id(), registry=self.address)
+
+    def anchor_many(self, heads: Sequence[SignedHead]) -> BatchResult:
+        """Send heads of any nodes in one transaction and report each head's outcome."""
+        return self.wait_many(self.send_anchor_many(heads))
+
+    def send_anchor_many(self, heads: Sequence[SignedHead], gas_limit: int | None = None) -> str:
+        """Submit `anchorMany(heads)` without waiting; pair with `wait_many`.
+
+        No gas estimate by default: the outcome of each head depends on batches still in
+        flight, and a bad head is skipped, not reverted, so an estimate could be short. The
+        fixed limit covers every head being a node's first (the dearest case); unused gas is
+        not paid for."""
+        if not heads:
+            raise ValueError("anchorMany needs at least one head")
+        call = self.contract.functions.anchorMany([h.as_abi() for h in heads])
+        limit = gas_limit or ANCHOR_MANY_BASE_GAS + ANCHOR_MANY_HEAD_GAS * len(heads)
+        return self._sender().send(call, gas_limit=limit)
+
+    def wait_many(self, tx_hash: str) -> BatchResult:
+        """Wait for an `anchorMany` and decode its `HeadAnchored` and `HeadSkipped` logs."""
+        result = self._sender().wait(tx_hash)
+        return self.batch_result(result)
+
+    def batch_result(self, result: TxResult) -> BatchResult:
+        """The per-head outcome of the mined `anchorMany` transaction `result`."""
+        with translate_transport_errors(self._endpoint()):
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
+        anchored_event = self.contract.events.HeadAnchored()
+        skipped_event = self.contract.events.HeadSkipped()
+        anchored_topic = _event_topic(anchored_event.abi)
+        skipped_topic = _event_topic(skipped_event.abi)
+        anchored: list[AnchoredHeadEvent] = []
+        skipped: list[SkippedHead] = []
+        for log in receipt["logs"]:
+            if to_checksum_address(log["address"]) != self.address or not log["topics"]:
+                continue
+            topic = bytes(log["topics"][0])
+            if topic == anchored_topic:
+                anchored.append(_anchored_head(anchored_event.process_log(log)["args"], log))
+            elif topic == skipped_topic:
+                args = skipped_event.process_log(log)["args"]
+                skipped.append(
+                    SkippedHead(
+                        node=to_checksum_address(args["node"]),
+                        seq=int(args["seq"]),
+                        reason=self.decode_revert.name_of(bytes(args["reason"])),
+                    )
+                )
+        return BatchResult(tx=result, anchored=tuple(anchored), skipped=tuple(skipped))
 
     def withdraw_head(self, node: str, root: bytes, reason: str) -> TxResult:
         """Withdraw the head `node` anchored with `root` (governance only)."""
@@ -245,20 +332,7 @@ class RegistryClient:
         for event in self.iter_events(
             ["HeadAnchored"], from_block, to_block, page_size=page_size, extra_topics=[node_topic]
         ):
-            a = event.args
-            yield AnchoredHeadEvent(
-                node=str(a["node"]),
-                lg_code=int(a["lgCode"]),  # type: ignore[call-overload]
-                seq=int(a["seq"]),  # type: ignore[call-overload]
-                tree_size=int(a["treeSize"]),  # type: ignore[call-overload]
-                root=bytes(a["root"]),  # type: ignore[call-overload]
-                previous_tree_size=int(a["previousTreeSize"]),  # type: ignore[call-overload]
-                previous_root=bytes(a["previousRoot"]),  # type: ignore[call-overload]
-                block_number=event.block_number,
-                block_hash=event.block_hash,
-                tx_hash=event.tx_hash,
-                log_index=event.log_index,
-            )
+            yield _anchored_event(event.args, event)
 
     def iter_events(
         self,
@@ -332,6 +406,36 @@ class RegistryClient:
 
     def _endpoint(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "the JSON-RPC endpoint"))
+
+
+def _anchored_event(args: Any, where: RegistryEvent) -> AnchoredHeadEvent:
+    return AnchoredHeadEvent(
+        node=to_checksum_address(args["node"]),
+        lg_code=int(args["lgCode"]),
+        seq=int(args["seq"]),
+        tree_size=int(args["treeSize"]),
+        root=bytes(args["root"]),
+        previous_tree_size=int(args["previousTreeSize"]),
+        previous_root=bytes(args["previousRoot"]),
+        block_number=where.block_number,
+        block_hash=where.block_hash,
+        tx_hash=where.tx_hash,
+        log_index=where.log_index,
+    )
+
+
+def _anchored_head(args: Any, log: Any) -> AnchoredHeadEvent:
+    return _anchored_event(
+        args,
+        RegistryEvent(
+            name="HeadAnchored",
+            args={},
+            block_number=int(log["blockNumber"]),
+            block_hash="0x" + bytes(log["blockHash"]).hex(),
+            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+            log_index=int(log["logIndex"]),
+        ),
+    )
 
 
 def _abi_type(param: dict[str, Any]) -> str:

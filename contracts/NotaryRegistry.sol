@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
 /// @title NotaryRegistry
 /// @notice Anchors the tree heads of each municipality's append-only RFC 6962 log.
 /// @dev Exactly-once anchoring is enforced here, not in the nodes: a head is accepted only
@@ -9,6 +11,9 @@ pragma solidity 0.8.37;
 ///      The chain holds tree heads only, never personal data. No immutables are used, so
 ///      the deployed runtime code equals the compiled artifact byte for byte (auditors
 ///      compare the two).
+///      Heads reach the registry in one of two ways: `anchor`, sent by the node's own key, or
+///      `anchorMany`, sent by any relayer with heads each signed by its node's key (EIP-712).
+///      Both apply the same rules and emit the same `HeadAnchored` event.
 contract NotaryRegistry {
     /// @notice Lifecycle of an anchoring key. `Retired` keys were rotated away from.
     enum NodeStatus {
@@ -51,6 +56,32 @@ contract NotaryRegistry {
         bool withdrawn;
     }
 
+    /// @notice One tree head signed by its node's anchoring key, as `anchorMany` takes it.
+    /// @dev The signature is EIP-712 over `Head(address node,uint64 seq,uint64 treeSize,bytes32 root)`
+    ///      in the domain {name "NotaryRegistry", version `VERSION`, chainId, this contract};
+    ///      `v` is 27 or 28 and `s` in the lower half of the curve order (no malleable copies).
+    struct SignedHead {
+        address node;
+        uint64 seq;
+        uint64 treeSize;
+        bytes32 root;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    /// @notice Version of this registry's rules and ABI; the EIP-712 domain's `version`.
+    ///         Version 1 was the registry without `anchorMany`.
+    string public constant VERSION = "2";
+
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant NAME_HASH = keccak256("NotaryRegistry");
+    bytes32 private constant VERSION_HASH = keccak256(bytes(VERSION));
+    /// @notice EIP-712 type hash of a signed head.
+    bytes32 public constant HEAD_TYPEHASH =
+        keccak256("Head(address node,uint64 seq,uint64 treeSize,bytes32 root)");
+
     /// @notice Address allowed to register, suspend and rotate nodes and withdraw heads.
     address public governance;
     /// @notice Address nominated by `transferGovernance`, until it accepts.
@@ -81,6 +112,11 @@ contract NotaryRegistry {
         uint64 previousTreeSize,
         bytes32 previousRoot
     );
+    /// @notice `anchorMany` left out one head; the others in the batch were still anchored.
+    ///         `reason` is the selector of the error `anchor` would have reverted with
+    ///         (`InvalidSignature` for a signature that is not the node's). Anyone can relay,
+    ///         so a skip says nothing about the node: it is the relayer's report, no more.
+    event HeadSkipped(address indexed node, uint64 seq, bytes4 reason);
     /// @notice Governance withdrew a head (e.g. key compromise); verifiers must reject it.
     event HeadWithdrawn(bytes32 indexed root, address indexed node, uint64 indexed seq, string reason);
     /// @notice Governance nominated a successor, who must call `acceptGovernance`.
@@ -118,6 +154,10 @@ contract NotaryRegistry {
     error EmptyHead();
     /// @notice This node anchored this root before.
     error RootAlreadyAnchored(bytes32 root);
+    /// @notice A signed head's signature is malformed, malleable, or not by the head's node.
+    error InvalidSignature();
+    /// @notice `anchorMany` was called without heads.
+    error EmptyBatch();
     /// @notice The node never anchored this root.
     error UnknownRoot(address node, bytes32 root);
     /// @notice The head was already withdrawn.
@@ -232,21 +272,65 @@ contract NotaryRegistry {
     /// @param treeSize Number of leaves in the log; never smaller than the previous head's.
     /// @param root RFC 6962 root of the first `treeSize` leaves.
     function anchor(uint64 seq, uint64 treeSize, bytes32 root) external {
-        Node storage n = _nodes[msg.sender];
+        bytes memory refusal = _anchorHead(msg.sender, seq, treeSize, root);
+        if (refusal.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(refusal, 0x20), mload(refusal))
+            }
+        }
+    }
+
+    /// @notice Anchor several nodes' next heads in one transaction; anyone may send it.
+    /// @dev Each head must carry its node's EIP-712 signature and pass the rules of `anchor`
+    ///      for that node, applied in array order (so one node's consecutive heads may share
+    ///      a batch). A head that fails is skipped with `HeadSkipped` and the rest go on: one
+    ///      stale or bad head cannot revert the municipalities batched with it. Each node
+    ///      learns its outcome from `nextSeq`. Replaying a signed head is harmless: its seq
+    ///      is used, so it is skipped with `WrongSequence`.
+    /// @return anchored How many heads were anchored.
+    function anchorMany(SignedHead[] calldata heads) external returns (uint256 anchored) {
+        uint256 count = heads.length;
+        if (count == 0) revert EmptyBatch();
+        bytes32 domain = _domainSeparator();
+        for (uint256 i = 0; i < count; ++i) {
+            SignedHead calldata h = heads[i];
+            bytes32 digest = _typedDataHash(domain, _headStructHash(h.node, h.seq, h.treeSize, h.root));
+            (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecover(digest, h.v, h.r, h.s);
+            if (recoverError != ECDSA.RecoverError.NoError || signer != h.node) {
+                emit HeadSkipped(h.node, h.seq, InvalidSignature.selector);
+                continue;
+            }
+            bytes memory refusal = _anchorHead(h.node, h.seq, h.treeSize, h.root);
+            if (refusal.length != 0) {
+                emit HeadSkipped(h.node, h.seq, bytes4(refusal));
+                continue;
+            }
+            ++anchored;
+        }
+    }
+
+    /// @dev The rules of anchoring, shared by `anchor` and `anchorMany`. Anchors the head and
+    ///      returns nothing, or changes nothing and returns the ABI-encoded custom error that
+    ///      refuses it.
+    function _anchorHead(address node, uint64 seq, uint64 treeSize, bytes32 root)
+        private
+        returns (bytes memory refusal)
+    {
+        Node storage n = _nodes[node];
         NodeStatus status = n.status;
-        if (status == NodeStatus.Unregistered) revert NodeNotRegistered(msg.sender);
-        if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);
+        if (status == NodeStatus.Unregistered) return abi.encodeWithSelector(NodeNotRegistered.selector, node);
+        if (status != NodeStatus.Active) return abi.encodeWithSelector(NodeNotActive.selector, node, status);
         uint64 expected = n.nextSeq;
-        if (seq != expected) revert WrongSequence(expected, seq);
+        if (seq != expected) return abi.encodeWithSelector(WrongSequence.selector, expected, seq);
         uint64 previousSize = n.treeSize;
-        if (treeSize < previousSize) revert TreeSizeShrank(previousSize, treeSize);
-        if (treeSize == 0 || root == bytes32(0)) revert EmptyHead();
+        if (treeSize < previousSize) return abi.encodeWithSelector(TreeSizeShrank.selector, previousSize, treeSize);
+        if (treeSize == 0 || root == bytes32(0)) return abi.encodeWithSelector(EmptyHead.selector);
         bytes32 previousRoot = n.root;
         if (treeSize == previousSize && root != previousRoot) {
-            revert RootChangedWithoutGrowth(previousRoot, root);
+            return abi.encodeWithSelector(RootChangedWithoutGrowth.selector, previousRoot, root);
         }
-        StoredAnchor storage record = _anchors[msg.sender][root];
-        if (record.blockNumber != 0) revert RootAlreadyAnchored(root);
+        StoredAnchor storage record = _anchors[node][root];
+        if (record.blockNumber != 0) return abi.encodeWithSelector(RootAlreadyAnchored.selector, root);
 
         n.nextSeq = expected + 1;
         n.treeSize = treeSize;
@@ -255,7 +339,49 @@ contract NotaryRegistry {
         record.treeSize = treeSize;
         record.blockNumber = uint48(block.number);
         record.timestamp = uint40(block.timestamp);
-        emit HeadAnchored(msg.sender, n.lgCode, seq, treeSize, root, previousSize, previousRoot);
+        emit HeadAnchored(node, n.lgCode, seq, treeSize, root, previousSize, previousRoot);
+    }
+
+    // ------------------------------------------------------------------ EIP-712
+
+    /// @notice The EIP-712 digest a node signs for a head (what `anchorMany` recovers from).
+    function hashHead(address node, uint64 seq, uint64 treeSize, bytes32 root) external view returns (bytes32) {
+        return _typedDataHash(_domainSeparator(), _headStructHash(node, seq, treeSize, root));
+    }
+
+    /// @notice The EIP-712 domain (EIP-5267): name, version, chain id and this contract.
+    function eip712Domain()
+        external
+        view
+        returns (
+            bytes1 fields,
+            string memory name,
+            string memory version,
+            uint256 chainId,
+            address verifyingContract,
+            bytes32 salt,
+            uint256[] memory extensions
+        )
+    {
+        return (hex"0f", "NotaryRegistry", VERSION, block.chainid, address(this), bytes32(0), new uint256[](0));
+    }
+
+    /// @dev Computed per call, not cached in an immutable: the deployed code stays equal to
+    ///      the artifact, and a chain-id change can never leave a stale separator.
+    function _domainSeparator() private view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+    }
+
+    function _headStructHash(address node, uint64 seq, uint64 treeSize, bytes32 root)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(HEAD_TYPEHASH, node, seq, treeSize, root));
+    }
+
+    function _typedDataHash(bytes32 domain, bytes32 structHash) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(hex"1901", domain, structHash));
     }
 
     // ------------------------------------------------------------------ reads

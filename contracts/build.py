@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -23,9 +25,12 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONTRACTS_DIR.parent
 BUILD_DIR = CONTRACTS_DIR / "build"
 LOCK_FILE = CONTRACTS_DIR / "artifacts.lock.json"
-SOLC_JS = REPO_ROOT / "node_modules" / "solc" / "solc.js"
+NODE_MODULES = REPO_ROOT / "node_modules"
+SOLC_JS = NODE_MODULES / "solc" / "solc.js"
 SOURCES = ("NotaryRegistry.sol",)
 CONTRACT_NAME = "NotaryRegistry"
+# `import ... "path";` in any of its forms; the path is group 1.
+_IMPORT = re.compile(r'^\s*import\s+(?:[^;"]*?\s+from\s+)?"([^"]+)"[^;]*;', re.MULTILINE)
 
 # Clique runs pre-merge rules (LondonVM), so no PUSH0: evmVersion must be london.
 # viaIR: the IR pipeline emits far fewer opcodes for `anchor`; py-evm interprets every
@@ -95,11 +100,38 @@ def solc_version() -> str:
     return done.stdout.strip()
 
 
+def source_files() -> dict[str, Path]:
+    """Every source unit the build compiles: ours, then what they import, transitively.
+
+    A path starting with `@` is a package under `node_modules/` (pinned in package.json and
+    package-lock.json, e.g. `@openzeppelin/contracts/...`); a `./` or `../` path is relative
+    to the importing unit. Every unit is hashed into the lock, so a changed dependency fails
+    the build just as a changed contract does."""
+    found: dict[str, Path] = {}
+    pending = list(SOURCES)
+    while pending:
+        unit = pending.pop(0)
+        if unit in found:
+            continue
+        path = (NODE_MODULES / unit) if unit.startswith("@") else (CONTRACTS_DIR / unit)
+        if not path.is_file():
+            raise BuildError(f"cannot resolve import {unit!r} ({path} missing; run `npm ci`)")
+        found[unit] = path
+        for target in _IMPORT.findall(path.read_text()):
+            relative = target.startswith(".")
+            pending.append(
+                posixpath.normpath(posixpath.join(posixpath.dirname(unit), target))
+                if relative
+                else target
+            )
+    return found
+
+
 def compile_artifacts() -> dict[str, bytes]:
     """Compile the sources; return artifact file name → exact bytes."""
     request = {
         "language": "Solidity",
-        "sources": {name: {"content": (CONTRACTS_DIR / name).read_text()} for name in SOURCES},
+        "sources": {unit: {"content": path.read_text()} for unit, path in source_files().items()},
         "settings": COMPILER_SETTINGS,
     }
     output = _run_solc(request)
@@ -133,8 +165,8 @@ def lock_document(artifacts: dict[str, bytes], version: str) -> dict[str, Any]:
         "compiler": {"package": "solc (npm, solc-js)", "version": version},
         "settings": {k: v for k, v in COMPILER_SETTINGS.items() if k != "outputSelection"},
         "sources": {
-            name: hashlib.sha256((CONTRACTS_DIR / name).read_bytes()).hexdigest()
-            for name in SOURCES
+            unit: hashlib.sha256(path.read_bytes()).hexdigest()
+            for unit, path in sorted(source_files().items())
         },
         "artifacts": {
             name: hashlib.sha256(data).hexdigest() for name, data in sorted(artifacts.items())

@@ -5,6 +5,11 @@ says which heads are on chain. On start and after every chain error the worker r
 its local head states with it, so a crash between sending a transaction and recording it
 can neither anchor a head twice (the contract refuses a used seq) nor skip one (the
 contract refuses any seq but the next).
+
+With a relay (`node.relay`) the worker sends no transactions: it signs each head and hands it
+to a relayer, reads `nextSeq` to learn which heads the relayer's `anchorMany` landed (adopting
+their `HeadAnchored` records as for a head mined after a crash), and hands a head over again
+after `relay_timeout` seconds without it.
 """
 
 from __future__ import annotations
@@ -12,17 +17,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hexbytes import HexBytes
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
-from anchor import AnchorError, NodeStatus, RegistryClient
+from anchor import AnchorError, NodeStatus, RegistryClient, SignedHead
 from node.metrics import Metrics
 from node.store import Head, LogStore
 
 log = logging.getLogger("node.anchoring")
 MAX_BACKOFF = 30.0
+
+
+class HeadRelay(Protocol):
+    """Where a node hands its signed heads instead of sending transactions."""
+
+    def hand_over(self, heads: Sequence[SignedHead]) -> None: ...
 
 
 class LogDivergedError(Exception):
@@ -75,8 +88,13 @@ class AnchorWorker:
         metrics: Metrics,
         *,
         max_in_flight: int = 8,
+        relay: HeadRelay | None = None,
+        relay_timeout: float = 30.0,
     ) -> None:
         self.store = store
+        self.relay = relay
+        self.relay_timeout = relay_timeout
+        self._handed_over: dict[int, float] = {}  # seq → when it last went to the relay
         self.registry = registry
         self.finality_depth = finality_depth
         self.metrics = metrics
@@ -98,8 +116,12 @@ class AnchorWorker:
             return
         if self.needs_reconcile:
             self.reconcile()
-        self._submit()
-        self._collect_receipts()
+        if self.relay is not None:
+            self._collect_relayed()
+            self._hand_over()
+        else:
+            self._submit()
+            self._collect_receipts()
         self._confirm_finality()
 
     def reconcile(self) -> None:
@@ -223,6 +245,43 @@ class AnchorWorker:
                 self.store.save_head(head)
                 self.metrics.anchors_submitted.inc()
                 in_flight += 1
+
+    def _hand_over(self) -> None:
+        """Sign sealed heads (and those the relayer has not landed in time) and hand them
+        to the relay, oldest first, at most `max_in_flight` at a time."""
+        assert self.relay is not None
+        now = time.monotonic()
+        due = []
+        for head in self.store.heads(self._first_unfinal()):
+            if len(due) >= self.max_in_flight:
+                break
+            waited = now - self._handed_over.get(head.seq, -self.relay_timeout)
+            if head.state == "sealed" or (
+                head.state == "submitted" and waited >= self.relay_timeout
+            ):
+                due.append(head)
+        if not due:
+            return
+        self.relay.hand_over([self.registry.sign_head(h.seq, h.tree_size, h.root) for h in due])
+        for head in due:
+            self._handed_over[head.seq] = now
+            if head.state == "sealed":
+                head.state, head.tx_hash, head.attempts = "submitted", None, head.attempts + 1
+                self.store.save_head(head)
+                self.metrics.anchors_submitted.inc()
+
+    def _collect_relayed(self) -> None:
+        """Heads the relayer landed: the registry's `nextSeq` moved past them."""
+        pending = [h for h in self.store.heads(self._first_unfinal()) if h.state == "submitted"]
+        if not pending:
+            return
+        chain_next = self.registry.next_seq(self.node_address)
+        for head in pending:
+            if head.seq >= chain_next:
+                return  # later heads cannot be anchored before this one (seq order)
+            self._adopt_chain_record(head)
+            self._handed_over.pop(head.seq, None)
+            self.metrics.anchor_lag_seconds.set(max(0.0, time.time() - head.sealed_at))
 
     def _collect_receipts(self) -> None:
         for head in self.store.heads(self._first_unfinal()):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from anchor import SignedHead
 from node.intake import SignatureInput, Submission, SubmissionRejectedError
 from node.service import NodeService
 from node.tokens import Client
@@ -206,6 +207,7 @@ def create_app(service: NodeService) -> FastAPI:
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
     _add_operation_routes(app, service)
+    _add_relay_routes(app, service)
     _add_page_routes(app, service)
     return app
 
@@ -510,6 +512,34 @@ def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
             service.store.size - (latest_final.tree_size if latest_final else 0)
         )
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _add_relay_routes(app: FastAPI, service: NodeService) -> None:
+    relayer = Depends(_client_dependency(service, "relay"))
+
+    @app.post(
+        "/v1/relay/heads",
+        status_code=202,
+        tags=["relay"],
+        summary="Hand signed tree heads to this node for its next anchorMany",
+    )
+    def relay_heads(body: dict[str, Any], client: Client = relayer) -> dict[str, Any]:
+        queue = service.relay_queue
+        if queue is None:
+            raise ProblemError(
+                404, "not-a-relayer", "Not a relayer", "this node relays for no one (relay_for)"
+            )
+        raw = body.get("heads")
+        if not isinstance(raw, list) or not raw or set(body) != {"heads"}:
+            raise ProblemError(
+                400, "invalid-heads", "Invalid heads", 'expected {"heads": [...]}', "heads"
+            )
+        try:
+            heads = [SignedHead.from_json(item) for item in raw]
+            accepted = queue.accept(heads)
+        except ValueError as error:
+            raise ProblemError(400, "invalid-heads", "Head refused", str(error), "heads") from None
+        return {"accepted": accepted, "queued": len(queue)}
 
 
 def _add_page_routes(app: FastAPI, service: NodeService) -> None:

@@ -27,6 +27,7 @@ from node.intake import (
     revocation_entry,
 )
 from node.metrics import Metrics
+from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.settings import NodeSettings
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry
 from node.tokens import Client, TokenStore
@@ -76,6 +77,8 @@ class NodeService:
         self.registry: RegistryClient | None = None
         self.worker: AnchorWorker | None = None
         self.identity: ChainIdentity | None = None
+        self.relay_queue: RelayQueue | None = None
+        self.relayer: Relayer | None = None
         if settings.rpc_url:
             w3 = connect(settings.rpc_url, chain_id=settings.chain_id)
             self.registry = RegistryClient(
@@ -87,17 +90,31 @@ class NodeService:
             self.identity = ChainIdentity(
                 int(w3.eth.chain_id), self.registry.address, self.key.address, settings.lg_code
             )
+            relay: RelayClient | RelayQueue | None = None
+            if settings.relay_for:
+                # A relayer batches its own heads with the others'.
+                self.relay_queue = RelayQueue(
+                    self.registry, [*settings.relay_for, self.key.address]
+                )
+                self.relayer = Relayer(self.relay_queue, self.registry, settings.relay_max_heads)
+                relay = self.relay_queue
+            if settings.relay_url:
+                token_file = _required(settings.relay_token_file, "relay_token_file")
+                relay = RelayClient(settings.relay_url, token_file.read_text().strip())
             self.worker = AnchorWorker(
                 self.store,
                 self.registry,
                 finality_depth_of(settings, self.registry),
                 self.metrics,
                 max_in_flight=settings.max_anchors_in_flight,
+                relay=relay,
+                relay_timeout=settings.relay_timeout,
             )
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._relay_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,12 +126,22 @@ class NodeService:
             daemon=True,
         )
         self._thread.start()
+        if self.relayer is not None:
+            self._relay_thread = threading.Thread(
+                target=run_relayer,
+                args=(self.relayer, self._stop, self.settings.relay_interval),
+                name="relaying",
+                daemon=True,
+            )
+            self._relay_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.batcher.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        if self._relay_thread is not None:
+            self._relay_thread.join(timeout=15)
         self.store.close()
 
     # ------------------------------------------------------------------ writes

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+from eth_utils.address import is_address, to_checksum_address
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -70,6 +71,35 @@ class NodeSettings(BaseSettings):
     max_anchors_in_flight: int = Field(8, ge=1)
     anchor_receipt_timeout: float = Field(60.0, gt=0)
 
+    # Relaying (docs/REGISTRY.md, "Relayed anchoring"); neither set: the node anchors alone.
+    relay_url: str | None = Field(
+        None,
+        description=(
+            "Base URL of a relayer node's API: hand this node's signed heads to it instead of "
+            "sending transactions (the anchoring key then needs no ether)."
+        ),
+    )
+    relay_token_file: Path | None = Field(
+        None, description="File holding the relayer's API token (scope `relay`)."
+    )
+    relay_timeout: float = Field(
+        30.0, gt=0, description="Hand a head over again if not anchored after this many seconds."
+    )
+    relay_for: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Act as relayer for these node addresses (and this node's own heads): accept their "
+            "signed heads on POST /v1/relay/heads and send them in one anchorMany."
+        ),
+    )
+    relay_interval: float = Field(2.0, gt=0, description="Seconds between relayed batches.")
+    relay_max_heads: int = Field(
+        100,
+        ge=1,
+        le=400,  # the fixed gas limit of 400 heads (28M) still fits a 30M block
+        description="Heads per anchorMany at most.",
+    )
+
     trust_dir: Path | None = Field(None, description="JPKI trust anchors (PEM/DER files).")
     crl_files: list[Path] = Field(default_factory=list, description="CRLs for signer checks.")
     require_signature: bool = Field(True, description="Refuse entries without a JPKI signature.")
@@ -103,6 +133,25 @@ class NodeSettings(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r} must start with http:// or https://")
         return urls
+
+    @field_validator("relay_for", mode="before")
+    @classmethod
+    def _relay_for(cls, value: Any) -> Any:
+        """A list, or (from the environment) a JSON list or comma-separated addresses."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [a.strip() for a in text.split(",") if a.strip()]
+        return value
+
+    @field_validator("relay_for")
+    @classmethod
+    def _relay_for_addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if not is_address(address):
+                raise ValueError(f"{address!r} is not an address")
+        return [to_checksum_address(a) for a in addresses]
 
     @property
     def page_rpc_url(self) -> str | None:

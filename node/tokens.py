@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCOPES = ("submit", "read", "admin")
+SCOPES = ("submit", "read", "admin", "relay")
 TOKEN_PREFIX = "ntk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
 
 

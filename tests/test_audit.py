@@ -334,10 +334,13 @@ def test_registry_code_different_from_the_lock_is_reported(
 
 
 REGISTRY_CHECKS = (
-    "if (status == NodeStatus.Unregistered) revert NodeNotRegistered(msg.sender);",
-    "if (status != NodeStatus.Active) revert NodeNotActive(msg.sender, status);",
-    "if (seq != expected) revert WrongSequence(expected, seq);",
-    "if (treeSize < previousSize) revert TreeSizeShrank(previousSize, treeSize);",
+    "if (status == NodeStatus.Unregistered) return "
+    "abi.encodeWithSelector(NodeNotRegistered.selector, node);",
+    "if (status != NodeStatus.Active) return "
+    "abi.encodeWithSelector(NodeNotActive.selector, node, status);",
+    "if (seq != expected) return abi.encodeWithSelector(WrongSequence.selector, expected, seq);",
+    "if (treeSize < previousSize) return "
+    "abi.encodeWithSelector(TreeSizeShrank.selector, previousSize, treeSize);",
 )
 
 
@@ -349,12 +352,10 @@ def lax_registry_bytecode() -> str:
     for check in REGISTRY_CHECKS:
         assert source.count(check) == 1, check
         source = source.replace(check, "")
+    sources = {unit: {"content": path.read_text()} for unit, path in build.source_files().items()}
+    sources["NotaryRegistry.sol"] = {"content": source}
     output = build._run_solc(
-        {
-            "language": "Solidity",
-            "sources": {"NotaryRegistry.sol": {"content": source}},
-            "settings": build.COMPILER_SETTINGS,
-        }
+        {"language": "Solidity", "sources": sources, "settings": build.COMPILER_SETTINGS}
     )
     return (
         "0x"

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.crypto import keccak
 
 from anchor import (
     AnchorError,
+    BatchResult,
     NodeStatus,
     RegistryClient,
+    SignedHead,
     TreeHead,
     is_valid_lg_code,
     load_registry_artifact,
+    sign_head,
 )
 from anchor import errors as e
+from anchor.registry import ANCHOR_MANY_BASE_GAS, ANCHOR_MANY_HEAD_GAS
+from anchor.signing import REGISTRY_NAME, REGISTRY_VERSION, head_typed_data
+from node.anchoring import AnchorWorker
+from node.metrics import Metrics
+from node.store import LogStore, NewEntry
 from tests.chains import ChainEndpoint
 from tests.conftest import DeployedRegistry
 
 pytestmark = pytest.mark.chain
+CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def root(label: str) -> bytes:
@@ -302,3 +318,216 @@ def test_reads_need_no_account_but_writes_do(
         reader.anchor(0, 1, root("x"))
     with pytest.raises(ValueError, match="32 bytes"):
         registry.node.anchor(0, 1, b"short")
+
+
+# ---------------------------------------------------------------------- anchorMany (relayed)
+
+
+def register_nodes(registry: DeployedRegistry, codes: list[int]) -> list[RegistryClient]:
+    """Fresh registered nodes (keys need no ether: a relayer sends their heads)."""
+    nodes = []
+    for code in codes:
+        account = Account.create()
+        registry.governance.register_node(account.address, code, f"node {code}")
+        nodes.append(registry.client_for(account))
+    return nodes
+
+
+def relayer_for(registry: DeployedRegistry) -> RegistryClient:
+    """Any funded key may relay: this one is not a registered node."""
+    return registry.client_for(registry.chain.new_account())
+
+
+def outcome(result: BatchResult) -> tuple[list[tuple[str, int]], list[tuple[str, int, str]]]:
+    return (
+        [(ev.node, ev.seq) for ev in result.anchored],
+        [(sk.node, sk.seq, sk.reason) for sk in result.skipped],
+    )
+
+
+def test_eip712_domain_and_digest_match_the_contract(registry: DeployedRegistry) -> None:
+    client = registry.node
+    fields, name, version, chain_id, contract, salt, extensions = (
+        client.contract.functions.eip712Domain().call()
+    )
+    assert (fields, name, version) == (b"\x0f", REGISTRY_NAME, REGISTRY_VERSION)
+    assert (chain_id, contract, salt, extensions) == (
+        registry.chain.chain_id, client.address, bytes(32), [],
+    )  # fmt: skip
+    assert client.contract.functions.VERSION().call() == REGISTRY_VERSION
+    node = registry.node_account.address
+    message = head_typed_data(
+        chain_id=chain_id, registry=client.address, node=node, seq=7, tree_size=99, root=root("d")
+    )
+    signable = encode_typed_data(full_message=message)
+    expected = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    assert client.contract.functions.hashHead(node, 7, 99, root("d")).call() == expected
+
+
+def test_anchor_many_lands_heads_of_several_nodes_in_one_transaction(
+    registry: DeployedRegistry,
+) -> None:
+    chiyoda = registry.node
+    iizuka, tsukuba = register_nodes(registry, [402052, 82201])
+    relayer = relayer_for(registry)
+    heads = [
+        chiyoda.sign_head(0, 10, root("c0")),
+        iizuka.sign_head(0, 5, root("i0")),
+        chiyoda.sign_head(1, 20, root("c1")),  # consecutive heads of one node share a batch
+        tsukuba.sign_head(0, 1, root("t0")),
+    ]
+    result = relayer.anchor_many(heads)
+    assert outcome(result) == ([(h.node, h.seq) for h in heads], [])
+    assert {ev.tx_hash for ev in result.anchored} == {result.tx.tx_hash}
+    assert [(ev.lg_code, ev.previous_tree_size) for ev in result.anchored] == [
+        (131016, 0), (402052, 0), (131016, 10), (82201, 0),
+    ]  # fmt: skip
+    for head in heads:
+        record = relayer.get_anchor(head.node, head.root)
+        assert record is not None
+        assert (record.node, record.seq, record.tree_size, record.block_number) == (
+            head.node, head.seq, head.tree_size, result.tx.block_number,
+        )  # fmt: skip
+    assert relayer.next_seq(chiyoda.sender.address) == 2  # type: ignore[union-attr]
+    # Readers see the same HeadAnchored events as for `anchor`, attributed to each node.
+    logged = list(relayer.iter_anchored_heads(node=iizuka.sender.address))  # type: ignore[union-attr]
+    assert [(ev.seq, ev.root, ev.tx_hash) for ev in logged] == [(0, root("i0"), result.tx.tx_hash)]
+    # A node's own `anchor` continues the sequence the relayer advanced.
+    chiyoda_direct = registry.node
+    chiyoda_direct.anchor(2, 30, root("c2"))
+
+
+def test_anchor_many_skips_each_bad_head_and_lands_the_rest(registry: DeployedRegistry) -> None:
+    good, stale, shrinking, suspended, forged, strangers = register_nodes(
+        registry, [131016, 402052, 82201, 11002, 172065, 10006]
+    )
+    relayer = relayer_for(registry)
+    relayer.anchor_many([stale.sign_head(0, 5, root("s0")), shrinking.sign_head(0, 9, root("k0"))])
+    registry.governance.suspend_node(suspended.sender.address, "key audit")  # type: ignore[union-attr]
+    chain_id = registry.chain.chain_id
+    other_chain = sign_head(
+        good.sender.account, chain_id=chain_id + 1, registry=good.address,  # type: ignore[union-attr]
+        seq=0, tree_size=1, root=root("x"),
+    )  # fmt: skip
+    other_contract = sign_head(
+        good.sender.account, chain_id=chain_id, registry=relayer.sender.address,  # type: ignore[union-attr]
+        seq=0, tree_size=1, root=root("x"),
+    )  # fmt: skip
+    by_impostor = strangers.sign_head(0, 1, root("f"))
+    wrong_signer = replace(by_impostor, node=forged.sender.address)  # type: ignore[union-attr]
+    valid = good.sign_head(0, 1, root("g0"))
+    high_s = replace(
+        valid,
+        s=(CURVE_ORDER - int.from_bytes(valid.s, "big")).to_bytes(32, "big"),
+        v=55 - valid.v,  # the malleable twin: same signer, s in the upper half
+    )
+    bad_v = replace(valid, v=valid.v - 27)
+    batch = [
+        other_chain,
+        other_contract,
+        wrong_signer,
+        high_s,
+        bad_v,
+        suspended.sign_head(0, 1, root("p0")),
+        stale.sign_head(0, 6, root("s0 again")),  # seq 0 is used
+        stale.sign_head(2, 6, root("s2")),  # seq 1 skipped
+        shrinking.sign_head(1, 8, root("k1")),
+        shrinking.sign_head(1, 9, root("k fork")),
+        valid,
+        stale.sign_head(1, 6, root("s1")),
+    ]
+    for head in batch[:5]:  # a relayer can refuse these before spending gas
+        assert relayer.head_signer(head) != head.node
+    result = relayer.anchor_many(batch)
+    anchored, skipped = outcome(result)
+    assert anchored == [(valid.node, 0), (stale.sender.address, 1)]  # type: ignore[union-attr]
+    assert [reason for _, _, reason in skipped] == [
+        "InvalidSignature", "InvalidSignature", "InvalidSignature", "InvalidSignature",
+        "InvalidSignature", "NodeNotActive", "WrongSequence", "WrongSequence", "TreeSizeShrank",
+        "RootChangedWithoutGrowth",
+    ]  # fmt: skip
+    assert [(node, seq) for node, seq, _ in skipped] == [(h.node, h.seq) for h in batch[:10]]
+    assert relayer.next_seq(suspended.sender.address) == 0  # type: ignore[union-attr]
+    assert relayer.next_seq(shrinking.sender.address) == 1  # type: ignore[union-attr]
+    assert relayer.get_anchor(forged.sender.address, root("f")) is None  # type: ignore[union-attr]
+    # `anchor` refuses the same heads with the errors that name the skip reasons.
+    with pytest.raises(e.TreeSizeShrank):
+        shrinking.anchor(1, 8, root("k1"))
+
+
+def test_replaying_a_batch_anchors_nothing_twice(registry: DeployedRegistry) -> None:
+    first, second = register_nodes(registry, [402052, 82201])
+    relayer = relayer_for(registry)
+    batch = [first.sign_head(0, 3, root("a0")), second.sign_head(0, 4, root("b0"))]
+    assert len(relayer.anchor_many(batch).anchored) == 2
+    replay = relayer_for(registry).anchor_many(batch)  # another relayer, same signed heads
+    assert outcome(replay) == ([], [(h.node, h.seq, "WrongSequence") for h in batch])
+    heads = list(relayer.iter_anchored_heads())
+    assert [(ev.node, ev.seq) for ev in heads] == [(h.node, h.seq) for h in batch]
+    with pytest.raises(e.EmptyBatch):
+        relayer._transact("anchorMany", [])
+    with pytest.raises(ValueError, match="at least one head"):
+        relayer.send_anchor_many([])
+
+
+def test_anchor_many_gas_per_head(registry: DeployedRegistry) -> None:
+    relayer = relayer_for(registry)
+    nodes = register_nodes(registry, [131016] * 10)
+    first = relayer.anchor_many([n.sign_head(0, 1, root(f"{i}/0")) for i, n in enumerate(nodes)])
+    later = relayer.anchor_many([n.sign_head(1, 2, root(f"{i}/1")) for i, n in enumerate(nodes)])
+    single = relayer.anchor_many([nodes[0].sign_head(2, 3, root("0/2"))])
+    per_head = later.tx.gas_used / 10
+    print(
+        f"\nanchorMany gas on {registry.chain.engine}: 1 head {single.tx.gas_used}, "
+        f"10 first heads {first.tx.gas_used / 10:.0f}/head, 10 later heads {per_head:.0f}/head"
+    )
+    assert len(later.anchored) == 10
+    # `anchor` costs ~58.6k for a later head: a batch saves the 21k of a transaction per head
+    # and pays ~3.5k for the signature check (ecrecover) instead.
+    assert per_head < 48_000
+    assert first.tx.gas_used < 10 * ANCHOR_MANY_HEAD_GAS
+    assert single.tx.gas_used < ANCHOR_MANY_BASE_GAS + ANCHOR_MANY_HEAD_GAS
+
+
+def test_node_worker_hands_heads_to_a_relay_and_again_when_one_is_lost(
+    registry: DeployedRegistry, tmp_path: Path
+) -> None:
+    node_key = Account.create()  # no ether: it never sends a transaction
+    registry.governance.register_node(node_key.address, 402052, "飯塚市")
+    node = registry.client_for(node_key)
+    relayer = relayer_for(registry)
+
+    class LossyRelay:
+        """Loses the first hand-over, relays later ones at once."""
+
+        def __init__(self) -> None:
+            self.handed: list[list[int]] = []
+
+        def hand_over(self, heads: Sequence[SignedHead]) -> None:
+            self.handed.append([h.seq for h in heads])
+            if len(self.handed) > 1:
+                relayer.anchor_many(heads)
+
+    store = LogStore(tmp_path / "log")
+    relay = LossyRelay()
+    worker = AnchorWorker(store, node, 0, Metrics(), relay=relay, relay_timeout=0.5)
+    try:
+        for seq in range(2):
+            store.append([NewEntry(f"leaf {seq}".encode(), {"kind": "document"}, f"r{seq}")])
+            store.seal_head(store.size, time.time())
+        worker.step()
+        assert relay.handed == [[0, 1]]
+        assert [h.state for h in store.heads(0)] == ["submitted", "submitted"]
+        worker.step()  # not due again yet
+        assert relay.handed == [[0, 1]]
+        time.sleep(0.6)
+        worker.step()  # handed over again and relayed
+        assert relay.handed == [[0, 1], [0, 1]]
+        worker.step()  # the registry's nextSeq says both landed: adopt and finalise
+        heads = list(store.heads(0))
+        assert [h.state for h in heads] == ["final", "final"]
+        anchored = list(relayer.iter_anchored_heads(node=node_key.address))
+        assert [h.tx_hash for h in heads] == [ev.tx_hash for ev in anchored]
+        assert registry.chain.web3().eth.get_transaction_count(node_key.address) == 0
+    finally:
+        store.close()
