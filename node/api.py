@@ -14,14 +14,18 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anchor import SignedHead
@@ -32,7 +36,7 @@ from verifier.bundle import bundle_to_json, revocation_to_json
 from verifier.chain import STATUS_PATH
 from verifier.jpki.errors import RevocationSourceError
 from verifier.jpki.revocation import load_crl_file
-from verifier.leaf import RevocationReason, SignatureFormat
+from verifier.leaf import MAX_UINT64, RevocationReason, SignatureFormat
 from verifier.merkle import hash_leaf
 from verifier.web import PageConfig, content_security_policy, page_template, render_page
 
@@ -41,6 +45,12 @@ PROBLEM_BASE = "https://municipal-notary.jp/problems/"
 HEX32 = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_LEAVES_PAGE = 1000
 MAX_HEADS_PAGE = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENTRY_BODY_BYTES = 256 * 1024
+"""Most a single-entry body may have: the CMS (64 KiB of base64) and the certificate
+(16 KiB) with room to spare; a bulk body may have this much per entry."""
+SMALL_BODY_BYTES = 4 * 1024
+"""Most a revocation body ({"reason": ...}) may have."""
 
 
 # ---------------------------------------------------------------------- problems
@@ -112,6 +122,19 @@ class SignatureIn(BaseModel):
                 raise ValueError("not valid base64") from None
         return value
 
+    @field_validator("signing_time")
+    @classmethod
+    def _signed_after_epoch(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            _not_before_epoch(value)
+        return value
+
+
+def _not_before_epoch(value: datetime) -> None:
+    """The leaf stores times as unsigned seconds since 1970 (docs/PROTOCOL.md)."""
+    if value < EPOCH:
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+
 
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -137,6 +160,7 @@ class EntryIn(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
+        _not_before_epoch(value)
         return value
 
     def submission(self) -> Submission:
@@ -198,7 +222,14 @@ def create_app(service: NodeService) -> FastAPI:
             "heads are anchored on the shared chain. Errors are RFC 9457 problem+json."
         ),
     )
-    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)  # type: ignore[arg-type]
+    guards = _guards(service)
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        limit=service.settings.max_body_bytes,
+        router=app.router,
+        guards=guards,
+        authorize=lambda authorization, scope: _authorize(service, authorization, scope),
+    )
     metrics = service.metrics
 
     app.add_middleware(RequestTiming, metrics=metrics)  # type: ignore[arg-type]
@@ -209,6 +240,15 @@ def create_app(service: NodeService) -> FastAPI:
     _add_operation_routes(app, service)
     _add_relay_routes(app, service)
     _add_page_routes(app, service)
+    # Every route that takes a body changes state and needs a token checked before the body
+    # is read: a route added or renamed without its guard stops the node at start.
+    unguarded = {
+        ("POST", route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and "POST" in route.methods
+    } - set(guards)
+    if unguarded:
+        raise RuntimeError(f"POST routes without a guard in node/api.py _guards: {unguarded}")
     return app
 
 
@@ -268,34 +308,65 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+def _authorize(service: NodeService, authorization: str | None, scope: str) -> Client:
+    """The caller named by the Authorization header, who must hold `scope`."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "send Authorization: Bearer <token>",
+            "Authorization",
+        )
+    client = service.tokens.resolve(authorization[7:].strip())
+    if client is None:
+        raise ProblemError(
+            401, "unauthorized", "Unauthorized", "unknown or revoked token", "Authorization"
+        )
+    if scope not in client.scopes:
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"this token lacks the {scope!r} scope",
+            "Authorization",
+        )
+    return client
+
+
 def _client_dependency(service: NodeService, scope: str) -> Callable[..., Client]:
-    """The authenticated caller, who must hold `scope`."""
+    """The authenticated caller, who must hold `scope`. Routes with a body are also in
+    `_guards`, so that BodyLimit asks for the token before a byte of the body is read."""
 
     def dependency(authorization: Annotated[str | None, Header()] = None) -> Client:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise ProblemError(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "send Authorization: Bearer <token>",
-                "Authorization",
-            )
-        client = service.tokens.resolve(authorization[7:].strip())
-        if client is None:
-            raise ProblemError(
-                401, "unauthorized", "Unauthorized", "unknown or revoked token", "Authorization"
-            )
-        if scope not in client.scopes:
-            raise ProblemError(
-                403,
-                "forbidden",
-                "Forbidden",
-                f"this token lacks the {scope!r} scope",
-                "Authorization",
-            )
-        return client
+        return _authorize(service, authorization, scope)
 
     return dependency
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a route with a body needs before its body is read: a token with `scope`, and a
+    body of at most `limit` bytes."""
+
+    scope: str
+    limit: int
+
+
+def _guards(service: NodeService) -> dict[tuple[str, str], Guard]:
+    """The routes that take a body and need a token, by (method, route path)."""
+    settings = service.settings
+    whole = settings.max_body_bytes
+    return {
+        ("POST", "/v1/entries"): Guard("submit", min(whole, ENTRY_BODY_BYTES)),
+        ("POST", "/v1/entries/bulk"): Guard(
+            "submit", min(whole, settings.max_bulk_entries * ENTRY_BODY_BYTES)
+        ),
+        ("POST", "/v1/entries/{leaf_hash}/revocation"): Guard(
+            "admin", min(whole, SMALL_BODY_BYTES)
+        ),
+        ("POST", "/v1/relay/heads"): Guard("relay", whole),
+    }
 
 
 def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
@@ -418,7 +489,7 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
 
     @app.get("/v1/log/heads", tags=["log"], summary="Sealed heads with their anchoring state")
     def log_heads(
-        start: Annotated[int, Query(ge=0)] = 0,
+        start: Annotated[int, Query(ge=0, le=MAX_UINT64)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_HEADS_PAGE)] = 100,
     ) -> dict[str, Any]:
         return {
@@ -430,7 +501,8 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         "/v1/log/consistency", tags=["log"], summary="Consistency proof between two tree sizes"
     )
     async def consistency(
-        first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
+        first: Annotated[int, Query(ge=0, le=MAX_UINT64)],
+        second: Annotated[int, Query(ge=0, le=MAX_UINT64)],
     ) -> dict[str, Any]:
         if first > second or second > service.store.size:
             raise ProblemError(
@@ -444,7 +516,9 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
 
     @app.get("/v1/log/inclusion", tags=["log"], summary="Inclusion proof of a leaf hash")
-    async def inclusion(leaf_hash: str, tree_size: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    async def inclusion(
+        leaf_hash: str, tree_size: Annotated[int, Query(ge=1, le=MAX_UINT64)]
+    ) -> dict[str, Any]:
         index = service.store.index_of(_leaf_hash(leaf_hash))
         if index is None:
             raise ProblemError(
@@ -466,7 +540,8 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
 
     @app.get("/v1/log/leaves", tags=["log"], summary="Leaf data by index range (no personal data)")
     def leaves(
-        start: Annotated[int, Query(ge=0)], end: Annotated[int, Query(ge=1)]
+        start: Annotated[int, Query(ge=0, le=MAX_UINT64)],
+        end: Annotated[int, Query(ge=1, le=MAX_UINT64)],
     ) -> dict[str, Any]:
         if end <= start or end - start > MAX_LEAVES_PAGE:
             raise ProblemError(
@@ -695,19 +770,59 @@ class PublicStatusCors:
 
 
 class BodyLimit:
-    """Refuses bodies over `limit` bytes with 413, whether or not Content-Length says so."""
+    """Refuses bodies over `limit` bytes with 413, whether or not Content-Length says so.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    A route in `guards` first has its token checked (401/403 without reading the body: an
+    anonymous caller must not make the node read and parse megabytes), then its own, lower
+    limit applies."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        router: Router | None = None,
+        guards: dict[tuple[str, str], Guard] | None = None,
+        authorize: Callable[[str | None, str], Client] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.router = router
+        self.guards = guards or {}
+        self.guarded_methods = {method for method, _ in self.guards}
+        self.authorize = authorize
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(scope, send, self.limit)
+        headers = dict(scope.get("headers") or [])
+        limit = self.limit
+        guard, route = self._guard(scope)
+        if guard is not None:
+            if self.authorize is not None:
+                authorization = headers.get(b"authorization")
+                try:
+                    await run_in_threadpool(
+                        self.authorize,
+                        None if authorization is None else authorization.decode("latin-1"),
+                        guard.scope,
+                    )
+                except ProblemError as error:
+                    scope["route"] = route  # for the request metrics, as the router would
+                    response = problem_response(
+                        error.status,
+                        error.problem,
+                        error.title,
+                        error.detail,
+                        scope.get("path", ""),
+                        field=error.field,
+                    )
+                    await response({"type": "http"}, _no_receive, send)
+                    return
+            limit = min(limit, guard.limit)
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, send, limit)
             return
         seen = 0
 
@@ -715,14 +830,26 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise _BodyTooLargeError
             return message
 
         try:
             await self.app(scope, limited, send)
         except _BodyTooLargeError:
-            await _too_large(scope, send, self.limit)
+            await _too_large(scope, send, limit)
+
+    def _guard(self, scope: Scope) -> tuple[Guard | None, BaseRoute | None]:
+        """The guard of the route the router will pick for this request, if any, and that
+        route. Proof requests (GET) skip the route matching: they are the hot path."""
+        if self.router is None or scope["method"] not in self.guarded_methods:
+            return None, None
+        for route in self.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                path = getattr(route, "path", None)
+                return (self.guards.get((scope["method"], path)) if path else None), route
+        return None, None
 
 
 class _BodyTooLargeError(Exception):

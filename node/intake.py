@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from node.store import NewEntry
-from verifier.bundle import make_document_entry
+from verifier.bundle import MAX_CERTIFICATES, make_document_entry
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
 from verifier.jpki import (
     JPKICertificate,
@@ -26,6 +26,7 @@ from verifier.jpki import (
     check_signer,
 )
 from verifier.leaf import (
+    MAX_UINT64,
     RevocationEntry,
     SignatureFormat,
     new_salt,
@@ -121,6 +122,10 @@ def document_entry(
     """Check `submission` and build its log entry. Raises SubmissionRejectedError."""
     sig = submission.signature
     where = f"{field_prefix}signature"
+    if not 0 <= submission.issued_at <= MAX_UINT64:
+        raise SubmissionRejectedError(
+            f"{field_prefix}issued_at", "must not be before 1970-01-01T00:00:00Z"
+        )
     try:
         if sig.format is SignatureFormat.CMS:
             signed = verify_cms_digest(sig.value, submission.document_sha256)
@@ -150,14 +155,28 @@ def document_entry(
         raise SubmissionRejectedError(
             f"{where}.value", f"signature does not verify: {error}"
         ) from None
-    check = gate.check(signer, [c for c in embedded if c.sha256 != signer.sha256], signing_seconds)
+    if not 0 <= signing_seconds <= MAX_UINT64:
+        raise SubmissionRejectedError(
+            f"{where}.signing_time" if sig.format is SignatureFormat.PKCS1 else f"{where}.value",
+            "the signing time must not be before 1970-01-01T00:00:00Z",
+        )
+    others = [c for c in embedded if c.sha256 != signer.sha256]
+    if 1 + len(others) > MAX_CERTIFICATES:
+        # The bundle carries the signer's certificate and these; a bundle may carry at most
+        # MAX_CERTIFICATES, so an entry with more could be logged but never proven.
+        raise SubmissionRejectedError(
+            f"{where}.value",
+            f"the CMS carries {1 + len(others)} certificates (the signer's and "
+            f"{len(others)} more); at most {MAX_CERTIFICATES} are allowed",
+        )
+    check = gate.check(signer, others, signing_seconds)
     if not check.ok:
         raise SubmissionRejectedError(
             f"{where}.certificate",
             f"signer certificate is {check.status} at the signing time: {check.reason}",
             problem=f"signer-{check.status.replace('_', '-')}",
         )
-    certificates = [signer.der, *(c.der for c in embedded if c.sha256 != signer.sha256)]
+    certificates = [signer.der, *(c.der for c in others)]
     salt = new_salt()
     entry = make_document_entry(
         document_sha256=submission.document_sha256,

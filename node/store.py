@@ -174,6 +174,8 @@ class LogStore:
     def leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(index, leaf bytes) for start <= index < end, in order."""
         end = min(end, self._size)
+        if start >= end:  # also keeps keys a u64 cannot hold out of the iterator bounds
+            return
         for key, value in self.db.iterator(start=LEAF + u64(start), stop=LEAF + u64(end)):
             yield _U64.unpack(key[1:])[0], value
 
@@ -220,6 +222,8 @@ class LogStore:
 
     def heads(self, start: int = 0, limit: int | None = None) -> Iterator[Head]:
         stop = self._heads if limit is None else min(self._heads, start + limit)
+        if start >= stop:
+            return
         for _, value in self.db.iterator(start=HEAD + u64(start), stop=HEAD + u64(stop)):
             yield Head.from_json(value)
 

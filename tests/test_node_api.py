@@ -269,9 +269,11 @@ def test_transport_level_garbage(node: NodeProcess, tokens: dict[str, str]) -> N
         == "leaf_hash"
     )
     assert call("GET", node.url + "/v1/no-such-thing").status == 404
+    # Deep nesting must reach the JSON parser (bulk: a single entry's 256 KiB limit would
+    # refuse these 400 KB unread) and come back as a problem, not a crash.
     nested = call(
         "POST",
-        node.url + "/v1/entries",
+        node.url + "/v1/entries/bulk",
         token=tokens["submit"],
         raw=b"[" * 200_000 + b"]" * 200_000,
     )
