@@ -23,6 +23,8 @@ from eth.consensus.clique._utils import get_block_signer, sign_block_header
 from eth.consensus.clique.constants import NONCE_AUTH, NONCE_DROP, SIGNATURE_LENGTH
 from eth.consensus.clique.datatypes import Snapshot
 from eth.constants import GENESIS_PARENT_HASH
+from eth.db.chain import ChainDB
+from eth.db.chain_gaps import GapChange
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
 from eth.vm.chain_context import ChainContext
 from eth_keys.datatypes import PrivateKey
@@ -35,6 +37,11 @@ from devnet.leveldb import LevelDB
 log = logging.getLogger("devnet.chain")
 ZERO_ADDRESS = Address(b"\0" * 20)
 SIGNER_CACHE_SIZE = 4096
+# Finishing a block (transaction and receipt tries, state root, write) costs about as much
+# again as executing its transactions; the estimate per transaction starts here and follows
+# what blocks of at least FINISH_SAMPLE_MIN_TXS transactions measured.
+INITIAL_FINISH_SECONDS_PER_TX = 0.001
+FINISH_SAMPLE_MIN_TXS = 20
 
 
 class BlockRejectedError(Exception):
@@ -43,6 +50,34 @@ class BlockRejectedError(Exception):
 
 class UnknownParentError(BlockRejectedError):
     """The block's parent is not known here (yet): sync from the peer that sent it."""
+
+
+class DevnetChainDB(ChainDB):
+    """py-evm's ChainDB without a wedge in its gap bookkeeping.
+
+    py-evm tracks "gaps" (block numbers below the highest one it stored that it holds no
+    header for) and moves the tip of that range up for *every* header it stores, canonical or
+    not. Under Clique a lighter branch can be longer than the canonical one (out-of-turn
+    blocks weigh 1, in-turn 2): store canonical 1a-2a (weight 4) and a side branch 1b-2b-3b
+    (weight 3), and the tip says block 3 is held. The canonical block 3a then takes the
+    "already held: replacing an uncle?" path, which looks up the canonical header #3, finds
+    none and raises HeaderNotFound: block 3a and every later block on the canonical branch
+    are refused, from peers, from sync and from this node's own sealer, for good. Under load
+    this froze one validator of three while the other two went on (bench/devnet, item 2 of
+    "The chain at national scale"). No header is missing in this database (a block is only
+    stored after its parent), so with no canonical header at that number there is no uncle to
+    replace and nothing to reopen."""
+
+    @classmethod
+    def _update_header_chain_gaps(
+        cls, db: Any, persisting_header: BlockHeaderAPI, base_gaps: Any = None
+    ) -> Any:
+        try:
+            return super()._update_header_chain_gaps(db, persisting_header, base_gaps)
+        except HeaderNotFound:
+            # Only the canonical lookup of the NoChange path raises this: nothing was written.
+            gaps = base_gaps if base_gaps is not None else cls._get_header_chain_gaps(db)
+            return GapChange.NoChange, gaps
 
 
 @dataclass(frozen=True)
@@ -64,6 +99,16 @@ class HeadView:
 
 
 @dataclass(frozen=True)
+class SealTiming:
+    """Where the last `seal_block` spent its time (seconds): waiting for the chain lock,
+    executing transactions, and finishing (roots, seal, write)."""
+
+    lock_wait: float
+    execute: float
+    finish: float
+
+
+@dataclass(frozen=True)
 class CanonicalChange:
     """Blocks that became canonical, and blocks that stopped being canonical (a reorg)."""
 
@@ -80,13 +125,16 @@ class ChainStore:
             raise BlockRejectedError(
                 f"cannot open the chain data in {db_path} ({error}); is this node already running?"
             ) from None
-        self.chain_cls = chain_class(genesis)
+        base = chain_class(genesis)
+        self.chain_cls: type[Chain] = type(base.__name__, (base,), {"chaindb_class": DevnetChainDB})
         self.lock = threading.RLock()
         self.listeners: list[Callable[[CanonicalChange], None]] = []
         self._signer_cache: OrderedDict[Hash32, Address] = OrderedDict()
         self._sealing_vms: dict[Address, Any] = {}
         self._head_view: HeadView | None = None
         self._tx_builder: Any = None
+        self._finish_seconds_per_tx = INITIAL_FINISH_SECONDS_PER_TX
+        self.last_seal: SealTiming | None = None
         expected = Hash32(genesis.block_hash())
         try:
             self.chain = self.chain_cls(self.db)
@@ -219,12 +267,19 @@ class ChainStore:
                     f"block {block.number} {encode_hex(block.hash)}: parent unknown"
                 )
             self.check_clique_rules(block.header, parent)
+            started = time.monotonic()
             try:
                 result = self.chain.import_block(block)
             except Exception as error:  # py-evm raises many types for bad blocks
                 raise BlockRejectedError(
                     f"block {block.number} {encode_hex(block.hash)}: {error}"
                 ) from None
+            log.log(
+                logging.INFO if block.transactions else logging.DEBUG,  # not every empty one
+                "imported block %d %s (%d txs) in %.2f s",
+                block.number, encode_hex(block.hash)[:18], len(block.transactions),
+                time.monotonic() - started,
+            )  # fmt: skip
             added, removed = result.new_canonical_blocks, result.old_canonical_blocks
             if not added:
                 added, removed = self._prefer_on_tie(block.header)
@@ -291,10 +346,15 @@ class ChainStore:
         in `build_seconds`, seal and store it; None if the head moved on meanwhile.
 
         The time budget keeps blocks on the period under load: every peer must execute
-        the block before it can build the next one."""
-        deadline = time.monotonic() + build_seconds
+        the block before it can build the next one. It covers the whole seal, the state
+        and trie roots and the write included (about as long again as executing the
+        transactions), and starts once the chain lock is held, so time spent waiting for an
+        import does not turn into an empty block."""
         signer = Address(key.public_key.to_canonical_address())
+        asked = time.monotonic()
         with self.lock:
+            started = time.monotonic()
+            deadline = started + build_seconds
             parent = self.chain.get_canonical_head()
             if parent.hash != parent_hash:
                 return None
@@ -325,8 +385,10 @@ class ChainStore:
                 consensus_context=self.chain.consensus_context,
             )
             header, included, receipts = template, [], []
+            finish_per_tx = self._finish_seconds_per_tx
             for tx in transactions:
-                if time.monotonic() > deadline:
+                # Room left for this transaction and for finishing the block with it.
+                if time.monotonic() + finish_per_tx * (len(included) + 1) > deadline:
                     break
                 if header.gas_used + tx.gas > header.gas_limit:
                     continue
@@ -338,6 +400,7 @@ class ChainStore:
                 header = vm.add_receipt_to_header(header, receipt)
                 included.append(tx)
                 receipts.append(receipt)
+            executed = time.monotonic()
             block = vm.set_block_transactions_and_withdrawals(
                 vm.get_block(), header, included, receipts
             )
@@ -345,6 +408,15 @@ class ChainStore:
             sealed = finalized.copy(header=sign_block_header(finalized.header, key))
             self.check_clique_rules(sealed.header, parent)
             new, old = self.chain.persist_block(sealed)[1:]
+            finished = time.monotonic()
+            if len(included) >= FINISH_SAMPLE_MIN_TXS:
+                per_tx = (finished - executed) / len(included)
+                self._finish_seconds_per_tx += (per_tx - self._finish_seconds_per_tx) / 4
+            self.last_seal = SealTiming(
+                lock_wait=started - asked,
+                execute=executed - started,
+                finish=finished - executed,
+            )
             self._publish(new, old)
             return sealed
 

@@ -1,5 +1,6 @@
-"""Block production under EIP-225: seal on time when in turn, after a random delay when
-out of turn, never twice within `floor(N/2)+1` blocks, and carry this validator's votes."""
+"""Block production under EIP-225: seal on time when in turn, after a period's grace and a
+random delay when out of turn, never twice within `floor(N/2)+1` blocks, and carry this
+validator's votes."""
 
 from __future__ import annotations
 
@@ -19,9 +20,22 @@ from devnet.txpool import TxPool
 
 log = logging.getLogger("devnet.sealer")
 WIGGLE_SECONDS = 0.5  # per signer, as geth's wiggleTime
-# Share of the period spent executing transactions into a block; peers spend about as
-# long again importing it, so the next block can still come on time.
+MIN_TX_GAS = 21_000
+# Share of the period a block may take to seal: executing its transactions and finishing it
+# (roots, seal, write). Each peer then spends about as long again importing it, and the next
+# in-turn signer must have imported it before it can build on it, so sealing plus importing
+# stays within the period with room for the CPU the other work takes (measured: 0.36 s to
+# seal and 0.37 s to import a block of ~125 anchors at 1 s).
 BUILD_SHARE_OF_PERIOD = 0.35
+# In turn, the block should be out by its timestamp + BUILD_SHARE_OF_PERIOD: a sealer that
+# starts late (its parent came late, or the CPU is shared) seals a smaller block, down to
+# this share, so the next signer catches up instead of every later block slipping too.
+MIN_BUILD_SHARE_OF_PERIOD = 0.1
+# An out-of-turn signer first leaves the in-turn signer this many periods beyond the slot
+# for its block to arrive and be imported, then waits its random wiggle. With py-evm a
+# loaded block takes a good part of a period to seal and again to import, so without the
+# grace an out-of-turn signer sealed a competing block at most heights under load.
+OUT_OF_TURN_GRACE_PERIODS = 1.0
 
 
 class Sealer:
@@ -76,34 +90,47 @@ class Sealer:
         timestamp = max(parent.timestamp + self.store.genesis.period, int(time.time()))
         delay = timestamp - time.time()
         if not in_turn:
+            delay += OUT_OF_TURN_GRACE_PERIODS * self.store.genesis.period
             delay += random.uniform(0, (len(signers) // 2 + 1) * WIGGLE_SECONDS)  # noqa: S311
         if delay > 0 and self._head_changed.wait(delay):
             return  # someone else sealed first: start over on the new head
         if self._stop.is_set():
             return
+        candidates = self._candidates()
+        period = self.store.genesis.period
+        budget = BUILD_SHARE_OF_PERIOD * period
+        if in_turn:  # out of turn it is late anyway: a fallback block gets the full budget
+            budget = max(MIN_BUILD_SHARE_OF_PERIOD * period, timestamp + budget - time.time())
         block = self.store.seal_block(
             self.key,
             parent.hash,
             timestamp,
-            self._candidates(),
+            candidates,
             self._vote(signers),
             self._drop_invalid,
-            build_seconds=BUILD_SHARE_OF_PERIOD * self.store.genesis.period,
+            build_seconds=budget,
         )
         if block is None:
             return
+        timing = self.store.last_seal
         log.info(
-            "sealed block %d %s (%s, %d txs)",
+            "sealed block %d %s (%s, %d txs, %.2f s after its timestamp; "
+            "lock wait %.2f s, execute %.2f s, finish %.2f s)",
             block.number, encode_hex(block.hash)[:18], "in turn" if in_turn else "out of turn",
-            len(block.transactions),
+            len(block.transactions), time.time() - timestamp,
+            *((timing.lock_wait, timing.execute, timing.finish) if timing else (0, 0, 0)),
         )  # fmt: skip
         self.on_sealed(block)
 
     def _candidates(self) -> list[SignedTransactionAPI]:
-        view = self.store.head_view()
-        return self.pool.executable(
-            lambda sender: int(view.state.get_nonce(sender)), view.next_base_fee
-        )
+        # Under the chain lock: the head's state must not change while nonces are read.
+        with self.store.locked():
+            view = self.store.head_view()
+            return self.pool.executable(
+                lambda sender: int(view.state.get_nonce(sender)),
+                view.next_base_fee,
+                limit=view.header.gas_limit // MIN_TX_GAS,  # more than a block can hold
+            )
 
     def _vote(self, signers: list[Address]) -> Vote | None:
         """One open proposal, chosen at random as geth does; fulfilled ones are skipped."""

@@ -92,7 +92,13 @@ class TxPool:
                     raise TxRejectedError("replacement transaction underpriced")
                 del self._by_hash[old.tx.hash]
             elif len(queue) >= MAX_PER_SENDER:
-                raise TxRejectedError("txpool is full for this sender")
+                # A nonce below the sender's highest is nearer to being executable (it may
+                # close a gap that holds the rest back): drop the highest instead, as geth
+                # drops the furthest queued transactions first.
+                highest = max(queue)
+                if tx.nonce > highest:
+                    raise TxRejectedError("txpool is full for this sender")
+                del self._by_hash[queue.pop(highest).tx.hash]
             elif len(self._by_hash) >= MAX_POOL:
                 raise TxRejectedError("txpool is full")
             pooled = PooledTx(tx, raw)
@@ -114,10 +120,11 @@ class TxPool:
             return nonce
 
     def executable(
-        self, nonce_of: Callable[[Address], int], base_fee: int
+        self, nonce_of: Callable[[Address], int], base_fee: int, limit: int | None = None
     ) -> list[SignedTransactionAPI]:
         """Transactions ready for the next block: each sender's run of consecutive nonces
-        from its state nonce, interleaved by highest tip first."""
+        from its state nonce, interleaved by highest tip first; at most `limit` of them (a
+        block holds few of a large backlog, and ordering all of it would take the time)."""
         with self._lock:
             runs: dict[Address, list[PooledTx]] = {}
             for sender, queue in self._by_sender.items():
@@ -130,7 +137,7 @@ class TxPool:
         heap = [(-run[0].tip(base_fee), i, sender) for i, (sender, run) in enumerate(runs.items())]
         heapq.heapify(heap)
         ordered, positions = [], dict.fromkeys(runs, 0)
-        while heap:
+        while heap and (limit is None or len(ordered) < limit):
             _, i, sender = heapq.heappop(heap)
             run = runs[sender]
             ordered.append(run[positions[sender]].tx)
