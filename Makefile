@@ -56,6 +56,7 @@ bench: setup
 	$(PY) -m bench.rpc
 	$(PY) -m bench.node
 	$(PY) -m bench.audit
+	$(PY) -m bench.nation
 
 clean:
 	rm -rf $(VENV) node_modules contracts/build
