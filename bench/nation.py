@@ -62,6 +62,7 @@ from eth_utils.crypto import keccak
 
 from anchor import RegistryClient, connect
 from anchor.artifacts import load_registry_artifact
+from anchor.registry import RevertDecoder
 from bench.devnet import seal_stats
 from bench.report import RESULTS, run_facts, write_section
 from devnet.admin import admin_call
@@ -623,18 +624,24 @@ def anchored_topic() -> str:
     return "0x" + keccak(text=f"HeadAnchored({types})").hex()
 
 
-def relay_outcomes(url: str, txs: list[str]) -> dict[str, tuple[int, int]]:
-    """tx -> (heads anchored, heads skipped) from the receipts (skipped -1: reverted)."""
+def relay_outcomes(url: str, txs: list[str]) -> tuple[dict[str, tuple[int, int]], Counter[str]]:
+    """tx -> (heads anchored, heads skipped) from the receipts (skipped -1: reverted), and
+    the skipped heads by reason (`HeadSkipped`'s error selector, named from the ABI)."""
     topic = anchored_topic()
+    decoder = RevertDecoder(load_registry_artifact().abi)
     rpc = Rpc(url)
     receipts = rpc.batch([("eth_getTransactionReceipt", [t]) for t in txs])
-    out = {}
+    out, reasons = {}, Counter[str]()
     for tx, r in zip(txs, receipts, strict=True):
         if r is None:
             continue
         anchored = sum(1 for log in r["logs"] if log["topics"][:1] == [topic])
         out[tx] = (anchored, len(r["logs"]) - anchored if int(r["status"], 16) else -1)
-    return out
+        for log in r["logs"]:
+            if log["topics"][:1] != [topic] and len(log["data"]) >= 2 + 128:
+                # HeadSkipped(node indexed, uint64 seq, bytes4 reason): reason is word 2.
+                reasons[decoder.name_of(bytes.fromhex(log["data"][2 + 64 : 2 + 72]))] += 1
+    return out, reasons
 
 
 def sample_receipts(url: str, txs: list[str]) -> int:
@@ -776,6 +783,7 @@ def run_phase(  # noqa: PLR0915 - one measured phase, start to report
     included_in_offer = 0
     heads_per_block: list[int] = []
     failed = -1
+    skip_reasons: Counter[str] = Counter()
     if args.mode == "single":
         for tx, sent in run.sent.items():
             b = tx_block.get(tx)
@@ -789,7 +797,7 @@ def run_phase(  # noqa: PLR0915 - one measured phase, start to report
         failed = c.client.call(sample_receipts, c.validators[0].rpc_url, sample)
         skipped = 0
     else:
-        outcomes = c.client.call(
+        outcomes, skip_reasons = c.client.call(
             relay_outcomes, c.validators[0].rpc_url, [t for t in run.relay_txs if t in tx_block]
         )
         included = skipped = 0
@@ -828,6 +836,7 @@ def run_phase(  # noqa: PLR0915 - one measured phase, start to report
         "included": included,
         "included_in_offer": included_in_offer,
         "skipped": skipped,
+        "skip_reasons": dict(skip_reasons),
         "failed": failed,
         "offer_seconds": offered_s,
         "offered_per_s": run.offered / offered_s,
@@ -932,6 +941,26 @@ def _per_anchor(r: dict[str, Any]) -> str:
     return f"{growth / 86_400 / rate:,.0f}" if rate > 0 else "-"
 
 
+def relayer_note(r: dict[str, Any]) -> str:
+    note = f" Relayer: {r['relay_txs']:,} anchorMany transactions, {r['skipped']:,} heads skipped"
+    reasons = r.get("skip_reasons")
+    if reasons:
+        note += " (" + ", ".join(f"{n:,} {why}" for why, n in reasons.items()) + ")"
+    elif r["skipped"]:
+        note += (
+            " (reasons not recorded by this run; a head whose node's previous head was in a"
+            " refused batch fails the registry's sequence rule, and this relayer does not retry:"
+            " a real node hands its head over again, node/relay.py)"
+        )
+    refused = sum(r["refusals"].values())
+    if refused:
+        note += (
+            f"; {refused:,} heads refused with their batch: one relayer may hold at most 256"
+            " transactions in a pool (DEVNET.md, Transaction pool)"
+        )
+    return note + "."
+
+
 def render(data: dict[str, Any]) -> str:
     rows = sorted(data["rows"], key=lambda r: (r["mode"] != "single", r["multiplier"]))
     lines = [HEADING, ""]
@@ -961,7 +990,8 @@ def render(data: dict[str, Any]) -> str:
         "- Audit: `notary audit --rpc <validator 6> --registry <addr>` in the load-generator host"
         " (no `--nodes`: the chain and registry parts; each node's log is audited against its own"
         " volume, see bench/RESULTS.md Audit), timed before and after each load over the whole"
-        " chain; per simulated day = (after - before) / anchors added x the anchors a day of the"
+        " chain (exit 1 with one `node-url-missing` finding per node is expected without `--nodes`);"
+        " per simulated day = (after - before) / anchors added x the anchors a day of the"
         " offered rate brings (blocks in between, idle ones included, are charged to the anchors).",
         "",
         "| mode | load | minutes | heads offered (/s; peak second) | this load's heads included by end of offer (/s) | included after drain | chain: anchors mined /s between the audits | latency p50 / p99 / max s | blocks: 1 s / 2 s / ≥3 s intervals, % late | out-of-turn blocks | heads per block median / max | pool at end of offer / after drain |",
@@ -981,7 +1011,7 @@ def render(data: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| mode | load | CPU s per validator per wall s (mean; min-max) | chain bytes/day (median of 7 validators; min-max) | chain bytes per anchor mined | audit s before / after | audit s per 1,000 anchors | audit s per simulated day | failed receipts | refused |",
+        "| mode | load | CPU s per validator per wall s (mean; min-max) | chain bytes/day (median of 7 validators; min-max) | chain bytes per anchor mined | audit s before / after | audit s per 1,000 anchors | audit s per simulated day | failed receipts | refused (single: transactions; anchor-many: heads in batches the relayer could not send) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -995,7 +1025,14 @@ def render(data: dict[str, Any]) -> str:
             f" | {r['audit_before']['seconds']:.1f} / {r['audit_after']['seconds']:.1f}"
             f" | {r['audit_per_1000_anchors']:.2f} | {r['audit_per_day']:,.0f} | {r['failed']} | {refused} |"
         )
-    lines.append("")
+    lines += [
+        "",
+        "What limited each run (all on one machine: 7 validators, their relays and the load"
+        " generator on 2 cores, so each validator got about a quarter of a core; every validator"
+        " executes every block, and blocks that come out late make out-of-turn signers seal"
+        " competing ones, which every validator then executes too):",
+        "",
+    ]
     previous: dict[str, dict[str, Any]] = {}
     for r in rows:
         a = r["audit_after"]
@@ -1003,7 +1040,9 @@ def render(data: dict[str, Any]) -> str:
         previous[r["mode"]] = r
         carried = (
             f"It began with the previous load's {before['pool_after_drain']:,} transactions still"
-            " pending, mined first (nonce order). "
+            " pending"
+            + (" (anchorMany batches)" if r["mode"] != "single" else "")
+            + ", mined first (nonce order). "
             if before and before["pool_after_drain"]
             else ""
         )
@@ -1011,11 +1050,7 @@ def render(data: dict[str, Any]) -> str:
             f"- {r['mode']} {r['multiplier']}x: {carried}{limits(r)}. Audit after: {a['blocks']:,} blocks,"
             f" {a['anchors']:,} anchors in {a['seconds']:.1f} s (exit {a['exit']};"
             f" findings {a['findings'] or 'none'})."
-            + (
-                f" Relayer: {r['relay_txs']:,} anchorMany transactions, {r['skipped']} heads skipped."
-                if r["mode"] != "single"
-                else ""
-            )
+            + (relayer_note(r) if r["mode"] != "single" else "")
         )
     lines += [
         "",
