@@ -24,8 +24,8 @@ MIN_TX_GAS = 21_000
 # Share of the period a block may take to seal: executing its transactions and finishing it
 # (roots, seal, write). Each peer then spends about as long again importing it, and the next
 # in-turn signer must have imported it before it can build on it, so sealing plus importing
-# stays within the period with room for the CPU the other work takes (measured: 0.36 s to
-# seal and 0.37 s to import a block of ~125 anchors at 1 s).
+# stays within the period with room for the CPU the other work takes (measured: 0.35 s to
+# seal and 0.38 s to import a block of ~120 anchors at 1 s; bench/RESULTS.md).
 BUILD_SHARE_OF_PERIOD = 0.35
 # In turn, the block should be out by its timestamp + BUILD_SHARE_OF_PERIOD: a sealer that
 # starts late (its parent came late, or the CPU is shared) seals a smaller block, down to
