@@ -45,7 +45,6 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -62,12 +61,14 @@ from eth_utils.crypto import keccak
 
 from anchor import RegistryClient, connect
 from anchor.artifacts import load_registry_artifact
+from anchor.models import is_valid_lg_code
 from anchor.registry import RevertDecoder
 from bench.devnet import seal_stats
 from bench.report import RESULTS, run_facts, write_section
 from devnet.admin import admin_call
 from devnet.anvil import wait_for_rpc
 from tests.netns import Host, Network, network_of_hosts
+from tests.validator_hosts import NOTARY, PEER_PORT, RELAY_PORT, REPO, ValidatorHost, keygen
 
 try:  # EIP-712 signed heads for `anchorMany` (the node's side of the relay)
     from anchor.signing import sign_head
@@ -75,11 +76,8 @@ except ImportError:  # pragma: no cover - a checkout without anchorMany
     sign_head = None
 
 HEADING = "## Nation (bench/nation.py)"
-REPO = Path(__file__).resolve().parent.parent
-NOTARY = [sys.executable, "-m", "node.cli"]
 VALIDATORS = 7
 NODES = 1_741
-RPC_PORT, PEER_PORT, RELAY_PORT = 8545, 30303, 30304
 DELAY, JITTER = 0.03, 0.01
 CHAIN_ID = 47_171
 PERIOD = 1
@@ -175,37 +173,8 @@ def sign_tx(account: LocalAccount, nonce: int, to: str, data: bytes, gas: int) -
 # ------------------------------------------------------------------------------ the hosts
 
 
-@dataclass
-class Validator:
-    host: Host
-    key_dir: Path
-    data: Path
-    address: str
-    peers: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://{self.host.ip}:{RPC_PORT}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://{self.host.ip}:{RELAY_PORT}"
-
-    @property
-    def log(self) -> Path:
-        return self.data.with_suffix(".log")
-
-    def start(self, genesis: Path) -> None:
-        argv = [
-            *NOTARY, "devnet", "node", "--genesis", str(genesis), "--data", str(self.data),
-            "--key", str(self.key_dir), "--rpc", f"{self.host.ip}:{RPC_PORT}",
-            "--peer-listen", f"{self.host.ip}:{PEER_PORT}", "--peer-url", self.peer_url,
-        ]  # fmt: skip
-        for url in self.peers:
-            argv += ["--peer", url]
-        with open(self.log, "ab") as log:
-            self.process = self.host.popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+class Validator(ValidatorHost):
+    """A validator host with what the benchmark reads off its process."""
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
@@ -254,19 +223,10 @@ def own_cpu() -> float:
     return times.user + times.system
 
 
-def keygen(host: Host, out: Path) -> str:
-    done = host.run([*NOTARY, "devnet", "keygen", "--out", str(out)], cwd=REPO)
-    return str(done.stdout.strip().splitlines()[-1])
-
-
 def lg_code(i: int) -> int:
-    """A valid 6-digit local-government code (check digit as the registry computes it)."""
+    """A valid 6-digit local-government code: a body per municipality and its check digit."""
     body = (i % 47 + 1) * 1000 + 100 + i // 47
-    rest, total = body, 0
-    for weight in range(2, 7):
-        total += (rest % 10) * weight
-        rest //= 10
-    return body * 10 + (11 - total % 11) % 10
+    return next(body * 10 + d for d in range(10) if is_valid_lg_code(body * 10 + d))
 
 
 @dataclass

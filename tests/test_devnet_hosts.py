@@ -9,10 +9,9 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,68 +22,19 @@ from eth_keys import keys
 
 from anchor import RegistryClient, connect
 from devnet.admin import admin_call
-from devnet.anvil import wait_for_rpc
 from devnet.genesis import Genesis
 from devnet.peerauth import PeerIdentity
 from tests.devnet_helpers import rpc, rpc_raw, wait_for_common_block, wait_until
 from tests.netns import Host, Network, network_of_hosts
 from tests.node_harness import NodeProcess, http, provision_node, signed_entry
+from tests.validator_hosts import NOTARY, PEER_PORT, RELAY_PORT, REPO, ValidatorHost, keygen
 from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain
 
-REPO = Path(__file__).resolve().parent.parent
-NOTARY = [sys.executable, "-m", "node.cli"]
-RPC_PORT, PEER_PORT, RELAY_PORT = 8545, 30303, 30304
 CHAIN_ID = 47_123
 DEAD = "0x000000000000000000000000000000000000dEaD"
-
-
-@dataclass
-class Validator:
-    """One municipality's host: its key folder, data folder and `notary devnet node`."""
-
-    host: Host
-    key_dir: Path
-    data: Path
-    address: str
-    peers: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://{self.host.ip}:{RPC_PORT}"
-
-    @property
-    def peer_url(self) -> str:
-        """The peer plane as other hosts reach it: through this host's delay relay."""
-        return f"http://{self.host.ip}:{RELAY_PORT}"
-
-    def start(self, genesis: Path, client: Host) -> None:
-        argv = [
-            *NOTARY, "devnet", "node", "--genesis", str(genesis), "--data", str(self.data),
-            "--key", str(self.key_dir), "--rpc", f"{self.host.ip}:{RPC_PORT}",
-            "--peer-listen", f"{self.host.ip}:{PEER_PORT}", "--peer-url", self.peer_url,
-        ]  # fmt: skip
-        for url in self.peers:
-            argv += ["--peer", url]
-        with open(self.data.with_suffix(".log"), "ab") as log:
-            self.process = self.host.popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        client.call(wait_for_rpc, self.rpc_url, 60, self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def admin(self, *args: str) -> str:
-        """A `notary devnet` admin command on this node (its unix socket)."""
-        done = subprocess.run(
-            [*NOTARY, "devnet", *args, "--data", str(self.data)],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        return done.stdout
 
 
 @dataclass
@@ -93,30 +43,24 @@ class Consortium:
     host, never from the root namespace."""
 
     net: Network
-    validators: list[Validator]
+    validators: list[ValidatorHost]
     client: Host  # the notary node, the test's own calls
     genesis: Path
     dev: LocalAccount
     workdir: Path
 
-    def rpc(self, validator: Validator, method: str, *params: Any) -> Any:
+    def rpc(self, validator: ValidatorHost, method: str, *params: Any) -> Any:
         return self.client.call(rpc, validator.rpc_url, method, *params)
 
-    def head(self, validator: Validator) -> int:
+    def head(self, validator: ValidatorHost) -> int:
         return int(self.rpc(validator, "eth_blockNumber"), 16)
 
-    def agree(self, validators: list[Validator], minimum: int, timeout: float = 60) -> int:
+    def agree(self, validators: list[ValidatorHost], minimum: int, timeout: float = 60) -> int:
         urls = [v.rpc_url for v in validators]
         return self.client.call(wait_for_common_block, urls, minimum, timeout)
 
     def wait(self, condition: Any, timeout: float, what: str) -> None:
         self.client.call(wait_until, condition, timeout, what)
-
-
-def keygen(host: Host, out: Path) -> str:
-    """`notary devnet keygen` on the host itself; the address is the last line."""
-    done = host.run([*NOTARY, "devnet", "keygen", "--out", str(out)], cwd=REPO)
-    return str(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +73,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
         for index, host in enumerate(hosts):
             key_dir = workdir / f"key-{index}"
             validators.append(
-                Validator(host, key_dir, workdir / f"v{index}", keygen(host, key_dir))
+                ValidatorHost(host, key_dir, workdir / f"v{index}", keygen(host, key_dir))
             )
         dev: LocalAccount = Account.create()
         genesis = workdir / "genesis.json"
@@ -343,7 +287,7 @@ def test_fifth_host_keygen_sync_vote_and_seal(consortium: Consortium) -> None:
     for validator in v:  # it must sync before the vote: every signer lets it in
         assert "allowed" in validator.admin("peer", "allow", address)
     host.delayed_port(RELAY_PORT, PEER_PORT)
-    joiner = Validator(host, key_dir, c.workdir / "v4", address, peers=[v[0].peer_url])
+    joiner = ValidatorHost(host, key_dir, c.workdir / "v4", address, peers=[v[0].peer_url])
     joiner.start(c.genesis, c.client)
     c.agree([*v, joiner], c.head(v[0]))  # synced as a full node: not a signer yet
     assert address not in c.rpc(v[0], "clique_getSigners")
