@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from verifier.bundle import (
+    BUNDLE_VERSIONS,
     LEAF_FIELDS,
     MAX_BUNDLE_BYTES,
     SECTION_FIELDS,
@@ -66,7 +67,8 @@ def test_well_formed_vectors_parse_and_round_trip(name: str) -> None:
 def test_parsed_values() -> None:
     bundle = load_bundle(VALID_TEXT)
     data = valid()
-    assert bundle.version == 1 and bundle.status == "anchored"
+    assert bundle.version == 2 and bundle.status == "anchored"
+    assert bundle.leaf.version == 2
     assert bundle.leaf.lg_code == 131016 and bundle.leaf.document_type == 1
     assert bundle.leaf.salt.hex() == data["leaf"]["salt"]
     assert bundle.signature.format is SignatureFormat.CMS
@@ -149,10 +151,10 @@ def test_unknown_fields_are_refused_at_every_level() -> None:
 def test_version_is_checked_before_unknown_fields() -> None:
     # A future bundle must be told "wrong version", not "unknown field".
     data = valid()
-    data["version"] = 2
-    data["new_in_v2"] = {}
+    data["version"] = 3
+    data["new_in_v3"] = {}
     error = refused(data)
-    assert error.field == "version" and "version 2 is not supported" in str(error)
+    assert error.field == "version" and "version 3 is not supported" in str(error)
 
 
 def test_size_limit_is_checked_before_parsing() -> None:
@@ -312,7 +314,7 @@ def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert SCHEMA["type"] == "object" and SCHEMA["additionalProperties"] is False
     assert list(SCHEMA["properties"]) == list(TOP_LEVEL_FIELDS)
     assert set(SCHEMA["required"]) == {"version", "status", "leaf", "signature"}
-    assert SCHEMA["properties"]["version"]["const"] == 1
+    assert SCHEMA["properties"]["version"]["enum"] == list(BUNDLE_VERSIONS) == [1, 2]
     defs = SCHEMA["$defs"]
     for section, fields in SECTION_FIELDS.items():
         definition = defs[section.replace(".", "_")]

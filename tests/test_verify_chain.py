@@ -68,6 +68,9 @@ class History:
             "trust_anchors": anchors(self.hierarchy),
             "revocation": all_crls(self.hierarchy),
             "rpc_timeout": 5.0,
+            # the chain facts are under test; the issuing node: test_verify_vectors.py and
+            # test_security_verifier.py
+            "require_revocation_check": False,
         }
         fields.update(changes)
         return VerificationPolicy(**fields)
@@ -190,10 +193,13 @@ def test_document_revocation_is_revoked(history: History) -> None:
     assert verdict.status is VerdictStatus.REVOKED, verdict.summary
     assert "issued_in_error" in (verdict.reason or "")
     assert f"block {history.results[1].block_number}" in (verdict.reason or "")
-    # Without the section (a holder can strip it) the same document verifies: only asking the
-    # issuing node closes that gap (tests/test_verify_vectors.py).
+    # Without the section (a holder can strip it) the same document is not valid unless the
+    # relying party explicitly opted out of asking the issuing node (issue 12, finding 3).
     stripped = dataclasses.replace(history.bundles["revoked"], revocation=None)
-    assert history.verify("revoked", stripped).ok
+    assert history.verify("revoked", stripped).ok  # opted out in History.policy
+    unchecked = history.verify("revoked", stripped, require_revocation_check=True)
+    assert unchecked.status is VerdictStatus.UNKNOWN, unchecked.summary
+    assert unchecked.failed_check == "document_revocation"
 
 
 def test_not_yet_final_is_pending(history: History) -> None:
@@ -322,7 +328,9 @@ def cli_args(history: History, name: str, files: dict[str, Path], *extra: str) -
         args += ["--trust", str(anchor_cert)]
     for crl in h.crl_files:
         args += ["--crl", str(crl)]
-    return [*args, *extra]
+    if "--revocation-required" in extra:  # the CLI's default: ask the node or exit 3
+        return [*args, *(e for e in extra if e != "--revocation-required")]
+    return [*args, "--no-revocation-check", *extra]
 
 
 def test_cli_valid_exits_0_and_warns_about_unpinned_settings(
@@ -343,7 +351,10 @@ def test_cli_pinned_json_and_show_signer(history: History, files: dict[str, Path
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == "valid" and report["exit_code"] == 0
-    assert report["warnings"] == [] and done.stderr == ""
+    assert done.stderr == ""
+    assert [w.split(":")[0] for w in report["warnings"]] == [
+        "revocation not checked (--no-revocation-check)"
+    ]
     assert "signer_personal_data" not in report and "試験" not in done.stdout
     shown = notary(*cli_args(history, "valid", files, *pinned, "--json", "--show-signer"))
     personal = json.loads(shown.stdout)["signer_personal_data"]
@@ -361,6 +372,10 @@ def test_cli_invalid_revoked_and_pending_exit_codes(
     assert revoked.returncode == 1 and revoked.stdout.startswith("REVOKED: document_revocation")
     pending = notary(*cli_args(history, "valid", files, "--finality", "1000000000"))
     assert pending.returncode == 3 and pending.stdout.startswith("PENDING: finality")
+    unchecked = notary(*cli_args(history, "valid", files, "--revocation-required"))
+    assert unchecked.returncode == 3, unchecked.stdout + unchecked.stderr
+    assert unchecked.stdout.startswith("UNKNOWN: document_revocation: revocation not checked")
+    assert "no --node-url given" in unchecked.stderr
 
 
 def test_cli_digest_mode_and_unknown_exit_code(history: History, files: dict[str, Path]) -> None:

@@ -27,6 +27,7 @@ PENDING = VECTORS / "bundles" / "pending.json"
 VALID = VECTORS / "bundles" / "valid-cms.json"
 TRUST = ["--trust", str(VECTORS / "signing" / "ca.pem")]
 CRL = ["--crl", str(VECTORS / "signing" / "crl.der")]
+NO_NODE = "--no-revocation-check"  # no issuing node here (tests/test_security_verifier.py)
 PERSONAL = ("試験 ベクトル", "東京都千代田区試験町一丁目1番地", "420000101")
 
 
@@ -44,7 +45,8 @@ def notary(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(verify_command, list(args), env={"NOTARY_RPC_URL": None})
+    env = {"NOTARY_RPC_URL": None, "NOTARY_NODE_URL": None}
+    result = CliRunner().invoke(verify_command, list(args), env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -82,7 +84,7 @@ def test_every_malformed_vector_is_a_usage_error_naming_the_field(name: str) -> 
 
 
 def test_pending_bundle_json_exit_3_without_personal_data() -> None:
-    done = notary(str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, "--json")
+    done = notary(str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, NO_NODE, "--json")
     assert done.returncode == 3, done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == "pending" and report["exit_code"] == 3
@@ -98,12 +100,12 @@ def test_pending_bundle_json_exit_3_without_personal_data() -> None:
 
 
 def test_show_signer_prints_the_basic_four_items() -> None:
-    done = notary(str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, "--show-signer")
+    done = notary(str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, NO_NODE, "--show-signer")
     assert done.returncode == 3, done.stderr
     assert done.stdout.startswith("PENDING: merkle_inclusion: ")
     assert all(item in done.stdout for item in PERSONAL)
     code, stdout, _ = invoke(
-        str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, "--json", "--show-signer"
+        str(RESIDENT), "--bundle", str(PENDING), *TRUST, *CRL, NO_NODE, "--json", "--show-signer"
     )
     assert code == 3 and json.loads(stdout)["signer_personal_data"] == {
         "name": PERSONAL[0],
@@ -128,7 +130,7 @@ def test_wrong_document_is_invalid_exit_1() -> None:
 
 def test_digest_mode() -> None:
     digest = hashlib.sha256(RESIDENT.read_bytes()).hexdigest()
-    code, stdout, _ = invoke(digest, "--digest", "--bundle", str(PENDING), *TRUST, *CRL)
+    code, stdout, _ = invoke(digest, "--digest", "--bundle", str(PENDING), *TRUST, *CRL, NO_NODE)
     assert code == 3 and stdout.startswith("PENDING: ")
 
 

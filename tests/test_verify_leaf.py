@@ -17,8 +17,11 @@ from verifier.errors import LeafEncodingError
 from verifier.leaf import (
     DOCUMENT_LEAF_SIZE,
     DOMAIN_TAG,
+    ENCODING_VERSION,
+    LEGACY_ENCODING_VERSION,
     REVOCATION_LEAF_SIZE,
     SALTED_DIGEST_TAG,
+    SIGNER_COMMITMENT_TAG,
     DocumentEntry,
     DocumentType,
     RevocationEntry,
@@ -28,6 +31,7 @@ from verifier.leaf import (
     is_valid_lg_code,
     new_salt,
     salted_digest,
+    signer_commitment,
     unix_seconds,
 )
 from verifier.merkle import hash_leaf
@@ -53,8 +57,9 @@ def entry_from(vector: dict[str, Any]) -> DocumentEntry | RevocationEntry:
         issued_at=fields["issued_at"],
         signing_time=fields["signing_time"],
         signature_format=SignatureFormat.from_label(fields["signature_format"]),
-        signer_sha256=bytes.fromhex(fields["signer_sha256"]),
+        signer_ref=bytes.fromhex(fields["signer_ref"]),
         signature_sha256=bytes.fromhex(fields["signature_sha256"]),
+        version=fields["version"],
     )
 
 
@@ -66,8 +71,9 @@ def sample_document(**changes: Any) -> DocumentEntry:
         "issued_at": 1_768_467_540,
         "signing_time": 1_768_467_600,
         "signature_format": SignatureFormat.CMS,
-        "signer_sha256": b"\x22" * 32,
+        "signer_ref": b"\x22" * 32,
         "signature_sha256": b"\x33" * 32,
+        "version": ENCODING_VERSION,
     }
     fields.update(changes)
     return DocumentEntry(**fields)
@@ -90,6 +96,13 @@ def test_salted_digest_vectors(vector: dict[str, str]) -> None:
     assert salted_digest(salt, digest).hex() == vector["salted_digest"] == expected
 
 
+@pytest.mark.parametrize("vector", LEAF_VECTORS["signer_commitments"])
+def test_signer_commitment_vectors(vector: dict[str, str]) -> None:
+    salt, signer = bytes.fromhex(vector["salt"]), bytes.fromhex(vector["signer_sha256"])
+    expected = hashlib.sha256(SIGNER_COMMITMENT_TAG + salt + signer).hexdigest()
+    assert signer_commitment(salt, signer).hex() == vector["signer_commitment"] == expected
+
+
 def test_protocol_document_publishes_the_vectors() -> None:
     # The spec quotes the vectors; this keeps the two from drifting apart.
     for vector in LEAF_VECTORS["entries"]:
@@ -97,6 +110,8 @@ def test_protocol_document_publishes_the_vectors() -> None:
         assert vector["leaf_hash"] in PROTOCOL
     for vector in LEAF_VECTORS["salted_digests"][:1]:
         assert vector["salted_digest"] in PROTOCOL
+    for vector in LEAF_VECTORS["signer_commitments"]:
+        assert vector["signer_commitment"] in PROTOCOL
     for head in LEAF_VECTORS["heads"]:
         assert head["root"] in PROTOCOL
 
@@ -106,7 +121,7 @@ def test_document_layout_offsets() -> None:
     data = entry.encode()
     assert len(data) == DOCUMENT_LEAF_SIZE == 137
     assert data[0:16] == DOMAIN_TAG == b"municipal-notary"
-    assert data[16] == 1  # encoding version
+    assert data[16] == 2  # encoding version
     assert data[17] == 1  # kind: document
     assert data[18:50] == entry.salted_digest
     assert struct.unpack(">I", data[50:54])[0] == 131016
@@ -114,7 +129,7 @@ def test_document_layout_offsets() -> None:
     assert struct.unpack(">Q", data[56:64])[0] == entry.issued_at
     assert struct.unpack(">Q", data[64:72])[0] == entry.signing_time
     assert data[72] == 1  # CMS
-    assert data[73:105] == entry.signer_sha256
+    assert data[73:105] == entry.signer_ref
     assert data[105:137] == entry.signature_sha256
 
 
@@ -136,8 +151,9 @@ def test_revocation_layout_offsets() -> None:
         {"issued_at": 1_768_467_541},
         {"signing_time": 1_768_467_601},
         {"signature_format": SignatureFormat.PKCS1},
-        {"signer_sha256": b"\x23" * 32},
+        {"signer_ref": b"\x23" * 32},
         {"signature_sha256": b"\x34" * 32},
+        {"version": LEGACY_ENCODING_VERSION},
     ],
     ids=lambda change: next(iter(change)),
 )
@@ -159,12 +175,20 @@ def test_kinds_and_raw_data_are_domain_separated() -> None:
     ("data", "message"),
     [
         (b"", "too short"),
-        (DOMAIN_TAG + b"\x02\x01" + bytes(119), "version 2"),
+        (DOMAIN_TAG + b"\x03\x01" + bytes(119), "version 3"),
+        (DOMAIN_TAG + b"\x02\x02" + bytes(46), "version 2"),
         (DOMAIN_TAG + b"\x01\x03" + bytes(46), "kind 3"),
         (DOMAIN_TAG + b"\x01\x01" + bytes(118), "137 bytes"),
         (DOMAIN_TAG + b"\x01\x02" + bytes(47), "64 bytes"),
     ],
-    ids=["empty", "future-version", "unknown-kind", "short-document", "long-revocation"],
+    ids=[
+        "empty",
+        "future-version",
+        "revocation-version-2",
+        "unknown-kind",
+        "short-document",
+        "long-revocation",
+    ],
 )
 def test_decode_refuses_anything_but_the_exact_layouts(data: bytes, message: str) -> None:
     with pytest.raises(LeafEncodingError, match=message):
@@ -190,7 +214,8 @@ def test_decode_refuses_an_unknown_signature_format() -> None:
         ({"issued_at": -1}, "issued_at"),
         ({"signing_time": 2**64}, "signing_time"),
         ({"signature_format": 1}, "SignatureFormat"),
-        ({"signer_sha256": "22" * 32}, "signer_sha256"),
+        ({"signer_ref": "22" * 32}, "signer_ref"),
+        ({"version": 3}, "version 3"),
     ],
 )
 def test_out_of_range_fields_are_refused(change: dict[str, Any], message: str) -> None:

@@ -3,9 +3,10 @@
 Debian's chromium, driven by Playwright, against a real one-validator devnet and a real node:
 the node's own /verify page says valid for the registered document, invalid (naming the
 document check) when one byte changed, revoked once the municipality revoked it; the same
-file used statically (file://, settings from the link) says valid; and the page agrees with
-the Python verifier on every protocol test vector (served by a JSON-RPC stand-in for
-tests/vectors/chain.json). Screenshots go to $NOTARY_TEST_ARTIFACTS or test-artifacts/.
+file used statically (file://, configured inside) says valid; and the page agrees with the
+Python verifier on every protocol test vector (served by stand-ins for tests/vectors/chain.json
+and an issuing node, tests/vectors/standins.py). Screenshots go to $NOTARY_TEST_ARTIFACTS or
+test-artifacts/.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,24 +27,15 @@ from web3 import Web3
 from anchor.artifacts import load_registry_artifact
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
+from tests.vectors.standins import recorded_chain, recorded_node
+from verifier.chain import PREFIX_HEX_DIGITS
 from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.web import PageConfig, inline_hashes, page_template, render_page
 
-pytest_plugins = ["tests.jpki_fixtures"]
+pytest_plugins = ["tests.jpki_fixtures", "tests.browser"]
 pytestmark = pytest.mark.chain
 
 VECTORS = REPO / "tests" / "vectors"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VERDICTS = ("valid", "invalid", "revoked", "pending", "unknown")
 
 
@@ -59,20 +47,6 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("NOTARY_TEST_ARTIFACTS") or REPO / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run `make browser` (part of `make test`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +209,8 @@ def test_node_page_valid_invalid_revoked(
     )
     assert revoked.status == 201, revoked.body
     node.wait_final()
-    status = call("GET", f"{node.url}/v1/entries/{entry.leaf_hash}/status")
-    assert status.headers["access-control-allow-origin"] == "*"
+    bucket = call("GET", f"{node.url}/v1/revocations/{entry.leaf_hash[:PREFIX_HEX_DIGITS]}")
+    assert bucket.headers["access-control-allow-origin"] == "*"
     result = verify_in_page(page, document, bundle)
     assert result["verdict"] == "revoked", result
     assert result["failed_check"] == "document_revocation"
@@ -268,7 +242,7 @@ def test_node_page_escapes_its_configuration(node: NodeProcess) -> None:
     config = json.loads(block.group(1))
     assert config["registry"] == node.registry and config["chain_id"] == node.chain_id
     assert config["rpc_url"] == node.rpc_url and config["node_url"] == ""
-    assert config["allow_url_settings"] is False  # a link cannot swap the trusted chain
+    assert "allow_url_settings" not in config  # only this block configures the page
     assert len(config["trust_anchors"]) >= 2 and len(config["crls"]) >= 1
     hostile = PageConfig(registry="</script><script>alert(1)</script>", rpc_urls=["http://x/?a&b"])
     rendered = render_page(hostile)
@@ -285,33 +259,28 @@ def test_node_page_escapes_its_configuration(node: NodeProcess) -> None:
 # ---------------------------------------------------------------------- static use
 
 
-def test_static_page_with_settings_from_the_link(
+def test_static_page_configured_by_it_department(
     node: NodeProcess,
     registered: dict[str, Registered],
     browser: Any,
     artifacts: Path,
     tmp_path: Path,
 ) -> None:
-    """An IT department's copy: trust anchors and CRLs inside, the chain named in the link."""
+    """An IT department's copy (python -m verifier.web): every setting inside the file."""
     hierarchy = node.hierarchy
     config = PageConfig(
+        rpc_urls=[node.rpc_url],
+        chain_id=node.chain_id,
+        registry=node.registry,
+        node_url=node.url,
         trust_anchors=[_der_certificate(p) for p in hierarchy.trust_anchors],
         crls=[p.read_bytes() for p in hierarchy.crl_files],
-        allow_url_settings=True,
     )
     static = tmp_path / "verify.html"
     static.write_text(render_page(config), encoding="utf-8")
-    query = urlencode(
-        {
-            "rpc": node.rpc_url,
-            "chain_id": node.chain_id,
-            "registry": node.registry,
-            "node": node.url,
-        }
-    )
     entry = registered["static"]
     page = browser.new_page(locale="ja-JP", viewport={"width": 1100, "height": 900})
-    page.goto(static.as_uri() + "?" + query)
+    page.goto(static.as_uri())
     page.wait_for_selector("body[data-ready=true]")
     result = verify_in_page(
         page,
@@ -320,13 +289,17 @@ def test_static_page_with_settings_from_the_link(
     )
     assert result["verdict"] == "valid", result
     assert checks_of(page)["document_revocation"] == "passed"  # the node was asked
-    assert page.is_visible("#verdict-url-warning")
     shoot(page, artifacts, "static-valid")
 
-    # without the chain's coordinates the page refuses to judge rather than guess
-    page.goto(static.as_uri())
+    # the shipped template, unconfigured, refuses to judge rather than guess, whatever the
+    # link says (settings from a link are ignored)
+    unconfigured = tmp_path / "template.html"
+    unconfigured.write_text(page_template(), encoding="utf-8")
+    query = urlencode({"rpc": node.rpc_url, "chain_id": node.chain_id, "registry": node.registry})
+    page.goto(unconfigured.as_uri() + "?" + query)
     page.wait_for_selector("body[data-ready=true]")
     assert page.is_visible("#config-notice")
+    assert "were ignored" in page.inner_text("#config-notice")
     result = verify_in_page(page, tmp_path / "income.txt", tmp_path / "income-bundle.json")
     assert result["verdict"] == "unknown"
     shoot(page, artifacts, "static-unconfigured-unknown")
@@ -336,25 +309,34 @@ def test_static_page_with_settings_from_the_link(
 # ---------------------------------------------------------------------- protocol vectors
 
 
+def vector_config(rpc_url: str, node_url: str | None) -> PageConfig:
+    chain = json.loads((VECTORS / "chain.json").read_text())
+    return PageConfig(
+        rpc_urls=[rpc_url],
+        chain_id=chain["chain_id"],
+        registry=chain["registry"],
+        node_url=node_url,
+        trust_anchors=[_der_certificate(VECTORS / "signing" / "ca.pem")],
+        crls=[(VECTORS / "signing" / "crl.der").read_bytes()],
+    )
+
+
 def test_page_agrees_with_the_protocol_vectors(
     browser: Any, artifacts: Path, tmp_path: Path
 ) -> None:
     """Every bundle of docs/PROTOCOL.md 9.6 gets the verdict and failed check expected.json
-    states, and every malformed bundle is refused naming the same field."""
+    states, and every malformed bundle is refused naming the same field.
+
+    expected.json is stated for a verifier that asks no node and does not require it; the page
+    always requires the check, so it asks a stand-in node that knows no revocation (the
+    verdicts are the same: only a bundle's own revocation section counts)."""
     expected = json.loads((VECTORS / "expected.json").read_text())
     chain = json.loads((VECTORS / "chain.json").read_text())
-    config = PageConfig(
-        chain_id=chain["chain_id"],
-        registry=chain["registry"],
-        trust_anchors=[_der_certificate(VECTORS / "signing" / "ca.pem")],
-        crls=[(VECTORS / "signing" / "crl.der").read_bytes()],
-        allow_url_settings=True,
-    )
-    static = tmp_path / "verify.html"
-    static.write_text(render_page(config), encoding="utf-8")
-    with _recorded_chain(chain) as rpc_url:
+    with recorded_chain(chain) as rpc_url, recorded_node() as node:
+        static = tmp_path / "verify.html"
+        static.write_text(render_page(vector_config(rpc_url, node.url)), encoding="utf-8")
         page = browser.new_page()
-        page.goto(static.as_uri() + "?" + urlencode({"rpc": rpc_url}))
+        page.goto(static.as_uri())
         page.wait_for_selector("body[data-ready=true]")
         for bundle, case in expected["bundles"].items():
             result = verify_in_page(page, VECTORS / case["document"], VECTORS / bundle)
@@ -369,6 +351,10 @@ def test_page_agrees_with_the_protocol_vectors(
             detail = page.inner_text('#checks li[data-check="bundle_format"] .detail')
             assert detail.startswith(f"not a valid proof bundle: {case['field']}: "), bundle
         page.close()
+    # The node was asked by bucket only: two hex digits, never a leaf hash.
+    assert node.requests
+    bucket = re.compile(rf"/v1/revocations/[0-9a-f]{{{PREFIX_HEX_DIGITS}}}")
+    assert all(bucket.fullmatch(path) for path in node.requests), node.requests
 
 
 def test_page_constants_match_the_registry_abi() -> None:
@@ -395,115 +381,3 @@ def _der_certificate(path: Path) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(Encoding.DER)
-
-
-def _word(value: int | bytes | str) -> str:
-    if isinstance(value, str):
-        value = bytes.fromhex(value.removeprefix("0x"))
-    if isinstance(value, bytes):
-        return value.rjust(32, b"\0").hex()
-    return value.to_bytes(32, "big").hex()
-
-
-class _RecordedRpc(BaseHTTPRequestHandler):
-    """Standard JSON-RPC answers from chain.json, as tests.vectors.RecordedChain reads them."""
-
-    chain: dict[str, Any]
-
-    def do_OPTIONS(self) -> None:
-        self.send_response(204)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Methods", "POST")
-        self.send_header("Access-Control-Allow-Headers", "Content-Type")
-        self.end_headers()
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        try:
-            answer = {"result": self.answer(request["method"], request["params"])}
-        except LookupError as exc:
-            answer = {"error": {"code": -32601, "message": str(exc)}}
-        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode()
-        self.send_response(200)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def answer(self, method: str, params: list[Any]) -> Any:  # noqa: PLR0911
-        chain = self.chain
-        if method == "eth_chainId":
-            return hex(chain["chain_id"])
-        if method == "eth_blockNumber":
-            return hex(chain["latest_block"])
-        if method == "eth_call":
-            data = params[0]["data"][2:]
-            selector, node = data[:8], "0x" + data[8 + 24 : 8 + 64]
-            if selector == "fdd436c0":
-                root = data[72:136]
-                found = next((a for a in chain["anchors"] if a["root"] == root), None)
-                if found is None:
-                    return "0x" + "00" * 32 * 6
-                fields = ("node", "seq", "tree_size", "block_number", "timestamp", "withdrawn")
-                return "0x" + "".join(_word(int(found[f])) if f != "node" else _word(found[f])
-                                      for f in fields)  # fmt: skip
-            known = next((n for n in chain["nodes"] if n["address"].lower() == node), None)
-            status = ["UNREGISTERED", "ACTIVE", "SUSPENDED", "RETIRED"].index(
-                known["status"] if known else "UNREGISTERED"
-            )
-            words = [32, known["lg_code"] if known else 0, status, 0, 0, 0, 7 * 32, 0]
-            return "0x" + "".join(_word(w) for w in words)
-        if method == "eth_getTransactionReceipt":
-            tx = next((t for t in chain["transactions"] if t["tx_hash"] == params[0]), None)
-            if tx is None:
-                return None
-            topic = "0x" + bytes(Web3.keccak(text=_HEAD_ANCHORED)).hex()
-            logs = [
-                {
-                    "address": tx["to"],
-                    "topics": [topic, *("0x" + _word(log[k]) for k in ("node", "lg_code", "seq"))],
-                    "data": "0x"
-                    + _word(log["tree_size"])
-                    + _word(log["root"])
-                    + _word(log["previous_tree_size"])
-                    + _word(0),
-                }
-                for log in tx["head_anchored"]
-            ]
-            return {
-                "blockNumber": hex(tx["block_number"]),
-                "blockHash": tx["block_hash"],
-                "status": hex(tx["status"]),
-                "to": tx["to"],
-                "logs": logs,
-            }
-        if method == "eth_getBlockByNumber":
-            block = next((b for b in chain["blocks"] if hex(b["number"]) == params[0]), None)
-            return (
-                None
-                if block is None
-                else {"hash": block["hash"], "timestamp": hex(block["timestamp"])}
-            )
-        raise LookupError(f"the method {method} does not exist")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-_HEAD_ANCHORED = "HeadAnchored(address,uint32,uint64,uint64,bytes32,uint64,bytes32)"
-
-
-@contextmanager
-def _recorded_chain(chain: dict[str, Any]) -> Iterator[str]:
-    """A JSON-RPC endpoint on 127.0.0.1 answering from chain.json; yields its URL."""
-    handler = type("Handler", (_RecordedRpc,), {"chain": chain})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

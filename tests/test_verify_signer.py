@@ -97,6 +97,7 @@ def verifier(h: TestHierarchy, signer_policy: SignerPolicy | None = None) -> Ver
         revocation=all_crls(h),
         now=h.now,
         signer_policy=signer_policy or SignerPolicy(),
+        require_revocation_check=False,  # the signer is under test, not the document
     )
     return Verifier(policy, chain_reader=ConfirmingChain(h.now - timedelta(minutes=10)))
 

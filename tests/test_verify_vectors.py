@@ -2,18 +2,18 @@
 
 Each invalid vector changes one field of a valid bundle and must fail at the check named in
 expected.json. The same rules are then exercised branch by branch with edited chain facts
-(withdrawn head, suspended node, reverted transaction...), and the node status endpoint is
-exercised against a local HTTP server.
+(withdrawn head, suspended node, reverted transaction...), and the node's revocation buckets
+are exercised against a local stand-in (tests/vectors/standins.py). The vectors' policy opts
+out of asking the issuing node (expected.json); tests/test_security_verifier.py covers the
+default, which never reports valid without that check.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 
 from anchor import NodeStatus
 from tests.vectors.make_vectors import RecordedChain, build_vectors, stale
+from tests.vectors.standins import RecordedNode, recorded_node
 from verifier import (
     DocumentDigest,
     Outcome,
@@ -31,13 +32,13 @@ from verifier import (
     load_bundle,
     verify,
 )
-from verifier.bundle import AnchorSection, HeadSection
+from verifier.bundle import AnchorSection, HeadSection, RevocationSection, revocation_to_json
 from verifier.chain import (
+    PREFIX_HEX_DIGITS,
     AnchorFacts,
     CachingChainReader,
-    NodeStatusAnswer,
     NodeStatusClient,
-    node_status_json,
+    revocation_bucket_json,
 )
 from verifier.errors import EvidenceUnavailableError, PolicyError
 from verifier.jpki import RevocationSources, load_certificates
@@ -58,6 +59,7 @@ def policy(**changes: Any) -> VerificationPolicy:
         "trust_anchors": load_certificates([VECTORS / "signing" / "ca.pem"]),
         "revocation": RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         "now": datetime.fromisoformat(EXPECTED["verify_at"]),
+        "require_revocation_check": EXPECTED["require_revocation_check"],
     }
     fields.update(changes)
     return VerificationPolicy(**fields)
@@ -390,7 +392,7 @@ def test_verdict_json_carries_no_personal_data_until_asked() -> None:
     assert json.loads(text)["checks"][0] == {
         "name": "bundle_format",
         "outcome": "passed",
-        "detail": "proof bundle version 1, status anchored",
+        "detail": "proof bundle version 2, status anchored",
     }
 
 
@@ -402,109 +404,98 @@ def test_no_signer_no_personal_data() -> None:
 # --------------------------------------------------------------------------- the issuing node
 
 
-class NodeServer:
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes]] = {}
-        self.requests: list[str] = []
-        self.url = ""
-
-
 @pytest.fixture
-def node_server() -> Iterator[NodeServer]:
-    state = NodeServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.requests.append(self.path)
-            code, body = state.answers.get(self.path, (404, b"{}"))
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def node_server() -> Iterator[RecordedNode]:
+    with recorded_node() as node:
+        yield node
 
 
-def status_path(bundle: str) -> str:
+def bucket_path(bundle: str) -> str:
     leaf_hash = load_bundle(bundle_text(bundle)).leaf.leaf_hash.hex()
-    return f"/v1/entries/{leaf_hash}/status"
+    return "/v1/revocations/" + leaf_hash[:PREFIX_HEX_DIGITS]
 
 
-def revocation_of_income() -> Any:
+def revocation_of_income() -> RevocationSection:
     section = load_bundle(bundle_text("revoked.json")).revocation
     assert section is not None
     return section
 
 
-def answer(node: NodeServer, bundle: str, payload: Any, code: int = 200) -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    node.answers[status_path(bundle)] = (code, body)
-
-
-def test_node_reports_not_revoked(node_server: NodeServer) -> None:
-    answer(node_server, "valid-cms.json", node_status_json(NodeStatusAnswer(False, None)))
-    verdict = run(node_url=node_server.url)
+def test_node_reports_not_revoked(node_server: RecordedNode) -> None:
+    verdict = run(node_url=node_server.url, require_revocation_check=True)
     assert verdict.ok and outcomes(verdict)["document_revocation"] == "passed"
-    assert node_server.requests == [status_path("valid-cms.json")]
+    assert node_server.requests == [bucket_path("valid-cms.json")]
     assert "not checked" not in verdict.summary
 
 
-def test_node_proves_a_revocation_the_bundle_lacks(node_server: NodeServer) -> None:
-    answer(
-        node_server,
-        "valid-pkcs1.json",
-        node_status_json(NodeStatusAnswer(True, revocation_of_income())),
-    )
+def test_node_asks_by_prefix_only(node_server: RecordedNode) -> None:
+    # k-anonymity: the node learns two hex digits of the leaf hash, never the leaf hash.
+    run(node_url=node_server.url)
+    leaf_hash = load_bundle(bundle_text("valid-cms.json")).leaf.leaf_hash.hex()
+    (path,) = node_server.requests
+    assert path == f"/v1/revocations/{leaf_hash[:2]}" and leaf_hash not in path
+
+
+def test_node_proves_a_revocation_the_bundle_lacks(node_server: RecordedNode) -> None:
+    node_server.revocations.append(revocation_of_income())
     verdict = run("valid-pkcs1.json", INCOME, node_url=node_server.url)
     assert verdict.status is VerdictStatus.REVOKED and verdict.failed_check == "document_revocation"
     assert "from the issuing node" in (verdict.reason or "")
     assert verdict.facts.revocation is not None and verdict.facts.revocation["source"] == "node"
 
 
-def test_node_claim_without_proof_is_pending(node_server: NodeServer) -> None:
-    answer(node_server, "valid-pkcs1.json", {"revoked": True, "revocation": None})
-    verdict = run("valid-pkcs1.json", INCOME, node_url=node_server.url)
-    assert verdict.status is VerdictStatus.PENDING and verdict.failed_check == "document_revocation"
+def test_other_revocations_in_the_bucket_do_not_count(node_server: RecordedNode) -> None:
+    # Another document of the same bucket is revoked: not this one.
+    other = revocation_to_json(revocation_of_income())
+    prefix = bucket_path("valid-cms.json").rsplit("/", 1)[1]
+    other["entry"]["revoked_leaf_hash"] = prefix + "00" * 31
+    node_server.serve(bucket_path("valid-cms.json"), {"prefix": prefix, "revocations": [other]})
+    verdict = run(node_url=node_server.url)
+    assert verdict.ok and outcomes(verdict)["document_revocation"] == "passed"
 
 
-def test_node_revocation_of_another_entry_proves_nothing(node_server: NodeServer) -> None:
-    # The income certificate's revocation, served for the resident record.
-    answer(
-        node_server,
-        "valid-cms.json",
-        node_status_json(NodeStatusAnswer(True, revocation_of_income())),
+def test_a_revocation_outside_the_bucket_makes_the_answer_malformed(
+    node_server: RecordedNode,
+) -> None:
+    # The income certificate's revocation (prefix 9c) served in the resident record's bucket
+    # (prefix ab).
+    node_server.serve(
+        bucket_path("valid-cms.json"), _bucket("valid-cms.json", [revocation_of_income()])
     )
     verdict = run(node_url=node_server.url)
-    assert verdict.status is VerdictStatus.UNKNOWN and "names entry" in (verdict.reason or "")
+    assert verdict.status is VerdictStatus.UNKNOWN
+    prefix = bucket_path("valid-cms.json").rsplit("/", 1)[1]
+    assert f"revocations[0]: revokes a leaf outside prefix {prefix}" in (verdict.reason or "")
+
+
+def _bucket(bundle: str, sections: list[RevocationSection]) -> dict[str, Any]:
+    return revocation_bucket_json(bucket_path(bundle).rsplit("/", 1)[1], sections)
 
 
 @pytest.mark.parametrize(
     ("payload", "code", "message"),
     [
-        ({"revoked": "no", "revocation": None}, 200, "revoked: must be true or false"),
-        ({"revoked": False, "revocation": None, "extra": 1}, 200, "extra: unknown field"),
+        ({"prefix": "zz", "revocations": []}, 200, "prefix: must be the prefix asked for"),
+        ({"revocations": []}, 200, "prefix: must be the prefix asked for"),
+        ("extra", 200, "extra: unknown field"),
+        ("no-list", 200, "revocations: must be a list"),
+        ("bad-section", 200, "revocations[0]"),
         (b"<html>", 200, "not JSON"),
         ({}, 500, "HTTP 500"),
-        ({}, 404, "does not know this entry"),
+        ({}, 404, "HTTP 404"),
     ],
 )
 def test_bad_node_answers_are_unknown(
-    node_server: NodeServer, payload: Any, code: int, message: str
+    node_server: RecordedNode, payload: Any, code: int, message: str
 ) -> None:
-    answer(node_server, "valid-cms.json", payload, code)
+    good = _bucket("valid-cms.json", [])
+    if payload == "extra":
+        payload = {**good, "extra": 1}
+    elif payload == "no-list":
+        payload = {**good, "revocations": {}}
+    elif payload == "bad-section":
+        payload = {**good, "revocations": [{"status": "anchored"}]}
+    node_server.serve(bucket_path("valid-cms.json"), payload, code)
     verdict = run(node_url=node_server.url)
     assert verdict.status is VerdictStatus.UNKNOWN and verdict.failed_check == "document_revocation"
     assert message in (verdict.reason or "")
@@ -518,7 +509,7 @@ def test_unreachable_node_is_unknown() -> None:
     assert verdict.status is VerdictStatus.UNKNOWN
 
 
-def test_bundle_revocation_wins_without_asking_the_node(node_server: NodeServer) -> None:
+def test_bundle_revocation_wins_without_asking_the_node(node_server: RecordedNode) -> None:
     verdict = run("revoked.json", INCOME, node_url=node_server.url)
     assert verdict.status is VerdictStatus.REVOKED and node_server.requests == []
 

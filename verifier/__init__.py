@@ -11,6 +11,7 @@ Typical use::
         chain_id=...,
         trust_anchors=load_certificates(["jpki-sign-ca-02.pem", "jpki-sign-ca-03.pem"]),
         revocation=RevocationSources(crl_files=["tsukuba.crl"]),
+        node_url="https://notary.city.example.lg.jp",  # without it: never valid (revocation)
     )
     verdict = verify(document_bytes, bundle_json, policy)
     verdict.status      # valid, invalid, pending, revoked or unknown

@@ -24,6 +24,9 @@ from eth_utils.address import to_checksum_address
 
 from verifier.errors import BundleFormatError, LeafEncodingError
 from verifier.leaf import (
+    DOCUMENT_ENCODING_VERSIONS,
+    ENCODING_VERSION,
+    LEGACY_ENCODING_VERSION,
     MAX_UINT16,
     MAX_UINT64,
     SALT_SIZE,
@@ -33,10 +36,15 @@ from verifier.leaf import (
     encode_document,
     is_valid_lg_code,
     salted_digest,
+    signer_commitment,
 )
 from verifier.merkle import hash_leaf
 
-BUNDLE_VERSION: Final = 1
+BUNDLE_VERSION: Final = ENCODING_VERSION
+"""What producers write. A bundle's version is its document leaf's encoding version: 2 (the
+leaf commits to the signer with `signer_commitment`), or 1 (the leaf holds `signer_sha256`
+itself; bundles of the first logs, still read). The JSON fields are the same in both."""
+BUNDLE_VERSIONS: Final = DOCUMENT_ENCODING_VERSIONS
 MAX_BUNDLE_BYTES: Final = 1024 * 1024
 MAX_PATH_LENGTH: Final = 64
 """An RFC 6962 inclusion path in a tree of at most 2**64 leaves has at most 64 hashes."""
@@ -111,6 +119,7 @@ _HEX_RUN: Final = re.compile(r"[0-9a-f]*")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LG_CODE: Final = re.compile(r"[0-9]{6}")
+_FIELD_NAME: Final = re.compile(r"[A-Za-z0-9_]+")
 # A JSON string, or the unterminated rest of the text after a quote: possessive, so every
 # quote outside a string starts exactly one match and no character is looked at twice (the
 # old `"(?:[^"\\]|\\.)*"` re-scanned the rest of an unterminated string from every escaped
@@ -139,6 +148,15 @@ class LeafSection:
     signing_time: int
     signer_sha256: bytes
     signature_sha256: bytes
+    version: int = LEGACY_ENCODING_VERSION
+    """The leaf's encoding version (the bundle's version)."""
+
+    @property
+    def signer_ref(self) -> bytes:
+        """What the leaf holds for the signer: the commitment (version 2) or the SHA-256."""
+        if self.version == LEGACY_ENCODING_VERSION:
+            return self.signer_sha256
+        return signer_commitment(self.salt, self.signer_sha256)
 
     def leaf_hash_for(self, document_sha256: bytes, signature_format: SignatureFormat) -> bytes:
         """The leaf hash these fields give for a document with this SHA-256.
@@ -154,8 +172,9 @@ class LeafSection:
                 self.issued_at,
                 self.signing_time,
                 signature_format,
-                self.signer_sha256,
+                self.signer_ref,
                 self.signature_sha256,
+                version=self.version,
             )
         )
 
@@ -168,8 +187,9 @@ class LeafSection:
             issued_at=self.issued_at,
             signing_time=self.signing_time,
             signature_format=signature_format,
-            signer_sha256=self.signer_sha256,
+            signer_ref=self.signer_ref,
             signature_sha256=self.signature_sha256,
+            version=self.version,
         )
 
 
@@ -250,7 +270,7 @@ class RevocationSection:
 
 @dataclass(frozen=True, slots=True)
 class ProofBundle:
-    """A parsed version-1 proof bundle. `status` is "pending" until the node anchored the
+    """A parsed proof bundle (version 1 or 2). `status` is "pending" until the node anchored the
     entry; a pending bundle has no inclusion, head or anchor."""
 
     version: int
@@ -300,6 +320,12 @@ def load_json(data: bytes | str) -> Any:
         raise BundleFormatError(
             "bundle", f"not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
         ) from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (CVE-2020-10735);
+        # no bundle field has a tenth of that.
+        raise BundleFormatError(
+            "bundle", "a number with thousands of digits (no bundle has one)"
+        ) from None
     except RecursionError:
         raise BundleFormatError(
             "bundle", "not JSON a verifier accepts (nested too deeply)"
@@ -329,19 +355,19 @@ def _check_nesting(text: str) -> None:
 
 
 def parse_bundle(obj: object) -> ProofBundle:
-    """Validate already-decoded JSON (e.g. from an HTTP body) as a version-1 bundle."""
+    """Validate already-decoded JSON (e.g. from an HTTP body) as a proof bundle."""
     top = _object(obj, "bundle")
-    _check_version(top)
+    version = _check_version(top)
     _only_fields(top, TOP_LEVEL_FIELDS, "")
     status = _status(_required(top, "status", ""), "status")
-    leaf = _leaf(_required(top, "leaf", ""))
+    leaf = _leaf(_required(top, "leaf", ""), version)
     signature = _signature(_required(top, "signature", ""))
     inclusion, head, anchor = _anchoring(top, status, "")
     revocation = None
     if "revocation" in top:
         revocation = parse_revocation_section(top["revocation"], "revocation")
     return ProofBundle(
-        version=BUNDLE_VERSION,
+        version=version,
         status=status,
         leaf=leaf,
         signature=signature,
@@ -374,18 +400,20 @@ def parse_revocation_section(obj: object, path: str = "revocation") -> Revocatio
     return RevocationSection(status, entry, leaf_hash, inclusion, head, anchor)
 
 
-def _check_version(top: Mapping[str, Any]) -> None:
+def _check_version(top: Mapping[str, Any]) -> int:
     if "version" not in top:
         raise BundleFormatError("version", "missing (a proof bundle starts with its version)")
     version = top["version"]
     if type(version) is not int:
         raise BundleFormatError("version", f"must be the integer {BUNDLE_VERSION}")
-    if version != BUNDLE_VERSION:
+    if version not in BUNDLE_VERSIONS:
         raise BundleFormatError(
             "version",
-            f"version {version} is not supported (this verifier reads version {BUNDLE_VERSION}; "
-            "update it or ask the issuer for a version-1 bundle)",
+            f"version {version} is not supported (this verifier reads versions "
+            f"{' and '.join(map(str, BUNDLE_VERSIONS))}; update it or ask the issuer for a "
+            f"version-{BUNDLE_VERSION} bundle)",
         )
+    return int(version)
 
 
 def _anchoring(
@@ -404,7 +432,7 @@ def _anchoring(
     return inclusion, head, anchor
 
 
-def _leaf(obj: object) -> LeafSection:
+def _leaf(obj: object, version: int) -> LeafSection:
     leaf = _object(obj, "leaf")
     _only_fields(leaf, LEAF_FIELDS, "leaf.")
     return LeafSection(
@@ -417,6 +445,7 @@ def _leaf(obj: object) -> LeafSection:
         issued_at=_time(_required(leaf, "issued_at", "leaf."), "leaf.issued_at"),
         signing_time=_time(_required(leaf, "signing_time", "leaf."), "leaf.signing_time"),
         signer_sha256=_hex32(_required(leaf, "signer_sha256", "leaf."), "leaf.signer_sha256"),
+        version=version,
         signature_sha256=_hex32(
             _required(leaf, "signature_sha256", "leaf."), "leaf.signature_sha256"
         ),
@@ -528,9 +557,10 @@ def _object(obj: object, path: str) -> dict[str, Any]:
 def _only_fields(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
     unknown = obj.keys() - _ALLOWED[allowed]
     if unknown:
-        raise BundleFormatError(
-            prefix + sorted(unknown)[0], "unknown field (not part of bundle version 1)"
-        )
+        name = sorted(unknown)[0]
+        if _FIELD_NAME.fullmatch(name) is None:  # "", spaces, control characters: quoted
+            name = json.dumps(name)
+        raise BundleFormatError(prefix + name, "unknown field (not part of the bundle format)")
 
 
 def _required(obj: Mapping[str, Any], name: str, prefix: str, *, anchored: bool = False) -> Any:
@@ -569,7 +599,12 @@ def _hex32_list(items: list[Any], path: str) -> tuple[bytes, ...]:
         joined = "".join(items)
     except TypeError:
         joined = ""
-    if len(joined) == 64 * len(items) and _HEX_RUN.fullmatch(joined) is not None:
+    # Each item 64 long, not just all of them together: ["0" * 63, "0" * 65] is malformed.
+    if (
+        len(joined) == 64 * len(items)
+        and all(len(item) == 64 for item in items)
+        and _HEX_RUN.fullmatch(joined) is not None
+    ):
         raw = bytes.fromhex(joined)
         return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
     for i, item in enumerate(items):  # find the culprit for the error message
@@ -687,7 +722,11 @@ def make_document_entry(
     signature: bytes,
     signer_certificate: bytes,
 ) -> DocumentEntry:
-    """The document entry a node appends to its log (its `encode()` is the leaf data)."""
+    """The document entry a node appends to its log (its `encode()` is the leaf data).
+
+    The current encoding (version 2): the signer is committed with the document's salt, so
+    the public log does not link the documents one card signed.
+    """
     return DocumentEntry(
         salted_digest=salted_digest(salt, document_sha256),
         lg_code=lg_code,
@@ -695,8 +734,9 @@ def make_document_entry(
         issued_at=_seconds(issued_at),
         signing_time=_seconds(signing_time),
         signature_format=signature_format,
-        signer_sha256=hashlib.sha256(signer_certificate).digest(),
+        signer_ref=signer_commitment(salt, hashlib.sha256(signer_certificate).digest()),
         signature_sha256=hashlib.sha256(signature).digest(),
+        version=ENCODING_VERSION,
     )
 
 
@@ -718,15 +758,19 @@ def build_bundle(
     """
     if hashlib.sha256(signature).digest() != entry.signature_sha256:
         raise LeafEncodingError("the signature is not the one the entry commits to")
-    if not certificates or hashlib.sha256(certificates[0]).digest() != entry.signer_sha256:
-        raise LeafEncodingError("certificates[0] is not the signer certificate the entry names")
     if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
         raise LeafEncodingError(f"salt must be {SALT_SIZE} bytes")
+    if not certificates:
+        raise LeafEncodingError("give the signer certificate (certificates[0])")
+    signer_sha256 = hashlib.sha256(certificates[0]).digest()
+    legacy = entry.version == LEGACY_ENCODING_VERSION
+    if (signer_sha256 if legacy else signer_commitment(salt, signer_sha256)) != entry.signer_ref:
+        raise LeafEncodingError("certificates[0] is not the signer certificate the entry names")
     parts = (inclusion, head, anchor)
     if any(part is None for part in parts) and any(part is not None for part in parts):
         raise LeafEncodingError("give inclusion, head and anchor together, or none of them")
     bundle = ProofBundle(
-        version=BUNDLE_VERSION,
+        version=entry.version,
         status="pending" if inclusion is None else "anchored",
         leaf=LeafSection(
             leaf_hash=entry.leaf_hash(),
@@ -735,8 +779,9 @@ def build_bundle(
             document_type=entry.document_type,
             issued_at=entry.issued_at,
             signing_time=entry.signing_time,
-            signer_sha256=entry.signer_sha256,
+            signer_sha256=signer_sha256,
             signature_sha256=entry.signature_sha256,
+            version=entry.version,
         ),
         signature=SignatureSection.of(entry.signature_format, signature, certificates),
         inclusion=inclusion,

@@ -10,12 +10,13 @@ evidence is an `EvidenceUnavailableError`, which a verdict reports as ``unknown`
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -321,16 +322,42 @@ class CachingChainReader:
 
 # --------------------------------------------------------------------------- the issuing node
 
-STATUS_PATH: Final = "/v1/entries/{leaf_hash}/status"
-"""The node endpoint a verifier asks about revocation (docs/PROTOCOL.md, "Node status")."""
+REVOCATIONS_PATH: Final = "/v1/revocations/{prefix}"
+"""The node endpoint a verifier asks about revocation (docs/PROTOCOL.md, "Revocation buckets").
+
+The verifier names only the first `PREFIX_HEX_DIGITS` hex digits of the leaf hash and gets every
+revocation whose revoked leaf hash starts with them: the node learns which 1/256 of its log
+the document is in, never which document (k-anonymity by prefix)."""
+
+PREFIX_HEX_DIGITS: Final = 2
+"""What this verifier sends: 256 buckets, so a log of 10,000 entries hides each in about 39."""
+
+MAX_PREFIX_HEX_DIGITS: Final = 4
+"""A node accepts prefixes of 1 to this many lowercase hex digits."""
+
+PREFIX_PATTERN: Final = re.compile(rf"[0-9a-f]{{1,{MAX_PREFIX_HEX_DIGITS}}}")
 
 
 @dataclass(frozen=True, slots=True)
 class NodeStatusAnswer:
-    """The node's answer: revoked or not, and the revocation section proving it."""
+    """The node's answer for one document: revoked or not, and the section proving it."""
 
     revoked: bool
     revocation: RevocationSection | None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationBucket:
+    """Every revocation the node holds whose revoked leaf hash starts with `prefix`."""
+
+    prefix: str
+    revocations: tuple[RevocationSection, ...]
+
+    def answer_for(self, leaf_hash: bytes) -> NodeStatusAnswer:
+        for section in self.revocations:
+            if section.entry.revoked_leaf_hash == leaf_hash:
+                return NodeStatusAnswer(True, section)
+        return NodeStatusAnswer(False, None)
 
 
 class NodeStatusSource(Protocol):
@@ -340,10 +367,9 @@ class NodeStatusSource(Protocol):
 
 
 class NodeStatusClient:
-    """``GET {base_url}/v1/entries/{leaf_hash_hex}/status`` on the issuing node.
+    """``GET {base_url}/v1/revocations/{prefix}`` on the issuing node.
 
-    The answer is ``{"revoked": bool, "revocation": <revocation section> | null}``; the
-    section is parsed as strictly as a bundle and verified like one by the caller: the
+    Each section is parsed as strictly as a bundle and verified like one by the caller: the
     node's word alone never makes a document ``revoked``.
     """
 
@@ -352,14 +378,16 @@ class NodeStatusClient:
         self.timeout = timeout
 
     def status(self, leaf_hash: bytes) -> NodeStatusAnswer:
-        url = self.base_url + STATUS_PATH.format(leaf_hash=leaf_hash.hex())
+        prefix = leaf_hash.hex()[:PREFIX_HEX_DIGITS]
+        url = self.base_url + REVOCATIONS_PATH.format(prefix=prefix)
         body = self._get(url)
         try:
-            return parse_node_status(load_json(body))
+            bucket = parse_revocation_bucket(load_json(body), prefix)
         except BundleFormatError as exc:
             raise EvidenceUnavailableError(
-                f"{url} answered with a malformed status: {exc}"
+                f"{url} answered with a malformed revocation list: {exc}"
             ) from None
+        return bucket.answer_for(leaf_hash)
 
     def _get(self, url: str) -> bytes:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
@@ -367,10 +395,6 @@ class NodeStatusClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 body: bytes = response.read(MAX_BUNDLE_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise EvidenceUnavailableError(
-                    f"the issuing node does not know this entry ({url} answered 404)"
-                ) from None
             raise EvidenceUnavailableError(f"{url} answered HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -382,27 +406,30 @@ class NodeStatusClient:
         return body
 
 
-def parse_node_status(obj: object) -> NodeStatusAnswer:
-    """Validate a node's status answer (raises BundleFormatError naming the field)."""
+def parse_revocation_bucket(obj: object, prefix: str) -> RevocationBucket:
+    """Validate a node's answer for `prefix` (raises BundleFormatError naming the field)."""
     if type(obj) is not dict:
-        raise BundleFormatError("status", "must be a JSON object")
-    unknown = sorted(set(obj) - {"revoked", "revocation"})
+        raise BundleFormatError("revocations", "must be a JSON object")
+    unknown = sorted(set(obj) - {"prefix", "revocations"})
     if unknown:
-        raise BundleFormatError(unknown[0], "unknown field in a node status answer")
-    revoked = obj.get("revoked")
-    if type(revoked) is not bool:
-        raise BundleFormatError("revoked", "must be true or false")
-    raw = obj.get("revocation")
-    section = None if raw is None else parse_revocation_section(raw, "revocation")
-    return NodeStatusAnswer(revoked, section)
+        raise BundleFormatError(unknown[0], "unknown field in a revocation list")
+    if obj.get("prefix") != prefix:
+        raise BundleFormatError("prefix", f"must be the prefix asked for, {prefix!r}")
+    raw = obj.get("revocations")
+    if type(raw) is not list:
+        raise BundleFormatError("revocations", "must be a list")
+    sections = tuple(
+        parse_revocation_section(item, f"revocations[{i}]") for i, item in enumerate(raw)
+    )
+    for i, section in enumerate(sections):
+        if not section.entry.revoked_leaf_hash.hex().startswith(prefix):
+            raise BundleFormatError(f"revocations[{i}]", f"revokes a leaf outside prefix {prefix}")
+    return RevocationBucket(prefix, sections)
 
 
-def node_status_json(answer: NodeStatusAnswer) -> dict[str, Any]:
-    """What a node serves at STATUS_PATH (for the node's implementation and tests)."""
-    return {
-        "revoked": answer.revoked,
-        "revocation": None if answer.revocation is None else revocation_to_json(answer.revocation),
-    }
+def revocation_bucket_json(prefix: str, sections: Iterable[RevocationSection]) -> dict[str, Any]:
+    """What a node serves at REVOCATIONS_PATH (for the node's implementation and tests)."""
+    return {"prefix": prefix, "revocations": [revocation_to_json(s) for s in sections]}
 
 
 def _one_line(error: BaseException) -> str:
@@ -412,7 +439,10 @@ def _one_line(error: BaseException) -> str:
 
 
 __all__ = [
-    "STATUS_PATH",
+    "MAX_PREFIX_HEX_DIGITS",
+    "PREFIX_HEX_DIGITS",
+    "PREFIX_PATTERN",
+    "REVOCATIONS_PATH",
     "AnchorFacts",
     "CachingChainReader",
     "ChainReader",
@@ -420,8 +450,9 @@ __all__ = [
     "NodeStatusAnswer",
     "NodeStatusClient",
     "NodeStatusSource",
+    "RevocationBucket",
     "RpcChainReader",
     "TransactionFacts",
-    "node_status_json",
-    "parse_node_status",
+    "parse_revocation_bucket",
+    "revocation_bucket_json",
 ]

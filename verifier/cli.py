@@ -1,10 +1,11 @@
 """`notary verify DOCUMENT --bundle B`: a verdict for a clerk, an exit code for a script.
 
 Exit codes: 0 valid, 1 invalid or revoked, 2 usage error (including a malformed bundle),
-3 undecided (pending or unknown). Human output is one verdict line and then every check;
-``--json`` prints the same as one JSON object. The signer's personal data (the basic four
-items of the JPKI certificate) is printed only with ``--show-signer``. Expected errors end
-with one line on stderr, never a traceback.
+3 undecided (pending or unknown, including "revocation not checked": without ``--node-url``
+the verdict is valid only with an explicit ``--no-revocation-check``). Human output is one
+verdict line and then every check; ``--json`` prints the same as one JSON object. The
+signer's personal data (the basic four items of the JPKI certificate) is printed only with
+``--show-signer``. Expected errors end with one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from verifier.jpki import (
     RevocationSources,
     load_certificates,
 )
-from verifier.models import DocumentDigest, Outcome, Verdict, VerdictStatus
+from verifier.models import DOCUMENT_REVOCATION, DocumentDigest, Outcome, Verdict, VerdictStatus
 from verifier.policy import VerificationPolicy
+from verifier.verify import REVOCATION_NOT_CHECKED
 from verifier.verify import verify as run_verification
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:8545"
@@ -96,7 +98,19 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
     help="CRL file (DER or PEM), repeatable.",
 )
 @click.option("--crl-url", "crl_urls", multiple=True, help="CRL to fetch over http(s), repeatable.")
-@click.option("--node-url", help="Issuing node's base URL, asked whether the document was revoked.")
+@click.option(
+    "--node-url",
+    envvar="NOTARY_NODE_URL",
+    help="Issuing node's base URL, asked whether the document was revoked (without it, or "
+    "--no-revocation-check, the verdict cannot be valid).",
+)
+@click.option(
+    "--no-revocation-check",
+    "skip_revocation",
+    is_flag=True,
+    help="Accept a verdict without asking the issuing node about revocation (a revoked "
+    "document whose bundle lost its revocation section then verifies as valid).",
+)
 @click.option(
     "--finality", type=int, help="Blocks needed on top of the anchor (default: ask the chain)."
 )
@@ -117,6 +131,7 @@ def verify(
     crl_files: tuple[Path, ...],
     crl_urls: tuple[str, ...],
     node_url: str | None,
+    skip_revocation: bool,
     finality: int | None,
     as_json: bool,
     show_signer: bool,
@@ -133,11 +148,13 @@ def verify(
         trust_anchors=_trust_anchors(trust_paths, warnings),
         revocation=_revocation(crl_files, crl_urls),
         node_url=node_url,
+        skip_revocation=skip_revocation,
         finality=finality,
         warnings=warnings,
     )
     policy = settings.policy(bundle)
     verdict = run_verification(digest, bundle, policy)
+    _revocation_warning(verdict, settings.warnings)
     if as_json:
         click.echo(json.dumps(_json_report(verdict, settings.warnings, show_signer), indent=2))
     else:
@@ -153,6 +170,7 @@ class _Settings:
     trust_anchors: list[JPKICertificate]
     revocation: RevocationSources
     node_url: str | None
+    skip_revocation: bool
     finality: int | None
     warnings: list[str] = field(default_factory=list)
 
@@ -194,9 +212,31 @@ class _Settings:
                 revocation=self.revocation,
                 finality_depth=self.finality,
                 node_url=self.node_url,
+                require_revocation_check=not self.skip_revocation,
             )
         except PolicyError as exc:
             _usage(str(exc))
+
+
+def _revocation_warning(verdict: Verdict, warnings: list[str]) -> None:
+    """Say plainly when the verdict rests on a revocation check that did not happen."""
+    check = verdict.check(DOCUMENT_REVOCATION)
+    if check is None:
+        return
+    if check.outcome is Outcome.UNKNOWN and check.detail == REVOCATION_NOT_CHECKED:
+        warnings.append(
+            "no --node-url given: the issuing node was not asked whether the document was "
+            "revoked, so the verdict cannot be valid. Give the URL of the issuing "
+            "municipality's node (--node-url or NOTARY_NODE_URL; take it from your "
+            "consortium's list of nodes, not from whoever handed you the bundle), or accept "
+            "the risk with --no-revocation-check."
+        )
+    elif check.outcome is Outcome.SKIPPED and verdict.checks[0].passed:
+        warnings.append(
+            "revocation not checked (--no-revocation-check): the issuing node was not asked, so "
+            "a document the municipality revoked verifies as valid if its bundle lost the "
+            "revocation section."
+        )
 
 
 def _read_bundle(path: Path) -> ProofBundle:

@@ -3,8 +3,10 @@
 A leaf is a fixed binary layout (docs/PROTOCOL.md, "Leaf encoding"), versioned and
 domain-separated, so that two implementations can only agree by producing the same bytes.
 It holds no personal data: the document appears only as a *salted* digest (a guessed document
-cannot be tested against it without the holder's salt), the signer only as the SHA-256 of their
-certificate. The RFC 6962 leaf hash is ``SHA-256(0x00 || encode())`` (`verifier.merkle`).
+cannot be tested against it without the holder's salt), and the signer, since encoding version
+2, only as a commitment salted with the same per-document salt, so that the documents one card
+signed cannot be linked through the public log (version 1 leaves held the certificate's plain
+SHA-256 and stay verifiable). The RFC 6962 leaf hash is ``SHA-256(0x00 || encode())``.
 
 Two entry kinds share one log: a *document* entry per notarised document and a *revocation*
 entry that withdraws an earlier document entry by its leaf hash.
@@ -26,11 +28,20 @@ from verifier.merkle import hash_leaf
 DOMAIN_TAG: Final = b"municipal-notary"
 """First 16 bytes of every leaf: no other SHA-256 input in the system starts with them."""
 
-ENCODING_VERSION: Final = 1
-"""Byte 16 of every leaf. A new layout gets a new version; verifiers refuse unknown ones."""
+ENCODING_VERSION: Final = 2
+"""Byte 16 of a document leaf a node writes now: the signer field is `signer_commitment`.
+
+Byte 16 of every leaf. Document entries: 1 (signer field = SHA-256 of the certificate, the
+first logs) or 2; revocation entries: 1 (their layout never changed). Verifiers refuse others.
+"""
+LEGACY_ENCODING_VERSION: Final = 1
+DOCUMENT_ENCODING_VERSIONS: Final = (LEGACY_ENCODING_VERSION, ENCODING_VERSION)
+REVOCATION_ENCODING_VERSION: Final = 1
 
 SALTED_DIGEST_TAG: Final = b"municipal-notary/salted-document-digest/v1"
 """Domain tag of the salted document digest (docs/PROTOCOL.md, "Salt rule")."""
+SIGNER_COMMITMENT_TAG: Final = b"municipal-notary/signer-commitment/v1"
+"""Domain tag of the signer commitment of version-2 document leaves."""
 
 SALT_SIZE: Final = 32
 DIGEST_SIZE: Final = 32
@@ -130,13 +141,26 @@ def salted_digest(salt: bytes, document_sha256: bytes) -> bytes:
     return hashlib.sha256(SALTED_DIGEST_TAG + salt + document_sha256).digest()
 
 
+def signer_commitment(salt: bytes, signer_sha256: bytes) -> bytes:
+    """SHA-256(SIGNER_COMMITMENT_TAG || salt || SHA-256(signer certificate DER)).
+
+    The signer field of a version-2 leaf. The document's own salt hides it: without the
+    holder's bundle, two leaves of the same card look unrelated, and a known certificate
+    cannot be tested against a leaf.
+    """
+    _check_bytes(salt, SALT_SIZE, "salt")
+    _check_bytes(signer_sha256, DIGEST_SIZE, "signer certificate digest")
+    return hashlib.sha256(SIGNER_COMMITMENT_TAG + salt + signer_sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentEntry:
     """A notarised document: salted digest, issuer, type, times and the signature's fingerprints.
 
     Times are Unix seconds (UTC). `signing_time` is the moment the JPKI signer signed: the
     signer certificate is judged at that moment, so the leaf commits to it (a bundle holder
-    cannot move it to before a revocation).
+    cannot move it to before a revocation). `signer_ref` is, by `version`, the certificate's
+    SHA-256 (1) or `signer_commitment(salt, SHA-256(certificate))` (2).
     """
 
     salted_digest: bytes
@@ -145,10 +169,13 @@ class DocumentEntry:
     issued_at: int
     signing_time: int
     signature_format: SignatureFormat
-    signer_sha256: bytes
+    signer_ref: bytes
     signature_sha256: bytes
+    version: int = LEGACY_ENCODING_VERSION
 
     def __post_init__(self) -> None:
+        if self.version not in DOCUMENT_ENCODING_VERSIONS:
+            raise LeafEncodingError(f"document leaf encoding version {self.version!r} is unknown")
         _check_bytes(self.salted_digest, DIGEST_SIZE, "salted_digest")
         check_lg_code(self.lg_code)
         _check_int(self.document_type, 1, MAX_UINT16 - 1, "document_type")
@@ -156,7 +183,7 @@ class DocumentEntry:
         _check_int(self.signing_time, 0, MAX_UINT64, "signing_time")
         if not isinstance(self.signature_format, SignatureFormat):
             raise LeafEncodingError("signature_format must be a SignatureFormat")
-        _check_bytes(self.signer_sha256, DIGEST_SIZE, "signer_sha256")
+        _check_bytes(self.signer_ref, DIGEST_SIZE, "signer_ref")
         _check_bytes(self.signature_sha256, DIGEST_SIZE, "signature_sha256")
 
     def encode(self) -> bytes:
@@ -168,8 +195,9 @@ class DocumentEntry:
             self.issued_at,
             self.signing_time,
             self.signature_format,
-            self.signer_sha256,
+            self.signer_ref,
             self.signature_sha256,
+            version=self.version,
         )
 
     def leaf_hash(self) -> bytes:
@@ -184,17 +212,21 @@ def encode_document(
     issued_at: int,
     signing_time: int,
     signature_format: SignatureFormat,
-    signer_sha256: bytes,
+    signer_ref: bytes,
     signature_sha256: bytes,
+    *,
+    version: int,
 ) -> bytes:
     """The document layout itself, for callers whose fields are already validated.
 
     Raises LeafEncodingError if a value does not fit its field.
     """
+    if version not in DOCUMENT_ENCODING_VERSIONS:
+        raise LeafEncodingError(f"document leaf encoding version {version!r} is unknown")
     try:
         return _DOCUMENT.pack(
             DOMAIN_TAG,
-            ENCODING_VERSION,
+            version,
             EntryKind.DOCUMENT,
             salted_digest,
             lg_code,
@@ -202,7 +234,7 @@ def encode_document(
             issued_at,
             signing_time,
             signature_format,
-            signer_sha256,
+            signer_ref,
             signature_sha256,
         )
     except struct.error as exc:
@@ -228,7 +260,7 @@ class RevocationEntry:
         """The 64 leaf bytes (docs/PROTOCOL.md, "Revocation entry")."""
         return _REVOCATION.pack(
             DOMAIN_TAG,
-            ENCODING_VERSION,
+            REVOCATION_ENCODING_VERSION,
             EntryKind.REVOCATION,
             self.revoked_leaf_hash,
             self.lg_code,
@@ -247,7 +279,11 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
     tag, version, kind = _HEADER.unpack_from(data)
     if tag != DOMAIN_TAG:
         raise LeafEncodingError("not a municipal-notary leaf (wrong domain tag)")
-    if version != ENCODING_VERSION:
+    supported = {
+        EntryKind.DOCUMENT: DOCUMENT_ENCODING_VERSIONS,
+        EntryKind.REVOCATION: (REVOCATION_ENCODING_VERSION,),
+    }.get(kind, ())
+    if supported and version not in supported:
         raise LeafEncodingError(f"leaf encoding version {version} is not supported")
     if kind == EntryKind.DOCUMENT:
         if len(data) != DOCUMENT_LEAF_SIZE:
@@ -258,7 +294,15 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
         except ValueError:
             raise LeafEncodingError(f"unknown signature format {fields[5]}") from None
         return DocumentEntry(
-            fields[0], fields[1], fields[2], fields[3], fields[4], signature_format, *fields[6:]
+            fields[0],
+            fields[1],
+            fields[2],
+            fields[3],
+            fields[4],
+            signature_format,
+            fields[6],
+            fields[7],
+            version=version,
         )
     if kind == EntryKind.REVOCATION:
         if len(data) != REVOCATION_LEAF_SIZE:

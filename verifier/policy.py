@@ -37,6 +37,12 @@ class VerificationPolicy:
     - `finality_depth`: blocks required on top of the anchor block. None asks the chain
       (``clique_getSigners``: floor(N/2)+1 for N signers), else DEFAULT_FINALITY_DEPTH.
     - `node_url`: the issuing node's base URL, asked whether the document was revoked.
+    - `require_revocation_check`: on (the default), a verdict whose document revocation was
+      not checked (no node asked, no revocation in the bundle) is ``unknown``, never
+      ``valid``: the holder can delete a bundle's revocation section, so only the issuing
+      node can rule a revocation out. Off only by an explicit choice of the relying party
+      (`notary verify --no-revocation-check`); the check is then ``skipped`` and the
+      verdict's summary says so.
     - `now`: the current time, or a function returning it (tests pin it).
     - `require_signature`: verify the JPKI signer and signature (off only for anchoring-only
       checks; the verdict then lists them as skipped).
@@ -49,6 +55,7 @@ class VerificationPolicy:
     revocation: RevocationSources = field(default_factory=RevocationSources)
     finality_depth: int | None = None
     node_url: str | None = None
+    require_revocation_check: bool = True
     now: datetime | Callable[[], datetime] | None = None
     require_signature: bool = True
     signer_policy: SignerPolicy = field(default_factory=SignerPolicy)

@@ -81,6 +81,14 @@ from verifier.models import (
 )
 from verifier.policy import VerificationPolicy
 
+REVOCATION_NOT_CHECKED = (
+    "revocation not checked: the bundle carries no revocation and no issuing node was asked. "
+    "A holder can delete a revocation from a bundle, so only the issuing node can rule one "
+    "out: give its URL (policy node_url; notary verify --node-url URL), or accept the risk "
+    "explicitly (require_revocation_check off; notary verify --no-revocation-check)"
+)
+"""The detail of an ``unknown`` document_revocation when nobody could be asked."""
+
 # Runs of CHECK_ORDER, so the order is stated once.
 _ANCHORING_CHECKS = CHECK_ORDER[
     CHECK_ORDER.index(MERKLE_INCLUSION) : CHECK_ORDER.index(ANCHOR_TIME) + 1
@@ -517,11 +525,16 @@ class _Run:
                 return facts
         node = self.verifier.node_status
         if node is None:
-            self._add(
-                DOCUMENT_REVOCATION,
-                Outcome.SKIPPED,
-                "the bundle carries no revocation and no issuing node was asked (node URL)",
-            )
+            if self.policy.require_revocation_check:
+                self._add(DOCUMENT_REVOCATION, Outcome.UNKNOWN, REVOCATION_NOT_CHECKED)
+            else:
+                self._add(
+                    DOCUMENT_REVOCATION,
+                    Outcome.SKIPPED,
+                    "not checked, by the policy's choice (require_revocation_check off): the "
+                    "bundle carries no revocation and no issuing node was asked, so a revoked "
+                    "document would pass",
+                )
             return None
         try:
             answer = node.status(bundle.leaf.leaf_hash)
@@ -884,4 +897,4 @@ def _age(delta_seconds: float) -> str:
     return f"{seconds // 86400} days"
 
 
-__all__ = ["Verifier", "verify"]
+__all__ = ["REVOCATION_NOT_CHECKED", "Verifier", "verify"]

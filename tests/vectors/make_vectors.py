@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import sys
@@ -49,12 +50,15 @@ from verifier.bundle import (
 )
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 from verifier.leaf import (
+    ENCODING_VERSION,
+    LEGACY_ENCODING_VERSION,
     DocumentEntry,
     DocumentType,
     RevocationEntry,
     RevocationReason,
     SignatureFormat,
     salted_digest,
+    signer_commitment,
     unix_seconds,
 )
 from verifier.merkle import MerkleTree
@@ -344,14 +348,19 @@ def _filler(i: int) -> DocumentEntry:
         issued_at=unix_seconds(ISSUED_AT) - 600 + i,
         signing_time=unix_seconds(ISSUED_AT) - 600 + i,
         signature_format=SignatureFormat.CMS,
-        signer_sha256=_h(f"filler signer {i}"),
+        signer_ref=_h(f"filler signer {i}"),
         signature_sha256=_h(f"filler signature {i}"),
+        version=ENCODING_VERSION,
     )
 
 
 @dataclass(frozen=True)
 class Log:
-    """The vector log: 7 entries under head 0, then a filler and a revocation under head 1."""
+    """The vector log: 7 entries under head 0, then a filler and a revocation under head 1.
+
+    The CMS entry has the current leaf encoding (version 2, signer commitment); the PKCS#1
+    entry keeps version 1 (the signer's plain SHA-256), as the first logs wrote it: both
+    must stay verifiable."""
 
     cms_entry: DocumentEntry
     pkcs1_entry: DocumentEntry
@@ -382,16 +391,20 @@ def build_log(material: SigningMaterial) -> Log:
         signature=material.cms,
         signer_certificate=material.signer_der,
     )
-    pkcs1_entry = make_document_entry(
-        document_sha256=hashlib.sha256(income).digest(),
-        salt=salt_for("income-certificate"),
-        lg_code=LG_CODE,
-        document_type=DocumentType.INCOME_TAX_ASSESSMENT,
-        issued_at=ISSUED_AT,
-        signing_time=SIGNING_TIME,
-        signature_format=SignatureFormat.PKCS1,
-        signature=material.pkcs1,
-        signer_certificate=material.signer_der,
+    pkcs1_entry = dataclasses.replace(
+        make_document_entry(
+            document_sha256=hashlib.sha256(income).digest(),
+            salt=salt_for("income-certificate"),
+            lg_code=LG_CODE,
+            document_type=DocumentType.INCOME_TAX_ASSESSMENT,
+            issued_at=ISSUED_AT,
+            signing_time=SIGNING_TIME,
+            signature_format=SignatureFormat.PKCS1,
+            signature=material.pkcs1,
+            signer_certificate=material.signer_der,
+        ),
+        signer_ref=hashlib.sha256(material.signer_der).digest(),
+        version=LEGACY_ENCODING_VERSION,
     )
     revocation = RevocationEntry(
         revoked_leaf_hash=pkcs1_entry.leaf_hash(),
@@ -659,7 +672,7 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
             "cut in half",
         ),
         ("array.json", b"[1, 2, 3]\n", "bundle", "a JSON array, not an object"),
-        ("wrong-version.json", variant(_set("version", 2)), "version", "version 2"),
+        ("wrong-version.json", variant(_set("version", 3)), "version", "version 3"),
         ("missing-version.json", variant(drop("version")), "version", "no version field"),
         (
             "truncated-base64.json",
@@ -760,7 +773,7 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "duplicate-key.json",
-            valid_text.replace('"version": 1,', '"version": 1,\n  "version": 1,', 1).encode(),
+            valid_text.replace('"version": 2,', '"version": 2,\n  "version": 2,', 1).encode(),
             "bundle",
             "a field given twice",
         ),
@@ -779,10 +792,11 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
     ]
 
 
-def _leaf_vectors(log: Log) -> dict[str, Any]:
+def _leaf_vectors(log: Log, material: SigningMaterial) -> dict[str, Any]:
     resident = next(iter(DOCUMENTS.values())).encode()
     digest = hashlib.sha256(resident).digest()
     salt = salt_for("resident-record")
+    signer_sha256 = hashlib.sha256(material.signer_der).digest()
 
     def document(entry: DocumentEntry, name: str) -> dict[str, Any]:
         return {
@@ -795,8 +809,9 @@ def _leaf_vectors(log: Log) -> dict[str, Any]:
                 "issued_at": entry.issued_at,
                 "signing_time": entry.signing_time,
                 "signature_format": entry.signature_format.label,
-                "signer_sha256": entry.signer_sha256.hex(),
+                "signer_ref": entry.signer_ref.hex(),
                 "signature_sha256": entry.signature_sha256.hex(),
+                "version": entry.version,
             },
             "encoding": entry.encode().hex(),
             "leaf_hash": entry.leaf_hash().hex(),
@@ -817,9 +832,16 @@ def _leaf_vectors(log: Log) -> dict[str, Any]:
                 "salted_digest": salted_digest(bytes(32), hashlib.sha256(b"").digest()).hex(),
             },
         ],
+        "signer_commitments": [
+            {
+                "salt": salt.hex(),
+                "signer_sha256": signer_sha256.hex(),
+                "signer_commitment": signer_commitment(salt, signer_sha256).hex(),
+            },
+        ],
         "entries": [
-            document(log.cms_entry, "resident-record (CMS)"),
-            document(log.pkcs1_entry, "income-certificate (PKCS#1)"),
+            document(log.cms_entry, "resident-record (CMS, version 2)"),
+            document(log.pkcs1_entry, "income-certificate (PKCS#1, version 1)"),
             {
                 "name": "revocation of income-certificate",
                 "kind": "revocation",
@@ -845,7 +867,7 @@ def build_vectors(root: Path = VECTORS) -> dict[str, bytes]:
     material = SigningMaterial.load(root)
     log = build_log(material)
     files: dict[str, bytes] = {name: text.encode() for name, text in DOCUMENTS.items()}
-    files["leaf-vectors.json"] = _json_bytes(_leaf_vectors(log))
+    files["leaf-vectors.json"] = _json_bytes(_leaf_vectors(log, material))
     files["chain.json"] = _json_bytes(_chain_json([log.head0, log.head1]))
 
     certificates = [material.signer_der, material.ca_der]
@@ -893,9 +915,13 @@ def build_vectors(root: Path = VECTORS) -> dict[str, bytes]:
     expected: dict[str, Any] = {
         "description": (
             "What verifying each bundle must give (policy: chain.json's chain and registry, "
-            f"trust anchor signing/ca.pem, CRL signing/crl.der, now {VERIFY_AT})."
+            f"trust anchor signing/ca.pem, CRL signing/crl.der, now {VERIFY_AT}; no issuing "
+            "node is asked and require_revocation_check is off, so only a bundle's own "
+            "revocation section counts: with it on, a bundle that would be valid is unknown "
+            "at document_revocation)."
         ),
         "verify_at": VERIFY_AT,
+        "require_revocation_check": False,
         "bundles": {},
         "malformed": {},
     }

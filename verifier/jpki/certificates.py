@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -195,12 +196,18 @@ def _from_x509(cert: x509.Certificate) -> JPKICertificate:
     except (ValueError, TypeError, KeyError) as exc:
         # cryptography parses extensions lazily; a malformed one surfaces here.
         raise CertificateError(f"certificate has a malformed extension ({exc})") from None
+    except UnsupportedAlgorithm as exc:
+        # Also lazy: a signature or key algorithm it does not know (found by fuzzing).
+        raise CertificateError(f"certificate uses an unsupported algorithm ({exc})") from None
 
 
 def _build(cert: x509.Certificate) -> JPKICertificate:
     if cert.version is not x509.Version.v3:
         raise CertificateError("only X.509 v3 certificates are supported")
     der = cert.public_bytes(Encoding.DER)
+    # cryptography decodes the subject on first use: a malformed one must fail here, as a
+    # CertificateError, not in path building (found by fuzzing).
+    cert.subject.rfc4514_string()
     extensions = cert.extensions
     policy_oids, policies_critical = _policies(extensions)
     dirnames, urls = _crl_distribution_points(extensions)

@@ -141,6 +141,16 @@ class Issued:
 
 
 @dataclass(frozen=True)
+class CRLEntry:
+    """One revoked certificate of a test CRL."""
+
+    serial: int
+    revoked_at: datetime
+    reason: x509.ReasonFlags = x509.ReasonFlags.affiliation_changed
+    invalid_since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class CRLFile:
     role: str
     path: Path
@@ -284,12 +294,15 @@ def make_crl(
     issuer_cert: x509.Certificate,
     issuer_key: rsa.RSAPrivateKey,
     distribution_point: x509.Name,
-    revoked: Sequence[tuple[int, datetime]],
+    revoked: Sequence[tuple[int, datetime] | CRLEntry],
     this_update: datetime,
     next_update: datetime,
     number: int = 1,
 ) -> x509.CertificateRevocationList:
-    """A per-municipality CRL whose issuing distribution point is `distribution_point`."""
+    """A per-municipality CRL whose issuing distribution point is `distribution_point`.
+
+    A `(serial, revoked_at)` pair is revoked for affiliation change, the usual JPKI reason;
+    a `CRLEntry` states its own reason and, optionally, an invalidity date."""
     idp = x509.IssuingDistributionPoint(
         full_name=[x509.DirectoryName(distribution_point)],
         relative_name=None,
@@ -310,15 +323,17 @@ def make_crl(
         )
         .add_extension(idp, critical=True)
     )
-    for serial, when in revoked:
+    for item in revoked:
+        listed = item if isinstance(item, CRLEntry) else CRLEntry(*item)
         entry = (
             x509.RevokedCertificateBuilder()
-            .serial_number(serial)
-            .revocation_date(when)
-            .add_extension(x509.CRLReason(x509.ReasonFlags.affiliation_changed), critical=False)
-            .build()
+            .serial_number(listed.serial)
+            .revocation_date(listed.revoked_at)
+            .add_extension(x509.CRLReason(listed.reason), critical=False)
         )
-        builder = builder.add_revoked_certificate(entry)
+        if listed.invalid_since is not None:
+            entry = entry.add_extension(x509.InvalidityDate(listed.invalid_since), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
     return builder.sign(issuer_key, hashes.SHA256())
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
@@ -39,6 +40,7 @@ from verifier.jpki.certificates import (
     JPKICertificate,
     profile_problems,
 )
+from verifier.jpki.compromise import backdated_revocation
 from verifier.jpki.errors import ConfigurationError
 from verifier.jpki.revocation import RevocationEvidence, RevocationSources, collect_evidence
 
@@ -145,7 +147,9 @@ async def check_signer_async(
 
     Several generations share one DN, so every anchor with the issuer's DN is a candidate and
     the one whose key verifies the signature wins. Revocation is judged at the signing time:
-    a certificate revoked after it signed stays valid for that signature. Network sources
+    a certificate revoked after it signed stays valid for that signature, unless it was
+    revoked for key compromise or its CRL entry dates its invalidity at or before the signing
+    time (a compromised key can claim any signing time; `verifier.jpki.compromise`). Network sources
     in `revocation` are contacted only if configured there.
     """
     if signing_time.utcoffset() is None:
@@ -172,6 +176,8 @@ async def check_signer_async(
         return _interpret(verdict, outcome)
     if (expired := _anchor_outside_validity(verdict, outcome, anchors)) is not None:
         return expired
+    if (compromised := _revoked_before_its_date(verdict, outcome, evidence)) is not None:
+        return compromised
     reason = "trusted chain, valid and not revoked at the signing time"
     if revocation_waived:
         reason = f"chain valid at the signing time; revocation NOT checked ({NO_REVOCATION_INFO})"
@@ -313,6 +319,41 @@ def _anchor_outside_validity(
             f"{anchor.not_before.isoformat()}, after the signing time {when.isoformat()}",
             path,
         )
+    return None
+
+
+def _revoked_before_its_date(
+    verdict: _Verdict, path: ValidationPath, evidence: RevocationEvidence
+) -> SignerCheck | None:
+    """A revocation dated after the signing time that still counts: key compromise, or an
+    invalidity date at or before the signing time (`verifier.jpki.compromise`)."""
+    try:
+        certs = [
+            x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(include_root=True)
+        ]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    # Root first; check the signer before the CAs, as its revocation is the one to report.
+    for position in range(len(certs) - 1, 0, -1):
+        listing = backdated_revocation(
+            certs[position],
+            certs[position - 1],
+            verdict.signing_time,
+            evidence.crls,
+            evidence.ocsp_responses,
+        )
+        if listing is not None:
+            whose = (
+                "the signer certificate"
+                if position == len(certs) - 1
+                else "a CA certificate in the path"
+            )
+            return verdict(
+                "revoked",
+                listing.describe(whose, verdict.signing_time),
+                path,
+                listing.revoked_at,
+            )
     return None
 
 

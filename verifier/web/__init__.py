@@ -33,7 +33,8 @@ class PageConfig:
     """What the page trusts; see the comment at the top of verify.html for each field.
 
     `node_url` "" means the origin serving the page (a node serving its own page), None
-    means no node is asked. `allow_url_settings` lets query parameters fill fields left None.
+    means no node is asked (the page then shows no document as valid: revocation unchecked).
+    Nothing else configures the page: settings in a link are ignored (docs/VERIFY_PAGE.md).
     """
 
     rpc_urls: Sequence[str] = ()
@@ -45,8 +46,6 @@ class PageConfig:
     crls: Sequence[bytes] = ()
     """DER CRLs of those CAs."""
     finality_depth: int | None = None
-    allow_url_settings: bool = False
-
     def as_json(self) -> dict[str, Any]:
         urls = list(self.rpc_urls)
         return {
@@ -57,13 +56,12 @@ class PageConfig:
             "trust_anchors": [base64.b64encode(der).decode("ascii") for der in self.trust_anchors],
             "crls": [base64.b64encode(der).decode("ascii") for der in self.crls],
             "finality_depth": self.finality_depth,
-            "allow_url_settings": self.allow_url_settings,
         }
 
 
 @cache
 def page_template() -> str:
-    """The unconfigured page as shipped (its config block allows settings from the URL)."""
+    """The unconfigured page as shipped (empty configuration: it shows no verdict but unknown)."""
     return resources.files(__package__).joinpath(PAGE_FILE).read_text(encoding="utf-8")
 
 

@@ -1,8 +1,8 @@
 """``python -m verifier.web``: write the verification page with a configuration filled in.
 
 For IT departments that publish the page themselves (docs/VERIFY_PAGE.md, "Static use"):
-the page then needs nothing but the chain's JSON-RPC endpoint and, optionally, the issuing
-node's status endpoint.
+the page then needs nothing but the chain's JSON-RPC endpoint and the issuing node's
+revocation endpoint. Everything is fixed here: the page ignores settings in a link.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 @click.option("--chain-id", type=click.IntRange(min=1), help="The consortium chain id.")
 @click.option("--registry", help="NotaryRegistry address.")
 @click.option(
-    "--node-url", help="Issuing node asked about revocation (omit: ask none; '' = page origin)."
+    "--node-url",
+    help="Issuing node asked about revocation ('' = the page's origin). Without it the page "
+    "shows no document as valid: revocation cannot be checked.",
 )
 @click.option(
     "--trust",
@@ -42,11 +44,6 @@ CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 )
 @click.option("--finality-depth", type=click.IntRange(min=0), help="Default: ask the chain.")
 @click.option(
-    "--allow-url-settings/--no-url-settings",
-    default=False,
-    help="Let ?rpc=&chain_id=&registry=&node= fill settings left empty here.",
-)
-@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("verify.html")
 )
 def main(
@@ -57,7 +54,6 @@ def main(
     trust: tuple[Path, ...],
     crls: tuple[Path, ...],
     finality_depth: int | None,
-    allow_url_settings: bool,
     output: Path,
 ) -> None:
     """Write the clerk's verification page (one self-contained HTML file)."""
@@ -80,7 +76,6 @@ def main(
         trust_anchors=anchors,
         crls=revocation_lists,
         finality_depth=finality_depth,
-        allow_url_settings=allow_url_settings,
     )
     output.write_text(render_page(config), encoding="utf-8")
     click.echo(f"wrote {output} ({len(anchors)} trust anchors, {len(revocation_lists)} CRLs)")
