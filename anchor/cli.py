@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +15,7 @@ from web3 import Web3
 
 from anchor.chain import connect
 from anchor.keys import load_account
-from anchor.models import TxResult, is_valid_lg_code
+from anchor.models import GovernanceResult, Proposal, ProposalState, TxResult, is_valid_lg_code
 from anchor.registry import RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,6 +60,14 @@ def registry_option(f: F) -> F:
     )(f)
 
 
+def share_code_option(f: F) -> F:
+    return click.option(
+        "--share-code",
+        is_flag=True,
+        help="Allow this node to be active beside another active node of its code.",
+    )(f)
+
+
 def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not Web3.is_address(value):
         raise click.BadParameter(f"{value!r} is not a 20-byte hex address")
@@ -100,27 +109,58 @@ def registry() -> None:
     """Deploy and govern the NotaryRegistry; read nodes and anchors."""
 
 
+def _addresses(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    return [_address(ctx, param, v) for v in value]
+
+
 @registry.command()
 @chain_options
 @key_options
 @click.option(
-    "--governance",
-    callback=lambda c, p, v: _address(c, p, v) if v else None,
-    help="Defaults to the sender.",
+    "--member",
+    "members",
+    multiple=True,
+    callback=_addresses,
+    help="A governance member (repeat for each; default: the sender alone).",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Approvals a proposal needs.",
+)
+@click.option(
+    "--timelock",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seconds between reaching the threshold and execution.",
 )
 def deploy(
-    rpc_url: str,
-    chain_id: int | None,
-    key_file: Path,
-    password_file: Path | None,
-    governance: str | None,
-) -> None:
-    """Deploy a new registry."""
+    rpc_url: str, chain_id: int | None, key_file: Path, password_file: Path | None,
+    members: list[str], threshold: int, timelock: int,
+) -> None:  # fmt: skip
+    """Deploy a new registry governed by THRESHOLD of the members, with a TIMELOCK."""
+    if threshold > max(len(members), 1):
+        raise click.BadParameter(
+            f"{threshold} approvals cannot come from {max(len(members), 1)} member(s)",
+            param_hint="'--threshold'",
+        )
     account = load_account(key_file, password_file)
     client, result = RegistryClient.deploy(
-        connect(rpc_url, chain_id=chain_id), account, governance=governance
+        connect(rpc_url, chain_id=chain_id),
+        account,
+        members=members or None,
+        threshold=threshold,
+        timelock=timelock,
     )
-    _echo_tx(f"deployed registry {client.address}", result)
+    config = client.governance_config()
+    _echo_tx(
+        f"deployed registry {client.address} governed by {config.threshold} of "
+        f"{len(config.members)} member(s), timelock {config.timelock} s",
+        result,
+    )
 
 
 @registry.command("register-node")
@@ -130,13 +170,18 @@ def deploy(
 @click.argument("node", callback=_address)
 @click.argument("lg_code", callback=_lg_code)
 @click.argument("name")
+@share_code_option
 def register_node(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str, lg_code: int, name: str,
+    password_file: Path | None, node: str, lg_code: int, name: str, share_code: bool,
 ) -> None:  # fmt: skip
-    """Register NODE (anchoring address) for local government LG_CODE."""
+    """Register NODE (anchoring address) for local government LG_CODE.
+
+    A governance proposal, executed at once if the sender's approval suffices and there is
+    no timelock; otherwise it waits for `approve` and `execute`."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"registered {node} as {lg_code:06d}", client.register_node(node, lg_code, name))
+    result = client.register_node(node, lg_code, name, share_code=share_code)
+    _echo_governed(client, f"registered {node} as {lg_code:06d}", result)
 
 
 @registry.command("suspend-node")
@@ -149,9 +194,9 @@ def suspend_node(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
     password_file: Path | None, node: str, reason: str,
 ) -> None:  # fmt: skip
-    """Suspend NODE: its anchors are refused until reactivated."""
+    """Suspend NODE: its anchors are refused until reactivated (a governance proposal)."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"suspended {node}", client.suspend_node(node, reason))
+    _echo_governed(client, f"suspended {node}", client.suspend_node(node, reason))
 
 
 @registry.command("reactivate-node")
@@ -159,13 +204,15 @@ def suspend_node(
 @registry_option
 @key_options
 @click.argument("node", callback=_address)
+@share_code_option
 def reactivate_node(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str,
+    password_file: Path | None, node: str, share_code: bool,
 ) -> None:  # fmt: skip
-    """Lift NODE's suspension."""
+    """Lift NODE's suspension (a governance proposal)."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"reactivated {node}", client.reactivate_node(node))
+    result = client.reactivate_node(node, share_code=share_code)
+    _echo_governed(client, f"reactivated {node}", result)
 
 
 @registry.command("rotate-key")
@@ -178,9 +225,11 @@ def rotate_key(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
     password_file: Path | None, current_key: str, new_key: str,
 ) -> None:  # fmt: skip
-    """Move a node from CURRENT_KEY to NEW_KEY (sent by the node itself or governance)."""
+    """Move a node from CURRENT_KEY to NEW_KEY (a governance proposal, routine rotations
+    included: the node's own key cannot rotate it)."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"rotated {current_key} -> {new_key}", client.rotate_node_key(current_key, new_key))
+    result = client.rotate_node_key(current_key, new_key)
+    _echo_governed(client, f"rotated {current_key} -> {new_key}", result)
 
 
 @registry.command("withdraw-head")
@@ -194,9 +243,10 @@ def withdraw_head(
     rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
     password_file: Path | None, node: str, root: bytes, reason: str,
 ) -> None:  # fmt: skip
-    """Withdraw the head ROOT that NODE anchored; verifiers then reject proofs against it."""
+    """Withdraw the head ROOT that NODE anchored; verifiers then reject proofs against it
+    (a governance proposal)."""
     client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_tx(f"withdrew 0x{root.hex()}", client.withdraw_head(node, root, reason))
+    _echo_governed(client, f"withdrew 0x{root.hex()}", client.withdraw_head(node, root, reason))
 
 
 @registry.command("show-node")
@@ -240,6 +290,310 @@ def anchors(
     client = _client(rpc_url, chain_id, registry_address)
     for event in client.iter_anchored_heads(from_block, to_block, node=node):
         click.echo(json.dumps(_jsonable(asdict(event))))
+
+
+# ---------------------------------------------------------------------- proposals
+
+
+@registry.group()
+def propose() -> None:
+    """Propose a governance action (sender: a governance member; its approval counts)."""
+
+
+def proposal_command(name: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--description", default="", help="Why (public for good: no personal data)."
+        )(f)
+        f = key_options(f)
+        f = registry_option(f)
+        f = chain_options(f)
+        return propose.command(name)(f)  # type: ignore[return-value]
+
+    return decorate
+
+
+def _propose(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, action: Callable[[RegistryClient], bytes],
+) -> None:  # fmt: skip
+    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
+    data = action(client)
+    client.check_action(data)
+    proposal_id, result = client.propose([data], description)
+    proposal = client.get_proposal(proposal_id, with_actions=False)
+    _echo_tx(f"proposal {proposal_id} created ({_progress(client, proposal)})", result)
+
+
+@proposal_command("register-node")
+@click.argument("node", callback=_address)
+@click.argument("lg_code", callback=_lg_code)
+@click.argument("name")
+@share_code_option
+def propose_register_node(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, node: str, lg_code: int, name: str,
+    share_code: bool,
+) -> None:  # fmt: skip
+    """Propose to register NODE for local government LG_CODE."""
+    def action(c: RegistryClient) -> bytes:
+        return c.action_register_node(node, lg_code, name, share_code=share_code)
+
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description, action)
+
+
+@proposal_command("suspend-node")
+@click.argument("node", callback=_address)
+@click.option("--reason", required=True)
+def propose_suspend_node(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, node: str, reason: str,
+) -> None:  # fmt: skip
+    """Propose to suspend NODE."""
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
+             lambda c: c.action_suspend_node(node, reason))  # fmt: skip
+
+
+@proposal_command("reactivate-node")
+@click.argument("node", callback=_address)
+@share_code_option
+def propose_reactivate_node(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, node: str, share_code: bool,
+) -> None:  # fmt: skip
+    """Propose to lift NODE's suspension."""
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
+             lambda c: c.action_reactivate_node(node, share_code=share_code))  # fmt: skip
+
+
+@proposal_command("rotate-key")
+@click.argument("current_key", callback=_address)
+@click.argument("new_key", callback=_address)
+def propose_rotate_key(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, current_key: str, new_key: str,
+) -> None:  # fmt: skip
+    """Propose to move the node at CURRENT_KEY to NEW_KEY (routine, lost or compromised key)."""
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
+             lambda c: c.action_rotate_node_key(current_key, new_key))  # fmt: skip
+
+
+@proposal_command("withdraw-head")
+@click.argument("node", callback=_address)
+@click.argument("root", callback=_root)
+@click.option("--reason", required=True)
+def propose_withdraw_head(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, node: str, root: bytes, reason: str,
+) -> None:  # fmt: skip
+    """Propose to withdraw the head ROOT that NODE anchored."""
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
+             lambda c: c.action_withdraw_head(node, root, reason))  # fmt: skip
+
+
+@proposal_command("set-governance")
+@click.option("--member", "members", multiple=True, required=True, callback=_addresses)
+@click.option("--threshold", type=click.IntRange(min=1), required=True)
+@click.option("--timelock", type=click.IntRange(min=0), required=True, help="Seconds.")
+def propose_set_governance(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, description: str, members: list[str], threshold: int,
+    timelock: int,
+) -> None:  # fmt: skip
+    """Propose a new governance set (every open proposal then becomes stale)."""
+    if threshold > len(members):
+        raise click.BadParameter(
+            f"{threshold} approvals cannot come from {len(members)} member(s)",
+            param_hint="'--threshold'",
+        )
+    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
+             lambda c: c.action_set_governance(members, threshold, timelock))  # fmt: skip
+
+
+def _proposal_id(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < 1:
+        raise click.BadParameter(f"{value} is not a proposal id (ids start at 1)")
+    return value
+
+
+def _open_proposal(client: RegistryClient, proposal_id: int) -> Proposal:
+    """The proposal, refused with a readable reason if it cannot be acted on."""
+    proposal = client.get_proposal(proposal_id, with_actions=False)
+    if proposal.state is ProposalState.UNKNOWN:
+        raise click.ClickException(f"there is no proposal {proposal_id} in this registry")
+    if not proposal.state.is_open:
+        raise click.ClickException(
+            f"proposal {proposal_id} is {proposal.state.name.lower()}: nothing more can be done"
+        )
+    return proposal
+
+
+def _member_client(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None,
+) -> RegistryClient:  # fmt: skip
+    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
+    sender = client._sender().address
+    if not client.is_governance_member(sender):
+        raise click.ClickException(f"{sender} is not a member of this registry's governance")
+    return client
+
+
+@registry.command()
+@chain_options
+@registry_option
+@key_options
+@click.argument("proposal_id", type=int, callback=_proposal_id)
+def approve(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, proposal_id: int,
+) -> None:  # fmt: skip
+    """Approve proposal PROPOSAL_ID (sender: a governance member)."""
+    client = _member_client(rpc_url, chain_id, registry_address, key_file, password_file)
+    _open_proposal(client, proposal_id)
+    if client.has_approved(proposal_id, client._sender().address):
+        raise click.ClickException(f"you approved proposal {proposal_id} already")
+    result = client.approve(proposal_id)
+    proposal = client.get_proposal(proposal_id, with_actions=False)
+    _echo_tx(f"approved proposal {proposal_id} ({_progress(client, proposal)})", result)
+
+
+@registry.command("revoke-approval")
+@chain_options
+@registry_option
+@key_options
+@click.argument("proposal_id", type=int, callback=_proposal_id)
+def revoke_approval(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, proposal_id: int,
+) -> None:  # fmt: skip
+    """Withdraw your approval of PROPOSAL_ID before it is executed."""
+    client = _member_client(rpc_url, chain_id, registry_address, key_file, password_file)
+    _open_proposal(client, proposal_id)
+    if not client.has_approved(proposal_id, client._sender().address):
+        raise click.ClickException(f"you have not approved proposal {proposal_id}")
+    result = client.revoke_approval(proposal_id)
+    proposal = client.get_proposal(proposal_id, with_actions=False)
+    _echo_tx(f"revoked approval of proposal {proposal_id} ({_progress(client, proposal)})", result)
+
+
+@registry.command()
+@chain_options
+@registry_option
+@key_options
+@click.argument("proposal_id", type=int, callback=_proposal_id)
+def execute(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, proposal_id: int,
+) -> None:  # fmt: skip
+    """Carry out PROPOSAL_ID once approved and past its timelock (any funded sender)."""
+    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
+    proposal = _open_proposal(client, proposal_id)
+    if proposal.state is not ProposalState.READY:
+        raise click.ClickException(
+            f"proposal {proposal_id} cannot be executed yet: {_progress(client, proposal)}"
+        )
+    _echo_tx(f"executed proposal {proposal_id}", client.execute(proposal_id))
+
+
+@registry.command()
+@chain_options
+@registry_option
+@key_options
+@click.argument("proposal_id", type=int, callback=_proposal_id)
+def cancel(
+    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+    password_file: Path | None, proposal_id: int,
+) -> None:  # fmt: skip
+    """Cancel PROPOSAL_ID (sender: its proposer)."""
+    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
+    proposal = _open_proposal(client, proposal_id)
+    sender = client._sender().address
+    if sender != proposal.proposer:
+        raise click.ClickException(
+            f"only the proposer {proposal.proposer} may cancel proposal {proposal_id}"
+        )
+    _echo_tx(f"cancelled proposal {proposal_id}", client.cancel(proposal_id))
+
+
+@registry.command("list-proposals")
+@chain_options
+@registry_option
+@click.option("--open", "only_open", is_flag=True, help="Only proposals still open.")
+def list_proposals(
+    rpc_url: str, chain_id: int | None, registry_address: str, only_open: bool
+) -> None:
+    """One line per proposal: id, state, approvals, actions."""
+    client = _client(rpc_url, chain_id, registry_address)
+    threshold = client.governance_config().threshold
+    for proposal in client.iter_proposals():
+        if only_open and not proposal.state.is_open:
+            continue
+        actions = "; ".join(a.describe() for a in proposal.actions or ())
+        click.echo(
+            f"{proposal.id}\t{proposal.state.name.lower()}\t"
+            f"{proposal.approvals}/{threshold}\t{actions}"
+        )
+
+
+@registry.command("show-proposal")
+@chain_options
+@registry_option
+@click.argument("proposal_id", type=int, callback=_proposal_id)
+def show_proposal(
+    rpc_url: str, chain_id: int | None, registry_address: str, proposal_id: int
+) -> None:
+    """PROPOSAL_ID as JSON: state, approvals (by whom), actions, times."""
+    client = _client(rpc_url, chain_id, registry_address)
+    proposal = client.get_proposal(proposal_id)
+    if proposal.state is ProposalState.UNKNOWN:
+        raise click.ClickException(f"there is no proposal {proposal_id} in this registry")
+    members = client.governance_config().members
+    shown = {
+        **_jsonable({k: v for k, v in asdict(proposal).items() if k != "actions"}),
+        "approved_by": [m for m in members if client.has_approved(proposal_id, m)],
+        "actions": [a.describe() for a in proposal.actions or ()],
+        "progress": _progress(client, proposal),
+    }
+    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+@registry.command("show-governance")
+@chain_options
+@registry_option
+def show_governance(rpc_url: str, chain_id: int | None, registry_address: str) -> None:
+    """The governance set, threshold, timelock and epoch as JSON."""
+    config = _client(rpc_url, chain_id, registry_address).governance_config()
+    click.echo(json.dumps(_jsonable(asdict(config)), indent=2))
+
+
+def _progress(client: RegistryClient, proposal: Proposal) -> str:
+    """Where a proposal stands, in words, with what is needed next."""
+    threshold = client.governance_config().threshold
+    state = proposal.state
+    if state is ProposalState.PENDING:
+        missing = threshold - proposal.approvals
+        return (
+            f"{proposal.approvals} of {threshold} approvals; needs {missing} more "
+            f"before {_when(proposal.expires_at)}"
+        )
+    if state is ProposalState.QUEUED:
+        return f"approved; timelocked until {_when(proposal.ready_at)}"
+    if state is ProposalState.READY:
+        return f"ready: run `notary registry execute {proposal.id}`"
+    return state.name.lower()
+
+
+def _when(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _echo_governed(client: RegistryClient, what: str, result: GovernanceResult) -> None:
+    if result.executed:
+        _echo_tx(f"{what} (proposal {result.proposal_id} executed)", result)
+        return
+    proposal = client.get_proposal(result.proposal_id, with_actions=False)
+    _echo_tx(f"proposal {result.proposal_id} created ({_progress(client, proposal)})", result)
 
 
 def _jsonable(value: Any) -> Any:

@@ -74,9 +74,46 @@ def _registry_error(name: str, doc: str) -> type[RegistryError]:
     return type(name, (RegistryError,), {"solidity_name": name, "__doc__": doc})
 
 
-NotGovernance = _registry_error("NotGovernance", "Only governance may do this.")
-NotPendingGovernance = _registry_error("NotPendingGovernance", "Caller was not nominated.")
+NotGovernance = _registry_error(
+    "NotGovernance", "Only an executed governance proposal may do this."
+)
+NotGovernanceMember = _registry_error(
+    "NotGovernanceMember", "The sender is not a member of the governance set."
+)
+InvalidGovernance = _registry_error(
+    "InvalidGovernance", "Members, threshold or timelock out of range, or a member repeated."
+)
+EmptyProposal = _registry_error("EmptyProposal", "A proposal needs at least one action.")
+UnsupportedAction = _registry_error(
+    "UnsupportedAction", "A proposal's action is not a governance function of the registry."
+)
+MalformedAction = _registry_error(
+    "MalformedAction", "A proposal's action does not decode as the governance function it names."
+)
+UnknownProposal = _registry_error("UnknownProposal", "No proposal has this id.")
+ProposalClosed = _registry_error(
+    "ProposalClosed", "The proposal is executed, cancelled, expired or stale."
+)
+AlreadyApproved = _registry_error("AlreadyApproved", "The member approved this proposal already.")
+NotApproved = _registry_error("NotApproved", "The member has not approved this proposal.")
+ThresholdNotReached = _registry_error(
+    "ThresholdNotReached", "The proposal has fewer approvals than the threshold."
+)
+TimelockNotPassed = _registry_error(
+    "TimelockNotPassed", "The proposal's timelock has not passed yet."
+)
+ActionsMismatch = _registry_error(
+    "ActionsMismatch", "The actions given to execute are not the proposed ones."
+)
+NotProposer = _registry_error("NotProposer", "Only the proposer may cancel a proposal.")
+LocalGovernmentCodeInUse = _registry_error(
+    "LocalGovernmentCodeInUse",
+    "Another node of this code is active and governance did not allow sharing it.",
+)
 ZeroAddress = _registry_error("ZeroAddress", "The zero address is not allowed here.")
+RegistryAddress = _registry_error(
+    "RegistryAddress", "The registry's own address cannot be a node key."
+)
 InvalidLocalGovernmentCode = _registry_error(
     "InvalidLocalGovernmentCode", "Not a 6-digit local-government code with a valid check digit."
 )
@@ -85,9 +122,6 @@ NodeAlreadyRegistered = _registry_error("NodeAlreadyRegistered", "The key is or 
 NodeNotRegistered = _registry_error("NodeNotRegistered", "The address is not a registered node.")
 NodeNotActive = _registry_error("NodeNotActive", "The node is suspended or its key retired.")
 NodeNotSuspended = _registry_error("NodeNotSuspended", "The node is not suspended.")
-NotNodeOrGovernance = _registry_error(
-    "NotNodeOrGovernance", "Only the node itself or governance may rotate its key."
-)
 WrongSequence = _registry_error("WrongSequence", "The head's seq is not the node's next.")
 TreeSizeShrank = _registry_error("TreeSizeShrank", "The head is smaller than the previous one.")
 RootChangedWithoutGrowth = _registry_error(
@@ -106,15 +140,28 @@ REGISTRY_ERRORS: dict[str, type[RegistryError]] = {
     cls.solidity_name: cls
     for cls in (
         NotGovernance,
-        NotPendingGovernance,
+        NotGovernanceMember,
+        InvalidGovernance,
+        EmptyProposal,
+        UnsupportedAction,
+        MalformedAction,
+        UnknownProposal,
+        ProposalClosed,
+        AlreadyApproved,
+        NotApproved,
+        ThresholdNotReached,
+        TimelockNotPassed,
+        ActionsMismatch,
+        NotProposer,
+        LocalGovernmentCodeInUse,
         ZeroAddress,
+        RegistryAddress,
         InvalidLocalGovernmentCode,
         InvalidName,
         NodeAlreadyRegistered,
         NodeNotRegistered,
         NodeNotActive,
         NodeNotSuspended,
-        NotNodeOrGovernance,
         WrongSequence,
         TreeSizeShrank,
         RootChangedWithoutGrowth,

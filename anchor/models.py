@@ -15,6 +15,27 @@ class NodeStatus(enum.IntEnum):
     RETIRED = 3
 
 
+class ProposalState(enum.IntEnum):
+    """Mirrors `NotaryRegistry.ProposalState`: where a governance proposal stands."""
+
+    UNKNOWN = 0
+    PENDING = 1
+    """Fewer approvals than the threshold."""
+    QUEUED = 2
+    """Threshold reached; the timelock is running."""
+    READY = 3
+    """Executable now, by anyone."""
+    EXECUTED = 4
+    CANCELLED = 5
+    EXPIRED = 6
+    STALE = 7
+    """The governance set changed after it was proposed."""
+
+    @property
+    def is_open(self) -> bool:
+        return self in (ProposalState.PENDING, ProposalState.QUEUED, ProposalState.READY)
+
+
 @dataclass(frozen=True)
 class NodeRecord:
     address: str
@@ -25,6 +46,67 @@ class NodeRecord:
     root: bytes
     successor: str | None
     name: str
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """The consortium that governs node identity: `threshold` of `members` approve a
+    proposal, which can be executed `timelock` seconds later."""
+
+    members: tuple[str, ...]
+    threshold: int
+    timelock: int
+    epoch: int
+
+
+UNDECODABLE_ACTION = "undecodable"
+"""`GovernanceAction.function` of an action whose calldata does not decode (see `raw`)."""
+
+
+@dataclass(frozen=True)
+class GovernanceAction:
+    """One action of a proposal: a registry function and its arguments by name."""
+
+    function: str
+    args: dict[str, object]
+    data: bytes
+    """The ABI-encoded call, as proposed and executed."""
+
+    @classmethod
+    def raw(cls, data: bytes) -> GovernanceAction:
+        """An action whose calldata does not decode as a governed function's: only its bytes
+        (the registry refuses such actions; an older or tampered one may hold them)."""
+        return cls(function=UNDECODABLE_ACTION, args={}, data=bytes(data))
+
+    @property
+    def decoded(self) -> bool:
+        return self.function != UNDECODABLE_ACTION
+
+    def describe(self) -> str:
+        if not self.decoded:
+            return f"undecodable action 0x{self.data.hex()}"
+        shown = ", ".join(f"{k}={_show_arg(v)}" for k, v in self.args.items())
+        return f"{self.function}({shown})"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A governance proposal: its state now and, read from its `ProposalCreated` event, its
+    actions and description (None when the event could not be read)."""
+
+    id: int
+    proposer: str
+    state: ProposalState
+    epoch: int
+    approvals: int
+    created_block: int
+    created_at: int
+    ready_at: int
+    """0 until the threshold is reached; then the time from which it can be executed."""
+    expires_at: int
+    actions_hash: bytes
+    actions: tuple[GovernanceAction, ...] | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +137,17 @@ class TxResult:
     block_number: int
     block_hash: str
     gas_used: int
+
+
+@dataclass(frozen=True)
+class GovernanceResult(TxResult):
+    """What a one-call governance helper did: it proposed, and executed when its sender's
+    approval was enough and no timelock applied. The `TxResult` fields are those of the last
+    transaction sent (the execution, or the proposal if it still awaits approvals)."""
+
+    proposal_id: int = 0
+    executed: bool = False
+    proposal_tx: TxResult | None = None
 
 
 @dataclass(frozen=True)
@@ -115,3 +208,13 @@ def is_valid_lg_code(code: int) -> bool:
         total += (body % 10) * weight
         body //= 10
     return (11 - total % 11) % 10 == code % 10
+
+
+def _show_arg(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, str) and not value.startswith("0x"):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show_arg(v) for v in value) + "]"
+    return str(value)

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -27,8 +29,13 @@ from anchor.models import (
     AnchoredHeadEvent,
     AnchorRecord,
     BatchResult,
+    GovernanceAction,
+    GovernanceConfig,
+    GovernanceResult,
     NodeRecord,
     NodeStatus,
+    Proposal,
+    ProposalState,
     RegistryEvent,
     SkippedHead,
     TreeHead,
@@ -47,6 +54,18 @@ ANCHOR_GAS_LIMIT = 120_000
 ANCHOR_MANY_BASE_GAS = 40_000
 ANCHOR_MANY_HEAD_GAS = 70_000
 MIN_LOG_PAGE = 16
+PROPOSAL_LIFETIME_SECONDS = 14 * 86_400
+"""`NotaryRegistry.PROPOSAL_LIFETIME`: a proposal expires this long after its creation plus
+the timelock in force then; once it reaches the threshold, never sooner than this long after
+its `ready_at`."""
+GOVERNED_FUNCTIONS = (
+    "registerNode",
+    "suspendNode",
+    "reactivateNode",
+    "rotateNodeKey",
+    "withdrawHead",
+    "setGovernance",
+)
 
 
 class RevertDecoder:
@@ -127,17 +146,23 @@ class RegistryClient:
         w3: Web3,
         deployer: LocalAccount,
         *,
+        members: Sequence[str] | None = None,
+        threshold: int = 1,
+        timelock: int = 0,
         governance: str | None = None,
         receipt_timeout: float = 60.0,
     ) -> tuple[RegistryClient, TxResult]:
-        """Deploy a new registry; governance defaults to the deployer."""
+        """Deploy a new registry governed by `threshold` of `members` with a `timelock` in
+        seconds. Without `members`: one member, `governance` or else the deployer (with the
+        defaults, 1-of-1 and no timelock: development set-ups)."""
         artifact = load_registry_artifact()
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         decoder = RevertDecoder(artifact.abi)
         sender = TransactionSender(
             w3, deployer, decode_revert=decoder, receipt_timeout=receipt_timeout
         )
-        result = sender.transact(factory.constructor(governance or deployer.address))
+        governors = [to_checksum_address(m) for m in members or [governance or deployer.address]]
+        result = sender.transact(factory.constructor(governors, threshold, timelock))
         with translate_transport_errors("the JSON-RPC endpoint"):
             receipt = w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
         address = receipt.get("contractAddress")
@@ -148,19 +173,150 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ transactions
 
-    def register_node(self, node: str, lg_code: int, name: str) -> TxResult:
-        return self._transact("registerNode", to_checksum_address(node), lg_code, name)
+    # Governance, in one call each: propose, and execute at once when this client's approval
+    # is enough and no timelock applies (a 1-of-1 development set-up); otherwise the
+    # proposal waits for the other members (`GovernanceResult.executed` is False).
 
-    def suspend_node(self, node: str, reason: str) -> TxResult:
-        return self._transact("suspendNode", to_checksum_address(node), reason)
+    def register_node(
+        self, node: str, lg_code: int, name: str, *, share_code: bool = False
+    ) -> GovernanceResult:
+        """Register `node` for `lg_code`; `share_code` is governance's explicit permission for
+        a second active node of the code (refused otherwise)."""
+        return self.govern([self.action_register_node(node, lg_code, name, share_code=share_code)])
 
-    def reactivate_node(self, node: str) -> TxResult:
-        return self._transact("reactivateNode", to_checksum_address(node))
+    def suspend_node(self, node: str, reason: str) -> GovernanceResult:
+        return self.govern([self.action_suspend_node(node, reason)])
 
-    def rotate_node_key(self, current_key: str, new_key: str) -> TxResult:
-        return self._transact(
+    def reactivate_node(self, node: str, *, share_code: bool = False) -> GovernanceResult:
+        return self.govern([self.action_reactivate_node(node, share_code=share_code)])
+
+    def rotate_node_key(self, current_key: str, new_key: str) -> GovernanceResult:
+        """Move the node at `current_key` to `new_key`: a governance decision, routine
+        rotations included (a node cannot rotate itself, or a stolen key could outrun a
+        pending suspension)."""
+        return self.govern([self.action_rotate_node_key(current_key, new_key)])
+
+    def withdraw_head(self, node: str, root: bytes, reason: str) -> GovernanceResult:
+        """Withdraw the head `node` anchored with `root`."""
+        return self.govern([self.action_withdraw_head(node, root, reason)])
+
+    def set_governance(
+        self, members: Sequence[str], threshold: int, timelock: int
+    ) -> GovernanceResult:
+        """Replace the governance set (every open proposal becomes stale)."""
+        return self.govern([self.action_set_governance(members, threshold, timelock)])
+
+    def govern(self, actions: Sequence[bytes], description: str = "") -> GovernanceResult:
+        """Propose `actions`; execute them at once if the proposal is ready. A single action
+        the registry would refuse now raises its error before anything is sent."""
+        if len(actions) == 1 and self.is_governance_member(self._sender().address):
+            self.check_action(actions[0])
+        proposal_id, proposed = self.propose(actions, description)
+        if self.get_proposal(proposal_id, with_actions=False).state is not ProposalState.READY:
+            return GovernanceResult(**vars(proposed), proposal_id=proposal_id, proposal_tx=proposed)
+        executed = self.execute(proposal_id, actions)
+        return GovernanceResult(
+            **vars(executed), proposal_id=proposal_id, executed=True, proposal_tx=proposed
+        )
+
+    # Actions: ABI-encoded calls of the registry's governed functions, for `propose`.
+
+    def action_register_node(
+        self, node: str, lg_code: int, name: str, *, share_code: bool = False
+    ) -> bytes:
+        return self._encode("registerNode", to_checksum_address(node), lg_code, name, share_code)
+
+    def action_suspend_node(self, node: str, reason: str) -> bytes:
+        return self._encode("suspendNode", to_checksum_address(node), reason)
+
+    def action_reactivate_node(self, node: str, *, share_code: bool = False) -> bytes:
+        return self._encode("reactivateNode", to_checksum_address(node), share_code)
+
+    def action_rotate_node_key(self, current_key: str, new_key: str) -> bytes:
+        return self._encode(
             "rotateNodeKey", to_checksum_address(current_key), to_checksum_address(new_key)
         )
+
+    def action_withdraw_head(self, node: str, root: bytes, reason: str) -> bytes:
+        return self._encode("withdrawHead", to_checksum_address(node), _bytes32(root), reason)
+
+    def action_set_governance(self, members: Sequence[str], threshold: int, timelock: int) -> bytes:
+        return self._encode(
+            "setGovernance", [to_checksum_address(m) for m in members], threshold, timelock
+        )
+
+    def decode_action(self, data: bytes) -> GovernanceAction:
+        """The function and arguments of an encoded action (ValueError if not a governed one
+        or if its arguments do not decode)."""
+        try:
+            function, args = self.contract.decode_function_input(HexBytes(data))
+        except DecodingError as error:
+            raise ValueError(f"action 0x{bytes(data).hex()} does not decode: {error}") from None
+        name = function.fn_name
+        if name not in GOVERNED_FUNCTIONS:
+            raise ValueError(f"{name} is not a governance action")
+        return GovernanceAction(
+            function=name, args={k: _plain_arg(v) for k, v in args.items()}, data=bytes(data)
+        )
+
+    def _decode_or_raw(self, data: bytes) -> GovernanceAction:
+        """The decoded action, or its raw bytes if it does not decode (an older or tampered
+        registry may hold such actions: reading them must not fail)."""
+        try:
+            return self.decode_action(data)
+        except (ValueError, LookupError, DecodingError):
+            return GovernanceAction.raw(data)
+
+    def check_action(self, action: bytes, block: BlockIdentifier = "latest") -> None:
+        """Simulate `action` as an executed proposal would run it (a call from the registry to
+        itself) and raise the registry's error if it would be refused now."""
+        self.decode_action(action)
+        with translate_transport_errors(self._endpoint()):
+            try:
+                self.w3.eth.call(
+                    {"from": self.address, "to": self.address, "data": HexBytes(action)},
+                    block_identifier=block,
+                )
+            except ContractLogicError as error:
+                raise self.decode_revert(error) from None
+
+    # Proposals, step by step.
+
+    def propose(self, actions: Sequence[bytes], description: str = "") -> tuple[int, TxResult]:
+        """Propose `actions` (this client's key must be a member; its approval counts)."""
+        if not actions:
+            raise ValueError("a proposal needs at least one action")
+        result = self._transact("propose", [bytes(a) for a in actions], description)
+        created = [e for e in self._receipt_events(result, "ProposalCreated")]
+        if len(created) != 1:
+            raise AnchorError(f"transaction {result.tx_hash} created no proposal")
+        return int(created[0]["id"]), result
+
+    def approve(self, proposal_id: int) -> TxResult:
+        return self._transact("approve", proposal_id)
+
+    def revoke_approval(self, proposal_id: int) -> TxResult:
+        return self._transact("revokeApproval", proposal_id)
+
+    def cancel(self, proposal_id: int) -> TxResult:
+        return self._transact("cancel", proposal_id)
+
+    def execute(self, proposal_id: int, actions: Sequence[bytes] | None = None) -> TxResult:
+        """Execute a ready proposal; its actions are read from its `ProposalCreated` event
+        unless given."""
+        if actions is None:
+            proposal = self.get_proposal(proposal_id)
+            if proposal.state is ProposalState.UNKNOWN:
+                raise REGISTRY_ERRORS["UnknownProposal"]({"id": proposal_id})
+            if proposal.actions is None:
+                raise AnchorError(
+                    f"cannot read the actions of proposal {proposal_id} from block "
+                    f"{proposal.created_block}"
+                )
+            actions = [a.data for a in proposal.actions]
+        return self._transact("execute", proposal_id, [bytes(a) for a in actions])
+
+    # ------------------------------------------------------------------ anchoring
 
     def anchor(self, seq: int, tree_size: int, root: bytes) -> TxResult:
         """Anchor the sending key's next head (exactly-once is the contract's rule)."""
@@ -252,20 +408,80 @@ class RegistryClient:
                 )
         return BatchResult(tx=result, anchored=tuple(anchored), skipped=tuple(skipped))
 
-    def withdraw_head(self, node: str, root: bytes, reason: str) -> TxResult:
-        """Withdraw the head `node` anchored with `root` (governance only)."""
-        return self._transact("withdrawHead", to_checksum_address(node), _bytes32(root), reason)
-
-    def transfer_governance(self, nominee: str) -> TxResult:
-        return self._transact("transferGovernance", to_checksum_address(nominee))
-
-    def accept_governance(self) -> TxResult:
-        return self._transact("acceptGovernance")
-
     # ------------------------------------------------------------------ reads
 
-    def governance(self, block: BlockIdentifier = "latest") -> str:
-        return str(self._call("governance", block=block))
+    def governance_config(self, block: BlockIdentifier = "latest") -> GovernanceConfig:
+        return GovernanceConfig(
+            members=tuple(
+                to_checksum_address(m) for m in self._call("governanceMembers", block=block)
+            ),
+            threshold=int(self._call("threshold", block=block)),
+            timelock=int(self._call("timelock", block=block)),
+            epoch=int(self._call("governanceEpoch", block=block)),
+        )
+
+    def is_governance_member(self, account: str, block: BlockIdentifier = "latest") -> bool:
+        return bool(self._call("isGovernanceMember", to_checksum_address(account), block=block))
+
+    def proposal_count(self, block: BlockIdentifier = "latest") -> int:
+        return int(self._call("proposalCount", block=block))
+
+    def has_approved(
+        self, proposal_id: int, member: str, block: BlockIdentifier = "latest"
+    ) -> bool:
+        return bool(
+            self._call("hasApproved", proposal_id, to_checksum_address(member), block=block)
+        )
+
+    def active_node_count(self, lg_code: int, block: BlockIdentifier = "latest") -> int:
+        return int(self._call("activeNodeCount", lg_code, block=block))
+
+    def get_proposal(
+        self, proposal_id: int, block: BlockIdentifier = "latest", *, with_actions: bool = True
+    ) -> Proposal:
+        """A proposal's state; with its actions and description from its `ProposalCreated`
+        event (checked against the hash the registry stores)."""
+        raw = self._call("getProposal", proposal_id, block=block)
+        proposer, state, epoch, approvals, created_block, created_at, ready_at, expires, digest = (
+            tuple(raw)
+        )
+        proposal = Proposal(
+            id=proposal_id,
+            proposer=to_checksum_address(proposer),
+            state=ProposalState(state),
+            epoch=epoch,
+            approvals=approvals,
+            created_block=created_block,
+            created_at=created_at,
+            ready_at=ready_at,
+            expires_at=expires,
+            actions_hash=bytes(digest),
+        )
+        if not with_actions or proposal.state is ProposalState.UNKNOWN:
+            return proposal
+        topic = "0x" + proposal_id.to_bytes(32, "big").hex()
+        for event in self.iter_events(
+            ["ProposalCreated"], created_block, created_block, extra_topics=[topic]
+        ):
+            data = [bytes(a) for a in event.args["actions"]]  # type: ignore[attr-defined]
+            if keccak(abi_encode(["bytes[]"], [data])) != proposal.actions_hash:
+                raise AnchorError(
+                    f"the ProposalCreated event of proposal {proposal_id} does not match the "
+                    "actions hash the registry stores"
+                )
+            return Proposal(
+                **{
+                    **vars(proposal),
+                    "actions": tuple(self._decode_or_raw(a) for a in data),
+                    "description": str(event.args["description"]),
+                }
+            )
+        return proposal
+
+    def iter_proposals(self, block: BlockIdentifier = "latest") -> Iterator[Proposal]:
+        """Every proposal, oldest first, with its actions."""
+        for proposal_id in range(1, self.proposal_count(block) + 1):
+            yield self.get_proposal(proposal_id, block)
 
     def get_node(self, node: str, block: BlockIdentifier = "latest") -> NodeRecord:
         raw = self._call("getNode", to_checksum_address(node), block=block)
@@ -397,6 +613,22 @@ class RegistryClient:
     def _transact(self, function: str, *args: Any) -> TxResult:
         return self._sender().transact(self.contract.functions[function](*args))
 
+    def _encode(self, function: str, *args: Any) -> bytes:
+        return bytes(HexBytes(self.contract.encode_abi(function, args=list(args))))
+
+    def _receipt_events(self, result: TxResult, name: str) -> list[dict[str, Any]]:
+        with translate_transport_errors(self._endpoint()):
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
+        event = self.contract.events[name]()
+        topic = _event_topic(event.abi)
+        return [
+            dict(event.process_log(log)["args"])
+            for log in receipt["logs"]
+            if to_checksum_address(log["address"]) == self.address
+            and log["topics"]
+            and bytes(log["topics"][0]) == topic
+        ]
+
     def _call(self, function: str, *args: Any, block: BlockIdentifier) -> Any:
         with translate_transport_errors(self._endpoint()):
             try:
@@ -406,6 +638,27 @@ class RegistryClient:
 
     def _endpoint(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "the JSON-RPC endpoint"))
+
+
+def encode_action(contract: Contract, function: str, *args: Any) -> bytes:
+    """An action for `propose`, encoded offline (bulk set-ups that sign raw transactions)."""
+    if function not in GOVERNED_FUNCTIONS:
+        raise ValueError(f"{function} is not a governance action")
+    return bytes(HexBytes(contract.encode_abi(function, args=list(args))))
+
+
+def propose_and_execute_data(
+    contract: Contract, actions: Sequence[bytes], proposal_id: int, description: str = ""
+) -> tuple[bytes, bytes]:
+    """Calldata of `propose(actions)` and of `execute(proposal_id, actions)`. With a 1-of-1
+    governance and no timelock the one member sends both back to back (consecutive nonces; the
+    execution may share the proposal's block): how development and benchmark set-ups
+    register many nodes without waiting for receipts. `proposal_id` is the id the proposal
+    will get: `proposalCount() + 1` when the member is the only proposer."""
+    data = [bytes(a) for a in actions]
+    propose = contract.encode_abi("propose", args=[data, description])
+    execute = contract.encode_abi("execute", args=[proposal_id, data])
+    return bytes(HexBytes(propose)), bytes(HexBytes(execute))
 
 
 def _anchored_event(args: Any, where: RegistryEvent) -> AnchoredHeadEvent:
@@ -458,6 +711,14 @@ def _bytes32(value: bytes) -> bytes:
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
         raise ValueError("a tree root must be exactly 32 bytes")
     return bytes(value)
+
+
+def _plain_arg(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return [_plain_arg(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -57,7 +57,7 @@ from web3 import Web3
 from anchor.artifacts import load_registry_artifact
 from anchor.keys import write_keystore
 from anchor.models import is_valid_lg_code
-from anchor.registry import DEFAULT_LOG_PAGE
+from anchor.registry import DEFAULT_LOG_PAGE, encode_action, propose_and_execute_data
 from bench.report import run_facts, write_section
 from devnet.chain import ChainStore
 from devnet.genesis import Genesis
@@ -77,7 +77,7 @@ MUNICIPALITIES = ((131016, "千代田区"), (11002, "札幌市"), (271004, "大�
 PASSWORD = "bench password"  # noqa: S105 (a throwaway keystore in a temporary folder)
 MAX_FEE = Web3.to_wei(100, "gwei")
 TIP = Web3.to_wei(1, "gwei")
-DEPLOY_GAS, REGISTER_GAS, FUND_GAS, ANCHOR_GAS = 3_000_000, 300_000, 21_000, 120_000
+DEPLOY_GAS, REGISTER_GAS, FUND_GAS, ANCHOR_GAS = 5_000_000, 300_000, 21_000, 120_000
 SUCCESS = b"\x01"  # a post-Byzantium receipt's status
 
 
@@ -182,10 +182,15 @@ def setup_transactions(
         signed(dev, chain_id, 1 + i, t.account.address, "0x", FUND_GAS, fund)
         for i, t in enumerate(towns)
     ]
-    for i, town in enumerate(towns):
-        call = contract.functions.registerNode(town.account.address, town.lg_code, town.name)
-        data = call._encode_transaction_data()
-        raws.append(signed(dev, chain_id, 1 + len(towns) + i, contract.address, data, REGISTER_GAS))
+    # One governance proposal registers them all; 1-of-1 without timelock: executed at once.
+    actions = [
+        encode_action(contract, "registerNode", t.account.address, t.lg_code, t.name, False)
+        for t in towns
+    ]
+    propose, execute = propose_and_execute_data(contract, actions, 1, "register the towns")
+    nonce, gas = 1 + len(towns), REGISTER_GAS * len(towns)
+    raws.append(signed(dev, chain_id, nonce, contract.address, "0x" + propose.hex(), gas))
+    raws.append(signed(dev, chain_id, nonce + 1, contract.address, "0x" + execute.hex(), gas))
     return raws
 
 
@@ -224,7 +229,7 @@ def prefill(root: Path, config: Config, leaves_per_anchor: int, seed: int) -> De
     w3 = Web3()  # offline: ABI encoding only
     registry = create_address(dev.address, 0)
     contract = w3.eth.contract(address=registry, abi=artifact.abi)
-    deploy = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(dev.address)
+    deploy = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor([dev.address], 1, 0)
     towns = [
         Municipality(code, name, Account.from_key(rng.randbytes(32)), root / f"town-{code:06d}")
         for code, name in MUNICIPALITIES

@@ -101,7 +101,10 @@ def _registry(
     record_file = data_dir / "registry.json"
     if record_file.exists():
         return str(json.loads(record_file.read_text())["registry"])
-    registry, deployment = RegistryClient.deploy(w3, dev)
+    # Development: the dev account is the whole governance (1 of 1, no timelock), so the
+    # registration proposal is executed at once. A consortium deploys with its members, a
+    # threshold and a timelock (docs/REGISTRY.md, "Governance").
+    registry, deployment = RegistryClient.deploy(w3, dev, members=[dev.address], threshold=1)
     registry.register_node(node_key.address, lg_code, name)
     funding = dev.sign_transaction(
         {
@@ -171,19 +174,20 @@ def _demo(data_dir: Path, jpki: TestJPKI) -> tuple[Path, Path]:
     demo = data_dir / "demo"
     demo.mkdir(exist_ok=True)
     document, entry = demo / "document.txt", demo / "entry.json"
-    if not entry.exists():
-        content = DEMO_TEXT.encode()
-        document.write_bytes(content)
-        cms = sign_cms(
-            content,
-            key=load_private_key(jpki.signer_key),
-            cert=x509.load_pem_x509_certificate(jpki.signer_cert.read_bytes()),
-        )
-        body = {
-            "document_sha256": hashlib.sha256(content).hexdigest(),
-            "document_type": int(DocumentType.RESIDENT_RECORD_COPY),
-            "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
-        }
-        entry.write_text(json.dumps(body, indent=2) + "\n")
+    # Signed afresh at every start: the node refuses signing times older than
+    # signing_time_max_age (10 minutes), so yesterday's demo entry would be refused.
+    content = DEMO_TEXT.encode()
+    document.write_bytes(content)
+    cms = sign_cms(
+        content,
+        key=load_private_key(jpki.signer_key),
+        cert=x509.load_pem_x509_certificate(jpki.signer_cert.read_bytes()),
+    )
+    body = {
+        "document_sha256": hashlib.sha256(content).hexdigest(),
+        "document_type": int(DocumentType.RESIDENT_RECORD_COPY),
+        "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
+    }
+    entry.write_text(json.dumps(body, indent=2) + "\n")
     return document, entry

@@ -145,7 +145,7 @@ def deploy_registry(w3: Web3, governance: LocalAccount, bytecode: str) -> Regist
     artifact = load_registry_artifact()
     factory = w3.eth.contract(abi=artifact.abi, bytecode=bytecode)
     sender = TransactionSender(w3, governance, decode_revert=RevertDecoder(artifact.abi))
-    result = sender.transact(factory.constructor(governance.address))
+    result = sender.transact(factory.constructor([governance.address], 1, 0))
     address = w3.eth.get_transaction_receipt(result.tx_hash)["contractAddress"]
     return RegistryClient(w3, address, governance)
 

@@ -23,9 +23,17 @@ def report(
     """A report shaped like AuditReport.to_json(), with deterministic pseudo-random data."""
     rng = random.Random(7)
     nodes = [
-        {"address": f"0x{0xA0 + i:040x}", "lg_code": f"{131016 + i}", "status": "active",
-         "url": f"http://127.0.0.1:{8000 + i}", "anchors": 0, "latest_seq": None,
-         "latest_tree_size": None, "log": "checked", "leaves_checked": 0}
+        {
+            "address": f"0x{0xA0 + i:040x}",
+            "lg_code": f"{131016 + i}",
+            "status": "active",
+            "url": f"http://127.0.0.1:{8000 + i}",
+            "anchors": 0,
+            "latest_seq": None,
+            "latest_tree_size": None,
+            "log": "checked",
+            "leaves_checked": 0,
+        }
         for i in range(municipalities)
     ]
     rows: list[dict[str, Any]] = []
@@ -35,15 +43,32 @@ def report(
         (node,) = rng.choices(nodes, weights)
         size, block = rng.randint(1, 200), 1 + k * gap
         node["leaves_checked"] += size
-        rows.append({"node": node["address"], "lg_code": node["lg_code"], "seq": node["anchors"],
-                     "tree_size": node["leaves_checked"], "root": "0x" + "ab" * 32,
-                     "block": block, "time": T0 + block, "tx_hash": "0x" + "cd" * 32,
-                     "batch_size": size, "withdrawn": False,
-                     "delay_seconds": None if k % 10 == 9 else rng.lognormvariate(2, 0.5)})
+        rows.append(
+            {
+                "node": node["address"],
+                "lg_code": node["lg_code"],
+                "seq": node["anchors"],
+                "tree_size": node["leaves_checked"],
+                "root": "0x" + "ab" * 32,
+                "block": block,
+                "time": T0 + block,
+                "tx_hash": "0x" + "cd" * 32,
+                "batch_size": size,
+                "withdrawn": False,
+                "delay_seconds": None if k % 10 == 9 else rng.lognormvariate(2, 0.5),
+            }
+        )
         node["latest_seq"], node["latest_tree_size"] = node["anchors"], node["leaves_checked"]
         node["anchors"] += 1
-    sealing = [{"block": b, "time": T0 + b, "signer": SIGNERS[b % (4 if b < blocks // 2 else 5)],
-                "in_turn": True} for b in range(1, blocks)]
+    sealing = [
+        {
+            "block": b,
+            "time": T0 + b,
+            "signer": SIGNERS[b % (4 if b < blocks // 2 else 5)],
+            "in_turn": True,
+        }
+        for b in range(1, blocks)
+    ]
     history = [{"block": 0, "time": T0, "signers": SIGNERS[:4]}]
     if blocks > 2:
         history.append({"block": blocks // 2, "time": T0 + blocks // 2, "signers": SIGNERS})
@@ -52,29 +77,57 @@ def report(
         by_signer[seal["signer"]] = by_signer.get(seal["signer"], 0) + 1
     found = list(findings)
     return {
-        "format": "municipal-notary-audit/1", "generated_at": "2026-11-23T21:30:00Z",
+        "format": "municipal-notary-audit/1",
+        "generated_at": "2026-11-23T21:30:00Z",
         "duration_seconds": 12.3,
-        "inputs": {"rpc_url": "http://127.0.0.1:8545", "registry": "0x" + "11" * 20,
-                   "nodes_file": None, "period": 1, "epoch": 30000},
+        "inputs": {
+            "rpc_url": "http://127.0.0.1:8545",
+            "registry": "0x" + "11" * 20,
+            "nodes_file": None,
+            "period": 1,
+            "epoch": 30000,
+        },
         "verdict": "findings" if found else "clean",
-        "summary": {"blocks": blocks, "anchors": len(rows), "nodes": len(nodes),
-                    "signers": 5, "findings": len(found),
-                    "leaves_checked": sum(n["leaves_checked"] for n in nodes)},
-        "chain": {"chain_id": 31337, "genesis_hash": "0x" + "00" * 32,
-                  "head_number": blocks - 1 if blocks else None,
-                  "head_hash": "0x" + "ff" * 32 if blocks else None,
-                  "head_time": T0 + blocks if blocks else None,
-                  "signer_history": history if blocks else [], "blocks_by_signer": by_signer,
-                  "sealing": sealing},
-        "registry": {"address": "0x" + "11" * 20, "code_matches_lock": True,
-                     "code_hash": "0x" + "22" * 32, "expected_code_hash": "0x" + "22" * 32},
-        "nodes": nodes, "anchors": rows, "findings": found,
+        "summary": {
+            "blocks": blocks,
+            "anchors": len(rows),
+            "nodes": len(nodes),
+            "signers": 5,
+            "findings": len(found),
+            "leaves_checked": sum(n["leaves_checked"] for n in nodes),
+        },
+        "chain": {
+            "chain_id": 31337,
+            "genesis_hash": "0x" + "00" * 32,
+            "head_number": blocks - 1 if blocks else None,
+            "head_hash": "0x" + "ff" * 32 if blocks else None,
+            "head_time": T0 + blocks if blocks else None,
+            "signer_history": history if blocks else [],
+            "blocks_by_signer": by_signer,
+            "sealing": sealing,
+        },
+        "registry": {
+            "address": "0x" + "11" * 20,
+            "code_matches_lock": True,
+            "code_hash": "0x" + "22" * 32,
+            "expected_code_hash": "0x" + "22" * 32,
+        },
+        "nodes": nodes,
+        "anchors": rows,
+        "findings": found,
     }
 
 
 def finding(code: str, severity: str, message: str = "something happened") -> dict[str, Any]:
-    return {"code": code, "severity": severity, "message": message, "node": "0x" + "a0" * 20,
-            "lg_code": "131016", "block": 7, "seq": 2}
+    return {
+        "code": code,
+        "severity": severity,
+        "message": message,
+        "node": "0x" + "a0" * 20,
+        "lg_code": "131016",
+        "block": 7,
+        "seq": 2,
+    }
 
 
 class Balance(HTMLParser):
@@ -122,12 +175,16 @@ def test_clean_report_says_no_findings_in_green() -> None:
 
 
 def test_findings_are_listed_errors_first_with_the_count_in_the_verdict() -> None:
-    found = [finding("head-withdrawn", "warning"), finding("inconsistent-heads", "error"),
-             finding("node-url-missing", "warning"), finding("sequence-gap", "error")]
+    found = [
+        finding("head-withdrawn", "warning"),
+        finding("inconsistent-heads", "error"),
+        finding("node-url-missing", "warning"),
+        finding("sequence-gap", "error"),
+    ]
     page = render_html(report(findings=found))
     assert 'class="verdict bad"' in page and "4 findings / 指摘 4 件" in page
     assert "2 errors, 2 warnings" in page
-    table = page[page.index('<table id="findings"'):]
+    table = page[page.index('<table id="findings"') :]
     table = table[: table.index("</table>")]
     codes = re.findall(r"<code>([a-z-]+)</code>", table)
     assert codes == ["inconsistent-heads", "sequence-gap", "head-withdrawn", "node-url-missing"]
@@ -158,7 +215,10 @@ def test_each_chart_draws_its_series() -> None:
     page = render_html(report(blocks=60, anchors=30, municipalities=3))
     assert len(series(chart(page, "anchors"))) == 3
     assert {p.get("data-series") for p in series(chart(page, "anchors"))} == {
-        "131016", "131017", "131018"}
+        "131016",
+        "131017",
+        "131018",
+    }
     assert len(series(chart(page, "batches"))) == 1
     delay = chart(page, "delay")
     assert len(series(delay)) == 1 and "median" in text(delay) and "p90" in text(delay)
@@ -217,10 +277,10 @@ def test_registry_mismatch_is_shown() -> None:
 
 def test_tables_list_every_node_and_signer_change() -> None:
     page = render_html(report(blocks=60, anchors=30, municipalities=3))
-    nodes = page[page.index('<table id="nodes"'):]
+    nodes = page[page.index('<table id="nodes"') :]
     assert nodes[: nodes.index("</table>")].count("<tr>") == 1 + 3
     assert "http://127.0.0.1:8001" in nodes and "Yes / 一致" in page
-    history = page[page.index('<table id="history"'):]
+    history = page[page.index('<table id="history"') :]
     history = history[: history.index("</table>")]
     assert history.count("<tr>") == 1 + 2 and "genesis" in history and "+<code" in history
 

@@ -45,7 +45,9 @@ def test_deployed_code_equals_locked_artifact(registry: DeployedRegistry) -> Non
     # No immutables: an auditor can compare on-chain code with the build byte for byte.
     artifact = load_registry_artifact()
     assert registry.governance.runtime_code() == bytes.fromhex(artifact.deployed_bytecode[2:])
-    assert registry.governance.governance() == registry.governance.sender.address  # type: ignore[union-attr]
+    config = registry.governance.governance_config()
+    assert config.members == (registry.governance.sender.address,)  # type: ignore[union-attr]
+    assert (config.threshold, config.timelock, config.epoch) == (1, 0, 1)
 
 
 def test_registered_node_record_and_event(registry: DeployedRegistry) -> None:
@@ -172,7 +174,7 @@ def test_empty_head_and_roots_are_per_node(registry: DeployedRegistry) -> None:
 def test_withdraw_head(registry: DeployedRegistry) -> None:
     registry.node.anchor(0, 1, root("w"))
     node = registry.node_account.address
-    with pytest.raises(e.NotGovernance):
+    with pytest.raises(e.NotGovernanceMember):
         registry.node.withdraw_head(node, root("w"), "not mine to withdraw")
     registry.governance.withdraw_head(node, root("w"), "key compromise")
     record = registry.governance.get_anchor(node, root("w"))
@@ -188,11 +190,11 @@ def test_withdraw_head(registry: DeployedRegistry) -> None:
         registry.governance.withdraw_head(registry.governance.sender.address, root("w"), "x")  # type: ignore[union-attr]
 
 
-def test_key_rotation_by_node_moves_sequence_and_head(registry: DeployedRegistry) -> None:
+def test_key_rotation_moves_sequence_and_head(registry: DeployedRegistry) -> None:
     old = registry.node_account.address
     registry.node.anchor(0, 10, root("r0"))
     new_account = registry.chain.new_account()
-    registry.node.rotate_node_key(old, new_account.address)
+    registry.governance.rotate_node_key(old, new_account.address)  # routine: governance too
     old_record = registry.governance.get_node(old)
     assert (old_record.status, old_record.successor) == (NodeStatus.RETIRED, new_account.address)
     new_record = registry.governance.get_node(new_account.address)
@@ -213,7 +215,11 @@ def test_key_rotation_rules(registry: DeployedRegistry) -> None:
     old = registry.node_account.address
     stranger = registry.client_for(registry.chain.new_account())
     target = registry.chain.new_account().address
-    with pytest.raises(e.NotNodeOrGovernance):
+    with pytest.raises(e.NotGovernance):  # not an executed proposal
+        stranger._transact("rotateNodeKey", old, target)
+    with pytest.raises(e.NotGovernance):  # nor the node's own key, even while active
+        registry.node._transact("rotateNodeKey", old, target)
+    with pytest.raises(e.NotGovernanceMember):  # nor may it propose one
         stranger.rotate_node_key(old, target)
     with pytest.raises(e.NodeAlreadyRegistered):
         registry.governance.rotate_node_key(old, old)
@@ -222,8 +228,8 @@ def test_key_rotation_rules(registry: DeployedRegistry) -> None:
     with pytest.raises(e.NodeNotRegistered):
         registry.governance.rotate_node_key(target, stranger.sender.address)  # type: ignore[union-attr]
     registry.governance.suspend_node(old, "lost key")
-    with pytest.raises(e.NotNodeOrGovernance):  # a stolen key cannot outrun governance
-        registry.node.rotate_node_key(old, registry.chain.new_account().address)
+    with pytest.raises(e.NotGovernance):  # a stolen key cannot outrun governance
+        registry.node._transact("rotateNodeKey", old, registry.chain.new_account().address)
     registry.governance.rotate_node_key(old, target)  # governance rotates a lost key
     assert registry.governance.get_node(target).status is NodeStatus.SUSPENDED
     with pytest.raises(e.NodeNotActive):
@@ -234,47 +240,63 @@ def test_key_rotation_rules(registry: DeployedRegistry) -> None:
 
 def test_registration_rules(registry: DeployedRegistry) -> None:
     fresh = registry.chain.new_account().address
-    with pytest.raises(e.NotGovernance):
-        registry.node.register_node(fresh, 131016, "x")
+    with pytest.raises(e.NotGovernanceMember):
+        registry.node.register_node(fresh, 402052, "x")
     with pytest.raises(e.NodeAlreadyRegistered):
-        registry.governance.register_node(registry.node_account.address, 131016, "x")
+        registry.governance.register_node(registry.node_account.address, 402052, "x")
     for bad_code in (131017, 481001, 1_311_016, 0, 31019):
         with pytest.raises(e.InvalidLocalGovernmentCode):
             registry.governance.register_node(fresh, bad_code, "x")
     for bad_name in ("", "x" * 129):
         with pytest.raises(e.InvalidName):
-            registry.governance.register_node(fresh, 131016, bad_name)
+            registry.governance.register_node(fresh, 402052, bad_name)
     with pytest.raises(e.ZeroAddress):
-        registry.governance.register_node("0x" + "00" * 20, 131016, "x")
+        registry.governance.register_node("0x" + "00" * 20, 402052, "x")
     with pytest.raises(e.NodeNotRegistered):
         registry.governance.suspend_node(fresh, "x")
     with pytest.raises(e.NodeNotRegistered):
         registry.governance.reactivate_node(fresh)
+    with pytest.raises(e.LocalGovernmentCodeInUse):  # 千代田区 has its active node
+        registry.governance.register_node(fresh, 131016, "千代田区 (second)")
+    assert registry.governance.proposal_count() == 1  # refusals are simulated, never proposed
 
 
 def test_governance_only_calls(registry: DeployedRegistry) -> None:
     address = registry.node_account.address
-    with pytest.raises(e.NotGovernance):
+    with pytest.raises(e.NotGovernanceMember):
         registry.node.suspend_node(address, "x")
-    with pytest.raises(e.NotGovernance):
+    with pytest.raises(e.NotGovernanceMember):
         registry.node.reactivate_node(address)
-    with pytest.raises(e.NotGovernance):
-        registry.node.transfer_governance(address)
+    with pytest.raises(e.NotGovernanceMember):
+        registry.node.set_governance([address], 1, 0)
+    for call in (  # the governed functions themselves run only inside `execute`
+        ("suspendNode", address, "x"),
+        ("reactivateNode", address, False),
+        ("registerNode", Account.create().address, 402052, "x", False),
+        ("withdrawHead", address, root("x"), "x"),
+        ("setGovernance", [address], 1, 0),
+    ):
+        with pytest.raises(e.NotGovernance):
+            registry.governance._transact(*call)
 
 
-def test_two_step_governance_transfer(registry: DeployedRegistry) -> None:
-    nominee_account = registry.chain.new_account()
-    nominee = registry.client_for(nominee_account)
-    with pytest.raises(e.NotPendingGovernance):
-        nominee.accept_governance()
-    registry.governance.transfer_governance(nominee_account.address)
-    with pytest.raises(e.NotPendingGovernance):
-        registry.node.accept_governance()
-    nominee.accept_governance()
-    assert registry.governance.governance() == nominee_account.address
-    with pytest.raises(e.NotGovernance):
+def test_governance_set_change(registry: DeployedRegistry) -> None:
+    successor_account = registry.chain.new_account()
+    successor = registry.client_for(successor_account)
+    open_id, _ = registry.governance.propose(
+        [registry.governance.action_suspend_node(registry.node_account.address, "later")]
+    )
+    changed = registry.governance.set_governance([successor_account.address], 1, 0)
+    assert changed.executed
+    config = registry.governance.governance_config()
+    assert (config.members, config.epoch) == ((successor_account.address,), 2)
+    with pytest.raises(e.NotGovernanceMember):
         registry.governance.suspend_node(registry.node_account.address, "old governance")
-    nominee.suspend_node(registry.node_account.address, "new governance")
+    stale = registry.governance.get_proposal(open_id)
+    assert stale.state.name == "STALE"  # approvals of the old set never count
+    with pytest.raises(e.ProposalClosed):
+        successor.execute(open_id)
+    successor.suspend_node(registry.node_account.address, "new governance")
 
 
 def test_local_government_code_rule_matches_contract(registry: DeployedRegistry) -> None:
@@ -399,7 +421,7 @@ def test_anchor_many_lands_heads_of_several_nodes_in_one_transaction(
 
 def test_anchor_many_skips_each_bad_head_and_lands_the_rest(registry: DeployedRegistry) -> None:
     good, stale, shrinking, suspended, forged, strangers = register_nodes(
-        registry, [131016, 402052, 82201, 11002, 172065, 10006]
+        registry, [271004, 402052, 82201, 11002, 172065, 10006]
     )
     relayer = relayer_for(registry)
     relayer.anchor_many([stale.sign_head(0, 5, root("s0")), shrinking.sign_head(0, 9, root("k0"))])
@@ -472,7 +494,7 @@ def test_replaying_a_batch_anchors_nothing_twice(registry: DeployedRegistry) -> 
 
 def test_anchor_many_gas_per_head(registry: DeployedRegistry) -> None:
     relayer = relayer_for(registry)
-    nodes = register_nodes(registry, [131016] * 10)
+    nodes = register_nodes(registry, [c for c in range(402052, 410000) if is_valid_lg_code(c)][:10])
     first = relayer.anchor_many([n.sign_head(0, 1, root(f"{i}/0")) for i, n in enumerate(nodes)])
     later = relayer.anchor_many([n.sign_head(1, 2, root(f"{i}/1")) for i, n in enumerate(nodes)])
     single = relayer.anchor_many([nodes[0].sign_head(2, 3, root("0/2"))])

@@ -24,7 +24,14 @@ from verifier.audit import findings as f
 from verifier.audit.clique import CliqueReplay, Header
 from verifier.audit.findings import Finding
 from verifier.audit.logs import LogCheck, check_log
-from verifier.audit.registry import LOCK_FILE, Anchor, CodeCheck, RegistryReplay, check_code
+from verifier.audit.registry import (
+    LOCK_FILE,
+    Anchor,
+    CodeCheck,
+    RegistryReplay,
+    check_code,
+    governance_json,
+)
 from verifier.audit.rpc import AuditRpcError, JsonRpc
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
@@ -113,6 +120,7 @@ class AuditReport:
                 "nodes": len(nodes),
                 "signers": len(replay.signers),
                 "findings": len(self.findings),
+                "proposals": len(self.registry_replay.proposals),
                 "leaves_checked": sum(c.leaves_checked for c in self.logs.values()),
             },
             "chain": {
@@ -137,6 +145,7 @@ class AuditReport:
                 "code_hash": "0x" + self.code.code_hash,
                 "expected_code_hash": "0x" + self.code.expected_code_hash,
             },
+            "governance": governance_json(self.registry_replay, self._block_times),
             "nodes": [self._node_json(origin) for origin in nodes],
             "anchors": anchors,
             "findings": [
@@ -209,7 +218,7 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
         rpc.close()
 
     canonical = {n: "0x" + h.hex() for n, h in replay.hashes.items()}
-    events = RegistryReplay(canonical)
+    events = RegistryReplay(canonical, block_times={s.block: s.time for s in replay.seals})
     try:
         client = RegistryClient(connect(config.rpc_url), to_checksum_address(registry))
         code = check_code(client.runtime_code(head_number), config.lock_file)

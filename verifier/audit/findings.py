@@ -26,6 +26,14 @@ SEQUENCE_GAP: Final = "sequence-gap"
 TREE_SHRANK: Final = "tree-shrank"
 HEAD_WITHDRAWN: Final = "head-withdrawn"
 ANCHOR_TIME_ANOMALY: Final = "anchor-time-anomaly"
+# Governance (node identity and who may anchor for which local government).
+UNKNOWN_LG_CODE: Final = "unknown-lg-code"
+DUPLICATE_ACTIVE_CODE: Final = "duplicate-active-code"
+SHARED_LG_CODE: Final = "shared-lg-code"
+GOVERNANCE_ACTION_WITHOUT_PROPOSAL: Final = "governance-action-without-proposal"
+EXECUTED_BELOW_THRESHOLD: Final = "executed-below-threshold"
+EXECUTED_BEFORE_TIMELOCK: Final = "executed-before-timelock"
+UNDECODABLE_ACTION: Final = "undecodable-action"
 # Node logs.
 INCONSISTENT_HEADS: Final = "inconsistent-heads"
 LEAVES_WITHHELD: Final = "leaves-withheld"
@@ -34,7 +42,9 @@ NODE_UNREACHABLE: Final = "node-unreachable"
 NODE_URL_MISSING: Final = "node-url-missing"
 HEAD_NOT_SERVED: Final = "head-not-served"
 
-WARNINGS: Final = frozenset({HEAD_WITHDRAWN, NODE_URL_MISSING})
+WARNINGS: Final = frozenset(
+    {HEAD_WITHDRAWN, NODE_URL_MISSING, SHARED_LG_CODE, UNDECODABLE_ACTION}
+)
 """Findings that record a legitimate but notable event or an incomplete audit, not a breach."""
 
 

@@ -18,12 +18,39 @@ from typing import Any
 
 W = 760  # chart viewBox width; the page scales it
 # Paul Tol's "muted" scheme: distinguishable with the common colour-vision deficiencies.
-PALETTE = ("#332288", "#88CCEE", "#117733", "#DDCC77", "#CC6677",
-           "#44AA99", "#882255", "#999933", "#AA4499")
+PALETTE = (
+    "#332288",
+    "#88CCEE",
+    "#117733",
+    "#DDCC77",
+    "#CC6677",
+    "#44AA99",
+    "#882255",
+    "#999933",
+    "#AA4499",
+)
 OTHERS = "#999999"
 BUCKETS = 120  # time/block buckets: keeps the SVG small however long the chain is
-TIME_STEPS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 43200,
-              86400, 172800, 604800, 2592000, 7776000, 31536000)
+TIME_STEPS = (
+    1,
+    5,
+    15,
+    30,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+    2592000,
+    7776000,
+    31536000,
+)
 
 
 def _e(value: Any) -> str:
@@ -111,37 +138,52 @@ class _Plot:
         span = self.height - self.top - self.bottom
         return round(self.height - self.bottom - (value - self.y0) / (self.y1 - self.y0) * span, 1)
 
-    def axes(self, xticks: Iterable[tuple[float, str]], xlabel: str, ylabel: str,
-             yticks: Iterable[tuple[float, str]] | None = None) -> str:
+    def axes(
+        self,
+        xticks: Iterable[tuple[float, str]],
+        xlabel: str,
+        ylabel: str,
+        yticks: Iterable[tuple[float, str]] | None = None,
+    ) -> str:
         """Axes with tick labels; y ticks default to whole numbers (every y axis counts)."""
         if yticks is None:
             yticks = [(v, _num(v)) for v in _ticks(self.y0, self.y1) if v.is_integer()]
         base, right = self.height - self.bottom, W - 28
-        out = [f'<line class="ax" x1="{self.left}" y1="{base}" x2="{right}" y2="{base}"/>',
-               f'<line class="ax" x1="{self.left}" y1="{self.top}" x2="{self.left}" y2="{base}"/>']
+        out = [
+            f'<line class="ax" x1="{self.left}" y1="{base}" x2="{right}" y2="{base}"/>',
+            f'<line class="ax" x1="{self.left}" y1="{self.top}" x2="{self.left}" y2="{base}"/>',
+        ]
         for value, label in xticks:
             x = self.x(value)
             anchor = "end" if x > right - 30 else "middle"  # keep the last label inside
-            out.append(f'<line class="ax" x1="{x}" y1="{base}" x2="{x}" y2="{base + 4}"/>'
-                       f'<text x="{x}" y="{base + 16}" text-anchor="{anchor}">{_e(label)}</text>')
+            out.append(
+                f'<line class="ax" x1="{x}" y1="{base}" x2="{x}" y2="{base + 4}"/>'
+                f'<text x="{x}" y="{base + 16}" text-anchor="{anchor}">{_e(label)}</text>'
+            )
         for value, label in yticks:
             y = self.y(value)
-            out.append(f'<line class="grid" x1="{self.left}" y1="{y}" x2="{right}" y2="{y}"/>'
-                       f'<text x="{self.left - 6}" y="{y + 4}" text-anchor="end">'
-                       f"{_e(label)}</text>")
-        out.append(f'<text x="{(self.left + right) / 2}" y="{base + 32}" '
-                   f'text-anchor="middle">{_e(xlabel)}</text>')
+            out.append(
+                f'<line class="grid" x1="{self.left}" y1="{y}" x2="{right}" y2="{y}"/>'
+                f'<text x="{self.left - 6}" y="{y + 4}" text-anchor="end">'
+                f"{_e(label)}</text>"
+            )
+        out.append(
+            f'<text x="{(self.left + right) / 2}" y="{base + 32}" '
+            f'text-anchor="middle">{_e(xlabel)}</text>'
+        )
         out.append(f'<text x="14" y="{self.top - 10}">{_e(ylabel)}</text>')
         return "".join(out)
 
 
 def _svg(key: str, title: str, desc: str, height: int, body: str) -> str:
     ids = f"chart-{key}-t chart-{key}-d"
-    return (f'<svg id="chart-{key}" viewBox="0 0 {W} {height}" role="img" aria-labelledby="{ids}">'
-            f'<title id="chart-{key}-t">{_e(title)}</title>'
-            f'<desc id="chart-{key}-d">{_e(desc)}</desc>'
-            f'<text class="ct" x="{W / 2}" y="18" text-anchor="middle">{_e(title)}</text>'
-            f"{body}</svg>")
+    return (
+        f'<svg id="chart-{key}" viewBox="0 0 {W} {height}" role="img" aria-labelledby="{ids}">'
+        f'<title id="chart-{key}-t">{_e(title)}</title>'
+        f'<desc id="chart-{key}-d">{_e(desc)}</desc>'
+        f'<text class="ct" x="{W / 2}" y="18" text-anchor="middle">{_e(title)}</text>'
+        f"{body}</svg>"
+    )
 
 
 def _no_data(key: str, title: str) -> str:
@@ -170,7 +212,7 @@ def _anchors_chart(anchors: Sequence[Mapping[str, Any]], head_time: int | None) 
         by_key[anchor.get("lg_code") or _short(anchor["node"])].append(anchor["time"])
     ranked = sorted(by_key, key=lambda k: (-len(by_key[k]), k))
     series = [(k, by_key[k], PALETTE[i], 1) for i, k in enumerate(ranked[: len(PALETTE)])]
-    if rest := ranked[len(PALETTE):]:
+    if rest := ranked[len(PALETTE) :]:
         # The sum of many small municipalities would dwarf the named lines: plot their mean.
         merged = sorted(t for k in rest for t in by_key[k])
         series.append((f"others, mean of {len(rest)}", merged, OTHERS, len(rest)))
@@ -181,12 +223,16 @@ def _anchors_chart(anchors: Sequence[Mapping[str, Any]], head_time: int | None) 
     body = [plot.axes(_time_ticks(x0, x1), "time (UTC)", "anchors")]
     for index, (label, times, colour, per) in enumerate(series):
         total = f"{len(times):,}" + (" total" if per > 1 else "")
-        body.append(f'<path class="series" data-series="{_e(label)}" stroke="{colour}" '
-                    f'd="{_step_path(plot, times, per)}"><title>{_e(label)}: {total}</title>'
-                    "</path>")
+        body.append(
+            f'<path class="series" data-series="{_e(label)}" stroke="{colour}" '
+            f'd="{_step_path(plot, times, per)}"><title>{_e(label)}: {total}</title>'
+            "</path>"
+        )
         lx, ly = 70 + (index % 4) * 170, plot.y(0) + 52 + 18 * (index // 4)
-        body.append(f'<rect x="{lx}" y="{ly - 9}" width="14" height="10" fill="{colour}"/>'
-                    f'<text x="{lx + 19}" y="{ly}">{_e(label)} ({total})</text>')
+        body.append(
+            f'<rect x="{lx}" y="{ly - 9}" width="14" height="10" fill="{colour}"/>'
+            f'<text x="{lx + 19}" y="{ly}">{_e(label)} ({total})</text>'
+        )
     caption = f"{len(timed):,} anchors from {len(by_key)} municipalities; lines are cumulative."
     desc = f"Cumulative anchors per municipality over time. {caption}"
     return _figure(_svg("anchors", title, desc, plot.height, "".join(body)), caption)
@@ -214,32 +260,39 @@ def _batch_chart(anchors: Sequence[Mapping[str, Any]]) -> str:
     buckets: list[list[int]] = [[] for _ in range(BUCKETS)]
     for anchor in timed:
         buckets[min(BUCKETS - 1, int((anchor["time"] - x0) / (x1 - x0) * BUCKETS))].append(
-            anchor["batch_size"])
+            anchor["batch_size"]
+        )
     marks = []
     for index, values in enumerate(buckets):
         if not values:
             continue
         x = plot.x(x0 + (index + 0.5) * (x1 - x0) / BUCKETS)
         if min(values) < max(values):
-            marks.append(f'<line x1="{x}" y1="{plot.y(min(values))}" x2="{x}" '
-                         f'y2="{plot.y(max(values))}"/>')
+            marks.append(
+                f'<line x1="{x}" y1="{plot.y(min(values))}" x2="{x}" y2="{plot.y(max(values))}"/>'
+            )
         marks.append(f'<circle cx="{x}" cy="{plot.y(statistics.median(values))}" r="3"/>')
     ym = plot.y(median)
-    body = (plot.axes(_time_ticks(x0, x1), "time (UTC)", "entries")
-            + f'<g class="series" stroke="{PALETTE[0]}" fill="{PALETTE[0]}">{"".join(marks)}</g>'
-            + f'<line class="mark" x1="{plot.left}" y1="{ym}" x2="{W - 28}" y2="{ym}"/>'
-            + f'<text class="note" x="{W - 30}" y="{ym - 4}" text-anchor="end">'
-              f"median {_num(median)}</text>")
+    body = (
+        plot.axes(_time_ticks(x0, x1), "time (UTC)", "entries")
+        + f'<g class="series" stroke="{PALETTE[0]}" fill="{PALETTE[0]}">{"".join(marks)}</g>'
+        + f'<line class="mark" x1="{plot.left}" y1="{ym}" x2="{W - 28}" y2="{ym}"/>'
+        + f'<text class="note" x="{W - 30}" y="{ym - 4}" text-anchor="end">'
+        f"median {_num(median)}</text>"
+    )
     desc = f"Entries per anchor over time; median {_num(median)}, max {_num(top)}."
-    caption = (f"Median {_num(median)}, max {_num(top)} entries per anchor "
-               f"({len(sizes):,} anchors). Dots: median per time slice; lines: min–max in it.")
+    caption = (
+        f"Median {_num(median)}, max {_num(top)} entries per anchor "
+        f"({len(sizes):,} anchors). Dots: median per time slice; lines: min–max in it."
+    )
     return _figure(_svg("batches", title, desc, plot.height, body), caption)
 
 
 def _delay_chart(anchors: Sequence[Mapping[str, Any]]) -> str:
     title = "Anchoring delay: seal to block / アンカー遅延"
-    delays = sorted(float(a["delay_seconds"]) for a in anchors
-                    if a.get("delay_seconds") is not None)
+    delays = sorted(
+        float(a["delay_seconds"]) for a in anchors if a.get("delay_seconds") is not None
+    )
     if not delays:
         return _figure(_no_data("delay", title), "No anchor has a known delay.")
     unit, div = _unit(delays[-1])
@@ -253,20 +306,24 @@ def _delay_chart(anchors: Sequence[Mapping[str, Any]]) -> str:
         f'<rect class="bar" x="{plot.x(lo + i * width)}" y="{plot.y(n)}" '
         f'width="{max(1.0, round(plot.x(lo + width) - plot.x(lo) - 1, 1))}" '
         f'height="{round(plot.y(0) - plot.y(n), 1)}"><title>{n}</title></rect>'
-        for i, n in sorted(hist.items()))
+        for i, n in sorted(hist.items())
+    )
     median, p90 = statistics.median(delays), delays[math.ceil(0.9 * len(delays)) - 1]
     marks = "".join(
         f'<line class="mark" x1="{plot.x(v / div)}" y1="{plot.top}" x2="{plot.x(v / div)}" '
         f'y2="{plot.y(0)}"/><text class="note" x="{plot.x(v / div) + 4}" y="{plot.top + 12 + dy}">'
         f"{name} {_dur(v)}</text>"
-        for name, v, dy in (("median", median, 0), ("p90", p90, 14)))
+        for name, v, dy in (("median", median, 0), ("p90", p90, 14))
+    )
     xticks = [(v, _num(v)) for v in _ticks(plot.x0, plot.x1)]
     body = plot.axes(xticks, f"delay ({unit})", "anchors") + (
-        f'<g class="series" fill="{PALETTE[2]}">{bars}</g>{marks}')
+        f'<g class="series" fill="{PALETTE[2]}">{bars}</g>{marks}'
+    )
     desc = f"Histogram of {len(delays)} anchoring delays; median {_dur(median)}, p90 {_dur(p90)}."
     omitted = len(anchors) - len(delays)
     caption = f"Median {_dur(median)}, p90 {_dur(p90)}, max {_dur(delays[-1])}" + (
-        f"; {omitted} anchors without a known delay are omitted." if omitted else ".")
+        f"; {omitted} anchors without a known delay are omitted." if omitted else "."
+    )
     return _figure(_svg("delay", title, desc, plot.height, body), caption)
 
 
@@ -275,8 +332,9 @@ def _signer_chart(chain: Mapping[str, Any], names: Mapping[str, str]) -> str:
     sealing, history = chain.get("sealing") or [], chain.get("signer_history") or []
     if not sealing:
         return _figure(_no_data("signers", title), "No sealed blocks beyond genesis.")
-    signers = list(dict.fromkeys(
-        [s for h in history for s in h["signers"]] + [s["signer"] for s in sealing]))
+    signers = list(
+        dict.fromkeys([s for h in history for s in h["signers"]] + [s["signer"] for s in sealing])
+    )
     blocks = [s["block"] for s in sealing]
     x0, x1 = _widen(min(blocks), max(blocks) + 1, 1)
     row = 22
@@ -287,30 +345,44 @@ def _signer_chart(chain: Mapping[str, Any], names: Mapping[str, str]) -> str:
     body += _density_rows(plot, sealing, signers, row, names)
     for change in history[1:]:
         x = plot.x(change["block"])
-        tip = f'block {change["block"]}: {len(change["signers"])} signers'
-        body.append(f'<line class="change" x1="{x}" y1="{plot.top - 4}" x2="{x}" '
-                    f'y2="{plot.y(0)}"><title>{_e(tip)}</title></line>')
-    desc = (f"{len(sealing)} sealed blocks by {len(signers)} signers; "
-            f"{len(history) - 1} signer set changes marked as dashed lines.")
-    caption = ("Dark = share of blocks sealed in that slice; pale band = authorised signer; "
-               "dashed red line = signer set changed.")
+        tip = f"block {change['block']}: {len(change['signers'])} signers"
+        body.append(
+            f'<line class="change" x1="{x}" y1="{plot.top - 4}" x2="{x}" '
+            f'y2="{plot.y(0)}"><title>{_e(tip)}</title></line>'
+        )
+    desc = (
+        f"{len(sealing)} sealed blocks by {len(signers)} signers; "
+        f"{len(history) - 1} signer set changes marked as dashed lines."
+    )
+    caption = (
+        "Dark = share of blocks sealed in that slice; pale band = authorised signer; "
+        "dashed red line = signer set changed."
+    )
     return _figure(_svg("signers", title, desc, plot.height, "".join(body)), caption)
 
 
-def _membership_bands(plot: _Plot, history: Sequence[Mapping[str, Any]], signers: list[str],
-                      row: int) -> list[str]:
+def _membership_bands(
+    plot: _Plot, history: Sequence[Mapping[str, Any]], signers: list[str], row: int
+) -> list[str]:
     ends = [h["block"] for h in history[1:]] + [plot.x1]
     out = []
     for entry, end in zip(history, ends, strict=True):
         x, x_end = plot.x(max(entry["block"], plot.x0)), plot.x(min(end, plot.x1))
-        out += [f'<rect class="band" x="{x}" y="{plot.top + signers.index(s) * row + 2}" '
-                f'width="{max(0.0, round(x_end - x, 1))}" height="{row - 4}"/>'
-                for s in entry["signers"]]
+        out += [
+            f'<rect class="band" x="{x}" y="{plot.top + signers.index(s) * row + 2}" '
+            f'width="{max(0.0, round(x_end - x, 1))}" height="{row - 4}"/>'
+            for s in entry["signers"]
+        ]
     return out
 
 
-def _density_rows(plot: _Plot, sealing: Sequence[Mapping[str, Any]], signers: list[str],
-                  row: int, names: Mapping[str, str]) -> list[str]:
+def _density_rows(
+    plot: _Plot,
+    sealing: Sequence[Mapping[str, Any]],
+    signers: list[str],
+    row: int,
+    names: Mapping[str, str],
+) -> list[str]:
     """One row per signer; adjacent slices of equal (quantised) share merge into one rect."""
     count = min(BUCKETS, len(sealing))
     slot = (plot.x1 - plot.x0) / count
@@ -324,21 +396,27 @@ def _density_rows(plot: _Plot, sealing: Sequence[Mapping[str, Any]], signers: li
     out = []
     for position, signer in enumerate(signers):
         y, shares = plot.top + position * row, sealed[signer]
-        levels = [0 if not shares[i] else math.ceil(4 * shares[i] / totals[i] / peak)
-                  for i in range(count)]
+        levels = [
+            0 if not shares[i] else math.ceil(4 * shares[i] / totals[i] / peak)
+            for i in range(count)
+        ]
         rects, start = [], 0
         for i in range(1, count + 1):
             if i == count or levels[i] != levels[start]:
                 if levels[start]:
                     x, end = plot.x(plot.x0 + start * slot), plot.x(plot.x0 + i * slot)
-                    rects.append(f'<rect x="{x}" y="{y + 5}" width="{round(end - x, 1)}" '
-                                 f'height="{row - 10}" opacity="{levels[start] / 4}"/>')
+                    rects.append(
+                        f'<rect x="{x}" y="{y + 5}" width="{round(end - x, 1)}" '
+                        f'height="{row - 10}" opacity="{levels[start] / 4}"/>'
+                    )
                 start = i
         label = f"{names.get(signer, '')} {_short(signer)} ({sum(shares.values()):,})".strip()
-        out.append(f'<g class="series" data-series="{_e(signer)}" fill="{PALETTE[0]}">'
-                   f'<title>{_e(signer)}: {sum(shares.values()):,} blocks</title>'
-                   f'<text class="label" x="{plot.left - 6}" y="{y + row / 2 + 4}" '
-                   f'text-anchor="end">{_e(label)}</text>{"".join(rects)}</g>')
+        out.append(
+            f'<g class="series" data-series="{_e(signer)}" fill="{PALETTE[0]}">'
+            f"<title>{_e(signer)}: {sum(shares.values()):,} blocks</title>"
+            f'<text class="label" x="{plot.left - 6}" y="{y + row / 2 + 4}" '
+            f'text-anchor="end">{_e(label)}</text>{"".join(rects)}</g>'
+        )
     return out
 
 
@@ -377,26 +455,33 @@ def _header(report: Mapping[str, Any]) -> str:
     if report["verdict"] == "clean" and not count:
         verdict = '<p class="verdict ok">✓ No findings / 指摘なし</p>'
     else:
-        verdict = (f'<p class="verdict bad">✗ {count} findings / 指摘 {count} 件</p>'
-                   f'<p class="sub">{errors} errors, {count - errors} warnings</p>')
+        verdict = (
+            f'<p class="verdict bad">✗ {count} findings / 指摘 {count} 件</p>'
+            f'<p class="sub">{errors} errors, {count - errors} warnings</p>'
+        )
     i = report["inputs"]
-    facts = [("Generated / 作成", _e(report["generated_at"])),
-             ("RPC", _e(i["rpc_url"])),
-             ("Registry / レジストリ", f'<code>{_e(i["registry"])}</code>'),
-             ("Nodes file", _e(i.get("nodes_file"))),
-             ("Clique period / epoch", f'{_e(i["period"])} s / {_e(i["epoch"])}'),
-             ("Format", _e(report.get("format")))]
+    facts = [
+        ("Generated / 作成", _e(report["generated_at"])),
+        ("RPC", _e(i["rpc_url"])),
+        ("Registry / レジストリ", f"<code>{_e(i['registry'])}</code>"),
+        ("Nodes file", _e(i.get("nodes_file"))),
+        ("Clique period / epoch", f"{_e(i['period'])} s / {_e(i['epoch'])}"),
+        ("Format", _e(report.get("format"))),
+    ]
     return f"<header><h1>Chain audit report / 監査報告書</h1>{verdict}{_facts(facts)}</header>"
 
 
 def _tiles(report: Mapping[str, Any]) -> str:
     s = report["summary"]
     municipalities = len({n.get("lg_code") for n in report.get("nodes") or []})
-    tiles = [("Blocks / ブロック", _num(s["blocks"])), ("Anchors / アンカー", _num(s["anchors"])),
-             ("Municipalities / nodes", f'{municipalities} / {s["nodes"]}'),
-             ("Signers / 署名者", _num(s["signers"])),
-             ("Leaves checked / 検査済み", _num(s["leaves_checked"])),
-             ("Duration / 所要時間", _dur(float(report.get("duration_seconds") or 0)))]
+    tiles = [
+        ("Blocks / ブロック", _num(s["blocks"])),
+        ("Anchors / アンカー", _num(s["anchors"])),
+        ("Municipalities / nodes", f"{municipalities} / {s['nodes']}"),
+        ("Signers / 署名者", _num(s["signers"])),
+        ("Leaves checked / 検査済み", _num(s["leaves_checked"])),
+        ("Duration / 所要時間", _dur(float(report.get("duration_seconds") or 0))),
+    ]
     cells = "".join(f'<div class="tile"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in tiles)
     return f'<section class="tiles">{cells}</section>'
 
@@ -405,10 +490,17 @@ def _findings(findings: Sequence[Mapping[str, Any]]) -> str:
     if not findings:
         return ""
     ordered = sorted(findings, key=lambda f: f["severity"] != "error")  # stable: keeps replay order
-    rows = [(_badge(f["severity"], "bad" if f["severity"] == "error" else "warn"),
-             f'<code>{_e(f["code"])}</code>',
-             f'{_e(f.get("lg_code"))} {_addr(f.get("node")) if f.get("node") else ""}',
-             _e(f.get("seq")), _e(f.get("block")), _e(f["message"])) for f in ordered]
+    rows = [
+        (
+            _badge(f["severity"], "bad" if f["severity"] == "error" else "warn"),
+            f"<code>{_e(f['code'])}</code>",
+            f"{_e(f.get('lg_code'))} {_addr(f.get('node')) if f.get('node') else ''}",
+            _e(f.get("seq")),
+            _e(f.get("block")),
+            _e(f["message"]),
+        )
+        for f in ordered
+    ]
     head = ("Severity / 重要度", "Code", "Node / 自治体", "Seq", "Block", "Message / 内容")
     return _section("Findings / 指摘事項", _table("findings", head, rows))
 
@@ -417,26 +509,88 @@ NODE_TONES = {"active": "ok", "checked": "ok", "suspended": "warn", "no-url": "w
 
 
 def _nodes(nodes: Sequence[Mapping[str, Any]]) -> str:
-    rows = [(_e(n.get("lg_code")), _addr(n["address"]),
-             _badge(n["status"], NODE_TONES.get(n["status"], "bad")), _e(n.get("url")),
-             _num(n["anchors"]), f'{_e(n.get("latest_seq"))} / {_e(n.get("latest_tree_size"))}',
-             _badge(n["log"], NODE_TONES.get(n["log"], "bad")), _num(n["leaves_checked"]))
-            for n in sorted(nodes, key=lambda n: (n.get("lg_code") or "", n["address"]))]
-    head = ("Municipality / 自治体コード", "Address", "Status / 状態", "URL", "Anchors",
-            "Latest seq / size", "Log check / ログ検査", "Leaves checked")
+    rows = [
+        (
+            _e(n.get("lg_code")),
+            _addr(n["address"]),
+            _badge(n["status"], NODE_TONES.get(n["status"], "bad")),
+            _e(n.get("url")),
+            _num(n["anchors"]),
+            f"{_e(n.get('latest_seq'))} / {_e(n.get('latest_tree_size'))}",
+            _badge(n["log"], NODE_TONES.get(n["log"], "bad")),
+            _num(n["leaves_checked"]),
+        )
+        for n in sorted(nodes, key=lambda n: (n.get("lg_code") or "", n["address"]))
+    ]
+    head = (
+        "Municipality / 自治体コード",
+        "Address",
+        "Status / 状態",
+        "URL",
+        "Anchors",
+        "Latest seq / size",
+        "Log check / ログ検査",
+        "Leaves checked",
+    )
     return _section("Nodes / ノード", _table("nodes", head, rows))
 
 
 def _registry(report: Mapping[str, Any]) -> str:
     r, c = report["registry"], report["chain"]
     match = _badge("Yes / 一致", "ok") if r["code_matches_lock"] else _badge("No / 不一致", "bad")
-    facts = [("Registry address", r["address"]), ("Deployed code hash", r["code_hash"]),
-             ("Expected (lock file)", r["expected_code_hash"]), ("Chain ID", c.get("chain_id")),
-             ("Genesis hash", c.get("genesis_hash")), ("Head block", c.get("head_number")),
-             ("Head hash", c.get("head_hash")), ("Head time", _utc(c.get("head_time")))]
+    facts = [
+        ("Registry address", r["address"]),
+        ("Deployed code hash", r["code_hash"]),
+        ("Expected (lock file)", r["expected_code_hash"]),
+        ("Chain ID", c.get("chain_id")),
+        ("Genesis hash", c.get("genesis_hash")),
+        ("Head block", c.get("head_number")),
+        ("Head hash", c.get("head_hash")),
+        ("Head time", _utc(c.get("head_time"))),
+    ]
     body = _facts((k, f"<code>{_e(v)}</code>") for k, v in facts)
-    return _section("Registry code and chain / レジストリのコード検証",
-                    f"<p>Code matches the published lock: {match}</p>{body}")
+    return _section(
+        "Registry code and chain / レジストリのコード検証",
+        f"<p>Code matches the published lock: {match}</p>{body}",
+    )
+
+
+def _governance(governance: Mapping[str, Any]) -> str:
+    """Every governance set and proposal: what was decided, by whom, and when it took effect."""
+    sets = [
+        (_num(g["block"]), _e(_utc(g.get("time"))), _num(g["epoch"]),
+         f'{_num(g["threshold"])} of {_num(len(g["members"]))}', _dur(float(g["timelock_seconds"])),
+         ", ".join(_addr(m) for m in g["members"]))
+        for g in governance.get("sets") or []
+    ]  # fmt: skip
+    tones = {"executed": "ok", "open": "warn", "cancelled": "warn"}
+
+    def step(s: Mapping[str, Any] | None) -> str:
+        if not s:
+            return "—"
+        return f"{_addr(s['member'])} · block {_num(s['block'])} · {_e(_utc(s.get('time')))}"
+
+    proposals = [
+        (_num(p["id"]), _badge(p["outcome"], tones.get(p["outcome"], "bad")),
+         f'{_addr(p["proposer"])}<br>block {_num(p["block"])} · {_e(_utc(p.get("time")))}',
+         "<br>".join(f"<code>{_e(a)}</code>" for a in p["actions"]) + (
+             f'<br><i>{_e(p["description"])}</i>' if p["description"] else ""),
+         "<br>".join(step(a) for a in p["approvals"]) or "—",
+         _e(_utc(p["ready_at"])) if p.get("ready_at") else "—",
+         step(p.get("executed") or p.get("cancelled")))
+        for p in governance.get("proposals") or []
+    ]  # fmt: skip
+    body = _table(
+        "governance-sets",
+        ("Block", "Time", "Epoch", "Threshold / 承認数", "Timelock", "Members / 構成員"),
+        sets,
+    ) + _table(
+        "proposals",
+        ("#", "Outcome / 結果", "Proposed by", "Actions / 内容", "Approvals / 承認",
+         "Ready at", "Executed or cancelled"),
+        proposals,
+    )  # fmt: skip
+    return _section("Governance / ガバナンス", body)
 
 
 def _signers(chain: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -444,11 +598,20 @@ def _signers(chain: Mapping[str, Any], names: Mapping[str, str]) -> str:
     rows, previous = [], set[str]()
     for index, entry in enumerate(history):
         now = set(entry["signers"])
-        change = " ".join([f"+{_addr(a)}" for a in sorted(now - previous)]
-                          + [f"−{_addr(a)}" for a in sorted(previous - now)])
-        members = ", ".join(f'{_addr(a)} {_e(names.get(a, ""))}'.strip() for a in entry["signers"])
-        rows.append((_num(entry["block"]), _e(_utc(entry.get("time"))), _num(len(now)),
-                     "genesis" if index == 0 else change, members))
+        change = " ".join(
+            [f"+{_addr(a)}" for a in sorted(now - previous)]
+            + [f"−{_addr(a)}" for a in sorted(previous - now)]
+        )
+        members = ", ".join(f"{_addr(a)} {_e(names.get(a, ''))}".strip() for a in entry["signers"])
+        rows.append(
+            (
+                _num(entry["block"]),
+                _e(_utc(entry.get("time"))),
+                _num(len(now)),
+                "genesis" if index == 0 else change,
+                members,
+            )
+        )
         previous = now
     head = ("Block", "Time / 時刻", "Signers", "Change / 変更", "Signer set / 署名者")
     return _section("Signer history / 署名者の履歴", _table("history", head, rows))
@@ -492,16 +655,21 @@ def render_html(report: Mapping[str, Any]) -> str:
     """The whole report as one HTML document that loads nothing from anywhere."""
     chain, anchors = report["chain"], report.get("anchors") or []
     names = {n["address"]: n["lg_code"] for n in report.get("nodes") or [] if n.get("lg_code")}
-    charts = (_anchors_chart(anchors, chain.get("head_time")) + _batch_chart(anchors)
-              + _delay_chart(anchors) + _signer_chart(chain, names))
+    charts = (
+        _anchors_chart(anchors, chain.get("head_time"))
+        + _batch_chart(anchors)
+        + _delay_chart(anchors)
+        + _signer_chart(chain, names)
+    )
     charts = _section("Charts / グラフ", f'<div class="charts">{charts}</div>')
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>Audit report / 監査報告書 — {_e(report["verdict"])}</title>'
+        f"<title>Audit report / 監査報告書 — {_e(report['verdict'])}</title>"
         f"<style>{CSS}</style></head><body>{_header(report)}{_tiles(report)}"
-        f'{_findings(report.get("findings") or [])}{charts}'
-        f'{_nodes(report.get("nodes") or [])}{_registry(report)}{_signers(chain, names)}'
+        f"{_findings(report.get('findings') or [])}{charts}"
+        f"{_nodes(report.get('nodes') or [])}{_governance(report.get('governance') or {})}"
+        f"{_registry(report)}{_signers(chain, names)}"
         "</body></html>\n"
     )
