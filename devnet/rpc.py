@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class RpcError(Exception):
     INVALID_PARAMS = -32602
     INTERNAL = -32603
     SERVER = -32000
+    TIMEOUT = -32002  # geth's errcodeTimeout: a batch ran out of time before this request
     LIMIT = -32005
     EXECUTION_REVERTED = 3
 
@@ -100,6 +102,9 @@ def _call_deadline() -> Iterator[None]:
 # ---------------------------------------------------------------------- parameter parsing
 
 
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
 def parse_quantity(value: Any, name: str) -> int:
     if (
         not isinstance(value, str)
@@ -114,6 +119,9 @@ def parse_quantity(value: Any, name: str) -> int:
 def parse_data(value: Any, name: str, length: int | None = None) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise invalid(f"{name}: expected 0x-prefixed hex data, got {value!r}")
+    # Digits only: bytes.fromhex alone would also take "0x00 01" (it skips whitespace).
+    if _HEX_DIGITS.fullmatch(value, 2) is None:
+        raise invalid(f"{name}: not valid hex")
     try:
         raw = bytes.fromhex(value[2:])
     except ValueError:
@@ -174,7 +182,8 @@ def _check_percentiles(percentiles: Any) -> None:
     if percentiles is None:
         return
     if not isinstance(percentiles, list) or not all(
-        isinstance(p, int | float) and not isinstance(p, bool) for p in percentiles
+        isinstance(p, int | float) and not isinstance(p, bool) and _is_float64(p)
+        for p in percentiles
     ):
         raise invalid("rewardPercentiles: a list of numbers")
     if len(percentiles) > MAX_REWARD_PERCENTILES:
@@ -192,6 +201,15 @@ def _check_percentiles(percentiles: Any) -> None:
             )
 
 
+def _is_float64(number: float) -> bool:
+    """Whether a JSON number fits a float64, as geth's decoder requires (and `:f` needs)."""
+    try:
+        float(number)
+    except OverflowError:
+        return False
+    return True
+
+
 def parse_storage_key(value: Any) -> int:
     """A storage slot as geth's decodeStorageKey takes it: hex, at most 32 bytes."""
     if not isinstance(value, str) or not value.startswith("0x"):
@@ -199,10 +217,10 @@ def parse_storage_key(value: Any) -> int:
     digits = value[2:]
     if len(digits) > 64:
         raise invalid(f"hex string too long, want at most 32 bytes: {value!r}")
-    try:
-        return int(digits or "0", 16)
-    except ValueError:
-        raise invalid(f"storage key: not valid hex: {value!r}") from None
+    # Digits only: int() would also take "-1", "+1", "1_0" and surrounding whitespace.
+    if _HEX_DIGITS.fullmatch(digits) is None:
+        raise invalid(f"storage key: not valid hex: {value!r}")
+    return int(digits or "0", 16)
 
 
 def _proof_key(value: str) -> str:
@@ -367,6 +385,10 @@ class Api:
             )
         if not has_number:
             raise invalid("must specify either BlockHash or BlockNumber")
+        if not isinstance(tag["blockNumber"], str):  # not another object: no recursion
+            raise invalid(
+                f"blockNumber: expected a hex quantity or a tag, got {tag['blockNumber']!r}"
+            )
         return self.resolve_block(tag["blockNumber"], name)
 
     def _header_for_hash(self, block_hash: Hash32, require_canonical: bool) -> BlockHeaderAPI:
@@ -630,8 +652,9 @@ class Api:
 
     def _rpc_eth__getStorageAt(self, params: Any) -> str:
         who, slot, tag = params_of(params, ["address", "position", "block"], 2)
+        # geth's decodeHash: at most 32 bytes (a larger quantity is no storage slot)
         value = self.state_at(tag).get_storage(
-            parse_address(who, "address"), parse_quantity(slot, "position")
+            parse_address(who, "address"), parse_storage_key(slot)
         )
         return enc.data(value.to_bytes(32, "big"))
 

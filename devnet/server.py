@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import resource
 import socket
@@ -33,6 +34,7 @@ from devnet.rpc import Api, RpcError
 
 log = logging.getLogger("devnet.server")
 MAX_BATCH = 1000
+BATCH_SECONDS = 10.0  # a batch's requests are answered "timed out" once this is spent
 REQUEST_DEADLINE_SECONDS = 10.0  # a request must arrive whole within this
 IDLE_SECONDS = 5  # keep-alive connections without a request are closed after this
 CONNECTIONS_PER_CLIENT = 128
@@ -93,7 +95,7 @@ class ExpensiveCalls:
 def handle_payload(api: Api, body: bytes, plane: Plane, client: str = "local") -> Any:
     """The JSON-RPC answer for a raw request body (None when only notifications came)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         return _error(None, RpcError(RpcError.PARSE, "parse error"))
     except RecursionError:
@@ -105,16 +107,58 @@ def handle_payload(api: Api, body: bytes, plane: Plane, client: str = "local") -
             return _error(
                 None, RpcError(RpcError.INVALID_REQUEST, f"batch too large (max {MAX_BATCH})")
             )
-        answers = [a for a in (_handle_one(api, r, plane, client) for r in payload) if a]
-        return answers or None
+        return _handle_batch(api, payload, plane, client)
     return _handle_one(api, payload, plane, client)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; echoed in an id they would make the answer invalid."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _handle_batch(api: Api, requests: list[Any], plane: Plane, client: str) -> Any:
+    """Each request in turn, within BATCH_SECONDS: a batch of calls that each run into their
+    own deadline would otherwise hold a worker (and the caller) for minutes. Requests still
+    waiting when the time is up are answered "request timed out", as geth answers them."""
+    deadline = time.monotonic() + BATCH_SECONDS
+    answers = []
+    for request in requests:
+        if time.monotonic() < deadline:
+            answer = _handle_one(api, request, plane, client)
+        else:
+            answer = _timed_out(request)
+        if answer is not None:
+            answers.append(answer)
+    return answers or None
+
+
+def _timed_out(request: Any) -> dict[str, Any] | None:
+    if isinstance(request, dict) and "id" not in request:
+        return None  # a notification gets no answer, in time or not
+    request_id = _valid_id(request) if isinstance(request, dict) else None
+    return _error(request_id, RpcError(RpcError.TIMEOUT, "request timed out"))
+
+
+def _valid_id(request: dict[str, Any]) -> Any:
+    """The request's id when it is one JSON-RPC allows (a string, a number or null), else None."""
+    request_id = request.get("id")
+    if request_id is None or isinstance(request_id, str):
+        return request_id
+    if isinstance(request_id, float):  # 1e999 reads as inf, which JSON cannot write back
+        return request_id if math.isfinite(request_id) else None
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        return request_id
+    return None
 
 
 def _handle_one(api: Api, request: Any, plane: Plane, client: str) -> dict[str, Any] | None:
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or "method" not in request:
-        request_id = request.get("id") if isinstance(request, dict) else None
+        request_id = _valid_id(request) if isinstance(request, dict) else None
         return _error(request_id, RpcError(RpcError.INVALID_REQUEST, "invalid request"))
     request_id, method = request.get("id"), request["method"]
+    if _valid_id(request) != request_id:
+        message = "invalid request: id must be a string, a number or null"
+        return _error(None, RpcError(RpcError.INVALID_REQUEST, message))
     try:
         if not isinstance(method, str) or method not in plane.methods:
             raise RpcError(
