@@ -31,13 +31,43 @@ from anchor.models import TxResult
 GAS_MARGIN_NUMERATOR = 5
 GAS_MARGIN_DENOMINATOR = 4
 FALLBACK_PRIORITY_FEE = Web3.to_wei(1, "gwei")
+DEFAULT_MAX_FEE_PER_GAS = Web3.to_wei(1000, "gwei")
+"""A guard, not a price: a private chain's base fee stays far below it (an anchor of ~60k gas
+costs at most 0.06 ether under it), but a fee spike (spam filling blocks, a misconfigured
+engine) must not drain an anchoring key that sends one transaction per head."""
 
 RevertDecoder = Callable[[ContractLogicError], Exception]
 ContractCall = ContractFunction | ContractConstructor
 
 
+class FeeCapExceededError(TransactionRejectedError):
+    """The chain asks more per gas than the configured cap; nothing was sent."""
+
+    def __init__(self, needed: int, cap: int) -> None:
+        super().__init__(
+            f"the chain's base fee plus tip is {_gwei_text(needed)} gwei per gas, above the "
+            f"configured cap of {_gwei_text(cap)} gwei (anchor_max_fee_gwei); not sending. "
+            "Wait for the base fee to fall, or raise the cap if this price is expected"
+        )
+        self.needed = needed
+        self.cap = cap
+
+
+def gwei(amount: float) -> int:
+    """`amount` gwei in wei."""
+    return int(Web3.to_wei(amount, "gwei"))
+
+
+def _gwei_text(wei: int) -> str:
+    return f"{wei / 10**9:.9f}".rstrip("0").rstrip(".")
+
+
 class TransactionSender:
-    """Sends contract transactions from `account` and waits for their receipts."""
+    """Sends contract transactions from `account` and waits for their receipts.
+
+    `max_fee_per_gas` (wei; None: no cap) bounds what any transaction offers: the usual
+    offer (twice the base fee plus the tip) is lowered to it, and a transaction is refused
+    with `FeeCapExceededError` while the base fee plus the tip alone exceeds it."""
 
     def __init__(
         self,
@@ -47,12 +77,14 @@ class TransactionSender:
         decode_revert: RevertDecoder,
         receipt_timeout: float = 60.0,
         poll_interval: float = 0.1,
+        max_fee_per_gas: int | None = DEFAULT_MAX_FEE_PER_GAS,
     ) -> None:
         self.w3 = w3
         self.account = account
         self.decode_revert = decode_revert
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
+        self.max_fee_per_gas = max_fee_per_gas
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
         self._chain_id: int | None = None
@@ -159,14 +191,20 @@ class TransactionSender:
         )
 
     def _fees(self) -> tuple[int, int]:
-        """(maxFeePerGas, maxPriorityFeePerGas) for EIP-1559."""
+        """(maxFeePerGas, maxPriorityFeePerGas) for EIP-1559, within `max_fee_per_gas`."""
         base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         try:
             priority = int(self.w3.eth.max_priority_fee)
         except Web3RPCError:
             priority = FALLBACK_PRIORITY_FEE
         # Twice the base fee survives six consecutive full blocks of base-fee growth.
-        return 2 * base_fee + priority, priority
+        offer = 2 * base_fee + priority
+        cap = self.max_fee_per_gas
+        if cap is None or offer <= cap:
+            return offer, priority
+        if base_fee + priority > cap:
+            raise FeeCapExceededError(base_fee + priority, cap)
+        return cap, priority
 
     def _chain(self) -> int:
         if self._chain_id is None:

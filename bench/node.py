@@ -210,6 +210,8 @@ class ChainlessNode:
             "PYTHONUNBUFFERED": "1",
             "NOTARY_TRUST_DIR": str(trust),
             "NOTARY_CRL_FILES": json.dumps([str(p) for p in self.hierarchy.crl_files]),
+            # Every document is signed once before the run, which may outlast 10 minutes.
+            "NOTARY_SIGNING_TIME_MAX_AGE": "86400",
         }
         args = [
             sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir),
@@ -906,7 +908,7 @@ def devnet_node(
             layout.nodes[0].rpc_url, layout.dev_account(), workdir / "anchoring", hierarchy
         )
         node.data_dir = data_dir
-        node.env = {"NOTARY_BATCH_INTERVAL": "0.2"}
+        node.env = {"NOTARY_BATCH_INTERVAL": "0.2", "NOTARY_SIGNING_TIME_MAX_AGE": "86400"}
         started = time.monotonic()
         node.start(timeout=300)
         yield node, time.monotonic() - started

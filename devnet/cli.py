@@ -31,6 +31,15 @@ def _dir_option(default: Path | None = DEFAULT_DIR) -> Any:
     )  # fmt: skip
 
 
+def _dev_account_option() -> Any:
+    return click.option(
+        "--dev-account",
+        is_flag=True,
+        help="Also fund an account at genesis and write its key UNENCRYPTED to "
+        "DIR/dev-account.key (development only).",
+    )
+
+
 def _data_option(required: bool = True) -> Any:
     return click.option(
         "--data", type=click.Path(file_okay=False, path_type=Path), required=required,
@@ -273,14 +282,21 @@ def _admin(data: Path, method: str, *params: Any) -> Any:
               help="Seconds per block.")  # fmt: skip
 @click.option("--base-port", type=click.IntRange(1024, 65000),
               help="Ports base, base+1, ... (RPC, peer per node); default: free.")  # fmt: skip
+@_dev_account_option()
 @_dir_option()
 def init(
-    validators: int, full_nodes: int, chain_id: int, period: int, base_port: int | None, root: Path
+    validators: int,
+    full_nodes: int,
+    chain_id: int,
+    period: int,
+    base_port: int | None,
+    dev_account: bool,
+    root: Path,
 ) -> None:
     """A whole network in one folder: keygen per validator, genesis, the peer list."""
     layout = init_network(
         root, validators, chain_id=chain_id, period=period, full_nodes=full_nodes,
-        base_port=base_port,
+        base_port=base_port, dev_account=dev_account,
     )  # fmt: skip
     click.echo(f"devnet in {root}: chain id {chain_id}, {validators} validators, period {period} s")
     _print_nodes(layout)
@@ -289,20 +305,22 @@ def init(
 def _print_nodes(layout: NetworkLayout) -> None:
     for entry in layout.nodes:
         click.echo(f"  node {entry.index}  {entry.address or 'full node':42}  {entry.rpc_url}")
-    click.echo(
-        f"  funded dev account {layout.dev_account().address} (key in {layout.dev_key_path})"
-    )
+    if layout.has_dev_account:
+        click.echo(
+            f"  funded dev account {layout.dev_account().address} (key in {layout.dev_key_path})"
+        )
 
 
 @devnet.command()
 @click.option("--validators", type=click.IntRange(1, 64), default=3, show_default=True,
               help="Used when --dir is new.")  # fmt: skip
+@_dev_account_option()
 @_dir_option()
-def up(validators: int, root: Path) -> None:
+def up(validators: int, dev_account: bool, root: Path) -> None:
     """Start every node of the folder (initialising it if new) and keep them running: a node
     that dies is restarted with back-off. Ctrl-C or SIGTERM stops them all."""
     if not (root / "network.json").exists():
-        init_network(root, validators)
+        init_network(root, validators, dev_account=dev_account)
     layout = NetworkLayout.load(root)
     processes = NetworkProcesses(layout)
     stop = threading.Event()

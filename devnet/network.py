@@ -103,8 +103,19 @@ class NetworkLayout:
             raise NetworkError(f"node {index}: {error}") from None
         return account
 
+    @property
+    def has_dev_account(self) -> bool:
+        return self.dev_key_path.exists()
+
     def dev_account(self) -> LocalAccount:
-        account: LocalAccount = Account.from_key(self.dev_key_path.read_text().strip())
+        try:
+            key = self.dev_key_path.read_text().strip()
+        except FileNotFoundError:
+            raise NetworkError(
+                f"{self.root} has no development account (made only by "
+                "`notary devnet init --dev-account`)"
+            ) from None
+        account: LocalAccount = Account.from_key(key)
         return account
 
     def node_argv(self, index: int) -> list[str]:
@@ -138,12 +149,17 @@ def init_network(
     full_nodes: int = 0,
     candidates: int = 0,
     base_port: int | None = None,
+    dev_account: bool = True,
 ) -> NetworkLayout:
     """Keys (one `keygen` folder per validator, a node key per full node), a genesis from
     the validators' addresses, and the peer list, in `root`.
 
     `candidates` are nodes with a key that are not signers at genesis: they seal once the
-    signers vote them in (`notary devnet vote add`)."""
+    signers vote them in (`notary devnet vote add`). `dev_account` funds a fresh account at
+    genesis and writes its key unencrypted to `dev-account.key` (mode 0600): what tests and
+    `notary node --dev` deploy registries with. The `notary devnet init` and `up` commands
+    pass it only with `--dev-account`, so a folder made for anything else holds no funded
+    key in the clear."""
     if (root / "genesis.json").exists():
         raise NetworkError(f"{root} already holds a devnet; remove it or pick another --dir")
     if validators < 1:
@@ -163,13 +179,16 @@ def init_network(
             layout.node_dir(index).mkdir(mode=0o700)
             address, identity = None, node_key_address(layout.node_dir(index))
         layout.nodes.append(NodeEntry(index, address, rpc_port, peer_port, identity))
-    dev: LocalAccount = Account.create()
-    write_private(layout.dev_key_path, dev.key.hex() + "\n")
+    funded = []
+    if dev_account:
+        dev: LocalAccount = Account.create()
+        write_private(layout.dev_key_path, dev.key.hex() + "\n")
+        funded.append(dev.address)
     keyed_addresses = [n.address for n in layout.nodes if n.address is not None]
     genesis = Genesis(
         chain_id=chain_id,
         signers=keyed_addresses[:validators],
-        alloc={a: DEV_FUNDS_WEI for a in [dev.address, *keyed_addresses]},
+        alloc={a: DEV_FUNDS_WEI for a in [*funded, *keyed_addresses]},
         period=period,
     )
     genesis.save(layout.genesis_path)

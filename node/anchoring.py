@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
@@ -30,6 +31,22 @@ from node.store import Head, LogStore
 
 log = logging.getLogger("node.anchoring")
 MAX_BACKOFF = 30.0
+ANCHORED_BY = "node"
+"""`Head.extra` key: the address that anchored the head (the node's key at that time)."""
+
+
+def anchored_by(head: Head) -> str | None:
+    """The node key that anchored `head`, as recorded when it was sent or adopted; None for
+    heads recorded before the node kept it (they were anchored by the key of that time)."""
+    value = head.extra.get(ANCHORED_BY)
+    return value if isinstance(value, str) else None
+
+
+def _record_anchoring_key(head: Head, address: str | None) -> None:
+    if address is None:
+        head.extra.pop(ANCHORED_BY, None)
+    else:
+        head.extra[ANCHORED_BY] = address
 
 
 class HeadRelay(Protocol):
@@ -168,17 +185,18 @@ class AnchorWorker:
         self.needs_reconcile = False
 
     def _adopt_chain_record(self, head: Head) -> None:
-        record = self.registry.get_anchor(self.node_address, head.root)
-        if record is None or record.seq != head.seq or record.node != self.node_address:
+        # The key that sent it, if recorded: after a key rotation, heads in flight were
+        # anchored under the previous key, and the registry files them under it.
+        node = anchored_by(head) or self.node_address
+        record = self.registry.get_anchor(node, head.root)
+        if record is None or record.seq != head.seq or record.node != node:
             self.halted = (
                 f"head {head.seq} on chain does not match the local log (root {head.root.hex()}): "
                 "anchoring halted, investigate before restarting"
             )
             raise LogDivergedError(self.halted)
         events = list(
-            self.registry.iter_anchored_heads(
-                record.block_number, record.block_number, node=self.node_address
-            )
+            self.registry.iter_anchored_heads(record.block_number, record.block_number, node=node)
         )
         event = next((e for e in events if e.seq == head.seq), None)
         if event is None:
@@ -188,6 +206,7 @@ class AnchorWorker:
         head.state, head.tx_hash = "anchored", event.tx_hash
         head.block_number, head.block_hash = event.block_number, event.block_hash
         head.anchored_at = record.timestamp
+        _record_anchoring_key(head, node)
         self.store.save_head(head)
         log.info(
             "head %d was already anchored in block %d (adopted)", head.seq, record.block_number
@@ -209,6 +228,7 @@ class AnchorWorker:
     def _reset(self, head: Head) -> None:
         head.state, head.tx_hash, head.block_number, head.block_hash = "sealed", None, None, None
         head.anchored_at = None
+        _record_anchoring_key(head, None)
         self.store.save_head(head)
 
     def _block_canonical(self, head: Head) -> bool:
@@ -242,6 +262,7 @@ class AnchorWorker:
                     return
                 head.tx_hash = self.registry.send_anchor(head.seq, head.tree_size, head.root)
                 head.state, head.attempts = "submitted", head.attempts + 1
+                _record_anchoring_key(head, self.node_address)
                 self.store.save_head(head)
                 self.metrics.anchors_submitted.inc()
                 in_flight += 1
@@ -267,6 +288,7 @@ class AnchorWorker:
             self._handed_over[head.seq] = now
             if head.state == "sealed":
                 head.state, head.tx_hash, head.attempts = "submitted", None, head.attempts + 1
+                _record_anchoring_key(head, self.node_address)  # the key that signed it
                 self.store.save_head(head)
                 self.metrics.anchors_submitted.inc()
 
@@ -308,6 +330,8 @@ class AnchorWorker:
                 raise AnchorError(f"anchor of head {head.seq} reverted: {reason}")
             block = self.registry.w3.eth.get_block(receipt["blockNumber"])
             head.state = "anchored"
+            if anchored_by(head) is None:  # sent by a version that did not record it
+                _record_anchoring_key(head, to_checksum_address(receipt["from"]))
             head.block_number = receipt["blockNumber"]
             head.block_hash = "0x" + bytes(receipt["blockHash"]).hex()
             head.anchored_at = int(block["timestamp"])

@@ -1,9 +1,15 @@
 """The node's HTTP API (/v1), with RFC 9457 problem+json for every error.
 
-Public endpoints (log, status, health) carry no personal data; bundles carry the signer's
-certificate, so they need a token with the `read` scope; submitting needs `submit`,
+A node serves two listeners from one process, for the municipal network's split
+(docs/OPERATOR.md, "Two listeners"): the LGWAN listener serves the whole API, the internet
+listener only what may be public (`create_app(service, "public")`, PUBLIC_ROUTES). Nothing that
+writes, and nothing that needs a token, is ever served on the public one.
+
+Public endpoints (log, revocation buckets, health) carry no personal data; bundles carry the
+signer's certificate, so they need a token with the `read` scope; submitting needs `submit`,
 revoking needs `admin`. GET /verify serves the clerk's verification page (verifier/web),
-configured with this node's chain, registry and JPKI trust.
+configured with this node's chain, registry and JPKI trust; /docs its API description, with
+Swagger UI served from the node itself (no CDN: an LGWAN host has no internet).
 """
 
 from __future__ import annotations
@@ -16,33 +22,50 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from anchor import SignedHead
 from node.intake import SignatureInput, Submission, SubmissionRejectedError
 from node.service import NodeService
 from node.tokens import Client
-from verifier.bundle import bundle_to_json, revocation_to_json
-from verifier.chain import STATUS_PATH
+from verifier.bundle import bundle_to_json
+from verifier.chain import PREFIX_PATTERN, REVOCATIONS_PATH
 from verifier.jpki.errors import RevocationSourceError
 from verifier.jpki.revocation import load_crl_file
 from verifier.leaf import MAX_UINT64, RevocationReason, SignatureFormat
 from verifier.merkle import hash_leaf
-from verifier.web import PageConfig, content_security_policy, page_template, render_page
+from verifier.web import (
+    PageConfig,
+    content_security_policy,
+    inline_hashes,
+    page_template,
+    render_page,
+)
 
 log = logging.getLogger("node.api")
 PROBLEM_BASE = "https://municipal-notary.jp/problems/"
-HEX32 = re.compile(r"^[0-9a-fA-F]{64}$")
+HEX32_PATTERN: Final = r"^[0-9a-fA-F]{64}$"
+"""A leaf hash or a SHA-256 digest, as the OpenAPI description states it (ECMA-262 `$`: the
+end of the string; checked with `fullmatch`, so a trailing newline does not pass either)."""
+HEX32 = re.compile(HEX32_PATTERN)
+PREFIX_SCHEMA_PATTERN: Final = f"^{PREFIX_PATTERN.pattern}$"
+BASE64_PATTERN: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+"""Standard base64 with its padding, nothing else (no whitespace, no URL-safe alphabet)."""
+BASE64 = re.compile(BASE64_PATTERN)
+REQUEST_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"
 MAX_LEAVES_PAGE = 1000
 MAX_HEADS_PAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,7 +101,13 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    status: int, problem: str, title: str, detail: str, instance: str, **extra: Any
+    status: int,
+    problem: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {
         "type": PROBLEM_BASE + problem,
@@ -88,10 +117,76 @@ def problem_response(
         "instance": instance,
     }
     body |= {k: v for k, v in extra.items() if v is not None}
-    headers = {"WWW-Authenticate": 'Bearer realm="municipal-notary"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="municipal-notary"'
     return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
+        body, status_code=status, media_type="application/problem+json", headers=headers or None
     )
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The field, e.g. `entries[3].signature.value`")
+    detail: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: the body of every error answer of this API."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description=f"The problem type, a URI under {PROBLEM_BASE}")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str = Field(description="The request path")
+    field: str | None = Field(None, description="The offending field or parameter, if one")
+    errors: list[FieldProblem] | None = Field(
+        None, description="Every invalid field of an `invalid-request` problem"
+    )
+
+
+PROBLEM_WHEN: Final = {
+    400: "The request is malformed (for its route's own reasons, named in `detail`)",
+    401: "No token, or an unknown or revoked one",
+    403: "The token lacks the scope this route needs",
+    404: "No such resource",
+    409: "Conflicts with what the log holds",
+    413: "The body is over this route's limit",
+    422: "The request is well formed but invalid: a parameter or field, or what it names",
+    503: "Not ready",
+}
+
+
+def problems(*statuses: int, when: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of the given error statuses, each problem+json (ProblemDetails);
+    `when` says, by status, when this route answers it (else PROBLEM_WHEN)."""
+    answers: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        answer: dict[str, Any] = {
+            "description": (when or {}).get(status, PROBLEM_WHEN[status]),
+            "content": {
+                "application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/ProblemDetails"}
+                }
+            },
+        }
+        if status == 401:
+            answer["headers"] = {
+                "WWW-Authenticate": {
+                    "description": '`Bearer realm="municipal-notary"`',
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        answers[status] = answer
+    return answers
+
+
+def _problem_schemas() -> dict[str, Any]:
+    """ProblemDetails and what it refers to, as OpenAPI components."""
+    schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    defined = schema.pop("$defs", {})
+    return {**defined, "ProblemDetails": schema}
 
 
 # ---------------------------------------------------------------------- request bodies
@@ -103,10 +198,15 @@ class SignatureIn(BaseModel):
         description="cms: detached CMS SignedData; pkcs1: raw RSA PKCS#1 v1.5"
     )
     value: str = Field(
-        description="Base64 of the CMS (DER) or of the raw signature", max_length=64 * 1024
+        description="Base64 of the CMS (DER) or of the raw signature",
+        max_length=64 * 1024,
+        json_schema_extra={"pattern": BASE64_PATTERN},
     )
     certificate: str | None = Field(
-        None, description="Base64 DER signer certificate (pkcs1 only)", max_length=16 * 1024
+        None,
+        description="Base64 DER signer certificate (pkcs1 only)",
+        max_length=16 * 1024,
+        json_schema_extra={"pattern": BASE64_PATTERN},
     )
     signing_time: datetime | None = Field(
         None, description="When the card signed (pkcs1 only), RFC 3339"
@@ -117,6 +217,8 @@ class SignatureIn(BaseModel):
     def _base64(cls, value: str | None) -> str | None:
         if value is not None:
             try:
+                if not BASE64.fullmatch(value):
+                    raise ValueError
                 base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
                 raise ValueError("not valid base64") from None
@@ -139,9 +241,12 @@ def _not_before_epoch(value: datetime) -> None:
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     request_id: str | None = Field(
-        None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description="Idempotency key"
+        None, max_length=128, pattern=REQUEST_ID_PATTERN, description="Idempotency key"
     )
-    document_sha256: str = Field(description="SHA-256 of the document, 64 hex digits")
+    document_sha256: str = Field(
+        description="SHA-256 of the document, 64 hex digits",
+        json_schema_extra={"pattern": HEX32_PATTERN},
+    )
     document_type: int = Field(
         ge=1, le=65534, description="Registered type code (docs/PROTOCOL.md)"
     )
@@ -151,7 +256,7 @@ class EntryIn(BaseModel):
     @field_validator("document_sha256")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not HEX32.match(value):
+        if not HEX32.fullmatch(value):
             raise ValueError("must be 64 hexadecimal digits (a SHA-256 digest)")
         return value.lower()
 
@@ -193,7 +298,7 @@ class EntryIn(BaseModel):
 
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    request_id: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    request_id: str | None = Field(None, max_length=128, pattern=REQUEST_ID_PATTERN)
     entries: list[EntryIn] = Field(
         min_length=1, description="Up to max_bulk_entries entries, all or none stored"
     )
@@ -213,14 +318,44 @@ class RevocationIn(BaseModel):
 # ---------------------------------------------------------------------- the app
 
 
-def create_app(service: NodeService) -> FastAPI:
+Plane = Literal["lgwan", "public"]
+"""Which listener an app serves: the LGWAN side (the whole API, for the issuing system and the
+operator) or the internet side (public reads only)."""
+
+PUBLIC_ROUTES: Final = frozenset(
+    {
+        "/v1/log/head",
+        "/v1/log/heads",
+        "/v1/log/consistency",
+        "/v1/log/inclusion",
+        "/v1/log/leaves",
+        REVOCATIONS_PATH,
+        "/verify",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/docs",
+        "/docs/assets/{name}",
+    }
+)
+"""The paths the public listener serves (GET only); every other route is LGWAN-only, so a
+route added later stays off the internet until someone decides otherwise here."""
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+
+
+def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     app = FastAPI(
-        title="municipal-notary node",
+        title="municipal-notary node" + (" (public)" if plane == "public" else ""),
         version="1",
         description=(
             "Notarization node of one municipality: an append-only RFC 6962 log whose tree "
             "heads are anchored on the shared chain. Errors are RFC 9457 problem+json."
         ),
+        # Served below from the node's own files: the defaults load Swagger UI and ReDoc
+        # from CDNs, without integrity checks, and an LGWAN host cannot reach them anyway.
+        docs_url=None,
+        redoc_url=None,
     )
     guards = _guards(service)
     app.add_middleware(
@@ -233,13 +368,15 @@ def create_app(service: NodeService) -> FastAPI:
     metrics = service.metrics
 
     app.add_middleware(RequestTiming, metrics=metrics)  # type: ignore[arg-type]
-    app.add_middleware(PublicStatusCors)  # type: ignore[arg-type]
+    app.add_middleware(PublicReadCors)  # type: ignore[arg-type]
     _install_error_handlers(app)
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
-    _add_operation_routes(app, service)
+    _add_operation_routes(app, service, plane)
     _add_relay_routes(app, service)
     _add_page_routes(app, service)
+    _add_docs_routes(app)
+    _describe_problems(app, service)
     # Every route that takes a body changes state and needs a token checked before the body
     # is read: a route added or renamed without its guard stops the node at start.
     unguarded = {
@@ -249,7 +386,67 @@ def create_app(service: NodeService) -> FastAPI:
     } - set(guards)
     if unguarded:
         raise RuntimeError(f"POST routes without a guard in node/api.py _guards: {unguarded}")
+    if plane == "public":
+        app.router.routes[:] = [r for r in app.router.routes if _path(r) in PUBLIC_ROUTES]
+        exposed = {
+            _path(route)
+            for route in app.router.routes
+            if not set(getattr(route, "methods", None) or ()) <= SAFE_METHODS
+            or (isinstance(route, APIRoute) and token_scopes(route))
+        }
+        if exposed:
+            raise RuntimeError(f"public routes that write or need a token: {exposed}")
     return app
+
+
+def _describe_problems(app: FastAPI, service: NodeService) -> None:
+    """The OpenAPI description with what the routes cannot say through FastAPI: the
+    ProblemDetails schema of every error answer (also FastAPI's own 422 of any route with
+    parameters), the relay body, the configured bulk limit."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)  # answers are problems instead
+            components.pop("ValidationError", None)
+            components.update(_problem_schemas())
+            if "BulkIn" in components:
+                entries = components["BulkIn"]["properties"]["entries"]
+                entries["maxItems"] = service.settings.max_bulk_entries
+            relay = schema["paths"].get("/v1/relay/heads")
+            if relay is not None:  # its handler takes any JSON object and checks it itself
+                components["RelayHeadsIn"] = RELAY_BODY
+                relay["post"]["requestBody"]["content"]["application/json"]["schema"] = {
+                    "$ref": "#/components/schemas/RelayHeadsIn"
+                }
+            invalid = problems(422)[422]
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    answers = operation.get("responses", {})
+                    if "application/json" in answers.get("422", {}).get("content", {}):
+                        answers["422"] = invalid
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def token_scopes(route: APIRoute) -> set[str]:
+    """The token scopes a route asks for (none: the route is public)."""
+    scopes: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        scope = getattr(dependant.call, "token_scope", None)
+        if scope is not None:
+            scopes.add(scope)
+        pending.extend(dependant.dependencies)
+    return scopes
+
+
+def _path(route: BaseRoute) -> str | None:
+    return getattr(route, "path", None)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -291,9 +488,25 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == UNPARSABLE_BODY:
+            # FastAPI's answer to a body that is not UTF-8, or nested too deep to parse: as
+            # malformed JSON (its JSONDecodeError), that is 422, like every invalid request.
+            return problem_response(
+                422,
+                "invalid-request",
+                "Invalid request",
+                "the body is not JSON (UTF-8)",
+                request.url.path,
+                field="body",
+            )
         problem = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         return problem_response(
-            error.status_code, problem, str(error.detail), str(error.detail), request.url.path
+            error.status_code,
+            problem,
+            str(error.detail),
+            str(error.detail),
+            request.url.path,
+            headers=error.headers,  # 405 carries Allow (RFC 9110), from the route
         )
 
     @app.exception_handler(Exception)
@@ -306,6 +519,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             "the node failed to handle this request; see its log",
             request.url.path,
         )
+
+
+UNPARSABLE_BODY: Final = "There was an error parsing the body"
+"""FastAPI's HTTPException detail when reading a JSON body fails other than by a syntax error
+(fastapi.routing): tests/test_fuzz_api.py sees a 400 if a FastAPI release changes it."""
 
 
 def _authorize(service: NodeService, authorization: str | None, scope: str) -> Client:
@@ -334,13 +552,24 @@ def _authorize(service: NodeService, authorization: str | None, scope: str) -> C
     return client
 
 
+BEARER: Final = HTTPBearer(
+    scheme_name="token",
+    description="A node token (`ntk_...`), created by the operator with its scopes",
+    auto_error=False,  # _authorize answers, as problem+json
+)
+"""Declares the bearer token in the OpenAPI description; _authorize reads the header itself."""
+
+
 def _client_dependency(service: NodeService, scope: str) -> Callable[..., Client]:
     """The authenticated caller, who must hold `scope`. Routes with a body are also in
     `_guards`, so that BodyLimit asks for the token before a byte of the body is read."""
 
-    def dependency(authorization: Annotated[str | None, Header()] = None) -> Client:
-        return _authorize(service, authorization, scope)
+    def dependency(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    ) -> Client:
+        return _authorize(service, request.headers.get("authorization"), scope)
 
+    dependency.token_scope = scope  # type: ignore[attr-defined]  # for token_scopes()
     return dependency
 
 
@@ -369,13 +598,52 @@ def _guards(service: NodeService) -> dict[tuple[str, str], Guard]:
     }
 
 
+LeafHashPath = Annotated[
+    str,
+    Path(
+        description="The entry's leaf hash, 64 hex digits",
+        json_schema_extra={"pattern": HEX32_PATTERN},
+    ),
+]
+"""A leaf hash in a path; _leaf_hash checks it (naming the parameter in its own words)."""
+
+SUBMIT_WHEN: Final = {
+    409: "`request-id-reused`: this request id was used with another body",
+    422: (
+        "`invalid-request`: a field is invalid; `invalid-entry`, `signer-...`: the signature "
+        "does not verify over this digest, or its signer certificate is not valid at the "
+        "signing time"
+    ),
+}
+BUNDLE_ANSWER: Final = {
+    "description": "The proof bundle (docs/PROTOCOL.md)",
+    "headers": {
+        "Notary-Bundle-State": {
+            "required": True,
+            "description": "How far the entry is: `pending`, `anchored` or `final`",
+            "schema": {"type": "string", "enum": ["pending", "anchored", "final"]},
+        }
+    },
+    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+}
+RECEIPT_ANSWER: Final = {
+    "description": "The same request again (same request id and body): the first receipt",
+    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+}
+
+
 def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
     submitter = Depends(_client_dependency(service, "submit"))
     reader = Depends(_client_dependency(service, "read"))
     admin = Depends(_client_dependency(service, "admin"))
+    max_bulk = service.settings.max_bulk_entries
 
     @app.post(
-        "/v1/entries", status_code=201, tags=["entries"], summary="Notarize one document digest"
+        "/v1/entries",
+        status_code=201,
+        tags=["entries"],
+        summary="Notarize one document digest",
+        responses={200: RECEIPT_ANSWER, **problems(401, 403, 409, 413, 422, when=SUBMIT_WHEN)},
     )
     def submit_one(
         body: EntryIn,
@@ -395,6 +663,21 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         status_code=201,
         tags=["entries"],
         summary="Notarize many digests, all or none",
+        description=f"At most {max_bulk} entries (`max_bulk_entries`); more is 413.",
+        responses={
+            200: RECEIPT_ANSWER,
+            **problems(
+                401,
+                403,
+                409,
+                413,
+                422,
+                when={
+                    **SUBMIT_WHEN,
+                    413: f"The body is over its limit, or has more than {max_bulk} entries",
+                },
+            ),
+        },
     )
     def submit_bulk(body: BulkIn, response: Response, client: Client = submitter) -> dict[str, Any]:
         if len(body.entries) > service.settings.max_bulk_entries:
@@ -412,17 +695,30 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         response.status_code = 200 if result.replayed else 201
         return {"receipts": result.receipts}
 
-    @app.get("/v1/entries/{leaf_hash}/bundle", tags=["bundles"], summary="Proof bundle of an entry")
-    def bundle_by_leaf(leaf_hash: str, client: Client = reader) -> JSONResponse:
+    @app.get(
+        "/v1/entries/{leaf_hash}/bundle",
+        tags=["bundles"],
+        summary="Proof bundle of an entry",
+        responses={200: BUNDLE_ANSWER, **problems(401, 403, 404, 422)},
+    )
+    def bundle_by_leaf(leaf_hash: LeafHashPath, client: Client = reader) -> JSONResponse:
         return _bundle_response(service.bundle_by_leaf_hash(_leaf_hash(leaf_hash)))
 
     @app.get(
-        "/v1/receipts/{receipt_id}/bundle", tags=["bundles"], summary="Proof bundle by receipt id"
+        "/v1/receipts/{receipt_id}/bundle",
+        tags=["bundles"],
+        summary="Proof bundle by receipt id",
+        responses={200: BUNDLE_ANSWER, **problems(401, 403, 404)},
     )
     def bundle_by_receipt(receipt_id: str, client: Client = reader) -> JSONResponse:
         return _bundle_response(service.bundle_by_receipt(receipt_id))
 
-    @app.get("/v1/receipts/{receipt_id}", tags=["entries"], summary="The signed receipt again")
+    @app.get(
+        "/v1/receipts/{receipt_id}",
+        tags=["entries"],
+        summary="The signed receipt again",
+        responses=problems(401, 403, 404),
+    )
     def receipt(receipt_id: str, client: Client = reader) -> dict[str, Any]:
         index = service.store.index_of_receipt(receipt_id)
         stored = None if index is None else service.store.entry(index)
@@ -437,30 +733,80 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         status_code=201,
         tags=["entries"],
         summary="Revoke an issued document",
+        responses=problems(
+            401,
+            403,
+            404,
+            409,
+            413,
+            422,
+            when={
+                404: "No entry with this leaf hash",
+                409: "`already-revoked`: the entry is revoked already",
+                422: "An invalid leaf hash or reason, or the entry is not a document entry",
+            },
+        ),
     )
-    def revoke(leaf_hash: str, body: RevocationIn, client: Client = admin) -> dict[str, Any]:
+    def revoke(
+        leaf_hash: LeafHashPath, body: RevocationIn, client: Client = admin
+    ) -> dict[str, Any]:
         return service.revoke(_leaf_hash(leaf_hash), RevocationReason[body.reason.upper()], client)
 
     @app.get(
-        STATUS_PATH,
+        REVOCATIONS_PATH,
         tags=["public"],
-        summary="Revocation status of an entry (public, no personal data)",
+        summary="Revocations of every entry whose leaf hash starts with a prefix (public)",
+        description=(
+            "A verifier names only the first hex digits of the leaf hash (1 to 4; verifiers "
+            "send 2) and finds its document in the answer, so the node never learns which "
+            "document is being checked. Each revocation carries its inclusion proof and anchor "
+            "once anchored (docs/PROTOCOL.md, section 6)."
+        ),
+        responses={
+            200: {"headers": BUCKET_HEADERS},
+            304: {"description": "Not modified (`If-None-Match`)", "headers": BUCKET_HEADERS},
+            **problems(422),
+        },
     )
-    async def status(leaf_hash: str) -> dict[str, Any]:
-        wanted = _leaf_hash(leaf_hash)
-        if service.store.index_of(wanted) is None:
+    def revocations(
+        prefix: Annotated[
+            str,
+            Path(
+                description="The first 1 to 4 lowercase hex digits of a leaf hash",
+                json_schema_extra={"pattern": PREFIX_SCHEMA_PATTERN},
+            ),
+        ],
+        if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+    ) -> Response:
+        if not PREFIX_PATTERN.fullmatch(prefix):
             raise ProblemError(
-                404,
-                "not-found",
-                "Not found",
-                "no entry with this leaf hash in this log",
-                "leaf_hash",
+                422,
+                "invalid-request",
+                "Invalid request",
+                "prefix must be 1 to 4 lowercase hexadecimal digits",
+                "prefix",
             )
-        section = service.bundles.revocation_section(wanted)
-        return {
-            "revoked": section is not None,
-            "revocation": None if section is None else revocation_to_json(section),
-        }
+        answer = service.revocation_bucket(prefix)
+        # Shared caches may keep it briefly (it is the same for everyone, and a cache in
+        # front hides even the prefix from the node); a revocation shows within seconds.
+        headers = {"Cache-Control": REVOCATIONS_CACHE_CONTROL, "ETag": answer.etag}
+        if if_none_match is not None and answer.etag in _etags(if_none_match):
+            return Response(status_code=304, headers=headers)
+        return Response(answer.body, media_type="application/json", headers=headers)
+
+
+REVOCATIONS_CACHE_CONTROL: Final = "public, max-age=10"
+BUCKET_HEADERS: Final = {
+    name: {"required": True, "schema": {"type": "string"}, "description": text}
+    for name, text in (
+        ("ETag", "The bucket's version, for `If-None-Match`"),
+        ("Cache-Control", f"`{REVOCATIONS_CACHE_CONTROL}`"),
+    )
+}
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 def _add_log_routes(app: FastAPI, service: NodeService) -> None:
@@ -487,7 +833,12 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
             "lg_code": f"{service.settings.lg_code:06d}",
         }
 
-    @app.get("/v1/log/heads", tags=["log"], summary="Sealed heads with their anchoring state")
+    @app.get(
+        "/v1/log/heads",
+        tags=["log"],
+        summary="Sealed heads with their anchoring state",
+        responses=problems(422),
+    )
     def log_heads(
         start: Annotated[int, Query(ge=0, le=MAX_UINT64)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_HEADS_PAGE)] = 100,
@@ -498,7 +849,11 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         }
 
     @app.get(
-        "/v1/log/consistency", tags=["log"], summary="Consistency proof between two tree sizes"
+        "/v1/log/consistency",
+        tags=["log"],
+        summary="Consistency proof between two tree sizes",
+        description="Needs `first <= second <= ` the current tree size; else 422 naming `second`.",
+        responses=problems(422, when={422: "A size out of range, or `first > second`"}),
     )
     async def consistency(
         first: Annotated[int, Query(ge=0, le=MAX_UINT64)],
@@ -515,9 +870,32 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         proof = service.store.consistency_proof(first, second)
         return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
 
-    @app.get("/v1/log/inclusion", tags=["log"], summary="Inclusion proof of a leaf hash")
+    @app.get(
+        "/v1/log/inclusion",
+        tags=["log"],
+        summary="Inclusion proof of a leaf hash",
+        description=(
+            "Needs the leaf's index `< tree_size <= ` the current tree size; else 422 naming "
+            "`tree_size`."
+        ),
+        responses=problems(
+            404,
+            422,
+            when={
+                404: "No entry with this leaf hash",
+                422: "An invalid leaf hash, or a tree size out of range or without the leaf",
+            },
+        ),
+    )
     async def inclusion(
-        leaf_hash: str, tree_size: Annotated[int, Query(ge=1, le=MAX_UINT64)]
+        leaf_hash: Annotated[
+            str,
+            Query(
+                description="The entry's leaf hash, 64 hex digits",
+                json_schema_extra={"pattern": HEX32_PATTERN},
+            ),
+        ],
+        tree_size: Annotated[int, Query(ge=1, le=MAX_UINT64)],
     ) -> dict[str, Any]:
         index = service.store.index_of(_leaf_hash(leaf_hash))
         if index is None:
@@ -538,7 +916,19 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
             "path": [p.hex() for p in service.store.inclusion_proof(index, tree_size)],
         }
 
-    @app.get("/v1/log/leaves", tags=["log"], summary="Leaf data by index range (no personal data)")
+    @app.get(
+        "/v1/log/leaves",
+        tags=["log"],
+        summary="Leaf data by index range (no personal data)",
+        description=(
+            f"Leaves `start` to `end - 1`, those the log has; needs `start < end <= start + "
+            f"{MAX_LEAVES_PAGE}`, else 422 naming `end`."
+        ),
+        responses=problems(
+            422,
+            when={422: f"A bound out of range, or not `start < end <= start + {MAX_LEAVES_PAGE}`"},
+        ),
+    )
     def leaves(
         start: Annotated[int, Query(ge=0, le=MAX_UINT64)],
         end: Annotated[int, Query(ge=1, le=MAX_UINT64)],
@@ -563,30 +953,102 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         }
 
 
-def _add_operation_routes(app: FastAPI, service: NodeService) -> None:
+def _add_operation_routes(app: FastAPI, service: NodeService, plane: Plane) -> None:
     metrics = service.metrics
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Ready to accept and anchor entries")
-    def readyz(request: Request) -> JSONResponse:
-        ready, detail = service.readiness()
-        endpoint = service.chain_endpoint()
-        if not ready:
-            return problem_response(
-                503, "not-ready", "Not ready", detail, request.url.path, chain_endpoint=endpoint
-            )
-        return JSONResponse({"status": "ready", "detail": detail, "chain_endpoint": endpoint})
+    if plane == "public":
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+        @app.get(
+            "/readyz",
+            tags=["operations"],
+            summary="Ready or not (the reason: LGWAN side)",
+            responses=problems(503, when={503: "`not-ready`, without the reason"}),
+        )
+        def public_readyz(request: Request) -> JSONResponse:
+            # The reason names the chain endpoint and repeats its errors: the operator reads it
+            # on the LGWAN listener; the internet learns only ready or not.
+            ready, _ = service.readiness()
+            if not ready:
+                return problem_response(
+                    503,
+                    "not-ready",
+                    "Not ready",
+                    "the node is not ready; its operator can see why",
+                    request.url.path,
+                )
+            return JSONResponse({"status": "ready"})
+
+    else:
+
+        @app.get(
+            "/readyz",
+            tags=["operations"],
+            summary="Ready to accept and anchor entries",
+            responses=problems(
+                503, when={503: "`not-ready`: the chain is unreachable or anchoring halted"}
+            ),
+        )
+        def readyz(request: Request) -> JSONResponse:
+            ready, detail = service.readiness()
+            endpoint = service.chain_endpoint()
+            if not ready:
+                return problem_response(
+                    503,
+                    "not-ready",
+                    "Not ready",
+                    detail,
+                    request.url.path,
+                    chain_endpoint=endpoint,
+                )
+            return JSONResponse({"status": "ready", "detail": detail, "chain_endpoint": endpoint})
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     def metrics_endpoint() -> Response:
         latest_final = next((h for h in _heads_desc(service) if h.state == "final"), None)
         metrics.unanchored_entries.set(
             service.store.size - (latest_final.tree_size if latest_final else 0)
         )
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+RELAY_BODY: Final = {
+    "type": "object",
+    "required": ["heads"],
+    "additionalProperties": False,
+    "properties": {
+        "heads": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["node", "seq", "tree_size", "root", "signature"],
+                "additionalProperties": False,
+                "properties": {
+                    "node": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+                    "seq": {"type": "integer", "minimum": 0, "maximum": MAX_UINT64},
+                    "tree_size": {"type": "integer", "minimum": 0, "maximum": MAX_UINT64},
+                    "root": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                    "signature": {
+                        "type": "string",
+                        "pattern": "^0x[0-9a-fA-F]{130}$",
+                        "description": "65 bytes: r ‖ s ‖ v",
+                    },
+                },
+            },
+        }
+    },
+}
+"""What POST /v1/relay/heads takes (anchor.SignedHead.from_json checks each head), added to
+the description after FastAPI made it (its models would turn 2**64 - 1 into a float)."""
 
 
 def _add_relay_routes(app: FastAPI, service: NodeService) -> None:
@@ -597,6 +1059,23 @@ def _add_relay_routes(app: FastAPI, service: NodeService) -> None:
         status_code=202,
         tags=["relay"],
         summary="Hand signed tree heads to this node for its next anchorMany",
+        description=(
+            "Each head signed by its node (EIP-712) and from a node this one relays for "
+            "(`relay_for`); one head refused refuses the request (400 `invalid-heads`)."
+        ),
+        responses=problems(
+            400,
+            401,
+            403,
+            404,
+            413,
+            422,
+            when={
+                400: "`invalid-heads`: a head is malformed or refused (`detail` says why)",
+                404: "`not-a-relayer`: this node relays for no one",
+                422: "The body is not a JSON object",
+            },
+        ),
     )
     def relay_heads(body: dict[str, Any], client: Client = relayer) -> dict[str, Any]:
         queue = service.relay_queue
@@ -639,6 +1118,65 @@ def _add_page_routes(app: FastAPI, service: NodeService) -> None:
         )
 
 
+DOCS_ASSETS: Final = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+"""The Swagger UI files /docs needs, served from the installed swagger-ui-bundle package."""
+
+
+def _add_docs_routes(app: FastAPI) -> None:
+    """/docs: Swagger UI over /openapi.json, every file from this node (nothing from a CDN)."""
+    html = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=f"{app.title} — API",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        # Swagger UI would otherwise send the description's URL to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    ).body
+    html = bytes(html).decode()
+    scripts, _ = inline_hashes(html)
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self' " + " ".join(scripts),
+            "style-src 'self' 'unsafe-inline'",  # Swagger UI styles its elements inline
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    assets: dict[str, bytes] = {}
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": policy,
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS:
+            raise ProblemError(404, "not-found", "Not found", "no such file", None)
+        if name not in assets:  # read on first use: 2 MB that most nodes never serve
+            assets[name] = (swagger_ui_path / name).read_bytes()
+        return Response(
+            assets[name],
+            media_type=DOCS_ASSETS[name],
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
+
+
 def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
     settings, identity = service.settings, service.identity
     crls: list[bytes] = []
@@ -655,8 +1193,6 @@ def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
         trust_anchors=[cert.der for cert in service.gate.trust_anchors if cert.is_ca],
         crls=crls,
         finality_depth=settings.finality_depth,
-        # A link to this page must not be able to swap the chain or registry it trusts.
-        allow_url_settings=False,
     )
 
 
@@ -671,7 +1207,7 @@ def _bundle_response(answer: Any) -> JSONResponse:
 
 
 def _leaf_hash(value: str) -> bytes:
-    if not HEX32.match(value):
+    if not HEX32.fullmatch(value):
         raise ProblemError(
             422,
             "invalid-request",
@@ -742,19 +1278,19 @@ class RequestTiming:
             )
 
 
-_STATUS_ROUTE = re.compile("^" + STATUS_PATH.replace("{leaf_hash}", "[^/]+") + "$")
+_PUBLIC_READ_ROUTE = re.compile("^" + REVOCATIONS_PATH.replace("{prefix}", "[^/]+") + "$")
 
 
-class PublicStatusCors:
-    """Lets any web page read the public status endpoint (the verification page used as a
-    static file, on another origin): it carries no personal data and needs no credentials.
-    The header goes on error answers too, so a page can tell 404 from a network failure."""
+class PublicReadCors:
+    """Lets any web page read the public revocation buckets (the verification page used as a
+    static file, on another origin): they carry no personal data and need no credentials.
+    The header goes on error answers too, so a page can tell 422 from a network failure."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _STATUS_ROUTE.match(scope.get("path", "")):
+        if scope["type"] != "http" or not _PUBLIC_READ_ROUTE.match(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
 
@@ -763,6 +1299,7 @@ class PublicStatusCors:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"access-control-allow-origin", b"*"),
+                    (b"access-control-expose-headers", b"etag"),
                 ]
             await send(message)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
+from node.anchoring import anchored_by
 from node.store import Head, LogStore, StoredEntry
 from verifier.bundle import (
     AnchorSection,
@@ -22,7 +23,8 @@ ANCHORED_STATES = ("anchored", "final")
 
 @dataclass(frozen=True)
 class ChainIdentity:
-    """Where this node anchors: stated in every anchored bundle."""
+    """Where this node anchors: stated in every anchored bundle (`node`: the current key,
+    named only for heads anchored before the node recorded each head's key)."""
 
     chain_id: int
     registry: str
@@ -96,7 +98,9 @@ class BundleBuilder:
         anchor = AnchorSection(
             chain_id=self.identity.chain_id,
             registry=self.identity.registry,
-            node=self.identity.node,
+            # The key that anchored this head: after a rotation, older heads stay under
+            # the previous key in the registry.
+            node=anchored_by(head) or self.identity.node,
             lg_code=self.identity.lg_code,
             tx_hash=bytes.fromhex(head.tx_hash[2:]),
             block_number=head.block_number,

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import shlex
+import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import uvicorn
 from pydantic import ValidationError
+from uvicorn._compat import asyncio_run
 
-from node.api import create_app
+from node.api import Plane, create_app
 from node.devsetup import DevEnvironment, provision
 from node.service import NodeService
 from node.settings import NodeSettings, load_settings
 from node.tokens import SCOPES, TokenError, TokenStore
+
+log = logging.getLogger("node")
 
 
 @click.group(invoke_without_command=True)
@@ -28,8 +33,16 @@ from node.tokens import SCOPES, TokenError, TokenStore
 )
 @click.option("--dev", is_flag=True, help="Provision and run an embedded one-validator devnet too.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--host")
-@click.option("--port", type=int)
+@click.option("--host", help="Interface of the LGWAN listener (the whole API) [127.0.0.1].")
+@click.option("--port", type=int, help="Port of the LGWAN listener [8080].")
+@click.option(
+    "--public-host", help="Interface of the public listener (public reads only) [127.0.0.1]."
+)
+@click.option(
+    "--public-port",
+    type=int,
+    help="Port of the public listener, for the internet side [none; --dev: port + 1].",
+)
 @click.option(
     "--rpc",
     "rpc_url",
@@ -46,7 +59,8 @@ from node.tokens import SCOPES, TokenError, TokenStore
 @click.option("--lg-code", type=int, help="This municipality's local-government code.")
 @click.pass_context
 def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> None:
-    """Run the notarization node (HTTP API on 127.0.0.1:8080 by default)."""
+    """Run the notarization node: the whole HTTP API on the LGWAN listener (127.0.0.1:8080 by
+    default), public reads only on the public listener (--public-port)."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = options.get("data_dir")
     if ctx.invoked_subcommand is not None:
@@ -73,50 +87,120 @@ NODE_RECURSION_LIMIT = 2000
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process before
-    our own clean-up runs (the anchoring worker's stop, `--dev`'s validator process). The
-    shutdown is already graceful, so the signal is consumed instead."""
+    """One listener of the node. All of them stop together: the first of the group captures
+    SIGTERM/SIGINT for all. uvicorn re-raises the signal once it has shut down, which ends the
+    process before our own clean-up runs (the anchoring worker's stop, `--dev`'s validator
+    process); the shutdown is already graceful, so the signal is consumed instead."""
+
+    def __init__(self, config: uvicorn.Config, group: list[_Server]) -> None:
+        super().__init__(config)
+        self.group = group
+        group.append(self)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        for server in self.group:
+            uvicorn.Server.handle_exit(server, sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
+        if self is not self.group[0]:
+            yield
+            return
         with super().capture_signals():
             try:
                 yield
             finally:
-                self._captured_signals.clear()
+                for server in self.group:
+                    server._captured_signals.clear()
 
 
-def _serve(settings: NodeSettings, banner: str | None = None) -> None:
+Listeners = dict[Plane, str]
+"""The base URL of each listener the node serves, by plane."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before anything starts, so a taken port fails the start
+    with one line and the real port of `port` 0 is known for the banner."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from None
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _serve(settings: NodeSettings, started: Callable[[Listeners], None] | None = None) -> None:
+    """Serve the LGWAN listener and, if configured, the public one, from one process and one
+    NodeService (one store, one anchoring worker)."""
     sys.setrecursionlimit(NODE_RECURSION_LIMIT)
-    service = NodeService(settings)
+    sockets: dict[Plane, socket.socket] = {"lgwan": _listen(settings.host, settings.port)}
+    try:
+        if settings.public_port is not None:
+            sockets["public"] = _listen(settings.public_host, settings.public_port)
+        service = NodeService(settings)
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
     service.start()
     try:
-        # No access log: /metrics counts requests per route, and a log line per proof
-        # request costs a third of the proof-serving throughput.
-        config = uvicorn.Config(
-            create_app(service),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,
+        group: list[_Server] = []
+        for plane in sockets:
+            # No access log: /metrics counts requests per route, and a log line per proof
+            # request costs a third of the proof-serving throughput. (It would also record
+            # which revocation buckets were asked for, by whom.)
+            _Server(
+                uvicorn.Config(create_app(service, plane), log_level="info", access_log=False),
+                group,
+            )
+        listeners: Listeners = {plane: _url(sock) for plane, sock in sockets.items()}
+        log.info("listening: %s", ", ".join(f"{plane} {url}" for plane, url in listeners.items()))
+        asyncio_run(
+            _serve_all(group, list(sockets.values()), lambda: started and started(listeners)),
+            loop_factory=group[0].config.get_loop_factory(),
         )
-        server = _Server(config)
-        if banner:
-            original = server.startup
-
-            async def startup(*args: Any, **kwargs: Any) -> None:
-                await original(*args, **kwargs)
-                click.echo(banner)
-
-            server.startup = startup  # type: ignore[method-assign]
-        server.run()
     finally:
         service.stop()
+        for sock in sockets.values():
+            sock.close()
+
+
+async def _serve_all(
+    servers: list[_Server], sockets: list[socket.socket], started: Callable[[], Any]
+) -> None:
+    """Run every server; when one stops (a signal, a failed start), stop the others too."""
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets, strict=True)
+    ]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        started()
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)
 
 
 def _run_dev(settings: NodeSettings) -> None:
     env = provision(settings.data_dir, settings.lg_code, settings.name)
     try:
+        public_port = settings.public_port
+        if public_port is None:  # both listeners, as in production: next to the LGWAN one
+            public_port = settings.port + 1 if 0 < settings.port < 65535 else 0
         dev_settings = settings.model_copy(
             update={
                 "rpc_url": [env.rpc_url],
@@ -126,12 +210,19 @@ def _run_dev(settings: NodeSettings) -> None:
                 "password_file": env.password_file,
                 "trust_dir": env.trust_dir,
                 "crl_files": env.crl_files,
+                "public_port": public_port,
             }
         )
-        # The regulator's view of this dev network: `notary audit --nodes` reads it.
-        nodes_file = settings.data_dir / NODES_FILE
-        nodes_file.write_text(json.dumps({f"{settings.lg_code:06d}": _api_url(settings)}) + "\n")
-        _serve(dev_settings, _dev_banner(dev_settings, env))
+
+        def started(listeners: Listeners) -> None:
+            # The regulator's view of this dev network: `notary audit --nodes` reads it.
+            nodes_file = settings.data_dir / NODES_FILE
+            nodes_file.write_text(
+                json.dumps({f"{settings.lg_code:06d}": listeners["public"]}) + "\n"
+            )
+            click.echo(_dev_banner(dev_settings, env, listeners))
+
+        _serve(dev_settings, started)
     finally:
         env.stop()
 
@@ -139,19 +230,15 @@ def _run_dev(settings: NodeSettings) -> None:
 NODES_FILE = "nodes.json"
 
 
-def _api_url(settings: NodeSettings) -> str:
-    return f"http://{settings.host}:{settings.port}"
-
-
-def _dev_banner(settings: NodeSettings, env: DevEnvironment) -> str:
-    api = _api_url(settings)
+def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listeners) -> str:
+    api, public = listeners["lgwan"], listeners["public"]
     auth = f'-H "Authorization: Bearer {env.token}"'
     entry = shlex.quote(str(env.demo_entry))
     receipt_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"receipt_id\"])'"
     verify = [
         f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
         f"--rpc {env.rpc_url} --registry {env.registry} --chain-id {env.chain_id}",
-        f"--node-url {api} --trust {shlex.quote(str(env.trust_dir))}",
+        f"--node-url {public} --trust {shlex.quote(str(env.trust_dir))}",
         *(f"--crl {shlex.quote(str(p))}" for p in env.crl_files),
     ]
     token_file = settings.data_dir / "dev-token"
@@ -159,9 +246,12 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment) -> str:
         [
             "",
             "municipal-notary node is running (development mode)",
-            f"  API            {api}/v1   OpenAPI {api}/openapi.json   docs {api}/docs",
-            f"  health         {api}/healthz   {api}/readyz   {api}/metrics",
-            f"  verify page    {api}/verify   (for clerks: drop a document and its bundle.json)",
+            f"  LGWAN side     {api}   (issuing system: submit, revoke, bundles; operator)",
+            f"    API          {api}/v1   OpenAPI {api}/openapi.json   docs {api}/docs",
+            f"    health       {api}/healthz   {api}/readyz   {api}/metrics",
+            f"  internet side  {public}   (public reads only; put a TLS proxy in front)",
+            f"    verify page  {public}/verify   (for clerks: drop a document and its bundle.json)",
+            f"    log          {public}/v1/log/head   {public}/v1/revocations/{{prefix}}",
             f"  chain          {env.rpc_url} (chain id {env.chain_id}, one local validator)",
             f"  registry       {env.registry}",
             f"  API token      {env.token}",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,31 +66,78 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class SigningWindow:
+    """How far a claimed signing time may lie from the moment the node receives the entry.
+
+    The signer is judged at the signing time it states, and a PKCS#1 signature (or a CMS
+    `signingTime`) says whatever the submitter wants: without a bound, a revoked signer would
+    claim a time before the revocation. An issuing system submits right after the card signs,
+    so 10 minutes covers queueing, retries and a short outage; 2 minutes ahead covers clock
+    skew (less than a verifier's 5 minutes, so an accepted entry always passes its
+    anchor-time check). A municipality that submits in deferred batches widens `max_age`."""
+
+    max_age: float = 600.0
+    max_ahead: float = 120.0
+
+    def refusal(self, signing_seconds: int, received: float) -> str | None:
+        """Why `signing_seconds` is refused for an entry received at `received`, or None."""
+        signed = _utc(signing_seconds)
+        if signing_seconds < received - self.max_age:
+            return (
+                f"the signing time {signed} is {_span(received - signing_seconds)} before the "
+                f"node received the entry; at most {_span(self.max_age)} is accepted "
+                "(signing_time_max_age): submit entries as they are signed"
+            )
+        if signing_seconds > received + self.max_ahead:
+            return (
+                f"the signing time {signed} is {_span(signing_seconds - received)} after the node "
+                f"received the entry; at most {_span(self.max_ahead)} of clock skew is accepted "
+                "(signing_time_max_ahead): check the issuing system's clock"
+            )
+        return None
+
+
+@dataclass
 class SignerGate:
-    """What the node accepts as a signer: trust anchors, revocation sources, policy.
+    """What the node accepts as a signer: trust anchors, revocation sources, policy, and the
+    window around the receive time a signing time must fall in.
 
     Path validation costs ~10 ms per signer; a batch signed by one official in the same
     second repeats the same question, so answers are cached per (certificate, signing
-    time). The cache lives as long as the gate: the node builds a new gate with new CRLs.
+    time). A cached answer lives at most `cache_ttl` seconds, and the whole cache is dropped
+    as soon as a configured CRL file changes (the operator's CRL job replaced it), so a
+    revocation published in a new CRL counts from the next request.
     """
 
     trust_anchors: tuple[JPKICertificate, ...]
     revocation: RevocationSources
     policy: SignerPolicy
+    window: SigningWindow = field(default_factory=SigningWindow)
     cache_size: int = 4096
-    _cache: OrderedDict[tuple[str, int], SignerCheck] = field(
+    cache_ttl: float = 300.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    _cache: OrderedDict[tuple[str, int], tuple[float, SignerCheck]] = field(
         default_factory=OrderedDict, repr=False
     )
+    _crl_state: tuple[tuple[str, int, int, int], ...] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check(
         self, signer: JPKICertificate, intermediates: list[JPKICertificate], signing_seconds: int
     ) -> SignerCheck:
         key = (signer.sha256, signing_seconds)
+        now = self.clock()
+        crl_state = _file_state(self.revocation.crl_files)
         with self._lock:
+            if crl_state != self._crl_state:
+                self._cache.clear()
+                self._crl_state = crl_state
             cached = self._cache.get(key)
+            if cached is not None and now - cached[0] >= self.cache_ttl:
+                del self._cache[key]
+                cached = None
         if cached is not None:
-            return cached
+            return cached[1]
         result = check_signer(
             signer,
             signing_time=datetime.fromtimestamp(signing_seconds, UTC),
@@ -106,10 +155,24 @@ class SignerGate:
             "invalid",
         ):
             with self._lock:  # "unknown" (no revocation info yet) is worth asking again
-                self._cache[key] = result
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+                if self._crl_state == crl_state:  # not judged on CRLs replaced meanwhile
+                    self._cache[key] = (now, result)
+                    if len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
         return result
+
+
+def _file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[str, int, int, int], ...]:
+    """What tells a replaced file from the one read before: inode, size, mtime."""
+    state = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            state.append((os.fspath(path), -1, -1, -1))
+            continue
+        state.append((os.fspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(state)
 
 
 def new_receipt_id() -> str:
@@ -117,9 +180,19 @@ def new_receipt_id() -> str:
 
 
 def document_entry(
-    submission: Submission, lg_code: int, gate: SignerGate, *, client: str, field_prefix: str = ""
+    submission: Submission,
+    lg_code: int,
+    gate: SignerGate,
+    *,
+    client: str,
+    field_prefix: str = "",
+    received_at: float | None = None,
 ) -> NewEntry:
-    """Check `submission` and build its log entry. Raises SubmissionRejectedError."""
+    """Check `submission` and build its log entry. Raises SubmissionRejectedError.
+
+    `received_at` (default: now) is when the node received it; the signing time must lie
+    in the gate's window around it."""
+    received = time.time() if received_at is None else received_at
     sig = submission.signature
     where = f"{field_prefix}signature"
     if not 0 <= submission.issued_at <= MAX_UINT64:
@@ -155,11 +228,15 @@ def document_entry(
         raise SubmissionRejectedError(
             f"{where}.value", f"signature does not verify: {error}"
         ) from None
+    time_field = (
+        f"{where}.signing_time" if sig.format is SignatureFormat.PKCS1 else f"{where}.value"
+    )
     if not 0 <= signing_seconds <= MAX_UINT64:
         raise SubmissionRejectedError(
-            f"{where}.signing_time" if sig.format is SignatureFormat.PKCS1 else f"{where}.value",
-            "the signing time must not be before 1970-01-01T00:00:00Z",
+            time_field, "the signing time must not be before 1970-01-01T00:00:00Z"
         )
+    if (outside := gate.window.refusal(signing_seconds, received)) is not None:
+        raise SubmissionRejectedError(time_field, outside, problem="signing-time-outside-window")
     others = [c for c in embedded if c.sha256 != signer.sha256]
     if 1 + len(others) > MAX_CERTIFICATES:
         # The bundle carries the signer's certificate and these; a bundle may carry at most
@@ -199,7 +276,7 @@ def document_entry(
         "receipt_id": receipt_id,
         "request_id": submission.request_id,
         "client": client,
-        "received_at": int(time.time()),
+        "received_at": int(received),
     }
     return NewEntry(entry.encode(), sidecar, receipt_id)
 
@@ -228,3 +305,20 @@ def body_fingerprint(body: Any) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _span(seconds: float) -> str:
+    """A duration for people: 45 s, 10 min, 3 h 5 min, 2 d 4 h."""
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole} s"
+    minutes, hours, days = whole // 60, whole // 3600, whole // 86400
+    if whole < 7200:
+        return f"{minutes} min"
+    if whole < 2 * 86400:
+        return f"{hours} h {minutes % 60} min"
+    return f"{days} d {hours % 24} h"

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +17,12 @@ from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, connect, endpoint_in_use
 from anchor.keys import load_account
+from anchor.transactions import gwei
 from node.anchoring import AnchorWorker, Batcher, run_worker
 from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
 from node.intake import (
     SignerGate,
+    SigningWindow,
     Submission,
     SubmissionRejectedError,
     body_fingerprint,
@@ -31,10 +34,22 @@ from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.settings import NodeSettings
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry
 from node.tokens import Client, TokenStore
+from verifier.chain import revocation_bucket_json
 from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
 from verifier.leaf import DocumentEntry, RevocationEntry, decode_entry
 
 log = logging.getLogger("node")
+
+BUCKET_CACHE_SIZE = 4096
+"""Revocation buckets kept ready: every 1- and 2-digit prefix, and the busiest longer ones."""
+
+
+@dataclass(frozen=True)
+class RevocationBucketAnswer:
+    """What the node serves for one prefix (verifier.chain.REVOCATIONS_PATH), ready to send."""
+
+    body: bytes
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class NodeService:
             trust_anchors=tuple(load_certificates(_trust_files(settings))),
             revocation=RevocationSources(crl_files=[str(p) for p in settings.crl_files]),
             policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
+            window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
         )
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
@@ -87,6 +103,8 @@ class NodeService:
                 self.key,
                 receipt_timeout=settings.anchor_receipt_timeout,
             )
+            assert self.registry.sender is not None
+            self.registry.sender.max_fee_per_gas = gwei(settings.anchor_max_fee_gwei)
             self.identity = ChainIdentity(
                 int(w3.eth.chain_id), self.registry.address, self.key.address, settings.lg_code
             )
@@ -112,6 +130,10 @@ class NodeService:
             )
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
+        # prefix -> (store version it was built at, answer); the anonymous public endpoint
+        # then costs a dictionary look-up until the log or a head changes.
+        self._buckets: OrderedDict[str, tuple[int, RevocationBucketAnswer]] = OrderedDict()
+        self._buckets_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._relay_thread: threading.Thread | None = None
@@ -289,6 +311,29 @@ class NodeService:
     def bundle_by_receipt(self, receipt_id: str) -> BundleAnswer | None:
         index = self.store.index_of_receipt(receipt_id)
         return None if index is None else self.bundles.for_index(index)
+
+    def revocation_bucket(self, prefix: str) -> RevocationBucketAnswer:
+        """Every revocation whose revoked leaf hash starts with `prefix` (lowercase hex), each
+        with its proof once anchored: a verifier asks for a prefix, never for one document."""
+        version = self.store.version
+        with self._buckets_lock:
+            cached = self._buckets.get(prefix)
+            if cached is not None and cached[0] == version:
+                self._buckets.move_to_end(prefix)
+                return cached[1]
+        sections = []
+        for leaf_hash, _ in self.store.revocations_with_prefix(prefix):
+            section = self.bundles.revocation_section(leaf_hash)
+            if section is not None:
+                sections.append(section)
+        body = json.dumps(revocation_bucket_json(prefix, sections), separators=(",", ":")).encode()
+        answer = RevocationBucketAnswer(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+        with self._buckets_lock:
+            self._buckets[prefix] = (version, answer)
+            self._buckets.move_to_end(prefix)
+            while len(self._buckets) > BUCKET_CACHE_SIZE:
+                self._buckets.popitem(last=False)
+        return answer
 
     def chain_endpoint(self) -> dict[str, Any] | None:
         """The JSON-RPC endpoint in use (URL without credentials, position, count), if any."""

@@ -29,8 +29,24 @@ class NodeSettings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="LevelDB log store, keys, and (in --dev) the chain."
     )
-    host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface of the LGWAN listener: the whole API, for the issuing system.",
+    )
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port).")
+    public_host: str = Field(
+        "127.0.0.1",
+        description="Interface of the public listener (internet side, behind a reverse proxy).",
+    )
+    public_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the public listener, which serves only public reads (log, revocation "
+            "buckets, /verify, health); unset: none (--dev: port + 1)."
+        ),
+    )
 
     lg_code: int = Field(131016, description="This municipality's 6-digit local-government code.")
     name: str = Field("demo municipality", min_length=1, max_length=128)
@@ -69,6 +85,14 @@ class NodeSettings(BaseSettings):
         1.0, gt=0, description="...or this many seconds, whichever first."
     )
     max_anchors_in_flight: int = Field(8, ge=1)
+    anchor_max_fee_gwei: float = Field(
+        1000.0,
+        gt=0,
+        description=(
+            "Never offer more than this max fee per gas; while the chain's base fee plus tip "
+            "is above it, anchoring waits (and /readyz says why) instead of draining the key."
+        ),
+    )
     anchor_receipt_timeout: float = Field(60.0, gt=0)
 
     # Relaying (docs/REGISTRY.md, "Relayed anchoring"); neither set: the node anchors alone.
@@ -102,8 +126,20 @@ class NodeSettings(BaseSettings):
 
     trust_dir: Path | None = Field(None, description="JPKI trust anchors (PEM/DER files).")
     crl_files: list[Path] = Field(default_factory=list, description="CRLs for signer checks.")
-    require_signature: bool = Field(True, description="Refuse entries without a JPKI signature.")
     require_revocation_info: bool = Field(True, description="Refuse signers no CRL/OCSP covers.")
+    signing_time_max_age: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "Refuse a signing time more than this many seconds before the node receives the "
+            "entry (the signer is judged at that time: a revoked signer could backdate)."
+        ),
+    )
+    signing_time_max_ahead: float = Field(
+        120.0,
+        ge=0,
+        description="Refuse a signing time more than this many seconds after receipt (skew).",
+    )
 
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_bulk_entries: int = Field(10_000, ge=1)

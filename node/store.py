@@ -10,6 +10,7 @@ size takes O(log n) reads (`verifier.merkle.*_from_subtrees`).
 from __future__ import annotations
 
 import json
+import re
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,8 @@ HEAD = b"H"  # + u64 seq -> JSON head record
 RECEIPT = b"R"  # + receipt id -> u64 index
 REQUEST = b"Q"  # + sha256(client, request id) -> JSON {body_sha256, indices}
 REVOKED = b"V"  # + revoked leaf hash -> u64 index of the revocation entry
+
+_HEX_PREFIX = re.compile(r"[0-9a-f]{0,64}")
 
 
 class StoreError(Exception):
@@ -107,6 +110,7 @@ class LogStore:
                 f"cannot open {path}: {error} (is another node running on it?)"
             ) from None
         self._write_lock = threading.Lock()
+        self._version = 0
         self._size = self._read_int(META_SIZE)
         self._heads = self._read_int(META_HEADS)
         # The last completed subtree at each level: appends compute parents from it
@@ -124,6 +128,12 @@ class LogStore:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def version(self) -> int:
+        """Changes whenever an entry is appended or a head is sealed or changes state: what
+        was computed from the store at one version holds until it changes (caches)."""
+        return self._version
 
     def append(
         self, entries: Sequence[NewEntry], extra_writes: dict[bytes, bytes] | None = None
@@ -148,6 +158,7 @@ class LogStore:
                 batch.put(META_SIZE, u64(first + len(entries)))
             self._frontier = frontier
             self._size = first + len(entries)
+            self._version += 1
             return first
 
     def entry(self, index: int) -> StoredEntry | None:
@@ -170,6 +181,17 @@ class LogStore:
     def revocation_of(self, leaf_hash: bytes) -> int | None:
         raw = self.db.get(REVOKED + leaf_hash)
         return None if raw is None else _U64.unpack(raw)[0]
+
+    def revocations_with_prefix(self, prefix: str) -> Iterator[tuple[bytes, int]]:
+        """(revoked leaf hash, index of its revocation entry) for every revoked leaf hash whose
+        lowercase hex starts with `prefix`, in leaf-hash order: one LevelDB range scan over
+        exactly those keys, however large the log."""
+        if not _HEX_PREFIX.fullmatch(prefix):
+            raise ValueError(f"{prefix!r} is not a prefix of lowercase hex digits")
+        low = REVOKED + bytes.fromhex(prefix.ljust(64, "0"))
+        high = REVOKED + bytes.fromhex(prefix.ljust(64, "f"))
+        for key, value in self.db.iterator(start=low, stop=high, include_stop=True):
+            yield key[len(REVOKED) :], _U64.unpack(value)[0]
 
     def leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(index, leaf bytes) for start <= index < end, in order."""
@@ -211,6 +233,7 @@ class LogStore:
                 batch.put(HEAD + u64(head.seq), head.to_json())
                 batch.put(META_HEADS, u64(self._heads + 1))
             self._heads += 1
+            self._version += 1
             return head
 
     def head(self, seq: int) -> Head | None:
@@ -219,6 +242,8 @@ class LogStore:
 
     def save_head(self, head: Head) -> None:
         self.db.put(HEAD + u64(head.seq), head.to_json(), sync=True)
+        with self._write_lock:
+            self._version += 1
 
     def heads(self, start: int = 0, limit: int | None = None) -> Iterator[Head]:
         stop = self._heads if limit is None else min(self._heads, start + limit)

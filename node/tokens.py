@@ -2,16 +2,19 @@
 
 They live in `tokens.json` beside the log store, not inside it, so an operator can create
 or revoke one while the node runs (LevelDB admits one process); the node re-reads the
-file when it changes."""
+file when it changes, and every change is made under a file lock (`TokenStore`)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +36,22 @@ class Client:
 
 
 class TokenStore:
+    """`tokens.json` shared by the running node and `notary node token ...` commands.
+
+    Every change (create, revoke) runs under an exclusive lock on `tokens.json.lock`, held
+    across re-reading the file, changing it and replacing it (written in full, synced, then
+    renamed), so two processes never lose each other's changes. Lookups re-read the file
+    when its identity (inode, size, modification and change times) differs from the one
+    read; a file modified within the last two seconds, where coarse timestamps cannot tell
+    two versions apart, is compared by content."""
+
+    RACY_SECONDS = 2.0
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._mtime: float | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._content_sha256: bytes | None = None
         self._records: dict[str, dict[str, Any]] = {}
 
     def create(self, name: str, scopes: list[str]) -> str:
@@ -48,14 +63,12 @@ class TokenStore:
         if not name.strip():
             raise TokenError("a token needs a name (the issuing system it belongs to)")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self._lock:
-            records = self._load()
+        with self._update() as records:
             records[_digest(token)] = {
                 "name": name,
                 "scopes": sorted(set(scopes)),
                 "created_at": int(time.time()),
             }
-            self._save(records)
         return token
 
     def resolve(self, token: str) -> Client | None:
@@ -66,38 +79,79 @@ class TokenStore:
         return Client(record["name"], frozenset(record["scopes"]))
 
     def revoke(self, name: str) -> int:
-        with self._lock:
-            records = self._load()
+        with self._update() as records:
             hits = [r for r in records.values() if r["name"] == name and not r.get("revoked_at")]
             for record in hits:
                 record["revoked_at"] = int(time.time())
-            self._save(records)
         return len(hits)
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._load().values()]
 
+    @contextmanager
+    def _update(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """The records as on disk now, for changing; saved when the block ends."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
+            self._stamp = None  # never trust the cache for a read-modify-write
+            records = {key: dict(value) for key, value in self._load().items()}
+            yield records
+            self._save(records)
+
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
-            return {}
-        if mtime != self._mtime:
-            self._records = json.loads(self.path.read_text())
-            self._mtime = mtime
+            self._stamp, self._content_sha256, self._records = None, None, {}
+            return self._records
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        racy = time.time() - stat.st_mtime < self.RACY_SECONDS
+        if stamp == self._stamp and not racy:
+            return self._records
+        raw = self.path.read_bytes()
+        digest = hashlib.sha256(raw).digest()
+        if digest != self._content_sha256:
+            self._records = json.loads(raw) if raw.strip() else {}
+            self._content_sha256 = digest
+        self._stamp = stamp
         return self._records
 
     def _save(self, records: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self.path.with_suffix(".tmp")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(records, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(scratch, self.path)
-        self._records, self._mtime = records, self.path.stat().st_mtime
+        raw = json.dumps(records, indent=2).encode()
+        scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(scratch, self.path)
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        self._records, self._content_sha256 = records, hashlib.sha256(raw).digest()
+        self._stamp = None  # the next lookup stats the new file (and compares its content)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (the node and token commands), held while open."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _digest(token: str) -> str:

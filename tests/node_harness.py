@@ -95,8 +95,11 @@ class NodeProcess:
     password_file: Path
     hierarchy: TestHierarchy
     env: dict[str, str] = field(default_factory=dict)
+    lg_code: int = LG_CODE
     rpc_urls: list[str] = field(default_factory=list)  # every --rpc, preferred first; [rpc_url]
     port: int = field(default_factory=free_port)
+    governance: LocalAccount | None = None
+    """The registry's only governance member (1 of 1, no timelock), if this harness deployed it."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -140,7 +143,7 @@ class NodeProcess:
             "--password-file",
             str(self.password_file),
             "--lg-code",
-            str(LG_CODE),
+            str(self.lg_code),
         ]
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
@@ -236,6 +239,7 @@ def provision_node(
         key_file=key_file,
         password_file=password_file,
         hierarchy=hierarchy,
+        governance=governance,
     )
 
 

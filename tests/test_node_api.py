@@ -19,6 +19,7 @@ from eth_account.messages import encode_defunct
 
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
+from verifier.chain import NodeStatusAnswer, NodeStatusClient
 from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.merkle import root_from_leaf_hashes, verify_consistency
 
@@ -292,8 +293,12 @@ def test_revocation_shows_in_verification(
         node, tokens["submit"], signed_entry(node.hierarchy.ee_valid_gen02, document)
     ).body
     leaf = receipt["leaf_hash"]
-    status = call("GET", f"{node.url}/v1/entries/{leaf}/status").body
-    assert status == {"revoked": False, "revocation": None}
+    # A verifier asks for the revocations of the first two hex digits, never for the leaf.
+    status = NodeStatusClient(node.url)
+    assert status.status(bytes.fromhex(leaf)) == NodeStatusAnswer(False, None)
+    (tmp_path / "doc").write_bytes(document)
+    pending = call("GET", f"{node.url}/v1/entries/{leaf}/bundle", token=tokens["read"])
+    (tmp_path / "before-revocation.json").write_text(json.dumps(pending.body))
     revoked = call(
         "POST",
         f"{node.url}/v1/entries/{leaf}/revocation",
@@ -313,13 +318,23 @@ def test_revocation_shows_in_verification(
     )
     assert twice.status == 409
     node.wait_final()
-    assert call("GET", f"{node.url}/v1/entries/{leaf}/status").body["revoked"] is True
+    answer = status.status(bytes.fromhex(leaf))
+    assert answer.revoked and answer.revocation is not None
+    assert answer.revocation.status == "anchored"
+    assert answer.revocation.entry.revoked_leaf_hash.hex() == leaf
+    bucket = call("GET", f"{node.url}/v1/revocations/{leaf[:2]}").body
+    assert bucket["prefix"] == leaf[:2]
+    assert all(r["entry"]["revoked_leaf_hash"].startswith(leaf[:2]) for r in bucket["revocations"])
     bundle = call("GET", f"{node.url}/v1/entries/{leaf}/bundle", token=tokens["read"]).body
     assert bundle["revocation"]["status"] == "anchored"
-    (tmp_path / "doc").write_bytes(document)
     (tmp_path / "bundle.json").write_text(json.dumps(bundle))
     done = verify_cli(node, tmp_path / "doc", tmp_path / "bundle.json")
     assert done.returncode == 1 and done.stdout.startswith("REVOKED"), done.stdout
+    # A bundle fetched before the revocation learns it from the node's revocation bucket.
+    old = verify_cli(
+        node, tmp_path / "doc", tmp_path / "before-revocation.json", "--node-url", node.url
+    )
+    assert old.returncode == 1 and old.stdout.startswith("REVOKED"), old.stdout
 
 
 def test_log_endpoints_prove_consistency(node: NodeProcess, tokens: dict[str, str]) -> None:
@@ -373,7 +388,7 @@ def test_no_personal_data_in_logs_or_public_endpoints(
         json.dumps(
             call("GET", f"{node.url}/v1/log/leaves?start=0&end={min(head['tree_size'], 1000)}").body
         ),
-        json.dumps(call("GET", f"{node.url}/v1/entries/{leaf}/status").body),
+        json.dumps(call("GET", f"{node.url}/v1/revocations/{leaf[:2]}").body),
         json.dumps(
             call(
                 "GET", f"{node.url}/v1/log/inclusion?leaf_hash={leaf}&tree_size={head['tree_size']}"
