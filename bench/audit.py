@@ -17,7 +17,7 @@ For each configuration (blocks x anchors):
    before the anchoring block's timestamp, anchors that root and records the head as final.
 2. Serve. Only the full node process (the validators stay stopped, so the chain is fixed)
    and the 4 `notary node` processes on those data folders.
-3. Time `verifier.audit.auditor.run_audit` in-process (the report must be clean: a finding on
+3. Time `audit.auditor.run_audit` in-process (the report must be clean: a finding on
    this honest network is a bug, not a figure), and the floor: the same requests (batched
    eth_getBlockByNumber, eth_getLogs, the nodes' heads, consistency proofs and leaf pages)
    downloaded and JSON-decoded with no checking. Phases come from the audit's `progress`
@@ -58,17 +58,17 @@ from anchor.artifacts import load_registry_artifact
 from anchor.keys import write_keystore
 from anchor.models import is_valid_lg_code
 from anchor.registry import DEFAULT_LOG_PAGE, encode_action, propose_and_execute_data
+from audit.auditor import AuditConfig, AuditReport, run_audit
+from audit.clique import CliqueReplay, Header
+from audit.logs import HEADS_PAGE, LEAVES_PAGE
+from audit.rpc import BLOCK_BATCH
 from bench.report import run_facts, write_section
 from devnet.chain import ChainStore
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from devtools.testca import TestHierarchy, generate_test_hierarchy
 from node.store import Head, LogStore, NewEntry
 from tests.node_harness import REPO, NodeProcess, http
-from verifier.audit.auditor import AuditConfig, AuditReport, run_audit
-from verifier.audit.clique import CliqueReplay, Header
-from verifier.audit.logs import HEADS_PAGE, LEAVES_PAGE
-from verifier.audit.rpc import BLOCK_BATCH
-from verifier.jpki.testca import TestHierarchy, generate_test_hierarchy
 
 HEADING = "## Audit (bench/audit.py)"
 SEED = 6
@@ -432,7 +432,7 @@ def timed_audit(rpc_url: str, registry: str, node_urls: dict[str, str], devnet: 
             print(f"  FINDING {finding.code}: {finding.message}", flush=True)
         raise SystemExit(
             f"the audit of an honest devnet reported {len(report.findings)} findings: a bug in "
-            "verifier/audit (or in this benchmark), not a figure"
+            "audit/ (or in this benchmark), not a figure"
         )
     summary = report.to_json()["summary"]
     anchors = sum(len(t.sizes) for t in devnet.municipalities)

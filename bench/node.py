@@ -64,8 +64,8 @@ from anchor import connect
 from anchor.keys import write_keystore
 from bench.report import run_facts, write_section
 from devnet.anvil import free_port
-from verifier.jpki.cms_sign import load_private_key, sign_cms
-from verifier.jpki.testca import TestHierarchy, generate_test_hierarchy
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import TestHierarchy, generate_test_hierarchy
 from verifier.leaf import DOCUMENT_LEAF_SIZE, DocumentEntry, SignatureFormat, salted_digest
 from verifier.merkle import hash_leaf, verify_inclusion
 

@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from anchor import RegistryClient, connect
 from bench.report import run_facts, write_section
 from devnet.anvil import AnvilProcess, dev_account
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import generate_test_hierarchy
 from verifier import VerificationPolicy, Verifier, dump_bundle, load_bundle
 from verifier.bundle import (
     AnchorSection,
@@ -52,8 +54,6 @@ from verifier.bundle import (
 )
 from verifier.digest_signature import certificate_from_der, verify_cms_digest
 from verifier.jpki import JPKICertificate, RevocationSources, load_certificates
-from verifier.jpki.cms_sign import load_private_key, sign_cms
-from verifier.jpki.testca import generate_test_hierarchy
 from verifier.leaf import DocumentType, SignatureFormat, new_salt
 from verifier.merkle import MerkleTree, hash_leaf, verify_inclusion
 

@@ -185,7 +185,7 @@ def _recorded(table: dict[int, Any]) -> dict[int, Any]:
 
 
 @functools.cache
-def _recording_state_class(state_class: type[Any]) -> type[Any]:
+def _recording_state_class(state_class: type[StateAPI]) -> type[StateAPI]:
     guarded = _guarded_state_class(state_class)
     computation_class = guarded.computation_class
     recorded_tables: dict[int, dict[int, Any]] = {}

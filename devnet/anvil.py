@@ -36,7 +36,10 @@ def free_port() -> int:
 def dev_account(index: int = 0) -> LocalAccount:
     """The funded account `index` of `DEV_MNEMONIC` (anvil prefunds the first ten)."""
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    account: LocalAccount = Account.from_mnemonic(
+        DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
+    )
+    return account
 
 
 def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:

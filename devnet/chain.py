@@ -14,10 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import plyvel
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    VirtualMachineAPI,
+)
 from eth.chains.base import Chain
 from eth.consensus.clique._utils import get_block_signer, sign_block_header
 from eth.consensus.clique.constants import NONCE_AUTH, NONCE_DROP, SIGNATURE_LENGTH
@@ -28,9 +35,11 @@ from eth.db.chain_gaps import GapChange
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
 from eth.vm.chain_context import ChainContext
 from eth_keys.datatypes import PrivateKey
-from eth_typing import Address, Hash32
-from eth_utils import ValidationError, encode_hex
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.exceptions import ValidationError
+from eth_utils.hexadecimal import encode_hex
 
+from devnet.encoding import base_fee
 from devnet.genesis import EXTRA_VANITY, Genesis, chain_class, sealing_vm_class
 from devnet.leveldb import LevelDB
 
@@ -130,7 +139,7 @@ class ChainStore:
         self.lock = threading.RLock()
         self.listeners: list[Callable[[CanonicalChange], None]] = []
         self._signer_cache: OrderedDict[Hash32, Address] = OrderedDict()
-        self._sealing_vms: dict[Address, Any] = {}
+        self._sealing_vms: dict[Address, type[VirtualMachineAPI]] = {}
         self._head_view: HeadView | None = None
         self._tx_builder: Any = None
         self._finish_seconds_per_tx = INITIAL_FINISH_SECONDS_PER_TX
@@ -138,12 +147,14 @@ class ChainStore:
         expected = Hash32(genesis.block_hash())
         try:
             self.chain = self.chain_cls(self.db)
-            stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
+            stored = self.chain.get_canonical_block_hash(BlockNumber(0))
         except (CanonicalHeadNotFound, HeaderNotFound):
-            self.chain = self.chain_cls.from_genesis(
-                self.db, genesis.header_params(), genesis.state()
+            # py-evm annotates from_genesis as returning BaseChain; it returns cls(...).
+            self.chain = cast(
+                Chain,
+                self.chain_cls.from_genesis(self.db, genesis.header_params(), genesis.state()),
             )
-            stored = self.chain.get_canonical_block_hash(0)  # type: ignore[arg-type]
+            stored = self.chain.get_canonical_block_hash(BlockNumber(0))
         self.genesis_hash: Hash32 = expected
         if stored != expected:
             raise BlockRejectedError(
@@ -172,13 +183,15 @@ class ChainStore:
             if self._head_view is None or self._head_view.header.hash != head.hash:
                 vm = self.chain.get_vm(head)
                 next_header = vm.create_header_from_parent(head)
-                self._head_view = HeadView(head, vm.state, int(next_header.base_fee_per_gas))
+                self._head_view = HeadView(head, vm.state, base_fee(next_header))
             return self._head_view
 
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
         """Decode a raw (typed or legacy) transaction; raises on malformed input."""
         if self._tx_builder is None:
-            self._tx_builder = self.chain.get_vm_class_for_block_number(1).get_transaction_builder()
+            self._tx_builder = self.chain.get_vm_class_for_block_number(
+                BlockNumber(1)
+            ).get_transaction_builder()
         tx: SignedTransactionAPI = self._tx_builder.decode(raw)
         return tx
 
@@ -193,7 +206,7 @@ class ChainStore:
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         with self.lock:
             try:
-                return self.chain.chaindb.get_canonical_block_header_by_number(number)  # type: ignore[arg-type]
+                return self.chain.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
             except HeaderNotFound:
                 return None
 
@@ -384,7 +397,9 @@ class ChainStore:
                 chain_context=ChainContext(self.genesis.chain_id),
                 consensus_context=self.chain.consensus_context,
             )
-            header, included, receipts = template, [], []
+            header = template
+            included: list[SignedTransactionAPI] = []
+            receipts: list[ReceiptAPI] = []
             finish_per_tx = self._finish_seconds_per_tx
             for tx in transactions:
                 # Room left for this transaction and for finishing the block with it.
@@ -420,7 +435,7 @@ class ChainStore:
             self._publish(new, old)
             return sealed
 
-    def _sealing_vm(self, signer: Address) -> Any:
+    def _sealing_vm(self, signer: Address) -> type[VirtualMachineAPI]:
         if signer not in self._sealing_vms:
             self._sealing_vms[signer] = sealing_vm_class(self.chain_cls, signer)
         return self._sealing_vms[signer]

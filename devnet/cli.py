@@ -8,12 +8,13 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from devnet.admin import AdminError, admin_call
 from devnet.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD, Genesis
@@ -23,15 +24,17 @@ from devnet.validator import NodeConfig, run_node
 
 DEFAULT_DIR = Path("devnet-data/network")
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _dir_option(default: Path | None = DEFAULT_DIR) -> Any:
+
+def _dir_option(default: Path | None = DEFAULT_DIR) -> Callable[[F], F]:
     return click.option(
         "--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=default,
         show_default=True, help="The one-host devnet folder (genesis, keys, chain data, logs).",
     )  # fmt: skip
 
 
-def _dev_account_option() -> Any:
+def _dev_account_option() -> Callable[[F], F]:
     return click.option(
         "--dev-account",
         is_flag=True,
@@ -40,14 +43,14 @@ def _dev_account_option() -> Any:
     )
 
 
-def _data_option(required: bool = True) -> Any:
+def _data_option(required: bool = True) -> Callable[[F], F]:
     return click.option(
         "--data", type=click.Path(file_okay=False, path_type=Path), required=required,
         help="The node's data folder (chain data, admin socket).",
     )  # fmt: skip
 
 
-class HostPort(click.ParamType):
+class HostPort(click.ParamType[tuple[str, int]]):
     name = "HOST:PORT"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> tuple[str, int]:
@@ -60,7 +63,7 @@ class HostPort(click.ParamType):
         return host, int(port)
 
 
-class EthAddress(click.ParamType):
+class EthAddress(click.ParamType[str]):
     name = "ADDRESS"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:

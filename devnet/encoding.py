@@ -4,12 +4,19 @@ as geth returns them so that web3.py and other tools need nothing special."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
-from eth_utils import encode_hex, to_checksum_address
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    LegacyTransactionFieldsAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+)
+from eth_utils.address import to_checksum_address
+from eth_utils.hexadecimal import encode_hex
 
 JSON = dict[str, Any]
 
@@ -24,6 +31,13 @@ def data(value: bytes) -> str:
 
 def address(value: bytes) -> str:
     return to_checksum_address(value)
+
+
+def base_fee(header: BlockHeaderAPI) -> int:
+    """The header's EIP-1559 base fee: every devnet block follows London rules, so has one."""
+    if header.base_fee_per_gas is None:
+        raise ValueError(f"block {header.block_number} has no base fee (a pre-London header)")
+    return header.base_fee_per_gas
 
 
 def header_json(header: BlockHeaderAPI, total_difficulty: int, size: int) -> JSON:
@@ -46,7 +60,7 @@ def header_json(header: BlockHeaderAPI, total_difficulty: int, size: int) -> JSO
         "gasLimit": quantity(header.gas_limit),
         "gasUsed": quantity(header.gas_used),
         "timestamp": quantity(header.timestamp),
-        "baseFeePerGas": quantity(header.base_fee_per_gas),
+        "baseFeePerGas": quantity(base_fee(header)),
         "uncles": [],
     }
 
@@ -66,6 +80,9 @@ def transaction_json(
     tx: SignedTransactionAPI, header: BlockHeaderAPI | None, index: int | None
 ) -> JSON:
     type_id = tx.type_id if tx.type_id is not None else 0
+    # A legacy transaction's v folds in the chain id; py-evm's documented way to read it is
+    # to cast to LegacyTransactionFieldsAPI once the type says legacy.
+    v = tx.y_parity if type_id else cast(LegacyTransactionFieldsAPI, tx).v
     result: JSON = {
         "hash": data(tx.hash),
         "type": quantity(type_id),
@@ -77,16 +94,18 @@ def transaction_json(
         "input": data(tx.data),
         "r": quantity(tx.r),
         "s": quantity(tx.s),
-        "v": quantity(tx.y_parity if type_id else tx.v),
+        "v": quantity(v),
         "blockHash": data(header.hash) if header else None,
         "blockNumber": quantity(header.block_number) if header else None,
         "transactionIndex": quantity(index) if index is not None else None,
     }
     # geth and the spec's TransactionInfo: null while pending, like the other block fields.
     result["blockTimestamp"] = quantity(header.timestamp) if header else None
-    if not type_id and tx.v >= 35:  # EIP-155 legacy: geth reports the chain id too
-        result["chainId"] = quantity((tx.v - 35) // 2)
+    if not type_id and v >= 35:  # EIP-155 legacy: geth reports the chain id too
+        result["chainId"] = quantity((v - 35) // 2)
     if type_id:
+        if tx.chain_id is None:  # EIP-2718 typed transactions always carry a chain id
+            raise ValueError(f"typed transaction {data(tx.hash)} has no chain id")
         result["chainId"] = quantity(tx.chain_id)
         result["yParity"] = quantity(tx.y_parity)
         result["accessList"] = [

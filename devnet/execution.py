@@ -60,8 +60,8 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
 
 from eth.abc import (
     ComputationAPI,
@@ -75,6 +75,7 @@ from eth.abc import (
 from eth.estimators.gas import binary_gas_search
 from eth.vm import opcode_values
 from eth.vm.forks.spurious_dragon.constants import EIP170_CODE_SIZE_LIMIT
+from eth_typing import Hash32
 
 # Every loop needs JUMP or JUMPI; calls and creates are checked in `apply_computation`.
 GUARDED_OPCODES = frozenset({opcode_values.JUMP, opcode_values.JUMPI})
@@ -101,7 +102,8 @@ def cap_gas(requested: int | None, block_gas_limit: int) -> int:
 
 
 def costless_state(
-    vm: VirtualMachineAPI, state_classes: Callable[[type[Any]], type[Any]] | None = None
+    vm: VirtualMachineAPI,
+    state_classes: Callable[[type[StateAPI]], type[StateAPI]] | None = None,
 ) -> StateAPI:
     """The state `vm.in_costless_state()` yields (a block on top of the vm's header, base
     fee 0) but with deadline-guarded execution. Call it under the chain lock (it only
@@ -113,9 +115,12 @@ def costless_state(
     free_header = temp_block.header
     if hasattr(free_header, "base_fee_per_gas"):
         free_header = free_header.copy(base_fee_per_gas=0)
-    prev_hashes = itertools.chain((header.hash,), vm.previous_hashes)
+    # py-evm annotates VM.previous_hashes Optional, but it always returns the ancestors' hashes.
+    prev_hashes = itertools.chain((header.hash,), cast(Iterable[Hash32], vm.previous_hashes))
     # What `vm.build_state` does, with the guarded state class in place of the VM's.
-    context = vm.create_execution_context(free_header, prev_hashes, vm.chain_context)
+    # VirtualMachineAPI omits the chain_context attribute that every VM sets in __init__.
+    chain_context = vm.chain_context  # type: ignore[attr-defined]
+    context = vm.create_execution_context(free_header, prev_hashes, chain_context)
     state_class = (state_classes or _guarded_state_class)(vm.get_state_class())
     state: StateAPI = state_class(vm.chaindb.db, context, free_header.state_root)
     return state
@@ -198,7 +203,7 @@ class _DeadlineState:
 
 
 @functools.cache
-def _guarded_state_class(state_class: type[Any]) -> type[Any]:
+def _guarded_state_class(state_class: type[StateAPI]) -> type[StateAPI]:
     """`state_class` with a guarded computation class; cached per state class (one for
     LondonVM), so a call builds no classes."""
     computation_class = state_class.computation_class
@@ -206,7 +211,9 @@ def _guarded_state_class(state_class: type[Any]) -> type[Any]:
         value: _DeadlineOpcode(fn) if value in GUARDED_OPCODES else fn
         for value, fn in computation_class.opcodes.items()
     }
-    all_checked = {value: _DeadlineOpcode(fn) for value, fn in computation_class.opcodes.items()}
+    all_checked: dict[int, OpcodeAPI] = {
+        value: _DeadlineOpcode(fn) for value, fn in computation_class.opcodes.items()
+    }
 
     class DeadlineComputation(computation_class):  # type: ignore[misc, valid-type]
         opcodes = jumps_checked

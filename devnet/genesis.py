@@ -8,14 +8,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth.abc import VirtualMachineAPI
 from eth.chains.base import Chain
-from eth.consensus.clique import CliqueApplier, CliqueConsensus, CliqueConsensusContext
 from eth.consensus.clique._utils import get_block_signer
+from eth.consensus.clique.clique import CliqueApplier, CliqueConsensus, CliqueConsensusContext
 from eth.consensus.clique.constants import SIGNATURE_LENGTH, VANITY_LENGTH
 from eth.db.atomic import AtomicDB
+from eth.typing import AccountState
 from eth.vm.forks.london import LondonVM
 from eth_typing import Address
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 DEFAULT_CHAIN_ID = 47_100
 DEFAULT_PERIOD = 1
@@ -87,7 +89,7 @@ class Genesis:
             "base_fee_per_gas": INITIAL_BASE_FEE,
         }
 
-    def state(self) -> dict[Address, dict[str, Any]]:
+    def state(self) -> AccountState:
         return {
             to_canonical_address(address): {
                 "balance": balance,
@@ -131,7 +133,7 @@ def chain_class(genesis: Genesis) -> type[Chain]:
     return chain
 
 
-def sealing_vm_class(chain: type[Chain], signer: Address) -> type[LondonVM]:
+def sealing_vm_class(chain: type[Chain], signer: Address) -> type[VirtualMachineAPI]:
     """A VM for building a block that `signer` will seal.
 
     Clique pays fees to the block's signer, recovered from the seal; while the block is
@@ -144,5 +146,4 @@ def sealing_vm_class(chain: type[Chain], signer: Address) -> type[LondonVM]:
             return signer
 
     _, vm_class = chain.vm_configuration[0]
-    sealing: type[LondonVM] = vm_class.configure(consensus_class=SealingConsensus)
-    return sealing
+    return vm_class.configure(consensus_class=SealingConsensus)

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 KEYSTORE = "keystore.json"
 PASSWORD = "password"  # noqa: S105 (the file name, not a secret)

@@ -25,7 +25,7 @@ class LevelDB(BaseAtomicDB):
         self.db = plyvel.DB(str(path), create_if_missing=True)
 
     def __getitem__(self, key: bytes) -> bytes:
-        value = self.db.get(key)
+        value: bytes | None = self.db.get(key)  # plyvel ships no type hints
         if value is None:
             raise KeyError(key)
         return value

@@ -12,10 +12,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from eth_keys import keys
-from eth_keys.datatypes import PrivateKey
+from eth_keys.datatypes import PrivateKey, Signature
 from eth_typing import Address
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 HEADER_SIGNATURE = "x-devnet-signature"
 HEADER_TIME = "x-devnet-time"
@@ -71,7 +70,7 @@ def authenticate(
     if abs(int(timestamp) - (time.time() if now is None else now)) > MAX_CLOCK_SKEW_SECONDS:
         raise PeerAuthError(f"peer request timestamp {timestamp} is off by more than 60 s")
     try:
-        signature = keys.Signature(bytes.fromhex(signature_hex.removeprefix("0x")))
+        signature = Signature(bytes.fromhex(signature_hex.removeprefix("0x")))
         public_key = signature.recover_public_key_from_msg_hash(
             _message_hash(genesis_hash, timestamp, sender_url, body)
         )

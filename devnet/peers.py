@@ -21,7 +21,7 @@ import requests
 import rlp
 from eth.abc import BlockAPI
 from eth_typing import Address
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 from devnet.chain import BlockRejectedError, ChainStore
 from devnet.peerauth import PeerAuthError, PeerIdentity, authenticate

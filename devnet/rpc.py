@@ -18,11 +18,14 @@ from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import Revert
 from eth.rlp.accounts import Account
 from eth.vm.spoof import SpoofTransaction
-from eth_bloom import BloomFilter
-from eth_typing import Address, Hash32
-from eth_utils import ValidationError, is_hex, keccak, to_canonical_address
+from eth_bloom.bloom import BloomFilter
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+from eth_utils.hexadecimal import is_hex
 from rlp.sedes import big_endian_int
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from devnet import encoding as enc
 from devnet.accesslist import create_access_list, recording_state
@@ -719,9 +722,11 @@ class Api:
             storage_proof.append({
                 "key": shown,
                 "value": enc.quantity(value),
-                "proof": _proof_nodes(storage.get_proof(slot_key)),
+                # trie 4.0 leaves HexaryTrie.get_proof unannotated
+                "proof": _proof_nodes(storage.get_proof(slot_key)),  # type: ignore[no-untyped-call]
             })  # fmt: skip
-        account_proof = _proof_nodes(accounts.get_proof(account_key))
+        # trie 4.0 leaves HexaryTrie.get_proof unannotated
+        account_proof = _proof_nodes(accounts.get_proof(account_key))  # type: ignore[no-untyped-call]
         return {
             "address": enc.address(address),
             "accountProof": account_proof,
@@ -781,7 +786,7 @@ class Api:
         for number in range(oldest, last + 1):
             header = self.store.header_by_number(number)
             assert header is not None
-            base_fees.append(enc.quantity(header.base_fee_per_gas))
+            base_fees.append(enc.quantity(enc.base_fee(header)))
             ratios.append(header.gas_used / header.gas_limit)
             if percentiles:
                 rewards.append(self._rewards(header, percentiles))
@@ -790,7 +795,7 @@ class Api:
         else:
             following = self.store.header_by_number(last + 1)
             assert following is not None
-            base_fees.append(enc.quantity(following.base_fee_per_gas))
+            base_fees.append(enc.quantity(enc.base_fee(following)))
         result: dict[str, Any] = {
             "oldestBlock": enc.quantity(oldest),
             "baseFeePerGas": base_fees,
@@ -810,7 +815,7 @@ class Api:
         if not txs:
             return [enc.quantity(0) for _ in percentiles]
         receipts = self.store.receipts(header)
-        base_fee = header.base_fee_per_gas
+        base_fee = enc.base_fee(header)
         used, previous = [], 0
         for receipt in receipts:
             used.append(receipt.gas_used - previous)
@@ -833,7 +838,7 @@ class Api:
         if not isinstance(call, dict):
             raise invalid("transaction call object expected")
         sender = parse_address(call["from"], "from") if call.get("from") else Address(b"\0" * 20)
-        to = parse_address(call["to"], "to") if call.get("to") else b""
+        to = parse_address(call["to"], "to") if call.get("to") else Address(b"")
         if (
             call.get("input") is not None
             and call.get("data") is not None
@@ -1357,7 +1362,9 @@ class Api:
         return "imported" if new else "known"
 
     def decode_block(self, raw: bytes) -> Any:
-        block_class = self.store.chain_cls.get_vm_class_for_block_number(1).get_block_class()
+        block_class = self.store.chain_cls.get_vm_class_for_block_number(
+            BlockNumber(1)
+        ).get_block_class()
         try:
             return rlp.decode(raw, sedes=block_class)
         except Exception:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
-from eth_utils import encode_hex
+from eth_utils.hexadecimal import encode_hex
 
 from devnet.chain import ChainStore, Vote
 from devnet.txpool import TxPool

@@ -136,7 +136,8 @@ class TxPool:
                     runs[sender] = run
         heap = [(-run[0].tip(base_fee), i, sender) for i, (sender, run) in enumerate(runs.items())]
         heapq.heapify(heap)
-        ordered, positions = [], dict.fromkeys(runs, 0)
+        ordered: list[SignedTransactionAPI] = []
+        positions = dict.fromkeys(runs, 0)
         while heap and (limit is None or len(ordered) < limit):
             _, i, sender = heapq.heappop(heap)
             run = runs[sender]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from eth_keys import keys
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 from devnet.admin import admin_socket
 from devnet.chain import ChainStore
@@ -91,7 +92,7 @@ def run_node(config: NodeConfig) -> None:
     store = ChainStore(genesis, config.data / "chaindata")
     pool = TxPool(genesis.chain_id)
     identity = PeerIdentity(
-        keys.PrivateKey(identity_key), store.genesis_hash, config.advertised_peer_url
+        PrivateKey(identity_key), store.genesis_hash, config.advertised_peer_url
     )
     allowed = frozenset(to_canonical_address(a) for a in config.allow_peers)
     peers = Peers(store, identity, config.peers, allowed, config.data)
@@ -100,7 +101,7 @@ def run_node(config: NodeConfig) -> None:
         sealer = Sealer(
             store,
             pool,
-            keys.PrivateKey(validator_key),
+            PrivateKey(validator_key),
             on_sealed=peers.broadcast_block,
             is_syncing=lambda: api.sync.syncing or not peers.initial_sync_done.is_set(),
         )
@@ -139,7 +140,9 @@ def run_node(config: NodeConfig) -> None:
     store.close()
 
 
-def _listeners(config: NodeConfig, api: Api, peers: Peers) -> list[tuple[JsonRpcApp, object]]:
+def _listeners(
+    config: NodeConfig, api: Api, peers: Peers
+) -> list[tuple[JsonRpcApp, socket.socket]]:
     rpc_host = config.rpc[0]
     public = Plane(
         "public",
@@ -154,7 +157,7 @@ def _listeners(config: NodeConfig, api: Api, peers: Peers) -> list[tuple[JsonRpc
         authenticate=peers.authenticate,
     )  # fmt: skip
     admin = Plane("admin", api.admin_methods(), workers=2, max_body_bytes=PUBLIC_BODY_BYTES)
-    sockets = []
+    sockets: list[socket.socket] = []
     try:
         sockets.append(tcp_listener(*config.rpc))
         sockets.append(tcp_listener(*config.peer_listen))

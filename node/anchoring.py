@@ -272,7 +272,7 @@ class AnchorWorker:
         to the relay, oldest first, at most `max_in_flight` at a time."""
         assert self.relay is not None
         now = time.monotonic()
-        due = []
+        due: list[Head] = []
         for head in self.store.heads(self._first_unfinal()):
             if len(due) >= self.max_in_flight:
                 break

@@ -19,7 +19,7 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
@@ -106,7 +106,7 @@ def problem_response(
     title: str,
     detail: str,
     instance: str,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {
@@ -117,11 +117,14 @@ def problem_response(
         "instance": instance,
     }
     body |= {k: v for k, v in extra.items() if v is not None}
-    headers = dict(headers or {})
+    response_headers = dict(headers or {})
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="municipal-notary"'
+        response_headers["WWW-Authenticate"] = 'Bearer realm="municipal-notary"'
     return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers or None
+        body,
+        status_code=status,
+        media_type="application/problem+json",
+        headers=response_headers or None,
     )
 
 
@@ -359,7 +362,7 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     )
     guards = _guards(service)
     app.add_middleware(
-        BodyLimit,  # type: ignore[arg-type]
+        BodyLimit,
         limit=service.settings.max_body_bytes,
         router=app.router,
         guards=guards,
@@ -367,8 +370,8 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     )
     metrics = service.metrics
 
-    app.add_middleware(RequestTiming, metrics=metrics)  # type: ignore[arg-type]
-    app.add_middleware(PublicReadCors)  # type: ignore[arg-type]
+    app.add_middleware(RequestTiming, metrics=metrics)
+    app.add_middleware(PublicReadCors)
     _install_error_handlers(app)
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
@@ -382,7 +385,7 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     unguarded = {
         ("POST", route.path)
         for route in app.routes
-        if isinstance(route, APIRoute) and "POST" in route.methods
+        if isinstance(route, APIRoute) and route.methods is not None and "POST" in route.methods
     } - set(guards)
     if unguarded:
         raise RuntimeError(f"POST routes without a guard in node/api.py _guards: {unguarded}")
@@ -1128,7 +1131,7 @@ DOCS_ASSETS: Final = {
 
 def _add_docs_routes(app: FastAPI) -> None:
     """/docs: Swagger UI over /openapi.json, every file from this node (nothing from a CDN)."""
-    html = get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url="/openapi.json",
         title=f"{app.title} — API",
         swagger_js_url="/docs/assets/swagger-ui-bundle.js",
@@ -1137,7 +1140,7 @@ def _add_docs_routes(app: FastAPI) -> None:
         # Swagger UI would otherwise send the description's URL to validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
     ).body
-    html = bytes(html).decode()
+    html = bytes(page).decode()
     scripts, _ = inline_hashes(html)
     policy = "; ".join(
         [

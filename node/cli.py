@@ -16,17 +16,20 @@ import click
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS = {
     "audit": (
-        "verifier.audit.cli:audit",
+        "audit.cli:audit",
         "Regulator's audit of the chain, the registry and every node's log: exit 0 clean.",
     ),
     "node": (
         "node.commands:node",
         "Run the notarization node (--dev: with an embedded chain); manage tokens.",
     ),
-    "dev": ("node.dev:dev", "A local anvil chain with the registry deployed (for contract work)."),
+    "dev": (
+        "devtools.local_anvil:dev",
+        "A local anvil chain with the registry deployed (for contract work).",
+    ),
     "registry": ("anchor.cli:registry", "Deploy and govern the registry; read nodes and anchors."),
     "devnet": ("devnet.cli:devnet", "Create, run and inspect the Clique validator network."),
-    "jpki": ("verifier.jpki.cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
+    "jpki": ("devtools.jpki_cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
     "verify": (
         "verifier.cli:verify",
         "Check a document and its proof bundle: exit 0 valid, 1 invalid/revoked, 3 undecided.",
@@ -68,6 +71,8 @@ def _describe(error: Exception) -> str:
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if type(error).__module__.split(".")[0] in {
         "anchor",
+        "audit",
+        "devtools",
         "verifier",
         "node",
         "devnet",

@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from uvicorn._compat import asyncio_run
 
 from node.api import Plane, create_app
-from node.devsetup import DevEnvironment, provision
 from node.service import NodeService
 from node.settings import NodeSettings, load_settings
 from node.tokens import SCOPES, TokenError, TokenStore
+
+if TYPE_CHECKING:
+    from devtools.local_devnet import DevEnvironment
 
 log = logging.getLogger("node")
 
@@ -58,7 +60,7 @@ log = logging.getLogger("node")
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--lg-code", type=int, help="This municipality's local-government code.")
 @click.pass_context
-def node(ctx: click.Context, config: Path | None, dev: bool, **options: Any) -> None:
+def node(ctx: click.Context, /, config: Path | None, dev: bool, **options: Any) -> None:
     """Run the notarization node: the whole HTTP API on the LGWAN listener (127.0.0.1:8080 by
     default), public reads only on the public listener (--public-port)."""
     ctx.ensure_object(dict)
@@ -196,6 +198,9 @@ async def _serve_all(
 
 
 def _run_dev(settings: NodeSettings) -> None:
+    # Development tools load only in development mode: production never imports them.
+    from devtools.local_devnet import provision  # noqa: PLC0415
+
     env = provision(settings.data_dir, settings.lg_code, settings.name)
     try:
         public_port = settings.public_port

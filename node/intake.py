@@ -223,7 +223,7 @@ def document_entry(
                 )
             signer = certificate_from_der(sig.certificate)
             verify_pkcs1_digest(sig.value, submission.document_sha256, signer)
-            embedded, signing_seconds = [], sig.signing_time
+            embedded, signing_seconds = (), sig.signing_time
     except JPKIError as error:
         raise SubmissionRejectedError(
             f"{where}.value", f"signature does not verify: {error}"

@@ -205,7 +205,8 @@ class LogStore:
 
     def subtree_hash(self, start: int, end: int) -> bytes:
         level = (end - start).bit_length() - 1
-        value = self.db.get(NODE + _NODE.pack(level, start >> level))
+        # plyvel ships no type hints: its get() returns the stored bytes or None.
+        value: bytes | None = self.db.get(NODE + _NODE.pack(level, start >> level))
         if value is None:
             raise StoreError(f"subtree [{start}, {end}) is not stored")
         return value

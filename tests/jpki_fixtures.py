@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from devtools.cms_sign import load_private_key
+from devtools.testca import Issued, TestHierarchy, generate_test_hierarchy
 from verifier.jpki.certificates import JPKICertificate, load_certificates
-from verifier.jpki.cms_sign import load_private_key
 from verifier.jpki.revocation import RevocationSources
-from verifier.jpki.testca import Issued, TestHierarchy, generate_test_hierarchy
 
 
 @pytest.fixture(scope="session")

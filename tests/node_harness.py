@@ -27,9 +27,9 @@ from anchor import RegistryClient, connect
 from anchor.keys import write_keystore
 from devnet.anvil import free_port
 from devnet.network import NetworkProcesses, init_network
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import Issued, TestHierarchy
 from tests.chains import send_ether
-from verifier.jpki.cms_sign import load_private_key, sign_cms
-from verifier.jpki.testca import Issued, TestHierarchy
 
 REPO = Path(__file__).resolve().parent.parent
 LG_CODE = 131016

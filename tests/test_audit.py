@@ -38,6 +38,7 @@ from devnet.anvil import free_port
 from devnet.chain import ChainStore
 from devnet.network import DEFAULT_PERIOD, NetworkLayout, NetworkProcesses, NodeEntry, init_network
 from devnet.sealer import OUT_OF_TURN_GRACE_PERIODS, WIGGLE_SECONDS
+from devtools.testca import TestHierarchy
 from node.store import LEAF, u64
 from tests.chains import send_ether
 from tests.devnet_helpers import (
@@ -49,7 +50,6 @@ from tests.devnet_helpers import (
     wait_until,
 )
 from tests.node_harness import LG_CODE, REPO, NodeProcess, http, provision_node, signed_entry
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain

@@ -11,7 +11,7 @@ import rlp
 from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 
-from verifier.audit.clique import (
+from audit.clique import (
     EMPTY_UNCLES,
     NONCE_AUTH,
     NONCE_DROP,

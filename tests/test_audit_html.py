@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from verifier.audit.html import render_html
+from audit.html import render_html
 
 T0 = 1_790_000_000
 VOID = {"meta", "input", "br", "hr", "img", "link"}

@@ -24,11 +24,11 @@ from anchor import RegistryClient, connect
 from devnet.admin import admin_call
 from devnet.genesis import Genesis
 from devnet.peerauth import PeerIdentity
+from devtools.testca import TestHierarchy
 from tests.devnet_helpers import rpc, rpc_raw, wait_for_common_block, wait_until
 from tests.netns import Host, Network, network_of_hosts
 from tests.node_harness import NodeProcess, http, provision_node, signed_entry
 from tests.validator_hosts import NOTARY, PEER_PORT, RELAY_PORT, REPO, ValidatorHost, keygen
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain

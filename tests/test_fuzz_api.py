@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testca import TestHierarchy
 from tests.node_harness import REPO, signed_entry
 from tests.node_harness import http as call
 from tests.two_listener_node import TwoListenerNode, running_node
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

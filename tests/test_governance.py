@@ -29,10 +29,10 @@ from anchor import (
 from anchor import errors as e
 from anchor.registry import PROPOSAL_LIFETIME_SECONDS, RevertDecoder
 from anchor.transactions import TransactionSender
+from audit.lgcodes import lookup, official_codes
+from audit.registry import RegistryReplay, governance_json
 from contracts import build
 from tests.chains import ChainEndpoint, running_engine
-from verifier.audit.lgcodes import lookup, official_codes
-from verifier.audit.registry import RegistryReplay, governance_json
 
 pytestmark = pytest.mark.chain
 REPO = Path(__file__).resolve().parent.parent
@@ -626,6 +626,6 @@ def test_official_list_of_local_government_codes() -> None:
     assert lookup(11002).name == "北海道札幌市"  # type: ignore[union-attr]
     assert lookup(IIZUKA).name == "福岡県飯塚市"  # type: ignore[union-attr]
     assert lookup(131017) is None
-    source = (REPO / "verifier" / "data" / "SOURCE.md").read_text()
-    digest = hashlib.sha256((REPO / "verifier" / "data" / "lg_codes.csv").read_bytes()).hexdigest()
+    source = (REPO / "audit" / "data" / "SOURCE.md").read_text()
+    digest = hashlib.sha256((REPO / "audit" / "data" / "lg_codes.csv").read_bytes()).hexdigest()
     assert digest in source  # the file is the one whose provenance SOURCE.md records

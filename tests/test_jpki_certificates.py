@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from devtools.testca import SYNTHETIC_PEOPLE, TEST_OCSP_URL, TestHierarchy
 from tests.jpki_fixtures import cert, issue_from_gen01, x509_cert
 from verifier.jpki import (
     BasicFourItems,
@@ -21,7 +22,6 @@ from verifier.jpki import (
     profile_problems,
     read_basic_four_items,
 )
-from verifier.jpki.testca import SYNTHETIC_PEOPLE, TEST_OCSP_URL, TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from devtools.jpki_cli import jpki
+from devtools.testca import TestHierarchy
 from tests.jpki_fixtures import cert
 from verifier.jpki import verify_cms
-from verifier.jpki.cli import jpki
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -10,6 +10,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from devtools.testca import (
+    IIZUKA,
+    SIGN_OU,
+    Issued,
+    TestHierarchy,
+    crl_distribution_point_name,
+    make_crl,
+    make_user_auth_ee,
+    new_key,
+)
 from tests.jpki_fixtures import (
     LocalRevocationServer,
     anchors,
@@ -30,16 +40,6 @@ from verifier.jpki import (
     parse_certificate,
 )
 from verifier.jpki.revocation import crl_locations_for, load_crl_file, parse_dirname
-from verifier.jpki.testca import (
-    IIZUKA,
-    SIGN_OU,
-    Issued,
-    TestHierarchy,
-    crl_distribution_point_name,
-    make_crl,
-    make_user_auth_ee,
-    new_key,
-)
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

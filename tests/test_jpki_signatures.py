@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from asn1crypto import cms
 
+from devtools.cms_sign import sign_cms, sign_raw
+from devtools.testca import Issued, TestHierarchy
 from tests.jpki_fixtures import all_crls, anchors, cert, key, x509_cert
 from verifier.jpki import (
     BadSignatureError,
@@ -23,8 +25,6 @@ from verifier.jpki import (
     verify_cms,
     verify_raw,
 )
-from verifier.jpki.cms_sign import sign_cms, sign_raw
-from verifier.jpki.testca import Issued, TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -12,16 +12,16 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from tests.jpki_fixtures import x509_cert
-from verifier.jpki.certificates import SIGNATURE_POLICY_OID, USER_AUTHENTICATION_POLICY_OID
-from verifier.jpki.errors import TestCAError
-from verifier.jpki.testca import (
+from devtools.testca import (
     SYNTHETIC_PEOPLE,
     TEST_OCSP_URL,
+    TestCAError,
     TestHierarchy,
     generate_test_hierarchy,
     sign_ca_name,
 )
+from tests.jpki_fixtures import x509_cert
+from verifier.jpki.certificates import SIGNATURE_POLICY_OID, USER_AUTHENTICATION_POLICY_OID
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -9,19 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.jpki_fixtures import all_crls, anchors, cert, issue_from_gen01, key, x509_cert
-from verifier.jpki import (
-    NO_REVOCATION_INFO,
-    CertificateKind,
-    ConfigurationError,
-    RevocationSources,
-    SignerCheck,
-    SignerPolicy,
-    check_signer,
-    check_signer_async,
-    parse_certificate,
-)
-from verifier.jpki.testca import (
+from devtools.testca import (
     SIGN_OU,
     SYNTHETIC_PEOPLE,
     TSUKUBA,
@@ -33,6 +21,18 @@ from verifier.jpki.testca import (
     make_signature_ee,
     new_key,
     sign_ca_name,
+)
+from tests.jpki_fixtures import all_crls, anchors, cert, issue_from_gen01, key, x509_cert
+from verifier.jpki import (
+    NO_REVOCATION_INFO,
+    CertificateKind,
+    ConfigurationError,
+    RevocationSources,
+    SignerCheck,
+    SignerPolicy,
+    check_signer,
+    check_signer_async,
+    parse_certificate,
 )
 
 pytest_plugins = ["tests.jpki_fixtures"]

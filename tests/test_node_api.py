@@ -17,10 +17,10 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from devtools.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from verifier.chain import NodeStatusAnswer, NodeStatusClient
-from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.merkle import root_from_leaf_hashes, verify_consistency
 
 pytest_plugins = ["tests.jpki_fixtures"]

@@ -24,9 +24,9 @@ from web3 import Web3
 from anchor import FailoverHTTPProvider, RegistryClient, WrongChainError, connect
 from anchor import errors as e
 from devnet.anvil import AnvilProcess, dev_account, free_port
+from devtools.testca import TestHierarchy
 from tests.node_harness import NodeProcess, provision_node, signed_entry
 from tests.node_harness import http as call
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain

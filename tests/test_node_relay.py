@@ -17,11 +17,11 @@ from eth_account.signers.local import LocalAccount
 from anchor import RegistryClient, connect
 from anchor.keys import write_keystore
 from devnet.network import NetworkProcesses, init_network
+from devtools.testca import TestHierarchy
 from tests.chains import send_ether
 from tests.node_harness import LG_CODE, REPO, NodeProcess, http, signed_entry
 from verifier import VerificationPolicy, verify
 from verifier.jpki import RevocationSources, load_certificates
-from verifier.jpki.testca import TestHierarchy
 
 CHUO_KU = 131024  # the relayed node's municipality (千代田区 is the relayer's)
 

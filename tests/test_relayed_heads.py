@@ -12,13 +12,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, SignedHead, head_signer, sign_head
+from audit.registry import RegistryReplay
+from devtools.testca import TestHierarchy
 from node.relay import RelayQueue, RelayRefusedError
 from tests.chains import ChainEndpoint, send_ether
 from tests.jpki_fixtures import all_crls, anchors
 from tests.vectors.issuer import MiniLog, Signer, anchor_section
 from verifier import VerdictStatus, VerificationPolicy, Verifier
-from verifier.audit.registry import RegistryReplay
-from verifier.jpki.testca import TestHierarchy
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

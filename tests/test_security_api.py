@@ -32,6 +32,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from devnet.anvil import free_port
+from devtools.testca import TestHierarchy
 from node import api as node_api
 from node.api import PUBLIC_ROUTES, create_app, token_scopes
 from node.service import NodeService
@@ -48,7 +49,6 @@ from tests.two_listener_node import (
     wait_healthy,
 )
 from verifier.chain import PREFIX_HEX_DIGITS, NodeStatusAnswer, NodeStatusClient
-from verifier.jpki.testca import TestHierarchy
 from verifier.leaf import RevocationReason
 
 pytest_plugins = ["tests.jpki_fixtures", "tests.browser"]

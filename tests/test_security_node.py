@@ -35,6 +35,16 @@ from anchor.transactions import (
     gwei,
 )
 from devnet.network import NetworkError, init_network
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import (
+    IIZUKA,
+    SIGN_OU,
+    CRLEntry,
+    Issued,
+    TestHierarchy,
+    crl_distribution_point_name,
+    make_crl,
+)
 from node.intake import (
     SignatureInput,
     SignerGate,
@@ -53,16 +63,6 @@ from tests.test_verify_signer import ConfirmingChain, anchored
 from tests.vectors.issuer import MiniLog, Signer
 from verifier import VerdictStatus, VerificationPolicy, Verifier, verify
 from verifier.jpki import RevocationSources, SignerPolicy, check_signer, load_certificates
-from verifier.jpki.cms_sign import load_private_key, sign_cms
-from verifier.jpki.testca import (
-    IIZUKA,
-    SIGN_OU,
-    CRLEntry,
-    Issued,
-    TestHierarchy,
-    crl_distribution_point_name,
-    make_crl,
-)
 from verifier.leaf import SignatureFormat
 
 pytest_plugins = ["tests.jpki_fixtures"]

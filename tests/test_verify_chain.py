@@ -24,6 +24,7 @@ import pytest
 
 from anchor import NodeStatus, RegistryClient, TxResult
 from devnet.anvil import free_port
+from devtools.testca import TestHierarchy
 from tests.chains import ChainEndpoint
 from tests.jpki_fixtures import all_crls, anchors
 from tests.vectors.issuer import LogDocument, MiniLog, Signer, anchor_section
@@ -35,7 +36,6 @@ from verifier import (
     dump_bundle,
 )
 from verifier.bundle import AnchorSection, InclusionSection
-from verifier.jpki.testca import TestHierarchy
 from verifier.leaf import RevocationReason
 from verifier.models import Verdict
 

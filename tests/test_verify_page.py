@@ -25,11 +25,11 @@ import pytest
 from web3 import Web3
 
 from anchor.artifacts import load_registry_artifact
+from devtools.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from tests.vectors.standins import recorded_chain, recorded_node
 from verifier.chain import PREFIX_HEX_DIGITS
-from verifier.jpki.testca import SYNTHETIC_PEOPLE, TestHierarchy
 from verifier.web import PageConfig, inline_hashes, page_template, render_page
 
 pytest_plugins = ["tests.jpki_fixtures", "tests.browser"]

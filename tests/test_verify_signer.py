@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from anchor import AnchorRecord, NodeRecord, NodeStatus
+from devtools.cms_sign import sign_cms
+from devtools.testca import Issued, TestHierarchy
 from tests.jpki_fixtures import all_crls, anchors
 from tests.vectors.issuer import LogDocument, MiniLog, Signer
 from verifier import VerdictStatus, VerificationPolicy, Verifier
@@ -24,8 +26,6 @@ from verifier.bundle import (
 )
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 from verifier.jpki import CertificateKind, SignerPolicy
-from verifier.jpki.cms_sign import sign_cms
-from verifier.jpki.testca import Issued, TestHierarchy
 from verifier.leaf import SignatureFormat
 from verifier.models import Verdict
 

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from anchor import TxResult
+from devtools.cms_sign import load_private_key, sign_cms, sign_raw
+from devtools.testca import Issued
 from verifier.bundle import (
     AnchorSection,
     HeadSection,
@@ -26,8 +28,6 @@ from verifier.bundle import (
     build_revocation_section,
     make_document_entry,
 )
-from verifier.jpki.cms_sign import load_private_key, sign_cms, sign_raw
-from verifier.jpki.testca import Issued
 from verifier.leaf import DocumentEntry, RevocationEntry, SignatureFormat, new_salt, unix_seconds
 from verifier.merkle import MerkleTree
 

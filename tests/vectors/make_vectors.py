@@ -99,8 +99,8 @@ DOCUMENTS = {
 
 def create_signing_material() -> dict[str, bytes]:
     """A fresh JPKI-TEST CA, signer, CRL and the two signatures; the keys are discarded."""
-    from verifier.jpki.cms_sign import sign_cms, sign_raw
-    from verifier.jpki.testca import (
+    from devtools.cms_sign import sign_cms, sign_raw
+    from devtools.testca import (
         SIGN_OU,
         TSUKUBA,
         SyntheticPerson,

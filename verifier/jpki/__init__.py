@@ -11,7 +11,8 @@ Typical use::
     check.status  # valid, revoked, expired, not_yet_valid, untrusted, invalid or unknown
 
 Personal data (the "basic four items") is decoded only by `read_basic_four_items`.
-The test CA and CMS signer live in `verifier.jpki.testca` and `verifier.jpki.cms_sign`.
+The test CA and card-like CMS signer are development tools outside the verifier
+(`devtools.testca`, `devtools.cms_sign`).
 """
 
 from verifier.jpki.basic_four import BasicFourItems, read_basic_four_items

@@ -45,9 +45,3 @@ class RevocationSourceError(JPKIError):
 
 class ConfigurationError(JPKIError):
     """Trust anchors, revocation sources or a policy were configured inconsistently."""
-
-
-class TestCAError(JPKIError):
-    """The synthetic JPKI-TEST hierarchy could not be written."""
-
-    __test__ = False  # not a pytest test class despite the name

@@ -17,11 +17,11 @@ from eth_abi.exceptions import DecodingError
 from anchor import NodeStatus, RegistryClient
 from anchor.models import RegistryEvent
 from anchor.registry import PROPOSAL_LIFETIME_SECONDS
-from verifier.audit import findings as f
-from verifier.audit.findings import Finding
-from verifier.audit.lgcodes import lookup as official_lg_code
+from audit import findings as f
+from audit.findings import Finding
+from audit.lgcodes import lookup as official_lg_code
 
-LOCK_FILE: Final = Path(__file__).resolve().parents[2] / "contracts" / "artifacts.lock.json"
+LOCK_FILE: Final = Path(__file__).resolve().parents[1] / "contracts" / "artifacts.lock.json"
 RUNTIME_ARTIFACT: Final = "NotaryRegistry.bin-runtime"
 
 

@@ -1,7 +1,7 @@
 """Plain JSON-RPC for the audit: standard `eth_*` methods only, in batches.
 
 The audit must not trust the chain's own tooling, so it reads raw headers with the methods
-every engine serves and does its own consensus maths (`verifier.audit.clique`). Batching
+every engine serves and does its own consensus maths (`audit.clique`). Batching
 makes a 10,000-block replay a few hundred round trips.
 """
 

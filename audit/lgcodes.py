@@ -1,5 +1,5 @@
 """The official list of local-government codes (全国地方公共団体コード), shipped as package data
-in `verifier/data/lg_codes.csv` (source and date in `verifier/data/SOURCE.md`).
+in `audit/data/lg_codes.csv` (source and date in `audit/data/SOURCE.md`).
 
 The registry checks a code's form (check digit) only; the audit checks registered codes against
 this list."""
@@ -30,7 +30,7 @@ class LocalGovernment:
 @cache
 def official_codes() -> dict[int, LocalGovernment]:
     """Code → local government, for all 47 prefectures and 1,741 municipalities."""
-    text = resources.files("verifier").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    text = resources.files("audit").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
     return {
         int(row["code"]): LocalGovernment(int(row["code"]), row["prefecture"], row["city"])
         for row in csv.DictReader(text.splitlines())

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 import requests
 
-from verifier.audit import findings as f
-from verifier.audit.findings import Finding
-from verifier.audit.registry import Anchor, MunicipalNode
+from audit import findings as f
+from audit.findings import Finding
+from audit.registry import Anchor, MunicipalNode
 from verifier.merkle import EMPTY_ROOT, ProofError, hash_children, hash_leaf, verify_consistency
 
 LEAVES_PAGE: Final = 1000

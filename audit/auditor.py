@@ -20,11 +20,11 @@ from eth_utils.address import to_checksum_address
 
 from anchor import RegistryClient, connect
 from anchor.errors import AnchorError
-from verifier.audit import findings as f
-from verifier.audit.clique import CliqueReplay, Header
-from verifier.audit.findings import Finding
-from verifier.audit.logs import LogCheck, check_log
-from verifier.audit.registry import (
+from audit import findings as f
+from audit.clique import CliqueReplay, Header
+from audit.findings import Finding
+from audit.logs import LogCheck, check_log
+from audit.registry import (
     LOCK_FILE,
     Anchor,
     CodeCheck,
@@ -32,7 +32,7 @@ from verifier.audit.registry import (
     check_code,
     governance_json,
 )
-from verifier.audit.rpc import AuditRpcError, JsonRpc
+from audit.rpc import AuditRpcError, JsonRpc
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
 DEFAULT_PERIOD: Final = 1

@@ -20,8 +20,8 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from verifier.audit import findings as f
-from verifier.audit.findings import Finding
+from audit import findings as f
+from audit.findings import Finding
 
 VANITY: Final = 32
 SEAL: Final = 65

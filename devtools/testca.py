@@ -28,7 +28,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from verifier.jpki import basic_four
 from verifier.jpki.certificates import SIGNATURE_POLICY_OID, USER_AUTHENTICATION_POLICY_OID
-from verifier.jpki.errors import TestCAError
+from verifier.jpki.errors import JPKIError
 
 ORGANISATION: Final = "JPKI-TEST"
 AGENCY_OU: Final = "Japan Agency for Local Authority Information Systems"
@@ -39,6 +39,12 @@ TEST_OCSP_URL: Final = "http://ocsp.jpki-test.invalid/"
 
 KEY_BITS: Final = 2048
 _DAY: Final = timedelta(days=1)
+
+
+class TestCAError(JPKIError):
+    """The synthetic JPKI-TEST hierarchy could not be written."""
+
+    __test__ = False  # not a pytest test class despite the name
 
 
 @dataclass(frozen=True)
@@ -530,7 +536,7 @@ class _Writer:
     def write_manifest(self, now: datetime, revoked_at: datetime) -> Path:
         path = self.root_dir / "manifest.json"
         manifest = {
-            "generator": "verifier.jpki.testca",
+            "generator": "devtools.testca",
             "organisation": ORGANISATION,
             "synthetic": True,
             "generated_at": now.isoformat(),

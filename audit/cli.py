@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 import click
 from eth_utils.address import is_address
 
-from verifier.audit.auditor import AuditConfig, run_audit
-from verifier.audit.html import render_html
-from verifier.audit.rpc import AuditRpcError
+from audit.auditor import AuditConfig, run_audit
+from audit.html import render_html
+from audit.rpc import AuditRpcError
 
 USAGE_EXIT = 2
 INCOMPLETE_EXIT = 3

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import generate_test_hierarchy
 from verifier.jpki.certificates import JPKICertificate, load_certificates
-from verifier.jpki.cms_sign import load_private_key, sign_cms
 from verifier.jpki.errors import JPKIError
-from verifier.jpki.testca import generate_test_hierarchy
 
 jpki = click.Group("jpki", help="JPKI (My Number card) test fixtures and signatures.")
 

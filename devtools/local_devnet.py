@@ -21,9 +21,9 @@ from web3 import Web3
 from anchor import RegistryClient, connect
 from anchor.keys import load_account, write_keystore
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from devtools.cms_sign import load_private_key, sign_cms
+from devtools.testca import generate_test_hierarchy
 from node.tokens import SCOPES, TokenStore
-from verifier.jpki.cms_sign import load_private_key, sign_cms
-from verifier.jpki.testca import generate_test_hierarchy
 from verifier.leaf import DocumentType
 
 DEMO_TEXT = (
