@@ -6,6 +6,7 @@ other engine serve equally.
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
 from anchor.chain import FailoverHTTPProvider, connect, endpoint_in_use
+from anchor.chainstate import BlockInfo, FinalityDepth, MinedTransaction
 from anchor.errors import (
     AnchorError,
     ChainRPCError,
@@ -41,12 +42,15 @@ __all__ = [
     "AnchorRecord",
     "AnchoredHeadEvent",
     "BatchResult",
+    "BlockInfo",
     "ChainRPCError",
     "ChainUnavailableError",
     "FailoverHTTPProvider",
+    "FinalityDepth",
     "GovernanceAction",
     "GovernanceConfig",
     "GovernanceResult",
+    "MinedTransaction",
     "NodeRecord",
     "NodeStatus",
     "Proposal",

@@ -9,10 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from anchor.errors import ArtifactError
-
-ARTIFACT_PATH = (
-    Path(__file__).resolve().parent.parent / "contracts" / "build" / "NotaryRegistry.json"
-)
+from verifier.registry_abi import ARTIFACT_PATH
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ProviderConnectionError, Web3RPCError
+from web3.exceptions import ProviderConnectionError, Web3Exception, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
@@ -306,7 +306,8 @@ def endpoint_in_use(w3: Web3) -> dict[str, Any]:
 @contextmanager
 def translate_transport_errors(what: str) -> Iterator[None]:
     """Turn transport failures into `ChainUnavailableError` naming the endpoint, and JSON-RPC
-    error answers no caller handled into `ChainRPCError`."""
+    error answers and answers web3 cannot use (malformed, undecodable) that no caller handled
+    into `ChainRPCError`: callers of `anchor/` catch `AnchorError` only."""
     try:
         yield
     except (requests.RequestException, ProviderConnectionError, OSError) as error:
@@ -315,6 +316,10 @@ def translate_transport_errors(what: str) -> Iterator[None]:
         ) from None
     except Web3RPCError as error:
         raise ChainRPCError(f"{what} answered with an error: {rpc_message(error)}") from None
+    except Web3Exception as error:
+        raise ChainRPCError(
+            f"{what} gave an unusable answer: {type(error).__name__}: {error}"
+        ) from None
 
 
 def rpc_message(error: Web3RPCError) -> str:

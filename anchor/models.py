@@ -5,14 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-
-class NodeStatus(enum.IntEnum):
-    """Mirrors `NotaryRegistry.NodeStatus`."""
-
-    UNREGISTERED = 0
-    ACTIVE = 1
-    SUSPENDED = 2
-    RETIRED = 3
+# The read-only facts of the registry live with the verifier (the trust base; `protocol/`
+# once it exists); the write side re-exports them so both sides share one definition.
+from verifier.registry_abi import AnchorRecord, NodeRecord, NodeStatus, RegistryEvent
+from verifier.registry_abi import show_arg as _show_arg
 
 
 class ProposalState(enum.IntEnum):
@@ -34,18 +30,6 @@ class ProposalState(enum.IntEnum):
     @property
     def is_open(self) -> bool:
         return self in (ProposalState.PENDING, ProposalState.QUEUED, ProposalState.READY)
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    address: str
-    lg_code: int
-    status: NodeStatus
-    next_seq: int
-    tree_size: int
-    root: bytes
-    successor: str | None
-    name: str
 
 
 @dataclass(frozen=True)
@@ -119,19 +103,6 @@ class TreeHead:
 
 
 @dataclass(frozen=True)
-class AnchorRecord:
-    """Where and when a root was anchored, as the registry stores it."""
-
-    root: bytes
-    node: str
-    seq: int
-    tree_size: int
-    block_number: int
-    timestamp: int
-    withdrawn: bool
-
-
-@dataclass(frozen=True)
 class TxResult:
     tx_hash: str
     block_number: int
@@ -186,18 +157,6 @@ class BatchResult:
     skipped: tuple[SkippedHead, ...]
 
 
-@dataclass(frozen=True)
-class RegistryEvent:
-    """Any registry log, decoded: `name` is the Solidity event name."""
-
-    name: str
-    args: dict[str, object]
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    log_index: int
-
-
 def is_valid_lg_code(code: int) -> bool:
     """The 全国地方公共団体コード rule the contract enforces: prefecture 01-47 and check digit."""
     if isinstance(code, bool) or not 0 <= code < 1_000_000 or not 1 <= code // 10_000 <= 47:
@@ -210,11 +169,21 @@ def is_valid_lg_code(code: int) -> bool:
     return (11 - total % 11) % 10 == code % 10
 
 
-def _show_arg(value: object) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, str) and not value.startswith("0x"):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show_arg(v) for v in value) + "]"
-    return str(value)
+__all__ = [
+    "UNDECODABLE_ACTION",
+    "AnchorRecord",
+    "AnchoredHeadEvent",
+    "BatchResult",
+    "GovernanceAction",
+    "GovernanceConfig",
+    "GovernanceResult",
+    "NodeRecord",
+    "NodeStatus",
+    "Proposal",
+    "ProposalState",
+    "RegistryEvent",
+    "SkippedHead",
+    "TreeHead",
+    "TxResult",
+    "is_valid_lg_code",
+]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import requests
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
@@ -14,11 +16,12 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
-from web3.types import BlockIdentifier, FilterParams, LogReceipt
+from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound
+from web3.types import BlockIdentifier, FilterParams, LogReceipt, RPCEndpoint
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
-from anchor.chain import translate_transport_errors
+from anchor.chain import endpoint_in_use, translate_transport_errors
+from anchor.chainstate import BlockInfo, FinalityDepth, MinedTransaction, clique_finality_depth
 from anchor.errors import (
     REGISTRY_ERRORS,
     AnchorError,
@@ -44,7 +47,10 @@ from anchor.models import (
 from anchor.signing import SignedHead, head_signer
 from anchor.signing import sign_head as _sign_head
 from anchor.transactions import TransactionSender
+from verifier.policy import DEFAULT_FINALITY_DEPTH
+from verifier.registry_abi import GOVERNED_FUNCTIONS
 
+log = logging.getLogger("anchor.registry")
 ZERO_ADDRESS = "0x" + "00" * 20
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
@@ -54,18 +60,6 @@ ANCHOR_GAS_LIMIT = 120_000
 ANCHOR_MANY_BASE_GAS = 40_000
 ANCHOR_MANY_HEAD_GAS = 70_000
 MIN_LOG_PAGE = 16
-PROPOSAL_LIFETIME_SECONDS = 14 * 86_400
-"""`NotaryRegistry.PROPOSAL_LIFETIME`: a proposal expires this long after its creation plus
-the timelock in force then; once it reaches the threshold, never sooner than this long after
-its `ready_at`."""
-GOVERNED_FUNCTIONS = (
-    "registerNode",
-    "suspendNode",
-    "reactivateNode",
-    "rotateNodeKey",
-    "withdrawHead",
-    "setGovernance",
-)
 
 
 class RevertDecoder:
@@ -532,6 +526,88 @@ class RegistryClient:
     def runtime_code(self, block: BlockIdentifier = "latest") -> bytes:
         with translate_transport_errors(self._endpoint()):
             return bytes(self.w3.eth.get_code(self.address, block_identifier=block))
+
+    # ------------------------------------------------------------------ chain state
+
+    def block_number(self) -> int:
+        """The number of the chain's newest block."""
+        with translate_transport_errors(self._endpoint()):
+            return int(self.w3.eth.block_number)
+
+    def block(self, number: int) -> BlockInfo | None:
+        """The canonical block at `number`, or None past the chain's head."""
+        with translate_transport_errors(self._endpoint()):
+            try:
+                block = self.w3.eth.get_block(number)
+            except BlockNotFound:
+                return None
+        return BlockInfo(
+            number=int(block["number"]),
+            hash="0x" + bytes(block["hash"]).hex(),
+            timestamp=int(block["timestamp"]),
+        )
+
+    def receipt(self, tx_hash: str) -> MinedTransaction | None:
+        """The receipt of transaction `tx_hash`, or None while it is not mined (pending, or
+        unknown to the engine: see `transaction_known`)."""
+        with translate_transport_errors(self._endpoint()):
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return None
+        return MinedTransaction(
+            tx_hash=tx_hash,
+            succeeded=receipt["status"] == 1,
+            block_number=int(receipt["blockNumber"]),
+            block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+            sender=to_checksum_address(receipt["from"]),
+        )
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the engine holds transaction `tx_hash`, pending or mined."""
+        with translate_transport_errors(self._endpoint()):
+            try:
+                self.w3.eth.get_transaction(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return False
+        return True
+
+    def finality_depth(
+        self, configured: int | None = None, *, fallback: int = DEFAULT_FINALITY_DEPTH
+    ) -> FinalityDepth:
+        """Blocks on top of a block before it is final: `configured` if set; else
+        floor(N/2)+1 for the N signers `clique_getSigners` reports; else `fallback`, with a
+        warning, for an engine that does not report Clique signers (anvil, Besu/QBFT), whose
+        operator should configure the engine's own rule. An unreachable endpoint raises
+        `ChainUnavailableError`: the caller asks again later."""
+        if configured is not None:
+            return FinalityDepth(configured, "configured")
+        with translate_transport_errors(self._endpoint()):
+            try:
+                response: Any = self.w3.provider.make_request(RPCEndpoint("clique_getSigners"), [])
+            except requests.HTTPError as error:
+                status = error.response.status_code if error.response is not None else None
+                if status is None or status >= 500 or status == 429:
+                    raise  # the endpoint did not answer: ChainUnavailableError
+                response = {"error": f"HTTP {status}"}  # an engine refusing the method
+        result = response.get("result") if isinstance(response, dict) else None
+        if isinstance(result, list) and result:
+            signers = len(result)
+            return FinalityDepth(
+                clique_finality_depth(signers), f"floor({signers}/2)+1 for {signers} Clique signers"
+            )
+        why = response.get("error") if isinstance(response, dict) else response
+        log.warning(
+            "the chain does not report its Clique signers (clique_getSigners: %s): finality "
+            "depth falls back to %d blocks; set finality_depth to the engine's own rule",
+            why,
+            fallback,
+        )
+        return FinalityDepth(fallback, "fallback: the chain does not report Clique signers")
+
+    def endpoint_in_use(self) -> dict[str, Any]:
+        """The JSON-RPC endpoint reads and transactions go to now, safe to show."""
+        return endpoint_in_use(self.w3)
 
     # ------------------------------------------------------------------ events
 

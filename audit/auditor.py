@@ -2,7 +2,10 @@
 
 Everything comes from public data: standard JSON-RPC on the chain, the committed artifact
 lock, and the nodes' unauthenticated log endpoints. Findings are collected, never raised;
-only a chain endpoint that cannot be read at all stops the audit (`AuditRpcError`).
+only a chain endpoint that cannot be read at all stops the audit (`ChainReadError`, or its
+`AuditRpcError` for an answer the audit cannot use).
+The chain is read with the verifier's read-only JSON-RPC client (`verifier.jsonrpc`), in
+batches, so a 10,000-block replay is a few hundred round trips.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from typing import Any, Final, Protocol
 
 from eth_utils.address import to_checksum_address
 
-from anchor import RegistryClient, connect
-from anchor.errors import AnchorError
 from audit import findings as f
 from audit.clique import CliqueReplay, Header
 from audit.findings import Finding
@@ -28,14 +29,21 @@ from audit.registry import (
     LOCK_FILE,
     Anchor,
     CodeCheck,
+    RegistryEventReader,
     RegistryReplay,
     check_code,
     governance_json,
 )
-from audit.rpc import AuditRpcError, JsonRpc
+from verifier.jsonrpc import ChainReadError, JsonRpcClient, hex_bytes
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
 DEFAULT_PERIOD: Final = 1
+RPC_TIMEOUT: Final = 30.0
+"""Per round trip: a batch of 200 full blocks may take a while on a busy endpoint."""
+
+
+class AuditRpcError(ChainReadError):
+    """The chain could not be read completely: the audit stops rather than report on part."""
 
 
 class Progress(Protocol):
@@ -191,10 +199,10 @@ class AuditReport:
 def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditReport:
     progress = progress or _Silent()
     started = time.time()
-    rpc = JsonRpc(config.rpc_url)
+    rpc = JsonRpcClient(config.rpc_url, timeout=RPC_TIMEOUT)
     try:
-        chain_id = int(rpc.call("eth_chainId"), 16)
-        head_number = int(rpc.call("eth_blockNumber"), 16)
+        chain_id = rpc.chain_id()
+        head_number = rpc.block_number()
         replay = CliqueReplay(
             period=config.period,
             epoch=config.epoch,
@@ -214,16 +222,17 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
                 creations += [t["hash"] for t in block["transactions"] if t.get("to") is None]
             advance(1)
         registry = config.registry or _find_registry(rpc, creations, config.lock_file)
-    finally:
-        rpc.close()
+    except (ValueError, KeyError, TypeError) as error:  # an answer that is not JSON-RPC's
+        raise AuditRpcError(f"{config.rpc_url} answered malformed data: {error}") from None
 
     canonical = {n: "0x" + h.hex() for n, h in replay.hashes.items()}
     events = RegistryReplay(canonical, block_times={s.block: s.time for s in replay.seals})
     try:
-        client = RegistryClient(connect(config.rpc_url), to_checksum_address(registry))
-        code = check_code(client.runtime_code(head_number), config.lock_file)
-        events.run(client, head_number)
-    except AnchorError as error:  # the endpoint failed mid-audit: incomplete, not "findings"
+        reader = RegistryEventReader(rpc, registry)
+        code = check_code(reader.runtime_code(head_number), config.lock_file)
+        events.run(reader, head_number)
+    except (ChainReadError, ValueError, KeyError, TypeError) as error:
+        # The endpoint failed mid-audit (or the ABI is missing): incomplete, not "findings".
         raise AuditRpcError(f"reading the registry failed: {error}") from None
 
     logs: dict[str, LogCheck] = {}
@@ -285,14 +294,14 @@ def _anchor_time_findings(report: AuditReport) -> list[Finding]:
     return found
 
 
-def _find_registry(rpc: JsonRpc, creations: list[str], lock_file: Path) -> str:
+def _find_registry(rpc: JsonRpcClient, creations: list[str], lock_file: Path) -> str:
     receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in creations])
     addresses = [r["contractAddress"] for r in receipts if r and r.get("contractAddress")]
     codes = rpc.batch([("eth_getCode", [a, "latest"]) for a in addresses])
     matching = [
         a
         for a, c in zip(addresses, codes, strict=True)
-        if check_code(bytes.fromhex(c[2:]), lock_file).matches
+        if check_code(hex_bytes(c), lock_file).matches
     ]
     if len(matching) != 1:
         found = "none" if not matching else ", ".join(matching)

@@ -17,7 +17,7 @@ from eth_utils.address import is_address
 
 from audit.auditor import AuditConfig, run_audit
 from audit.html import render_html
-from audit.rpc import AuditRpcError
+from verifier.jsonrpc import ChainReadError
 
 USAGE_EXIT = 2
 INCOMPLETE_EXIT = 3
@@ -105,7 +105,7 @@ def audit(
     bars = _Bars(sys.stderr.isatty() if progress is None else progress)
     try:
         report = run_audit(config, bars)
-    except AuditRpcError as error:
+    except ChainReadError as error:  # the chain could not be read completely
         bars.done()
         click.echo(f"notary audit: incomplete: {error}", err=True)
         raise click.exceptions.Exit(INCOMPLETE_EXIT) from None

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from eth_abi.exceptions import DecodingError
+from eth_utils.address import to_checksum_address
 
-from anchor import NodeStatus, RegistryClient
-from anchor.models import RegistryEvent
-from anchor.registry import PROPOSAL_LIFETIME_SECONDS
 from audit import findings as f
 from audit.findings import Finding
 from audit.lgcodes import lookup as official_lg_code
+from verifier.jsonrpc import DEFAULT_LOG_PAGE, JsonRpcClient, hex_bytes, quantity
+from verifier.registry_abi import (
+    PROPOSAL_LIFETIME_SECONDS,
+    NodeStatus,
+    RegistryAbi,
+    RegistryEvent,
+    load_registry_abi,
+)
 
 LOCK_FILE: Final = Path(__file__).resolve().parents[1] / "contracts" / "artifacts.lock.json"
 RUNTIME_ARTIFACT: Final = "NotaryRegistry.bin-runtime"
@@ -43,6 +49,52 @@ def check_code(runtime: bytes, lock_file: Path = LOCK_FILE) -> CodeCheck:
         code_hash=hashlib.sha256(runtime.hex().encode()).hexdigest(),
         expected_code_hash=lock["artifacts"][RUNTIME_ARTIFACT],
     )
+
+
+class RegistryEventReader:
+    """The registry's logs, decoded with the compiled ABI, read over the verifier's read-only
+    JSON-RPC client: the audit needs no key and no write-side code."""
+
+    def __init__(
+        self,
+        rpc: JsonRpcClient,
+        address: str,
+        abi: RegistryAbi | None = None,
+        *,
+        page_size: int = DEFAULT_LOG_PAGE,
+    ) -> None:
+        self.rpc = rpc
+        self.address = to_checksum_address(address)
+        self.abi = abi or load_registry_abi()
+        self.page_size = page_size
+
+    def runtime_code(self, block: int) -> bytes:
+        return self.rpc.get_code(self.address, block)
+
+    def describe_action(self, data: bytes) -> str:
+        """ValueError if `data` is not a governance action or does not decode."""
+        return self.abi.describe_action(data)
+
+    def iter_events(
+        self, names: Sequence[str] | None = None, from_block: int = 0, to_block: int | None = None
+    ) -> Iterator[RegistryEvent]:
+        """Registry logs (all, or those named), oldest first, in bounded pages."""
+        topics = [["0x" + t.hex() for t in self.abi.event_topics(names)]]
+        last = self.rpc.block_number() if to_block is None else to_block
+        for log in self.rpc.get_logs(
+            self.address, topics, from_block, last, page_size=self.page_size
+        ):
+            name, args = self.abi.decode_event(
+                [hex_bytes(t) for t in log["topics"]], hex_bytes(log["data"])
+            )
+            yield RegistryEvent(
+                name=name,
+                args=args,
+                block_number=quantity(log["blockNumber"], "blockNumber"),
+                block_hash=str(log["blockHash"]).lower(),
+                tx_hash=str(log["transactionHash"]).lower(),
+                log_index=quantity(log["logIndex"], "logIndex"),
+            )
 
 
 @dataclass(slots=True)
@@ -158,10 +210,10 @@ class RegistryReplay:
     _governed: list[RegistryEvent] = field(default_factory=list)
     _executions: set[str] = field(default_factory=set)
 
-    def run(self, client: RegistryClient, to_block: int) -> None:
+    def run(self, reader: RegistryEventReader, to_block: int) -> None:
         if self.describe_action is None:
-            self.describe_action = lambda data: client.decode_action(data).describe()
-        for event in client.iter_events(None, 0, to_block):
+            self.describe_action = reader.describe_action
+        for event in reader.iter_events(None, 0, to_block):
             self.apply(event)
         self.finish()
 

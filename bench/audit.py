@@ -61,14 +61,15 @@ from anchor.registry import DEFAULT_LOG_PAGE, encode_action, propose_and_execute
 from audit.auditor import AuditConfig, AuditReport, run_audit
 from audit.clique import CliqueReplay, Header
 from audit.logs import HEADS_PAGE, LEAVES_PAGE
-from audit.rpc import BLOCK_BATCH
 from bench.report import run_facts, write_section
 from devnet.chain import ChainStore
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.testca import TestHierarchy, generate_test_hierarchy
-from node.store import Head, LogStore, NewEntry
+from node.models import Head, RevocationSidecar
+from node.store import LogStore, NewEntry
 from tests.node_harness import REPO, NodeProcess, http
+from verifier.jsonrpc import BLOCK_BATCH
 
 HEADING = "## Audit (bench/audit.py)"
 SEED = 6
@@ -200,7 +201,11 @@ def append_and_seal(
     """A batch of random leaves and a head over them, sealed shortly before its block."""
     log.append(
         [
-            NewEntry(rng.randbytes(LEAF_SIZE), {}, f"r_{town.lg_code}_{log.size + k}")
+            NewEntry(
+                rng.randbytes(LEAF_SIZE),
+                RevocationSidecar(f"r_{town.lg_code}_{log.size + k}", "bench", 0, b""),
+                f"r_{town.lg_code}_{log.size + k}",
+            )
             for k in range(batch)
         ]
     )

@@ -279,6 +279,7 @@ def build_batch(
     signer_sha256: bytes,
 ) -> list[Any]:
     """Entries exactly as `node.intake.document_entry` builds them, salts from `rng`."""
+    from node.models import DocumentSidecar
     from node.store import NewEntry
 
     seconds = int(signer.signing_time.timestamp())
@@ -291,17 +292,16 @@ def build_batch(
             SignatureFormat.CMS, signer_sha256, signed.signature_sha256,
         ).encode()  # fmt: skip
         receipt_id = "r_" + rng.randbytes(16).hex()
-        sidecar = {
-            "kind": "document",
-            "salt": salt.hex(),
-            "signature_format": SignatureFormat.CMS.label,
-            "signature": signed.signature_b64,
-            "certificates": [cert_b64],
-            "receipt_id": receipt_id,
-            "request_id": None,
-            "client": "bench",
-            "received_at": seconds + 60,
-        }
+        sidecar = DocumentSidecar(
+            salt=salt,
+            signature_format=SignatureFormat.CMS,
+            signature=base64.b64decode(signed.signature_b64),
+            certificates=(base64.b64decode(cert_b64),),
+            receipt_id=receipt_id,
+            request_id=None,
+            client="bench",
+            received_at=seconds + 60,
+        )
         entries.append(NewEntry(leaf, sidecar, receipt_id))
     return entries
 
@@ -311,7 +311,7 @@ def entry_bytes(entry: Any) -> int:
     leaf, sidecar, index, receipt, the leaf's node and on average one completed parent)."""
     return (
         (9 + len(entry.leaf))
-        + (9 + len(json.dumps(entry.sidecar)))
+        + (9 + len(entry.sidecar.to_json()))
         + (33 + 8)
         + (1 + len(entry.receipt_id) + 8)
         + 2 * (10 + 32)
@@ -358,7 +358,7 @@ def store_ingest(
                 )
                 if first == 0:
                     logical = statistics.mean(map(entry_bytes, batch[:1000]))
-                    sidecar = statistics.mean(len(json.dumps(e.sidecar)) for e in batch[:1000])
+                    sidecar = statistics.mean(len(e.sidecar.to_json()) for e in batch[:1000])
                 started, cpu_started = time.perf_counter(), time.process_time()
                 store.append(batch)
                 batch_seconds.append(time.perf_counter() - started)
@@ -935,7 +935,7 @@ def submit_to_final(
         node.wait_final(timeout=300)
         first_head = start_seconds + time.monotonic() - started
         signers = connect(node.rpc_url).provider.make_request("clique_getSigners", [])
-        depth = len(signers["result"]) // 2 + 1  # as node/service.py finality_depth_of
+        depth = len(signers["result"]) // 2 + 1  # as anchor RegistryClient.finality_depth
         log_start = node.log_file.stat().st_size
         poller = HeadPoller(node.url)
         poller.thread.start()

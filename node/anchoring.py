@@ -21,32 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
-
-from anchor import AnchorError, NodeStatus, RegistryClient, SignedHead
+from anchor import AnchorError, FinalityDepth, NodeStatus, RegistryClient, SignedHead
 from node.metrics import Metrics
-from node.store import Head, LogStore
+from node.models import AnchoringRecord, Head, HeadState
+from node.store import LogStore
 
 log = logging.getLogger("node.anchoring")
 MAX_BACKOFF = 30.0
-ANCHORED_BY = "node"
-"""`Head.extra` key: the address that anchored the head (the node's key at that time)."""
-
-
-def anchored_by(head: Head) -> str | None:
-    """The node key that anchored `head`, as recorded when it was sent or adopted; None for
-    heads recorded before the node kept it (they were anchored by the key of that time)."""
-    value = head.extra.get(ANCHORED_BY)
-    return value if isinstance(value, str) else None
-
-
-def _record_anchoring_key(head: Head, address: str | None) -> None:
-    if address is None:
-        head.extra.pop(ANCHORED_BY, None)
-    else:
-        head.extra[ANCHORED_BY] = address
 
 
 class HeadRelay(Protocol):
@@ -101,7 +82,7 @@ class AnchorWorker:
         self,
         store: LogStore,
         registry: RegistryClient,
-        finality_depth: int,
+        finality_depth: int | None,
         metrics: Metrics,
         *,
         max_in_flight: int = 8,
@@ -113,7 +94,8 @@ class AnchorWorker:
         self.relay_timeout = relay_timeout
         self._handed_over: dict[int, float] = {}  # seq → when it last went to the relay
         self.registry = registry
-        self.finality_depth = finality_depth
+        self.configured_finality_depth = finality_depth
+        self.finality: FinalityDepth | None = None  # asked of the chain on the first step
         self.metrics = metrics
         self.max_in_flight = max_in_flight
         sender = registry.sender
@@ -131,6 +113,7 @@ class AnchorWorker:
         """Reconcile if needed, then submit, collect receipts and confirm finality."""
         if self.halted:
             return
+        self._finality()  # asked of the chain once, before anything depends on it
         if self.needs_reconcile:
             self.reconcile()
         if self.relay is not None:
@@ -160,21 +143,25 @@ class AnchorWorker:
             raise AnchorError(
                 f"the registry has {chain_next} heads for this node but {first_unfinal} are "
                 "final here: the JSON-RPC endpoint is behind, or a reorg deeper than the "
-                f"finality depth ({self.finality_depth}) removed final anchors"
+                f"finality depth ({self._finality().depth}) removed final anchors"
             )
         lost = False
         for head in self.store.heads(first_unfinal):
             on_chain = head.seq < chain_next
             if on_chain and (
-                head.state in ("sealed", "submitted")
-                or (head.state == "anchored" and not self._block_canonical(head))
+                head.state in (HeadState.SEALED, HeadState.SUBMITTED)
+                or (head.state is HeadState.ANCHORED and not self._block_canonical(head))
             ):
                 # Mined after all, or mined again in another block after a reorg: adopt.
                 self._adopt_chain_record(head)
-            elif not on_chain and head.state in ("anchored", "final"):
+            elif not on_chain and head.state.is_anchored:
                 log.warning("head %d no longer on chain (reorg)", head.seq)
                 lost |= self._unanchor(head)
-            elif not on_chain and head.state == "submitted" and not self._tx_known(head.tx_hash):
+            elif (
+                not on_chain
+                and head.state is HeadState.SUBMITTED
+                and not self._tx_known(head.tx_hash)
+            ):
                 log.warning("anchor transaction of head %d is gone; sending it again", head.seq)
                 self._reset(head)
                 lost = True
@@ -187,7 +174,7 @@ class AnchorWorker:
     def _adopt_chain_record(self, head: Head) -> None:
         # The key that sent it, if recorded: after a key rotation, heads in flight were
         # anchored under the previous key, and the registry files them under it.
-        node = anchored_by(head) or self.node_address
+        node = head.anchored_by or self.node_address
         record = self.registry.get_anchor(node, head.root)
         if record is None or record.seq != head.seq or record.node != node:
             self.halted = (
@@ -203,11 +190,14 @@ class AnchorWorker:
             raise AnchorError(
                 f"no HeadAnchored log for head {head.seq} in block {record.block_number}"
             )
-        head.state, head.tx_hash = "anchored", event.tx_hash
-        head.block_number, head.block_hash = event.block_number, event.block_hash
-        head.anchored_at = record.timestamp
-        _record_anchoring_key(head, node)
-        self.store.save_head(head)
+        anchoring = AnchoringRecord(
+            tx_hash=event.tx_hash,
+            block_number=event.block_number,
+            block_hash=event.block_hash,
+            anchored_at=record.timestamp,
+            anchored_by=node,
+        )
+        self.store.save_head(head.anchored(anchoring))
         log.info(
             "head %d was already anchored in block %d (adopted)", head.seq, record.block_number
         )
@@ -217,53 +207,43 @@ class AnchorWorker:
         engine still holds it (it is mined again), else send it again. True if sent again."""
         if self._tx_known(head.tx_hash):
             log.info("head %d: its transaction is pending again; waiting for it", head.seq)
-            head.state, head.block_number, head.block_hash = "submitted", None, None
-            head.anchored_at = None
-            self.store.save_head(head)
+            self.store.save_head(head.unmined())
             return False
         log.warning("head %d: its transaction is gone; will anchor it again", head.seq)
         self._reset(head)
         return True
 
     def _reset(self, head: Head) -> None:
-        head.state, head.tx_hash, head.block_number, head.block_hash = "sealed", None, None, None
-        head.anchored_at = None
-        _record_anchoring_key(head, None)
-        self.store.save_head(head)
+        self.store.save_head(head.reset())
 
     def _block_canonical(self, head: Head) -> bool:
         """Whether the block the head was recorded in is still the chain's block there."""
         if head.block_number is None:
             return False
-        try:
-            block = self.registry.w3.eth.get_block(head.block_number)
-        except BlockNotFound:
-            return False
-        return "0x" + bytes(block["hash"]).hex() == head.block_hash
+        block = self.registry.block(head.block_number)
+        return block is not None and block.hash == head.block_hash
 
     def _tx_known(self, tx_hash: str | None) -> bool:
-        if tx_hash is None:
-            return False
-        try:
-            self.registry.w3.eth.get_transaction(HexBytes(tx_hash))
-            return True
-        except TransactionNotFound:
-            return False
+        return tx_hash is not None and self.registry.transaction_known(tx_hash)
+
+    def _finality(self) -> FinalityDepth:
+        if self.finality is None:
+            self.finality = self.registry.finality_depth(self.configured_finality_depth)
+            log.info("finality depth %d blocks (%s)", self.finality.depth, self.finality.source)
+        return self.finality
 
     # ------------------------------------------------------------------ stages
 
     def _submit(self) -> None:
         in_flight = 0
         for head in self.store.heads(self._first_unfinal()):
-            if head.state == "submitted":
+            if head.state is HeadState.SUBMITTED:
                 in_flight += 1
-            elif head.state == "sealed":
+            elif head.state is HeadState.SEALED:
                 if in_flight >= self.max_in_flight:
                     return
-                head.tx_hash = self.registry.send_anchor(head.seq, head.tree_size, head.root)
-                head.state, head.attempts = "submitted", head.attempts + 1
-                _record_anchoring_key(head, self.node_address)
-                self.store.save_head(head)
+                tx_hash = self.registry.send_anchor(head.seq, head.tree_size, head.root)
+                self.store.save_head(head.submitted(tx_hash, self.node_address))
                 self.metrics.anchors_submitted.inc()
                 in_flight += 1
 
@@ -277,8 +257,8 @@ class AnchorWorker:
             if len(due) >= self.max_in_flight:
                 break
             waited = now - self._handed_over.get(head.seq, -self.relay_timeout)
-            if head.state == "sealed" or (
-                head.state == "submitted" and waited >= self.relay_timeout
+            if head.state is HeadState.SEALED or (
+                head.state is HeadState.SUBMITTED and waited >= self.relay_timeout
             ):
                 due.append(head)
         if not due:
@@ -286,15 +266,16 @@ class AnchorWorker:
         self.relay.hand_over([self.registry.sign_head(h.seq, h.tree_size, h.root) for h in due])
         for head in due:
             self._handed_over[head.seq] = now
-            if head.state == "sealed":
-                head.state, head.tx_hash, head.attempts = "submitted", None, head.attempts + 1
-                _record_anchoring_key(head, self.node_address)  # the key that signed it
-                self.store.save_head(head)
+            if head.state is HeadState.SEALED:
+                # No transaction of its own; the key that signed it.
+                self.store.save_head(head.submitted(None, self.node_address))
                 self.metrics.anchors_submitted.inc()
 
     def _collect_relayed(self) -> None:
         """Heads the relayer landed: the registry's `nextSeq` moved past them."""
-        pending = [h for h in self.store.heads(self._first_unfinal()) if h.state == "submitted"]
+        pending = [
+            h for h in self.store.heads(self._first_unfinal()) if h.state is HeadState.SUBMITTED
+        ]
         if not pending:
             return
         chain_next = self.registry.next_seq(self.node_address)
@@ -307,17 +288,16 @@ class AnchorWorker:
 
     def _collect_receipts(self) -> None:
         for head in self.store.heads(self._first_unfinal()):
-            if head.state != "submitted":
+            if head.state is not HeadState.SUBMITTED:
                 continue
-            try:
-                receipt = self.registry.w3.eth.get_transaction_receipt(HexBytes(head.tx_hash or ""))
-            except TransactionNotFound:
+            receipt = self.registry.receipt(head.tx_hash) if head.tx_hash else None
+            if receipt is None:
                 if not self._tx_known(head.tx_hash):
                     # Neither mined nor pending: a reorg dropped it, or a failover reached an
                     # endpoint that never saw it. Nothing would ever mine it: reconcile.
                     self.needs_reconcile = True
                 return  # later heads cannot be mined before this one (nonce order)
-            if receipt["status"] != 1:
+            if not receipt.succeeded:
                 reason: Exception = AnchorError(f"anchor of head {head.seq} reverted")
                 try:
                     self.registry.wait(head.tx_hash or "")
@@ -328,32 +308,38 @@ class AnchorWorker:
                 self._reset(head)
                 self.needs_reconcile = True
                 raise AnchorError(f"anchor of head {head.seq} reverted: {reason}")
-            block = self.registry.w3.eth.get_block(receipt["blockNumber"])
-            head.state = "anchored"
-            if anchored_by(head) is None:  # sent by a version that did not record it
-                _record_anchoring_key(head, to_checksum_address(receipt["from"]))
-            head.block_number = receipt["blockNumber"]
-            head.block_hash = "0x" + bytes(receipt["blockHash"]).hex()
-            head.anchored_at = int(block["timestamp"])
-            self.store.save_head(head)
+            block = self.registry.block(receipt.block_number)
+            if block is None or block.hash != receipt.block_hash:
+                # Its block was replaced between the two reads: look again next round.
+                self.needs_reconcile = True
+                return
+            anchoring = AnchoringRecord(
+                tx_hash=head.tx_hash,
+                block_number=receipt.block_number,
+                block_hash=receipt.block_hash,
+                anchored_at=block.timestamp,
+                # Sent by a version that did not record the key: the receipt names it.
+                anchored_by=head.anchored_by or receipt.sender,
+            )
+            self.store.save_head(head.anchored(anchoring))
             self.metrics.anchor_lag_seconds.set(max(0.0, time.time() - head.sealed_at))
 
     def _confirm_finality(self) -> None:
-        latest = self.registry.w3.eth.block_number
+        finality = self._finality()
+        latest = self.registry.block_number()
         for head in self.store.heads(self._first_unfinal()):
-            if head.state != "anchored" or head.block_number is None:
+            if head.state is not HeadState.ANCHORED or head.block_number is None:
                 return
-            if latest < head.block_number + self.finality_depth:
+            if not finality.is_final(head.block_number, latest):
                 return
-            canonical = self.registry.w3.eth.get_block(head.block_number)
-            if "0x" + bytes(canonical["hash"]).hex() != head.block_hash:
+            canonical = self.registry.block(head.block_number)
+            if canonical is None or canonical.hash != head.block_hash:
                 # The registry decides (reconcile): mined again elsewhere (adopt that block),
                 # pending again (wait), or gone (send again).
                 log.warning("block of head %d was replaced (reorg); re-checking", head.seq)
                 self.needs_reconcile = True
                 return
-            head.state = "final"
-            self.store.save_head(head)
+            self.store.save_head(head.finalised())
             self.metrics.heads_final.inc()
             self.metrics.final_lag_seconds.set(max(0.0, time.time() - head.sealed_at))
 
@@ -363,7 +349,7 @@ class AnchorWorker:
         while low < high:
             middle = (low + high) // 2
             head = self.store.head(middle)
-            if head is not None and head.state == "final":
+            if head is not None and head.state is HeadState.FINAL:
                 low = middle + 1
             else:
                 high = middle
@@ -390,7 +376,7 @@ def run_worker(
         except LogDivergedError as error:
             log.critical("%s", error)
             metrics.chain_errors.inc()
-        except (AnchorError, Web3Exception, OSError, ValueError) as error:
+        except AnchorError as error:
             metrics.chain_errors.inc()
             if worker is not None:
                 worker.needs_reconcile = True

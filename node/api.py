@@ -39,6 +39,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from anchor import SignedHead
 from node.intake import SignatureInput, Submission, SubmissionRejectedError
+from node.models import Head
 from node.service import NodeService
 from node.tokens import Client
 from verifier.bundle import bundle_to_json
@@ -723,8 +724,7 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         responses=problems(401, 403, 404),
     )
     def receipt(receipt_id: str, client: Client = reader) -> dict[str, Any]:
-        index = service.store.index_of_receipt(receipt_id)
-        stored = None if index is None else service.store.entry(index)
+        stored = service.entry_by_receipt(receipt_id)
         if stored is None:
             raise ProblemError(
                 404, "not-found", "Not found", "no receipt with this id", "receipt_id"
@@ -824,12 +824,12 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         summary="Current tree size and root, latest sealed and final heads",
     )
     def log_head() -> dict[str, Any]:
-        size = service.store.size
-        latest = service.store.latest_head()
-        final = next((h for h in _heads_desc(service) if h.state == "final"), None)
+        size = service.log_size
+        latest = service.latest_head()
+        final = service.latest_final_head()
         return {
             "tree_size": size,
-            "root": service.store.root(size).hex(),
+            "root": service.root(size).hex(),
             "latest_head": _head_json(latest),
             "latest_final_head": _head_json(final),
             "node": service.key.address,
@@ -847,8 +847,8 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         limit: Annotated[int, Query(ge=1, le=MAX_HEADS_PAGE)] = 100,
     ) -> dict[str, Any]:
         return {
-            "heads": [_head_json(h) for h in service.store.heads(start, limit)],
-            "count": service.store.head_count,
+            "heads": [_head_json(h) for h in service.heads(start, limit)],
+            "count": service.head_count,
         }
 
     @app.get(
@@ -862,15 +862,16 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         first: Annotated[int, Query(ge=0, le=MAX_UINT64)],
         second: Annotated[int, Query(ge=0, le=MAX_UINT64)],
     ) -> dict[str, Any]:
-        if first > second or second > service.store.size:
+        size = service.log_size
+        if first > second or second > size:
             raise ProblemError(
                 422,
                 "invalid-request",
                 "Invalid request",
-                f"need 0 <= first <= second <= {service.store.size}",
+                f"need 0 <= first <= second <= {size}",
                 "second",
             )
-        proof = service.store.consistency_proof(first, second)
+        proof = service.consistency_proof(first, second)
         return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
 
     @app.get(
@@ -900,23 +901,24 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         ],
         tree_size: Annotated[int, Query(ge=1, le=MAX_UINT64)],
     ) -> dict[str, Any]:
-        index = service.store.index_of(_leaf_hash(leaf_hash))
+        index = service.index_of(_leaf_hash(leaf_hash))
         if index is None:
             raise ProblemError(
                 404, "not-found", "Not found", "no entry with this leaf hash", "leaf_hash"
             )
-        if not index < tree_size <= service.store.size:
+        size = service.log_size
+        if not index < tree_size <= size:
             raise ProblemError(
                 422,
                 "invalid-request",
                 "Invalid request",
-                f"tree_size must be in ({index}, {service.store.size}]",
+                f"tree_size must be in ({index}, {size}]",
                 "tree_size",
             )
         return {
             "leaf_index": index,
             "tree_size": tree_size,
-            "path": [p.hex() for p in service.store.inclusion_proof(index, tree_size)],
+            "path": [p.hex() for p in service.inclusion_proof(index, tree_size)],
         }
 
     @app.get(
@@ -951,7 +953,7 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
                     "leaf_hash": hash_leaf(data).hex(),
                     "leaf": base64.b64encode(data).decode(),
                 }
-                for i, data in service.store.leaves(start, end)
+                for i, data in service.leaves(start, end)
             ]
         }
 
@@ -1016,9 +1018,9 @@ def _add_operation_routes(app: FastAPI, service: NodeService, plane: Plane) -> N
         response_class=PlainTextResponse,
     )
     def metrics_endpoint() -> Response:
-        latest_final = next((h for h in _heads_desc(service) if h.state == "final"), None)
+        latest_final = service.latest_final_head()
         metrics.unanchored_entries.set(
-            service.store.size - (latest_final.tree_size if latest_final else 0)
+            service.log_size - (latest_final.tree_size if latest_final else 0)
         )
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -1221,14 +1223,7 @@ def _leaf_hash(value: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def _heads_desc(service: NodeService) -> Any:
-    for seq in range(service.store.head_count - 1, -1, -1):
-        head = service.store.head(seq)
-        if head is not None:
-            yield head
-
-
-def _head_json(head: Any) -> dict[str, Any] | None:
+def _head_json(head: Head | None) -> dict[str, Any] | None:
     if head is None:
         return None
     return {
@@ -1236,7 +1231,7 @@ def _head_json(head: Any) -> dict[str, Any] | None:
         "tree_size": head.tree_size,
         "root": head.root.hex(),
         "sealed_at": head.sealed_at,
-        "state": head.state,
+        "state": head.state.value,
         "tx_hash": head.tx_hash,
         "block_number": head.block_number,
         "block_hash": head.block_hash,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
-from node.anchoring import anchored_by
-from node.store import Head, LogStore, StoredEntry
+from node.models import DocumentSidecar, Head, HeadState
+from node.store import LogStore, StoreError
 from verifier.bundle import (
     AnchorSection,
     HeadSection,
@@ -16,9 +15,9 @@ from verifier.bundle import (
     build_bundle,
     build_revocation_section,
 )
-from verifier.leaf import DocumentEntry, RevocationEntry, SignatureFormat, decode_entry
+from verifier.leaf import DocumentEntry, RevocationEntry, decode_entry
 
-ANCHORED_STATES = ("anchored", "final")
+ANCHORED_STATES = (HeadState.ANCHORED, HeadState.FINAL)
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class ChainIdentity:
 @dataclass(frozen=True)
 class BundleAnswer:
     bundle: ProofBundle
-    state: str  # pending | anchored | final
+    state: str  # pending | anchored | final (the `Notary-Bundle-State` header)
 
 
 class BundleBuilder:
@@ -51,19 +50,21 @@ class BundleBuilder:
         if not isinstance(entry, DocumentEntry):
             return None  # revocation entries have no bundle of their own
         sidecar = stored.sidecar
+        if not isinstance(sidecar, DocumentSidecar):
+            raise StoreError(f"entry {index} is a document entry with a {sidecar.kind} sidecar")
         proof = self._proof(stored.index)
         revocation = self.revocation_section(stored.leaf_hash)
         bundle = build_bundle(
             entry=entry,
-            salt=bytes.fromhex(sidecar["salt"]),
-            signature=base64.b64decode(sidecar["signature"]),
-            certificates=[base64.b64decode(c) for c in sidecar["certificates"]],
+            salt=sidecar.salt,
+            signature=sidecar.signature,
+            certificates=list(sidecar.certificates),
             inclusion=proof[0] if proof else None,
             head=proof[1] if proof else None,
             anchor=proof[2] if proof else None,
             revocation=revocation,
         )
-        state = "pending" if proof is None else proof[3].state
+        state = "pending" if proof is None else proof[3].state.value
         return BundleAnswer(bundle, state)
 
     def revocation_section(self, leaf_hash: bytes) -> RevocationSection | None:
@@ -100,14 +101,10 @@ class BundleBuilder:
             registry=self.identity.registry,
             # The key that anchored this head: after a rotation, older heads stay under
             # the previous key in the registry.
-            node=anchored_by(head) or self.identity.node,
+            node=head.anchored_by or self.identity.node,
             lg_code=self.identity.lg_code,
             tx_hash=bytes.fromhex(head.tx_hash[2:]),
             block_number=head.block_number,
             block_hash=bytes.fromhex(head.block_hash[2:]),
         )
         return inclusion, HeadSection(head.seq, head.tree_size, head.root), anchor, head
-
-
-def signature_format_of(stored: StoredEntry) -> SignatureFormat:
-    return SignatureFormat.from_label(stored.sidecar["signature_format"])

@@ -3,7 +3,6 @@ signer at signing time, draw the salt, and encode the leaf. Nothing is stored he
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from node.models import DocumentSidecar, RevocationSidecar
 from node.store import NewEntry
 from verifier.bundle import MAX_CERTIFICATES, make_document_entry
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
@@ -267,17 +267,16 @@ def document_entry(
         signer_certificate=signer.der,
     )
     receipt_id = new_receipt_id()
-    sidecar: dict[str, Any] = {
-        "kind": "document",
-        "salt": salt.hex(),
-        "signature_format": sig.format.label,
-        "signature": _b64(sig.value),
-        "certificates": [_b64(c) for c in certificates],
-        "receipt_id": receipt_id,
-        "request_id": submission.request_id,
-        "client": client,
-        "received_at": int(received),
-    }
+    sidecar = DocumentSidecar(
+        salt=salt,
+        signature_format=sig.format,
+        signature=sig.value,
+        certificates=tuple(certificates),
+        receipt_id=receipt_id,
+        request_id=submission.request_id,
+        client=client,
+        received_at=int(received),
+    )
     return NewEntry(entry.encode(), sidecar, receipt_id)
 
 
@@ -286,13 +285,12 @@ def revocation_entry(
 ) -> NewEntry:
     entry = RevocationEntry(revoked_leaf_hash, lg_code, reason, int(time.time()))
     receipt_id = new_receipt_id()
-    sidecar = {
-        "kind": "revocation",
-        "receipt_id": receipt_id,
-        "client": client,
-        "received_at": entry.revoked_at,
-        "revokes": revoked_leaf_hash.hex(),
-    }
+    sidecar = RevocationSidecar(
+        receipt_id=receipt_id,
+        client=client,
+        received_at=entry.revoked_at,
+        revokes=revoked_leaf_hash,
+    )
     return NewEntry(entry.encode(), sidecar, receipt_id, revokes=revoked_leaf_hash)
 
 
@@ -301,10 +299,6 @@ def body_fingerprint(body: Any) -> str:
     return hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def _utc(seconds: int) -> str:

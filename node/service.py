@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from anchor import RegistryClient, connect, endpoint_in_use
+from anchor import RegistryClient, connect
 from anchor.keys import load_account
 from anchor.transactions import gwei
 from node.anchoring import AnchorWorker, Batcher, run_worker
@@ -30,9 +30,10 @@ from node.intake import (
     revocation_entry,
 )
 from node.metrics import Metrics
+from node.models import DocumentSidecar, Head, HeadState
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.settings import NodeSettings
-from node.store import REQUEST, LogStore, NewEntry, StoredEntry
+from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.tokens import Client, TokenStore
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
@@ -56,19 +57,6 @@ class RevocationBucketAnswer:
 class SubmitResult:
     receipts: list[dict[str, Any]]
     replayed: bool
-
-
-def finality_depth_of(settings: NodeSettings, registry: RegistryClient) -> int:
-    """Configured, else floor(N/2)+1 for a Clique chain of N signers, else 2."""
-    if settings.finality_depth is not None:
-        return settings.finality_depth
-    try:
-        signers = registry.w3.provider.make_request("clique_getSigners", [])  # type: ignore[arg-type]
-        if isinstance(signers.get("result"), list) and signers["result"]:
-            return len(signers["result"]) // 2 + 1
-    except Exception:  # an engine without clique_ methods (anvil, Besu/QBFT)
-        log.debug("no clique_getSigners; finality depth defaults to 2")
-    return 2
 
 
 class NodeService:
@@ -106,7 +94,7 @@ class NodeService:
             assert self.registry.sender is not None
             self.registry.sender.max_fee_per_gas = gwei(settings.anchor_max_fee_gwei)
             self.identity = ChainIdentity(
-                int(w3.eth.chain_id), self.registry.address, self.key.address, settings.lg_code
+                self.registry.chain_id(), self.registry.address, self.key.address, settings.lg_code
             )
             relay: RelayClient | RelayQueue | None = None
             if settings.relay_for:
@@ -122,7 +110,8 @@ class NodeService:
             self.worker = AnchorWorker(
                 self.store,
                 self.registry,
-                finality_depth_of(settings, self.registry),
+                # None: the worker asks the chain (RegistryClient.finality_depth).
+                settings.finality_depth,
                 self.metrics,
                 max_in_flight=settings.max_anchors_in_flight,
                 relay=relay,
@@ -259,7 +248,7 @@ class NodeService:
                 }
                 extra[_request_key(client, request_id)] = json.dumps(record).encode()
             first = self.store.append(entries, extra)
-        kinds = [e.sidecar["kind"] for e in entries]
+        kinds = [e.sidecar.kind.value for e in entries]
         for kind in set(kinds):
             self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
         self.metrics.tree_size.set(self.store.size)
@@ -281,17 +270,21 @@ class NodeService:
         entry = decode_entry(stored.leaf)
         sidecar = stored.sidecar
         body: dict[str, Any] = {
-            "receipt_id": sidecar["receipt_id"],
-            "kind": sidecar["kind"],
+            "receipt_id": sidecar.receipt_id,
+            "kind": sidecar.kind.value,
             "leaf_hash": stored.leaf_hash.hex(),
             "leaf_index": stored.index,
             "lg_code": f"{entry.lg_code:06d}",
-            "received_at": _time(sidecar["received_at"]),
+            "received_at": _time(sidecar.received_at),
             "node": self.key.address,
         }
         if isinstance(entry, DocumentEntry):
+            if not isinstance(sidecar, DocumentSidecar):
+                raise StoreError(
+                    f"entry {stored.index} is a document with a {sidecar.kind} sidecar"
+                )
             body |= {
-                "salt": sidecar["salt"],
+                "salt": sidecar.salt.hex(),
                 "document_type": entry.document_type,
                 "issued_at": _time(entry.issued_at),
                 "signing_time": _time(entry.signing_time),
@@ -303,6 +296,50 @@ class NodeService:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         signature = self.key.sign_message(encode_defunct(text=canonical)).signature
         return body | {"receipt_signature": "0x" + bytes(signature).hex()}
+
+    # The log and its heads, for the API's read routes.
+
+    @property
+    def log_size(self) -> int:
+        return self.store.size
+
+    @property
+    def head_count(self) -> int:
+        return self.store.head_count
+
+    def entry_by_receipt(self, receipt_id: str) -> StoredEntry | None:
+        index = self.store.index_of_receipt(receipt_id)
+        return None if index is None else self.store.entry(index)
+
+    def index_of(self, leaf_hash: bytes) -> int | None:
+        return self.store.index_of(leaf_hash)
+
+    def leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        return self.store.leaves(start, end)
+
+    def root(self, tree_size: int) -> bytes:
+        return self.store.root(tree_size)
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        return self.store.inclusion_proof(index, tree_size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self.store.consistency_proof(size1, size2)
+
+    def heads(self, start: int = 0, limit: int | None = None) -> list[Head]:
+        return list(self.store.heads(start, limit))
+
+    def latest_head(self) -> Head | None:
+        return self.store.latest_head()
+
+    def latest_final_head(self) -> Head | None:
+        """The newest final head (heads become final in order, so a scan from the newest
+        stops at the first)."""
+        for seq in range(self.store.head_count - 1, -1, -1):
+            head = self.store.head(seq)
+            if head is not None and head.state is HeadState.FINAL:
+                return head
+        return None
 
     def bundle_by_leaf_hash(self, leaf_hash: bytes) -> BundleAnswer | None:
         index = self.store.index_of(leaf_hash)
@@ -337,7 +374,7 @@ class NodeService:
 
     def chain_endpoint(self) -> dict[str, Any] | None:
         """The JSON-RPC endpoint in use (URL without credentials, position, count), if any."""
-        return None if self.registry is None else endpoint_in_use(self.registry.w3)
+        return None if self.registry is None else self.registry.endpoint_in_use()
 
     def readiness(self) -> tuple[bool, str]:
         if self.worker is None:

@@ -14,12 +14,13 @@ import re
 import struct
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import plyvel
 
+from node.models import EntrySidecar, Head, HeadState, RecordError, sidecar_from_json
 from verifier.merkle import (
     consistency_proof_from_subtrees,
     hash_children,
@@ -53,51 +54,22 @@ def u64(value: int) -> bytes:
     return _U64.pack(value)
 
 
-@dataclass
+@dataclass(frozen=True)
 class NewEntry:
     """What an append writes for one entry."""
 
     leaf: bytes
-    sidecar: dict[str, Any]
+    sidecar: EntrySidecar
     receipt_id: str
     revokes: bytes | None = None  # leaf hash a revocation entry withdraws
 
 
-@dataclass
+@dataclass(frozen=True)
 class StoredEntry:
     index: int
     leaf: bytes
     leaf_hash: bytes
-    sidecar: dict[str, Any]
-
-
-@dataclass
-class Head:
-    """A sealed tree head and how far its anchoring got."""
-
-    seq: int
-    tree_size: int
-    root: bytes
-    sealed_at: float
-    state: str = "sealed"  # sealed -> submitted -> anchored -> final
-    tx_hash: str | None = None
-    block_number: int | None = None
-    block_hash: str | None = None
-    anchored_at: int | None = None  # block timestamp
-    attempts: int = 0
-    last_error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        data = asdict(self)
-        data["root"] = self.root.hex()
-        return json.dumps(data).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Head:
-        data = json.loads(raw)
-        data["root"] = bytes.fromhex(data["root"])
-        return cls(**data)
+    sidecar: EntrySidecar
 
 
 class LogStore:
@@ -147,7 +119,7 @@ class LogStore:
                     index = first + offset
                     leaf_hash = hash_leaf(entry.leaf)
                     batch.put(LEAF + u64(index), entry.leaf)
-                    batch.put(SIDECAR + u64(index), json.dumps(entry.sidecar).encode())
+                    batch.put(SIDECAR + u64(index), entry.sidecar.to_json())
                     batch.put(INDEX + leaf_hash, u64(index))
                     batch.put(RECEIPT + entry.receipt_id.encode(), u64(index))
                     if entry.revokes is not None:
@@ -168,7 +140,11 @@ class LogStore:
         sidecar = self.db.get(SIDECAR + u64(index))
         if leaf is None or sidecar is None:
             raise StoreError(f"entry {index} is missing below size {self._size}")
-        return StoredEntry(index, leaf, hash_leaf(leaf), json.loads(sidecar))
+        try:
+            record = sidecar_from_json(sidecar)
+        except RecordError as error:
+            raise StoreError(f"entry {index}: {error}") from None
+        return StoredEntry(index, leaf, hash_leaf(leaf), record)
 
     def index_of(self, leaf_hash: bytes) -> int | None:
         raw = self.db.get(INDEX + leaf_hash)
@@ -239,7 +215,7 @@ class LogStore:
 
     def head(self, seq: int) -> Head | None:
         raw = self.db.get(HEAD + u64(seq))
-        return None if raw is None else Head.from_json(raw)
+        return None if raw is None else _head(raw)
 
     def save_head(self, head: Head) -> None:
         self.db.put(HEAD + u64(head.seq), head.to_json(), sync=True)
@@ -251,12 +227,12 @@ class LogStore:
         if start >= stop:
             return
         for _, value in self.db.iterator(start=HEAD + u64(start), stop=HEAD + u64(stop)):
-            yield Head.from_json(value)
+            yield _head(value)
 
     def latest_head(self) -> Head | None:
         return self.head(self._heads - 1) if self._heads else None
 
-    def covering_head(self, index: int, states: Sequence[str]) -> Head | None:
+    def covering_head(self, index: int, states: Sequence[HeadState]) -> Head | None:
         """The earliest head in one of `states` that contains leaf `index` (binary search
         by size, then a forward scan over the few heads in the wanted states)."""
         low, high = 0, self._heads
@@ -271,7 +247,7 @@ class LogStore:
         for head in self.heads(low):
             if head.state in states:
                 return head
-            if head.state == "sealed":
+            if head.state is HeadState.SEALED:
                 return None  # later heads are not anchored before earlier ones
         return None
 
@@ -290,6 +266,13 @@ class LogStore:
     def _read_int(self, key: bytes) -> int:
         raw = self.db.get(key)
         return 0 if raw is None else _U64.unpack(raw)[0]
+
+
+def _head(raw: bytes) -> Head:
+    try:
+        return Head.from_json(raw)
+    except RecordError as error:
+        raise StoreError(str(error)) from None
 
 
 def _add_leaf(batch: Any, frontier: dict[int, bytes], index: int, leaf_hash: bytes) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 from web3.exceptions import Web3RPCError
+from web3.providers.base import BaseProvider
 
 from anchor import (
     ChainUnavailableError,
@@ -140,3 +141,57 @@ def test_event_paging_halves_pages_the_engine_refuses(
             w3.eth, "get_logs", lambda params: capped({"fromBlock": 0, "toBlock": 99})
         )
         list(governance.iter_anchored_heads(page_size=1024))
+
+
+def test_chain_state_reads_are_typed_and_fail_as_anchor_errors(anvil: AnvilProcess) -> None:
+    w3 = connect(anvil.rpc_url)
+    _, node = deploy_with_node(w3)
+    result = node.anchor(0, 1, root("a"))
+    mined = node.receipt(result.tx_hash)
+    assert mined is not None and mined.succeeded
+    assert (mined.block_number, mined.block_hash) == (result.block_number, result.block_hash)
+    assert mined.sender == dev_account(1).address
+    block = node.block(result.block_number)
+    assert block is not None and block.hash == result.block_hash
+    assert node.block_number() >= result.block_number
+    assert node.block(node.block_number() + 1000) is None
+    assert node.transaction_known(result.tx_hash)
+    unknown = "0x" + "ee" * 32
+    assert node.receipt(unknown) is None and not node.transaction_known(unknown)
+    # anvil has no clique_getSigners: the fallback, said so.
+    depth = node.finality_depth()
+    assert depth.depth == 2 and "fallback" in depth.source
+    assert node.finality_depth(5).depth == 5
+    anvil.stop()
+    for read in (node.block_number, lambda: node.receipt(unknown), node.finality_depth):
+        with pytest.raises(ChainUnavailableError):
+            read()
+
+
+class _CliqueAnswer(BaseProvider):
+    """Answers every request with `answer` (a JSON-RPC response object)."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        return {"jsonrpc": "2.0", "id": 1, **self.answer}
+
+
+@pytest.mark.parametrize(
+    ("answer", "depth"),
+    [
+        ({"result": ["0x" + "01" * 20]}, 1),
+        ({"result": ["0x" + f"{i:02x}" * 20 for i in range(3)]}, 2),
+        ({"result": ["0x" + f"{i:02x}" * 20 for i in range(5)]}, 3),
+        ({"error": {"code": -32601, "message": "the method does not exist"}}, 2),
+    ],
+)
+def test_finality_depth_follows_the_clique_signers(
+    answer: dict[str, Any], depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = RegistryClient(Web3(_CliqueAnswer(answer)), "0x" + "11" * 20)
+    found = client.finality_depth()
+    assert found.depth == depth
+    assert ("falls back" in caplog.text) == ("error" in answer)

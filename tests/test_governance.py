@@ -27,12 +27,14 @@ from anchor import (
     load_registry_artifact,
 )
 from anchor import errors as e
-from anchor.registry import PROPOSAL_LIFETIME_SECONDS, RevertDecoder
+from anchor.registry import RevertDecoder
 from anchor.transactions import TransactionSender
 from audit.lgcodes import lookup, official_codes
-from audit.registry import RegistryReplay, governance_json
+from audit.registry import RegistryEventReader, RegistryReplay, governance_json
 from contracts import build
 from tests.chains import ChainEndpoint, running_engine
+from verifier.jsonrpc import JsonRpcClient
+from verifier.registry_abi import PROPOSAL_LIFETIME_SECONDS
 
 pytestmark = pytest.mark.chain
 REPO = Path(__file__).resolve().parent.parent
@@ -517,7 +519,8 @@ def replay_of(client: RegistryClient) -> RegistryReplay:
         {b["number"]: "0x" + bytes(b["hash"]).hex() for b in blocks},
         block_times={b["number"]: b["timestamp"] for b in blocks},
     )
-    replay.run(client, latest)
+    rpc = JsonRpcClient(str(w3.provider.endpoint_uri))
+    replay.run(RegistryEventReader(rpc, client.address), latest)
     return replay
 
 

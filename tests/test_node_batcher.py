@@ -7,12 +7,18 @@ from pathlib import Path
 
 from node.anchoring import Batcher
 from node.metrics import Metrics
+from node.models import RevocationSidecar
 from node.store import LogStore, NewEntry
+
+
+def sidecar(receipt_id: str) -> RevocationSidecar:
+    """A minimal well-formed sidecar: the store keeps it, these tests never read it."""
+    return RevocationSidecar(receipt_id=receipt_id, client="test", received_at=0, revokes=b"")
 
 
 def entries(count: int, start: int = 0) -> list[NewEntry]:
     return [
-        NewEntry(f"leaf {start + i}".encode(), {"kind": "document"}, f"r{start + i}")
+        NewEntry(f"leaf {start + i}".encode(), sidecar(f"r{start + i}"), f"r{start + i}")
         for i in range(count)
     ]
 

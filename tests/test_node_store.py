@@ -6,8 +6,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from node.models import RevocationSidecar
 from node.store import LogStore, NewEntry
 from verifier.merkle import MerkleTree, hash_leaf
+
+
+def sidecar(receipt_id: str) -> RevocationSidecar:
+    """A minimal well-formed sidecar: the store keeps it, these tests never read it."""
+    return RevocationSidecar(receipt_id=receipt_id, client="test", received_at=0, revokes=b"")
 
 
 def test_roots_and_proofs_match_the_reference_across_reopen(tmp_path: Path) -> None:
@@ -18,7 +24,7 @@ def test_roots_and_proofs_match_the_reference_across_reopen(tmp_path: Path) -> N
     for batch in (1, 2, 5, 64, 3, 100, 1, 124):  # odd batch sizes cross subtree boundaries
         store.append(
             [
-                NewEntry(leaf, {}, f"r{position + i}")
+                NewEntry(leaf, sidecar(f"r{position + i}"), f"r{position + i}")
                 for i, leaf in enumerate(leaves[position : position + batch])
             ]
         )

@@ -29,6 +29,7 @@ from anchor.registry import ANCHOR_MANY_BASE_GAS, ANCHOR_MANY_HEAD_GAS
 from anchor.signing import REGISTRY_NAME, REGISTRY_VERSION, head_typed_data
 from node.anchoring import AnchorWorker
 from node.metrics import Metrics
+from node.models import RevocationSidecar
 from node.store import LogStore, NewEntry
 from tests.chains import ChainEndpoint
 from tests.conftest import DeployedRegistry
@@ -535,7 +536,8 @@ def test_node_worker_hands_heads_to_a_relay_and_again_when_one_is_lost(
     worker = AnchorWorker(store, node, 0, Metrics(), relay=relay, relay_timeout=0.5)
     try:
         for seq in range(2):
-            store.append([NewEntry(f"leaf {seq}".encode(), {"kind": "document"}, f"r{seq}")])
+            sidecar = RevocationSidecar(f"r{seq}", "test", 0, b"")
+            store.append([NewEntry(f"leaf {seq}".encode(), sidecar, f"r{seq}")])
             store.seal_head(store.size, time.time())
         worker.step()
         assert relay.handed == [[0, 1]]

@@ -12,13 +12,14 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, SignedHead, head_signer, sign_head
-from audit.registry import RegistryReplay
+from audit.registry import RegistryEventReader, RegistryReplay
 from devtools.testca import TestHierarchy
 from node.relay import RelayQueue, RelayRefusedError
 from tests.chains import ChainEndpoint, send_ether
 from tests.jpki_fixtures import all_crls, anchors
 from tests.vectors.issuer import MiniLog, Signer, anchor_section
 from verifier import VerdictStatus, VerificationPolicy, Verifier
+from verifier.jsonrpc import JsonRpcClient
 
 pytest_plugins = ["tests.jpki_fixtures"]
 
@@ -131,7 +132,7 @@ def test_bundles_of_relayed_heads_verify_and_the_replay_is_clean(
     latest = w3.eth.block_number
     canonical = {n: "0x" + bytes(w3.eth.get_block(n)["hash"]).hex() for n in range(latest + 1)}
     replay = RegistryReplay(canonical)
-    replay.run(governance, latest)
+    replay.run(RegistryEventReader(JsonRpcClient(chain.rpc_url), governance.address), latest)
     assert replay.findings == []
     by_code = {n.lg_code: n for n in replay.nodes.values()}
     assert [a.seq for a in by_code[f"{CHIYODA:06d}"].anchors] == [0, 1, 2]

@@ -35,6 +35,7 @@ from devnet.anvil import free_port
 from devtools.testca import TestHierarchy
 from node import api as node_api
 from node.api import PUBLIC_ROUTES, create_app, token_scopes
+from node.models import RevocationSidecar
 from node.service import NodeService
 from node.settings import NodeSettings
 from node.store import LogStore, NewEntry
@@ -111,15 +112,26 @@ class _CountingDB:
         return getattr(self.db, name)
 
 
+def revocation_sidecar(receipt_id: str, revokes: str) -> RevocationSidecar:
+    return RevocationSidecar(
+        receipt_id=receipt_id, client="test", received_at=0, revokes=bytes.fromhex(revokes)
+    )
+
+
 def test_revocations_by_prefix_read_only_their_key_range(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log")
     edges = ["00" * 32, "ff" * 32, "a" + "0" * 63, "a" + "f" * 63, "9f" + "f" * 62, "b0" + "0" * 62]
     revoked = sorted({*edges, *(secrets.token_hex(32) for _ in range(700))})
     # Document entries too: their keys must never be read by a revocation look-up.
     store.append(
-        [NewEntry(f"doc {i}".encode(), {}, f"d{i}") for i in range(50)]
+        [NewEntry(f"doc {i}".encode(), revocation_sidecar(f"d{i}", ""), f"d{i}") for i in range(50)]
         + [
-            NewEntry(f"revocation {i}".encode(), {}, f"r{i}", revokes=bytes.fromhex(leaf))
+            NewEntry(
+                f"revocation {i}".encode(),
+                revocation_sidecar(f"r{i}", leaf),
+                f"r{i}",
+                revokes=bytes.fromhex(leaf),
+            )
             for i, leaf in enumerate(revoked)
         ]
     )

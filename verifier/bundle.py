@@ -335,11 +335,11 @@ def load_json(data: bytes | str) -> Any:
 def _check_nesting(text: str) -> None:
     """Refuse JSON nested deeper than any bundle can be, before the parser recurses into it.
 
-    Libraries the verifier imports (py_ecc, via web3) raise the interpreter's recursion limit
-    to 100,000, so a megabyte of ``[[[[...`` would overflow the C stack inside `json.loads`
-    and kill the process instead of raising. A real bundle has a dozen brackets, so counting
-    them (C speed) clears it; only text with many brackets is scanned properly, skipping
-    brackets inside strings.
+    Libraries loaded beside the verifier (py_ecc, via web3, in the node) raise the interpreter's
+    recursion limit to 100,000, so a megabyte of ``[[[[...`` would overflow the C stack inside
+    `json.loads` and kill the process instead of raising. A real bundle has a dozen brackets,
+    so counting them (C speed) clears it; only text with many brackets is scanned properly,
+    skipping brackets inside strings.
     """
     if text.count("[") + text.count("{") <= MAX_NESTING:
         return

@@ -3,8 +3,9 @@
 Readers only *gather* facts (what the registry recorded for a root, the anchoring
 transaction, the node's registration at the anchor block, how deep the block is); judging
 them against the bundle is `verifier.verify`'s job, so the rules live in one place and can
-be tested with recorded facts. Chain reads go through `anchor/` (read side only: no account,
-no transactions) over standard JSON-RPC, so any engine serves. Every failure to obtain
+be tested with recorded facts. Chain reads go through `verifier.jsonrpc`, the read-only
+client (no account, no transactions), over standard JSON-RPC, so any engine serves; what the
+registry's calls and events look like is in `verifier.registry_abi`. Every failure to obtain
 evidence is an `EvidenceUnavailableError`, which a verdict reports as ``unknown``.
 """
 
@@ -20,21 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-import requests
 from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
-from anchor import (
-    AnchorError,
-    AnchorRecord,
-    NodeRecord,
-    RegistryClient,
-    WrongChainError,
-    connect,
-)
-from anchor.chain import translate_transport_errors
 from verifier.bundle import (
     MAX_BUNDLE_BYTES,
     AnchorSection,
@@ -45,29 +33,29 @@ from verifier.bundle import (
     revocation_to_json,
 )
 from verifier.errors import BundleFormatError, EvidenceUnavailableError
-from verifier.policy import DEFAULT_FINALITY_DEPTH, DEFAULT_RPC_TIMEOUT
-
-_EVIDENCE_ERRORS: Final = (
-    AnchorError,
-    Web3Exception,
-    requests.RequestException,
-    OSError,
-    ValueError,
-    KeyError,
-    TypeError,
+from verifier.jsonrpc import (
+    ChainReadError,
+    JsonRpcClient,
+    JsonRpcError,
+    WrongChainError,
+    call_params,
+    hex_bytes,
+    quantity,
 )
-"""What a misbehaving or unreachable endpoint can make web3 raise; each means "no evidence"."""
+from verifier.policy import DEFAULT_FINALITY_DEPTH, DEFAULT_RPC_TIMEOUT
+from verifier.registry_abi import (
+    AnchorRecord,
+    HeadAnchoredLog,
+    NodeRecord,
+    decode_anchor,
+    decode_head_anchored,
+    decode_node,
+    encode_get_anchor,
+    encode_get_node,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class HeadAnchoredLog:
-    """One `HeadAnchored` event the registry emitted in the anchoring transaction."""
-
-    node: str
-    lg_code: int
-    seq: int
-    tree_size: int
-    root: bytes
+_EVIDENCE_ERRORS: Final = (ChainReadError, ValueError, KeyError, TypeError)
+"""What a misbehaving or unreachable endpoint can make a read raise; each means "no evidence"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +103,8 @@ class RpcChainReader:
     """Reads the registry over JSON-RPC; endpoints are tried in order until one answers.
 
     An endpoint that serves another chain than `chain_id` is skipped (and named in the error
-    if none is left): evidence from another chain proves nothing.
+    if none is left): evidence from another chain proves nothing. A verdict costs two or three
+    batched round trips to the endpoint that answers.
     """
 
     def __init__(
@@ -132,7 +121,7 @@ class RpcChainReader:
         self.chain_id = chain_id
         self.finality_depth = finality_depth
         self.timeout = timeout
-        self._clients: dict[str, RegistryClient] = {}
+        self._clients: dict[str, JsonRpcClient] = {}
         self._finality: dict[str, tuple[int, str]] = {}
         self._lock = threading.Lock()
 
@@ -153,32 +142,51 @@ class RpcChainReader:
             except _EVIDENCE_ERRORS as error:
                 problems.append(f"{url}: {_one_line(error)}")
             with self._lock:
-                self._clients.pop(url, None)  # reconnect next time
+                self._clients.pop(url, None)  # ask its chain id again next time
         raise EvidenceUnavailableError(
             "no JSON-RPC endpoint could be read (" + "; ".join(problems) + ")"
         )
 
-    def _client(self, url: str) -> RegistryClient:
+    def _client(self, url: str) -> JsonRpcClient:
         with self._lock:
             client = self._clients.get(url)
         if client is None:
-            w3 = connect(url, chain_id=self.chain_id, timeout=self.timeout)
-            client = RegistryClient(w3, self.registry)
+            client = JsonRpcClient(url, timeout=self.timeout)
+            client.check_chain_id(self.chain_id)
             with self._lock:
                 self._clients[url] = client
         return client
 
     def _read_from(self, url: str, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
-        client = self._client(url)
-        w3 = client.w3
-        with translate_transport_errors(url):
-            latest = int(w3.eth.block_number)
-        record = client.get_anchor(anchor.node, head.root, block=latest)
-        transaction = self._transaction(w3, url, anchor.tx_hash)
-        canonical_hash, timestamp = self._block(w3, url, anchor.block_number, latest)
+        rpc = self._client(url)
+        latest_hex, receipt, block = rpc.batch(
+            [
+                ("eth_blockNumber", []),
+                ("eth_getTransactionReceipt", ["0x" + anchor.tx_hash.hex()]),
+                ("eth_getBlockByNumber", [hex(anchor.block_number), False]),
+            ]
+        )
+        latest = quantity(latest_hex, "eth_blockNumber")
+        transaction = self._transaction(receipt)
+        canonical_hash, timestamp = (None, None)
+        if anchor.block_number <= latest and isinstance(block, dict):
+            canonical_hash, timestamp = hex_bytes(block["hash"]), quantity(block["timestamp"])
+        calls = [self._call(encode_get_anchor(anchor.node, head.root), latest)]
+        if anchor.block_number <= latest:
+            calls.append(self._call(encode_get_node(anchor.node), anchor.block_number))
+        answers = rpc.batch(calls)
+        record = decode_anchor(head.root, hex_bytes(answers[0]))
         node_block = record.block_number if record is not None else anchor.block_number
-        node = client.get_node(anchor.node, block=node_block) if node_block <= latest else None
-        depth, source = self._finality_depth(w3, url)
+        node: NodeRecord | None = None
+        if node_block <= latest:
+            if node_block == anchor.block_number:
+                node_data = hex_bytes(answers[1])
+            else:
+                node_data = hex_bytes(
+                    rpc.batch([self._call(encode_get_node(anchor.node), node_block)])[0]
+                )
+            node = decode_node(anchor.node, node_data)
+        depth, source = self._finality_depth(rpc, url)
         return AnchorFacts(
             endpoint=url,
             chain_id=self.chain_id,
@@ -193,45 +201,43 @@ class RpcChainReader:
             node_block=node_block,
         )
 
-    def _transaction(self, w3: Web3, url: str, tx_hash: bytes) -> TransactionFacts | None:
-        with translate_transport_errors(url):
-            try:  # web3 raises this for a JSON-RPC null: inside, before the translation
-                receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-            except TransactionNotFound:
-                return None
+    def _call(self, data: bytes, block: int) -> tuple[str, list[Any]]:
+        return ("eth_call", [call_params(self.registry, data), hex(block)])
+
+    def _transaction(self, receipt: Any) -> TransactionFacts | None:
+        if receipt is None:
+            return None
         logs = tuple(
             log
-            for log in (_head_anchored(entry, self.registry) for entry in receipt["logs"])
+            for log in (
+                decode_head_anchored(
+                    entry["address"],
+                    [hex_bytes(t) for t in entry["topics"]],
+                    hex_bytes(entry["data"]),
+                    self.registry,
+                )
+                for entry in receipt["logs"]
+            )
             if log
         )
         to = receipt.get("to")
+        status = receipt.get("status")
         return TransactionFacts(
-            block_number=int(receipt["blockNumber"]),
-            block_hash=bytes(receipt["blockHash"]),
-            succeeded=receipt.get("status") == 1,
+            block_number=quantity(receipt["blockNumber"], "blockNumber"),
+            block_hash=hex_bytes(receipt["blockHash"]),
+            succeeded=status is not None and quantity(status, "status") == 1,
             to=to_checksum_address(to) if to else None,
             head_anchored=logs,
         )
 
-    @staticmethod
-    def _block(w3: Web3, url: str, number: int, latest: int) -> tuple[bytes | None, int | None]:
-        if number > latest:
-            return None, None
-        with translate_transport_errors(url):
-            try:
-                block = w3.eth.get_block(number)
-            except BlockNotFound:
-                return None, None
-        return bytes(block["hash"]), int(block["timestamp"])
-
-    def _finality_depth(self, w3: Web3, url: str) -> tuple[int, str]:
+    def _finality_depth(self, rpc: JsonRpcClient, url: str) -> tuple[int, str]:
         if self.finality_depth is not None:
             return self.finality_depth, "set by the policy"
         with self._lock:
             known = self._finality.get(url)
         if known is not None:
             return known
-        answer = _clique_signers(w3, url)
+        answer = _clique_signers(rpc)
         if answer is None:
             found = (
                 DEFAULT_FINALITY_DEPTH,
@@ -244,40 +250,14 @@ class RpcChainReader:
         return found
 
 
-def _clique_signers(w3: Web3, url: str) -> int | None:
+def _clique_signers(rpc: JsonRpcClient) -> int | None:
     """Number of Clique signers at the head, or None if the engine has no such method."""
-    with translate_transport_errors(url):
-        response: Any = w3.provider.make_request("clique_getSigners", [])  # type: ignore[arg-type]
-    result = response.get("result") if isinstance(response, dict) else None
+    (result,) = rpc.answers([("clique_getSigners", [])])
+    if isinstance(result, JsonRpcError):
+        return None
     if isinstance(result, list) and result:
         return len(result)
     return None
-
-
-_HEAD_ANCHORED_TOPIC: Final = bytes(
-    Web3.keccak(text="HeadAnchored(address,uint32,uint64,uint64,bytes32,uint64,bytes32)")
-)
-
-
-def _head_anchored(log: Any, registry: str) -> HeadAnchoredLog | None:
-    """Decode a `HeadAnchored` log of `registry`; None for any other log."""
-    topics = [bytes(t) for t in log["topics"]]
-    if (
-        to_checksum_address(log["address"]) != registry
-        or len(topics) != 4
-        or topics[0] != _HEAD_ANCHORED_TOPIC
-    ):
-        return None
-    data = bytes(log["data"])
-    if len(data) != 4 * 32:
-        return None
-    return HeadAnchoredLog(
-        node=to_checksum_address(topics[1][12:]),
-        lg_code=int.from_bytes(topics[2], "big"),
-        seq=int.from_bytes(topics[3], "big"),
-        tree_size=int.from_bytes(data[0:32], "big"),
-        root=data[32:64],
-    )
 
 
 class CachingChainReader:

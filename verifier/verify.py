@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from anchor import NodeStatus
 from verifier.bundle import (
     AnchorSection,
     HeadSection,
@@ -80,6 +79,7 @@ from verifier.models import (
     VerdictFacts,
 )
 from verifier.policy import VerificationPolicy
+from verifier.registry_abi import NodeStatus
 
 REVOCATION_NOT_CHECKED = (
     "revocation not checked: the bundle carries no revocation and no issuing node was asked. "
