@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+# The check-digit rule lives with the leaf format; re-exported as part of anchor's API.
+from verifier.leaf import is_valid_lg_code
+
 # The read-only facts of the registry live with the verifier (the trust base; `protocol/`
 # once it exists); the write side re-exports them so both sides share one definition.
 from verifier.registry_abi import AnchorRecord, NodeRecord, NodeStatus, RegistryEvent
@@ -155,18 +158,6 @@ class BatchResult:
     tx: TxResult
     anchored: tuple[AnchoredHeadEvent, ...]
     skipped: tuple[SkippedHead, ...]
-
-
-def is_valid_lg_code(code: int) -> bool:
-    """The 全国地方公共団体コード rule the contract enforces: prefecture 01-47 and check digit."""
-    if isinstance(code, bool) or not 0 <= code < 1_000_000 or not 1 <= code // 10_000 <= 47:
-        return False
-    body = code // 10
-    total = 0
-    for weight in range(2, 7):
-        total += (body % 10) * weight
-        body //= 10
-    return (11 - total % 11) % 10 == code % 10
 
 
 __all__ = [

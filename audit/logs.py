@@ -17,7 +17,7 @@ import requests
 from audit import findings as f
 from audit.findings import Finding
 from audit.registry import Anchor, MunicipalNode
-from verifier.merkle import EMPTY_ROOT, ProofError, hash_children, hash_leaf, verify_consistency
+from verifier.merkle import CompactRange, ProofError, hash_leaf, verify_consistency
 
 LEAVES_PAGE: Final = 1000
 HEADS_PAGE: Final = 1000
@@ -37,30 +37,6 @@ class LogCheck:
     sealed_at: dict[int, float] = field(default_factory=dict)
     """seq → when the node sealed that head (for the anchoring delay)."""
     findings: list[Finding] = field(default_factory=list)
-
-
-class Frontier:
-    """RFC 6962 roots of a growing log in O(log n) memory: the perfect subtrees so far."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights decreasing
-
-    def append(self, leaf_hash: bytes) -> None:
-        height, node = 0, leaf_hash
-        while self._stack and self._stack[-1][0] == height:
-            node = hash_children(self._stack.pop()[1], node)
-            height += 1
-        self._stack.append((height, node))
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        root = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
-            root = hash_children(left, root)
-        return root
 
 
 class NodeLog:
@@ -171,7 +147,7 @@ def _check_leaves(log: NodeLog, node: MunicipalNode, result: LogCheck) -> None:
         return
     pending = deque(sorted(node.anchors, key=lambda a: a.tree_size))
     end = pending[-1].tree_size
-    frontier = Frontier()
+    frontier = CompactRange()
     while frontier.size < end:
         stop = min(frontier.size + LEAVES_PAGE, end)
         try:
@@ -201,7 +177,7 @@ def _check_leaves(log: NodeLog, node: MunicipalNode, result: LogCheck) -> None:
             return
 
 
-def _compare_root(frontier: Frontier, anchor: Anchor, result: LogCheck) -> None:
+def _compare_root(frontier: CompactRange, anchor: Anchor, result: LogCheck) -> None:
     if frontier.root() != anchor.root:
         result.findings.append(
             _anchor_finding(

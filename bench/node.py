@@ -307,8 +307,9 @@ def build_batch(
 
 
 def entry_bytes(entry: Any) -> int:
-    """Key and value bytes one append writes for `entry` (node/store.py append and _add_leaf:
-    leaf, sidecar, index, receipt, the leaf's node and on average one completed parent)."""
+    """Key and value bytes one append writes for `entry` (node/store.py append:
+    leaf, sidecar, index, receipt, the leaf's node and on average one completed parent, the
+    subtrees CompactRange.append returns)."""
     return (
         (9 + len(entry.leaf))
         + (9 + len(entry.sidecar.to_json()))

@@ -22,8 +22,8 @@ import plyvel
 
 from node.models import EntrySidecar, Head, HeadState, RecordError, sidecar_from_json
 from verifier.merkle import (
+    CompactRange,
     consistency_proof_from_subtrees,
-    hash_children,
     hash_leaf,
     inclusion_proof_from_subtrees,
     root_from_subtrees,
@@ -85,12 +85,9 @@ class LogStore:
         self._version = 0
         self._size = self._read_int(META_SIZE)
         self._heads = self._read_int(META_HEADS)
-        # The last completed subtree at each level: appends compute parents from it
+        # The perfect subtrees covering the log: appends compute parents from them
         # without reading back.
-        self._frontier: dict[int, bytes] = {}
-        for start, end in _perfect_ranges(self._size):
-            level = (end - start).bit_length() - 1
-            self._frontier[level] = self.subtree_hash(start, end)
+        self._frontier = CompactRange.from_subtrees(self._size, self.subtree_hash)
 
     def close(self) -> None:
         self.db.close()
@@ -113,7 +110,7 @@ class LogStore:
         """Append entries in one synced batch; return the index of the first."""
         with self._write_lock:
             first = self._size
-            frontier = dict(self._frontier)
+            frontier = self._frontier.copy()
             with self.db.write_batch(sync=True) as batch:
                 for offset, entry in enumerate(entries):
                     index = first + offset
@@ -124,7 +121,9 @@ class LogStore:
                     batch.put(RECEIPT + entry.receipt_id.encode(), u64(index))
                     if entry.revokes is not None:
                         batch.put(REVOKED + entry.revokes, u64(index))
-                    _add_leaf(batch, frontier, index, leaf_hash)
+                    # The leaf and every subtree it completes, under their (level, position).
+                    for level, position, node in frontier.append(leaf_hash):
+                        batch.put(NODE + _NODE.pack(level, position), node)
                 for key, value in (extra_writes or {}).items():
                     batch.put(key, value)
                 batch.put(META_SIZE, u64(first + len(entries)))
@@ -273,24 +272,3 @@ def _head(raw: bytes) -> Head:
         return Head.from_json(raw)
     except RecordError as error:
         raise StoreError(str(error)) from None
-
-
-def _add_leaf(batch: Any, frontier: dict[int, bytes], index: int, leaf_hash: bytes) -> None:
-    """Store the leaf and every subtree it completes, climbing while the node is a right child."""
-    node, level, position = leaf_hash, 0, index
-    batch.put(NODE + _NODE.pack(0, position), node)
-    while position & 1:
-        node = hash_children(frontier[level], node)
-        level, position = level + 1, position >> 1
-        batch.put(NODE + _NODE.pack(level, position), node)
-    frontier[level] = node
-
-
-def _perfect_ranges(size: int) -> list[tuple[int, int]]:
-    """The aligned perfect subtrees covering [0, size), largest first."""
-    ranges, start = [], 0
-    for bit in reversed(range(size.bit_length())):
-        if size >> bit & 1:
-            ranges.append((start, start + (1 << bit)))
-            start += 1 << bit
-    return ranges

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from node.models import RevocationSidecar
-from node.store import LogStore, NewEntry
+from node.store import NODE, LogStore, NewEntry
 from verifier.merkle import MerkleTree, hash_leaf
 
 
@@ -42,4 +42,30 @@ def test_roots_and_proofs_match_the_reference_across_reopen(tmp_path: Path) -> N
         assert store.consistency_proof(size1, size2) == tree.consistency_proof(size1, size2)
     assert store.index_of(hash_leaf(leaves[77])) == 77
     assert store.index_of_receipt("r77") == 77
+    store.close()
+
+
+def test_stored_subtree_nodes_keep_their_on_disk_keys(tmp_path: Path) -> None:
+    """The on-disk format: exactly one NODE key (b"N" + u8 level + u64 position) per complete
+    aligned subtree, holding that subtree's hash; appends through the frontier keep it so."""
+    leaves = [i.to_bytes(2, "big") for i in range(77)]
+    store = LogStore(tmp_path)
+    for start in range(0, len(leaves), 10):
+        chunk = leaves[start : start + 10]
+        store.append(
+            [
+                NewEntry(leaf, sidecar(f"s{start + i}"), f"s{start + i}")
+                for i, leaf in enumerate(chunk)
+            ]
+        )
+    tree = MerkleTree([hash_leaf(leaf) for leaf in leaves])
+    stored = dict(store.iterate_prefix(NODE))
+    expected = {
+        NODE + bytes([level]) + (position).to_bytes(8, "big"): tree.subtree_hash(
+            position << level, (position + 1) << level
+        )
+        for level in range(len(leaves).bit_length())
+        for position in range(len(leaves) >> level)
+    }
+    assert stored == expected
     store.close()

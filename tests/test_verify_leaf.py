@@ -229,6 +229,19 @@ def test_lg_code_rule_matches_known_codes() -> None:
     assert not any(is_valid_lg_code(code) for code in (131017, 11003, 0, 999999, 1_000_000))
 
 
+@pytest.mark.parametrize("code", [True, False, 131016.0, "131016", None])
+def test_lg_code_rule_refuses_what_is_not_an_int(code: Any) -> None:
+    # False == 0 and True == 1 as ints, but a bool is never a deliberate code.
+    assert is_valid_lg_code(code) is False
+
+
+def test_lg_code_rule_is_written_once() -> None:
+    import anchor
+    import anchor.models
+
+    assert anchor.is_valid_lg_code is anchor.models.is_valid_lg_code is is_valid_lg_code
+
+
 def test_salts_are_random_and_32_bytes() -> None:
     salts = {new_salt() for _ in range(64)}
     assert len(salts) == 64 and all(len(s) == 32 for s in salts)

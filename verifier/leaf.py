@@ -313,7 +313,7 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
 
 def check_lg_code(code: int) -> int:
     """A 6-digit 全国地方公共団体コード with a valid check digit (the registry's own rule)."""
-    if isinstance(code, bool) or not isinstance(code, int) or not is_valid_lg_code(code):
+    if not is_valid_lg_code(code):
         raise LeafEncodingError(
             f"{code!r} is not a 6-digit local-government code with a valid check digit"
         )
@@ -323,9 +323,12 @@ def check_lg_code(code: int) -> int:
 def is_valid_lg_code(code: int) -> bool:
     """Prefecture 01-47 and check digit (weights 6..2 over the first five digits, mod 11).
 
-    The same rule as `NotaryRegistry.isValidLocalGovernmentCode`; kept here so that the leaf
-    format does not depend on the chain client.
+    The rule `NotaryRegistry.isValidLocalGovernmentCode` enforces on chain, and the only Python
+    copy of it: the leaf format, the bundle reader and the chain client (`anchor`) all use this.
+    A bool or any other non-int is never a code (True is an int subclass, not a deliberate 1).
     """
+    if isinstance(code, bool) or not isinstance(code, int):
+        return False
     if not 0 <= code < 1_000_000 or not 1 <= code // 10_000 <= 47:
         return False
     body, total = code // 10, 0

@@ -1,9 +1,11 @@
 """Pure-Python RFC 6962 Merkle trees: hashing, proof generation and proof verification.
 
 No third-party dependencies (only hashlib), so the bank-side verifier can trust it by reading it.
+Appending to a growing log (the node store, the audit) goes through CompactRange.
 Verification raises ProofError (or a subclass) on every failure and returns None on success.
 """
 
+from verifier.merkle.compact import CompactRange
 from verifier.merkle.hasher import EMPTY_ROOT, HASH_SIZE, hash_children, hash_leaf
 from verifier.merkle.proof import (
     MAX_TREE_SIZE,
@@ -27,6 +29,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_TREE_SIZE",
+    "CompactRange",
     "MalformedProofError",
     "MerkleTree",
     "ProofError",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from typing import Final
 
+from verifier.merkle.compact import CompactRange, fold_subtrees, perfect_subtrees
 from verifier.merkle.hasher import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_children
 
 MAX_TREE_SIZE: Final = 2**64 - 1
@@ -127,13 +128,7 @@ def inclusion_proof_from_subtrees(
 def root_from_subtrees(tree_size: int, subtree_hash: SubtreeHash) -> bytes:
     """MTH of the first ``tree_size`` leaves from its O(log n) covering perfect subtrees."""
     _check_generation_size(tree_size, MAX_TREE_SIZE, "tree_size")
-    if tree_size == 0:
-        return EMPTY_ROOT
-    hashes = [subtree_hash(start, end) for start, end in _perfect_subtrees(0, tree_size)]
-    root = hashes.pop()
-    for subtree in reversed(hashes):
-        root = hash_children(subtree, root)
-    return root
+    return CompactRange.from_subtrees(tree_size, subtree_hash).root()
 
 
 def consistency_proof_from_subtrees(
@@ -225,7 +220,7 @@ class MerkleTree:
         once per chunk; the per-leaf siblings below are gathered column by column in C loops.
         """
         levels = self._levels
-        for block_start, block_end in _perfect_subtrees(0, self.size):
+        for block_start, block_end in perfect_subtrees(0, self.size):
             height = (block_end - block_start).bit_length() - 1
             above_block = self.inclusion_proof(block_start)[height:]
             bits = min(height, _CHUNK_BITS)
@@ -447,18 +442,6 @@ def _trailing_zeros(n: int) -> int:
     return (n & -n).bit_length() - 1
 
 
-def _perfect_subtrees(begin: int, end: int) -> list[tuple[int, int]]:
-    """The aligned perfect subtrees covering [begin, end), left to right, largest possible first."""
-    ranges = []
-    while begin < end:
-        width = 1 << ((end - begin).bit_length() - 1)
-        if begin:
-            width = min(width, begin & -begin)
-        ranges.append((begin, begin + width))
-        begin += width
-    return ranges
-
-
 def _path_from_subtrees(
     index: int, level: int, tree_size: int, subtree_hash: SubtreeHash
 ) -> list[bytes]:
@@ -478,13 +461,10 @@ def _path_from_subtrees(
         path.append(subtree_hash(sibling << height, (sibling + 1) << height))
         node >>= 1
     if fork_end < tree_size:
-        right = [subtree_hash(start, end) for start, end in _perfect_subtrees(fork_end, tree_size)]
-        edge = right.pop()
-        for subtree in reversed(right):
-            edge = hash_children(subtree, edge)
-        path.append(edge)
+        right = [subtree_hash(start, end) for start, end in perfect_subtrees(fork_end, tree_size)]
+        path.append(fold_subtrees(right))
     path.extend(
-        subtree_hash(start, end) for start, end in reversed(_perfect_subtrees(0, fork_start))
+        subtree_hash(start, end) for start, end in reversed(perfect_subtrees(0, fork_start))
     )
     return path
 
