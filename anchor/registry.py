@@ -36,7 +36,6 @@ from anchor.models import (
     GovernanceConfig,
     GovernanceResult,
     NodeRecord,
-    NodeStatus,
     Proposal,
     ProposalState,
     RegistryEvent,
@@ -48,10 +47,13 @@ from anchor.signing import SignedHead, head_signer
 from anchor.signing import sign_head as _sign_head
 from anchor.transactions import TransactionSender
 from verifier.policy import DEFAULT_FINALITY_DEPTH
-from verifier.registry_abi import GOVERNED_FUNCTIONS
+from verifier.registry_abi import (
+    GOVERNED_FUNCTIONS,
+    anchor_record,
+    node_record,
+)
 
 log = logging.getLogger("anchor.registry")
-ZERO_ADDRESS = "0x" + "00" * 20
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 DEFAULT_LOG_PAGE = 5_000
@@ -478,18 +480,7 @@ class RegistryClient:
             yield self.get_proposal(proposal_id, block)
 
     def get_node(self, node: str, block: BlockIdentifier = "latest") -> NodeRecord:
-        raw = self._call("getNode", to_checksum_address(node), block=block)
-        lg_code, status, next_seq, tree_size, successor, root, name = raw
-        return NodeRecord(
-            address=to_checksum_address(node),
-            lg_code=lg_code,
-            status=NodeStatus(status),
-            next_seq=next_seq,
-            tree_size=tree_size,
-            root=bytes(root),
-            successor=None if successor == ZERO_ADDRESS else to_checksum_address(successor),
-            name=name,
-        )
+        return node_record(node, self._call("getNode", to_checksum_address(node), block=block))
 
     def next_seq(self, node: str, block: BlockIdentifier = "latest") -> int:
         return int(self._call("nextSeq", to_checksum_address(node), block=block))
@@ -503,20 +494,8 @@ class RegistryClient:
         self, node: str, root: bytes, block: BlockIdentifier = "latest"
     ) -> AnchorRecord | None:
         """Where and when `node` anchored `root`, or None if it never did."""
-        anchored_by, seq, size, number, timestamp, withdrawn = self._call(
-            "getAnchor", to_checksum_address(node), _bytes32(root), block=block
-        )
-        if anchored_by == ZERO_ADDRESS:
-            return None
-        return AnchorRecord(
-            root=bytes(root),
-            node=to_checksum_address(anchored_by),
-            seq=seq,
-            tree_size=size,
-            block_number=number,
-            timestamp=timestamp,
-            withdrawn=withdrawn,
-        )
+        fields = self._call("getAnchor", to_checksum_address(node), _bytes32(root), block=block)
+        return anchor_record(root, fields)
 
     def node_addresses(self, block: BlockIdentifier = "latest") -> list[str]:
         """Every address ever registered (rotated keys included), in registration order."""

@@ -134,9 +134,13 @@ def encode_get_anchor(node: str, root: bytes) -> bytes:
 
 def decode_node(node: str, data: bytes) -> NodeRecord:
     """`getNode`'s answer (ValueError if it does not decode: no registry at that address?)."""
-    ((lg_code, status, next_seq, tree_size, successor, root, name),) = _decode(
-        GET_NODE_OUTPUT, data, GET_NODE_SIGNATURE
-    )
+    (fields,) = _decode(GET_NODE_OUTPUT, data, GET_NODE_SIGNATURE)
+    return node_record(node, fields)
+
+
+def node_record(node: str, fields: Sequence[Any]) -> NodeRecord:
+    """`getNode`'s decoded output tuple as a record (for every reader of the registry)."""
+    lg_code, status, next_seq, tree_size, successor, root, name = fields
     return NodeRecord(
         address=to_checksum_address(node),
         lg_code=lg_code,
@@ -151,9 +155,13 @@ def decode_node(node: str, data: bytes) -> NodeRecord:
 
 def decode_anchor(root: bytes, data: bytes) -> AnchorRecord | None:
     """`getAnchor`'s answer; None if the node never anchored `root`."""
-    ((anchored_by, seq, size, number, timestamp, withdrawn),) = _decode(
-        GET_ANCHOR_OUTPUT, data, GET_ANCHOR_SIGNATURE
-    )
+    (fields,) = _decode(GET_ANCHOR_OUTPUT, data, GET_ANCHOR_SIGNATURE)
+    return anchor_record(root, fields)
+
+
+def anchor_record(root: bytes, fields: Sequence[Any]) -> AnchorRecord | None:
+    """`getAnchor`'s decoded output tuple as a record; None if `root` was never anchored."""
+    anchored_by, seq, size, number, timestamp, withdrawn = fields
     if anchored_by == ZERO_ADDRESS:
         return None
     return AnchorRecord(
@@ -354,6 +362,7 @@ __all__ = [
     "RegistryEvent",
     "abi_type",
     "address_topic",
+    "anchor_record",
     "bytes32",
     "decode_anchor",
     "decode_head_anchored",
@@ -362,5 +371,6 @@ __all__ = [
     "encode_get_anchor",
     "encode_get_node",
     "load_registry_abi",
+    "node_record",
     "show_arg",
 ]
