@@ -6,7 +6,7 @@ other engine serve equally.
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
 from anchor.chain import FailoverHTTPProvider, connect, endpoint_in_use
-from anchor.chainstate import BlockInfo, FinalityDepth, MinedTransaction
+from anchor.chainstate import BlockInfo, MinedTransaction
 from anchor.errors import (
     AnchorError,
     ChainRPCError,
@@ -46,7 +46,6 @@ __all__ = [
     "ChainRPCError",
     "ChainUnavailableError",
     "FailoverHTTPProvider",
-    "FinalityDepth",
     "GovernanceAction",
     "GovernanceConfig",
     "GovernanceResult",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from anchor.errors import ArtifactError
-from verifier.registry_abi import ARTIFACT_PATH
+from contracts.artifact import ARTIFACT_PATH, read_artifact
 
 
 @dataclass(frozen=True)
@@ -23,16 +22,14 @@ class RegistryArtifact:
 @cache
 def load_registry_artifact(path: Path = ARTIFACT_PATH) -> RegistryArtifact:
     try:
-        data = json.loads(path.read_text())
+        data = read_artifact(path)
         return RegistryArtifact(
             abi=data["abi"],
             bytecode=data["bytecode"],
             deployed_bytecode=data["deployedBytecode"],
             compiler=data["compiler"],
         )
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"registry artifact not found at {path}; build it with `make contracts`"
-        ) from None
-    except (ValueError, KeyError) as error:
-        raise ArtifactError(f"registry artifact at {path} is unreadable: {error}") from None
+    except ValueError as error:
+        raise ArtifactError(str(error)) from None
+    except KeyError as error:
+        raise ArtifactError(f"registry artifact at {path} lacks {error}") from None

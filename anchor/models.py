@@ -6,12 +6,12 @@ import enum
 from dataclasses import dataclass
 
 # The check-digit rule lives with the leaf format; re-exported as part of anchor's API.
-from verifier.leaf import is_valid_lg_code
+from protocol.leaf import is_valid_lg_code
 
 # The read-only facts of the registry live with the verifier (the trust base; `protocol/`
 # once it exists); the write side re-exports them so both sides share one definition.
-from verifier.registry_abi import AnchorRecord, NodeRecord, NodeStatus, RegistryEvent
-from verifier.registry_abi import show_arg as _show_arg
+from protocol.registry_abi import AnchorRecord, NodeRecord, NodeStatus, RegistryEvent
+from protocol.registry_abi import show_arg as _show_arg
 
 
 class ProposalState(enum.IntEnum):

@@ -21,7 +21,7 @@ from web3.types import BlockIdentifier, FilterParams, LogReceipt, RPCEndpoint
 
 from anchor.artifacts import RegistryArtifact, load_registry_artifact
 from anchor.chain import endpoint_in_use, translate_transport_errors
-from anchor.chainstate import BlockInfo, FinalityDepth, MinedTransaction, clique_finality_depth
+from anchor.chainstate import BlockInfo, MinedTransaction
 from anchor.errors import (
     REGISTRY_ERRORS,
     AnchorError,
@@ -46,8 +46,8 @@ from anchor.models import (
 from anchor.signing import SignedHead, head_signer
 from anchor.signing import sign_head as _sign_head
 from anchor.transactions import TransactionSender
-from verifier.policy import DEFAULT_FINALITY_DEPTH
-from verifier.registry_abi import (
+from protocol.finality import DEFAULT_FINALITY_DEPTH, FinalityDepth, clique_finality
+from protocol.registry_abi import (
     GOVERNED_FUNCTIONS,
     anchor_record,
     node_record,
@@ -571,10 +571,7 @@ class RegistryClient:
                 response = {"error": f"HTTP {status}"}  # an engine refusing the method
         result = response.get("result") if isinstance(response, dict) else None
         if isinstance(result, list) and result:
-            signers = len(result)
-            return FinalityDepth(
-                clique_finality_depth(signers), f"floor({signers}/2)+1 for {signers} Clique signers"
-            )
+            return clique_finality(len(result))
         why = response.get("error") if isinstance(response, dict) else response
         log.warning(
             "the chain does not report its Clique signers (clique_getSigners: %s): finality "

@@ -26,7 +26,6 @@ from audit.clique import CliqueReplay, Header
 from audit.findings import Finding
 from audit.logs import LogCheck, check_log
 from audit.registry import (
-    LOCK_FILE,
     Anchor,
     CodeCheck,
     RegistryEventReader,
@@ -34,6 +33,7 @@ from audit.registry import (
     check_code,
     governance_json,
 )
+from contracts.artifact import LOCK_FILE
 from verifier.jsonrpc import ChainReadError, JsonRpcClient, hex_bytes
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"

@@ -22,6 +22,7 @@ from eth_utils.crypto import keccak
 
 from audit import findings as f
 from audit.findings import Finding
+from protocol.finality import clique_signer_limit
 
 VANITY: Final = 32
 SEAL: Final = 65
@@ -204,7 +205,7 @@ class CliqueReplay:
         if number % self.epoch == 0:
             self._votes.clear()
             self._check_checkpoint(header)
-        limit = len(self._signers) // 2 + 1
+        limit = clique_signer_limit(len(self._signers))
         self._recents.pop(number - limit, None)
         try:
             signer = header.signer()
@@ -298,7 +299,7 @@ class CliqueReplay:
             self._signers = sorted([*self._signers, subject])
         else:
             self._signers = [s for s in self._signers if s != subject]
-            limit = len(self._signers) // 2 + 1
+            limit = clique_signer_limit(len(self._signers))
             self._recents.pop(header.number - limit, None)
             self._votes = [v for v in self._votes if v.signer != subject]
         self._votes = [v for v in self._votes if v.subject != subject]

@@ -1,7 +1,7 @@
 """The official list of local-government codes (全国地方公共団体コード), shipped as package data
 in `audit/data/lg_codes.csv` (source and date in `audit/data/SOURCE.md`).
 
-The registry checks a code's form (check digit: `verifier.leaf.is_valid_lg_code`) only; the audit
+The registry checks a code's form (check digit: `protocol.leaf.is_valid_lg_code`) only; the audit
 checks registered codes against this list."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import requests
 from audit import findings as f
 from audit.findings import Finding
 from audit.registry import Anchor, MunicipalNode
-from verifier.merkle import CompactRange, ProofError, hash_leaf, verify_consistency
+from protocol.merkle import CompactRange, ProofError, hash_leaf, verify_consistency
 
 LEAVES_PAGE: Final = 1000
 HEADS_PAGE: Final = 1000

@@ -18,16 +18,15 @@ from eth_utils.address import to_checksum_address
 from audit import findings as f
 from audit.findings import Finding
 from audit.lgcodes import lookup as official_lg_code
-from verifier.jsonrpc import DEFAULT_LOG_PAGE, JsonRpcClient, hex_bytes, quantity
-from verifier.registry_abi import (
+from contracts.artifact import LOCK_FILE, read_artifact
+from protocol.registry_abi import (
     PROPOSAL_LIFETIME_SECONDS,
     NodeStatus,
     RegistryAbi,
     RegistryEvent,
-    load_registry_abi,
 )
+from verifier.jsonrpc import DEFAULT_LOG_PAGE, JsonRpcClient, hex_bytes, quantity
 
-LOCK_FILE: Final = Path(__file__).resolve().parents[1] / "contracts" / "artifacts.lock.json"
 RUNTIME_ARTIFACT: Final = "NotaryRegistry.bin-runtime"
 
 
@@ -65,7 +64,7 @@ class RegistryEventReader:
     ) -> None:
         self.rpc = rpc
         self.address = to_checksum_address(address)
-        self.abi = abi or load_registry_abi()
+        self.abi = abi or RegistryAbi(read_artifact()["abi"])
         self.page_size = page_size
 
     def runtime_code(self, block: int) -> bytes:

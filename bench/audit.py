@@ -73,7 +73,7 @@ from verifier.jsonrpc import BLOCK_BATCH
 
 HEADING = "## Audit (bench/audit.py)"
 SEED = 6
-LEAF_SIZE = 137  # a document leaf (verifier.leaf.DOCUMENT_LEAF_SIZE)
+LEAF_SIZE = 137  # a document leaf (protocol.leaf.DOCUMENT_LEAF_SIZE)
 MUNICIPALITIES = ((131016, "千代田区"), (11002, "札幌市"), (271004, "大阪市"), (141003, "横浜市"))
 PASSWORD = "bench password"  # noqa: S105 (a throwaway keystore in a temporary folder)
 MAX_FEE = Web3.to_wei(100, "gwei")

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from bench.report import RESULTS, run_facts, write_section
-from verifier.merkle import (
+from protocol.merkle import (
     MerkleTree,
     hash_leaf,
     root_from_leaf_hashes,

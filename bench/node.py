@@ -66,8 +66,9 @@ from bench.report import run_facts, write_section
 from devnet.anvil import free_port
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import TestHierarchy, generate_test_hierarchy
-from verifier.leaf import DOCUMENT_LEAF_SIZE, DocumentEntry, SignatureFormat, salted_digest
-from verifier.merkle import hash_leaf, verify_inclusion
+from protocol.finality import clique_finality
+from protocol.leaf import DOCUMENT_LEAF_SIZE, DocumentEntry, SignatureFormat, salted_digest
+from protocol.merkle import hash_leaf, verify_inclusion
 
 HEADING = "## Node (bench/node.py)"
 REPO = Path(__file__).resolve().parent.parent
@@ -936,7 +937,7 @@ def submit_to_final(
         node.wait_final(timeout=300)
         first_head = start_seconds + time.monotonic() - started
         signers = connect(node.rpc_url).provider.make_request("clique_getSigners", [])
-        depth = len(signers["result"]) // 2 + 1  # as anchor RegistryClient.finality_depth
+        depth = clique_finality(len(signers["result"])).depth
         log_start = node.log_file.stat().st_size
         poller = HeadPoller(node.url)
         poller.thread.start()

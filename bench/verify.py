@@ -44,18 +44,20 @@ from bench.report import run_facts, write_section
 from devnet.anvil import AnvilProcess, dev_account
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import generate_test_hierarchy
-from verifier import VerificationPolicy, Verifier, dump_bundle, load_bundle
-from verifier.bundle import (
+from protocol.bundle import (
     AnchorSection,
     HeadSection,
     InclusionSection,
     build_bundle,
+    dump_bundle,
+    load_bundle,
     make_document_entry,
 )
+from protocol.leaf import DocumentType, SignatureFormat, new_salt
+from protocol.merkle import MerkleTree, hash_leaf, verify_inclusion
+from verifier import VerificationPolicy, Verifier
 from verifier.digest_signature import certificate_from_der, verify_cms_digest
 from verifier.jpki import JPKICertificate, RevocationSources, load_certificates
-from verifier.leaf import DocumentType, SignatureFormat, new_salt
-from verifier.merkle import MerkleTree, hash_leaf, verify_inclusion
 
 SECTION = "## Verification (bench/verify.py)"
 LG_CODE = 131016
@@ -299,7 +301,7 @@ def run(
         ("(b) ours, offline: (a) + JPKI signature per bundle, signer path cached per certificate", r["b"], us(r["b"])),
         ("(c) ours, live: (a) with every chain lookup over JSON-RPC to anvil", r["c"], us(r["c"])),
         ("(a1) component of (a): bundle JSON parse + strict validation", r["parse"], us(r["parse"])),
-        ("(a2) component of (a): Merkle inclusion (verifier.merkle)", r["merkle"], us(r["merkle"])),
+        ("(a2) component of (a): Merkle inclusion (protocol.merkle)", r["merkle"], us(r["merkle"])),
         ("(b1) component of (b): detached CMS check (asn1crypto parse + RSA)", r["cms"], us(r["cms"])),
         ("(b2) component of (b1): RSA-2048 PKCS#1 v1.5 verification alone", r["rsa"], us(r["rsa"])),
         ("(p) peer, pymerkle 7.0.0: verify_inclusion, proof object", r["p"], us(r["p"])),

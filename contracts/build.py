@@ -21,14 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-CONTRACTS_DIR = Path(__file__).resolve().parent
+from contracts.artifact import BUILD_DIR, CONTRACT_NAME, CONTRACTS_DIR, LOCK_FILE
+
 REPO_ROOT = CONTRACTS_DIR.parent
-BUILD_DIR = CONTRACTS_DIR / "build"
-LOCK_FILE = CONTRACTS_DIR / "artifacts.lock.json"
 NODE_MODULES = REPO_ROOT / "node_modules"
 SOLC_JS = NODE_MODULES / "solc" / "solc.js"
 SOURCES = ("NotaryRegistry.sol",)
-CONTRACT_NAME = "NotaryRegistry"
 # `import ... "path";` in any of its forms; the path is group 1.
 _IMPORT = re.compile(r'^\s*import\s+(?:[^;"]*?\s+from\s+)?"([^"]+)"[^;]*;', re.MULTILINE)
 

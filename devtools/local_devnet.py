@@ -24,7 +24,7 @@ from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import generate_test_hierarchy
 from node.tokens import SCOPES, TokenStore
-from verifier.leaf import DocumentType
+from protocol.leaf import DocumentType
 
 DEMO_TEXT = (
     "住民票の写し (demo)\n氏名: 試験 太郎\n住所: 茨城県つくば市 1-1-1\n発行: 千代田区 (demo)\n"

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from anchor import AnchorError, FinalityDepth, NodeStatus, RegistryClient, SignedHead
+from anchor import AnchorError, NodeStatus, RegistryClient, SignedHead
 from node.metrics import Metrics
 from node.models import AnchoringRecord, Head, HeadState
 from node.store import LogStore
+from protocol.finality import FinalityDepth
 
 log = logging.getLogger("node.anchoring")
 MAX_BACKOFF = 30.0

@@ -42,12 +42,12 @@ from node.intake import SignatureInput, Submission, SubmissionRejectedError
 from node.models import Head
 from node.service import NodeService
 from node.tokens import Client
-from verifier.bundle import bundle_to_json
+from protocol.bundle import bundle_to_json
+from protocol.leaf import MAX_UINT64, RevocationReason, SignatureFormat
+from protocol.merkle import hash_leaf
 from verifier.chain import PREFIX_PATTERN, REVOCATIONS_PATH
 from verifier.jpki.errors import RevocationSourceError
 from verifier.jpki.revocation import load_crl_file
-from verifier.leaf import MAX_UINT64, RevocationReason, SignatureFormat
-from verifier.merkle import hash_leaf
 from verifier.web import (
     PageConfig,
     content_security_policy,

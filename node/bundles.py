@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from node.models import DocumentSidecar, Head, HeadState
 from node.store import LogStore, StoreError
-from verifier.bundle import (
+from protocol.bundle import (
     AnchorSection,
     HeadSection,
     InclusionSection,
@@ -15,7 +15,7 @@ from verifier.bundle import (
     build_bundle,
     build_revocation_section,
 )
-from verifier.leaf import DocumentEntry, RevocationEntry, decode_entry
+from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
 
 ANCHORED_STATES = (HeadState.ANCHORED, HeadState.FINAL)
 

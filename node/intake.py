@@ -17,7 +17,13 @@ from typing import Any
 
 from node.models import DocumentSidecar, RevocationSidecar
 from node.store import NewEntry
-from verifier.bundle import MAX_CERTIFICATES, make_document_entry
+from protocol.bundle import MAX_CERTIFICATES, make_document_entry
+from protocol.leaf import (
+    MAX_UINT64,
+    RevocationEntry,
+    SignatureFormat,
+    new_salt,
+)
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
 from verifier.jpki import (
     JPKICertificate,
@@ -26,12 +32,6 @@ from verifier.jpki import (
     SignerCheck,
     SignerPolicy,
     check_signer,
-)
-from verifier.leaf import (
-    MAX_UINT64,
-    RevocationEntry,
-    SignatureFormat,
-    new_salt,
 )
 
 

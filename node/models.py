@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from verifier.leaf import SignatureFormat
+from protocol.leaf import SignatureFormat
 
 ANCHORED_BY_KEY = "node"
 """Key in a head record's `extra` object: the address that anchored the head (the node's

@@ -35,9 +35,9 @@ from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.settings import NodeSettings
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.tokens import Client, TokenStore
+from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
-from verifier.leaf import DocumentEntry, RevocationEntry, decode_entry
 
 log = logging.getLogger("node")
 

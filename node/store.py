@@ -4,7 +4,7 @@ heads and their anchoring state, receipts, idempotency keys and API tokens.
 Every mutation is one LevelDB write batch written with sync=True, so what a caller was
 told is stored survives SIGKILL and power loss. Proofs never rebuild the tree: the hash of
 every complete aligned subtree is stored when it completes, so a proof or a root for any
-size takes O(log n) reads (`verifier.merkle.*_from_subtrees`).
+size takes O(log n) reads (`protocol.merkle.*_from_subtrees`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import plyvel
 
 from node.models import EntrySidecar, Head, HeadState, RecordError, sidecar_from_json
-from verifier.merkle import (
+from protocol.merkle import (
     CompactRange,
     consistency_proof_from_subtrees,
     hash_leaf,

@@ -33,9 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from tests.vectors.make_vectors import RecordedChain
-from verifier import VerificationPolicy, Verifier
-from verifier.bundle import (
+from protocol.bundle import (
     MAX_BUNDLE_BYTES,
     ProofBundle,
     bundle_to_json,
@@ -43,9 +41,12 @@ from verifier.bundle import (
     load_bundle,
     parse_bundle,
 )
-from verifier.errors import BundleFormatError
+from protocol.checks import BUNDLE_FORMAT, CHECK_ORDER, Outcome
+from protocol.errors import BundleFormatError
+from tests.vectors.make_vectors import RecordedChain
+from verifier import VerificationPolicy, Verifier
 from verifier.jpki import RevocationSources, load_certificates
-from verifier.models import BUNDLE_FORMAT, CHECK_ORDER, Outcome, Verdict
+from verifier.models import Verdict
 
 ROOT = Path(__file__).parent.parent
 VECTORS = Path(__file__).parent / "vectors"
@@ -547,7 +548,7 @@ def test_the_ladder_catches_the_old_quadratic_scan(monkeypatch: pytest.MonkeyPat
     """The measurement itself, on the regex finding 2 replaced: small sizes (the old scan
     takes about 3 s for 32 KB), 16 times apart, must exceed SLACK."""
     old = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-    monkeypatch.setattr("verifier.bundle._STRINGS", old)
+    monkeypatch.setattr("protocol.bundle._STRINGS", old)
     monkeypatch.setattr(f"{__name__}.SECONDS_PER_INPUT", float("inf"))
     document = SEEDS["bundles/valid-cms.json"][1]
     small, large = 1024, 16 * 1024

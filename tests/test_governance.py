@@ -32,9 +32,9 @@ from anchor.transactions import TransactionSender
 from audit.lgcodes import lookup, official_codes
 from audit.registry import RegistryEventReader, RegistryReplay, governance_json
 from contracts import build
+from protocol.registry_abi import PROPOSAL_LIFETIME_SECONDS
 from tests.chains import ChainEndpoint, running_engine
 from verifier.jsonrpc import JsonRpcClient
-from verifier.registry_abi import PROPOSAL_LIFETIME_SECONDS
 
 pytestmark = pytest.mark.chain
 REPO = Path(__file__).resolve().parent.parent

@@ -9,20 +9,35 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+FIRST_PARTY: Final = frozenset(
+    {"protocol", "verifier", "anchor", "node", "audit", "devtools", "devnet", "contracts"}
+)
+IO_MODULES: Final = frozenset(
+    {
+        "os", "io", "pathlib", "shutil", "tempfile", "socket", "ssl", "http", "urllib",
+        "requests", "web3", "plyvel", "sqlite3", "subprocess", "threading", "asyncio",
+        "logging", "time",
+    }
+)  # fmt: skip
+"""What may touch files, the network, processes, clocks or logs: none of it in `protocol`."""
+
 FORBIDDEN: dict[str, frozenset[str]] = {
+    # Protocol facts only: pure functions and types, so every other package can share them.
+    "protocol": (FIRST_PARTY - {"protocol"}) | IO_MODULES,
     # The trust base a bank installs alone: verification only, no write side, no servers.
-    "verifier": frozenset({"anchor", "node", "audit", "devtools", "devnet"}),
+    "verifier": frozenset({"anchor", "node", "audit", "devtools", "devnet", "contracts"}),
     "audit": frozenset({"anchor", "node", "devnet", "devtools"}),
     "anchor": frozenset({"node", "audit", "devtools", "devnet"}),
     "node": frozenset({"audit", "devnet", "devtools"}),
     # Stands alone, reached only through JSON-RPC: any other EVM engine can replace it.
-    "devnet": frozenset({"node", "verifier", "audit", "anchor", "devtools"}),
-    "contracts": frozenset({"node", "verifier", "audit", "anchor", "devnet", "devtools"}),
+    "devnet": FIRST_PARTY - {"devnet"},
+    "contracts": FIRST_PARTY - {"contracts"},
 }
 """Package → top-level packages its modules must not import. `devtools`, `tests` and `bench`
 may import anything."""
@@ -153,7 +168,10 @@ def test_every_package_in_the_rules_exists() -> None:
         ("audit/registry.py", "from anchor.models import RegistryEvent\n", "import anchor"),
         ("verifier/x.py", "import devnet.anvil as a, json\n", "must not import devnet"),
         ("audit/x.py", "class C:\n    def m(self):\n        import node\n", "import node"),
-        ("devnet/x.py", "from verifier.merkle import hash_leaf\n", "import verifier"),
+        ("devnet/x.py", "from protocol.merkle import hash_leaf\n", "import protocol"),
+        ("protocol/x.py", "from verifier.errors import PolicyError\n", "import verifier"),
+        ("protocol/x.py", "from pathlib import Path\n", "protocol/ must not import pathlib"),
+        ("protocol/x.py", "def f():\n    import urllib.request\n", "must not import urllib"),
         ("anchor/x.py", "if True:\n    from devtools import testca\n", "import devtools"),
         ("node/api.py", "from devtools.local_devnet import provision\n", "import devtools"),
         # node's dev mode may import devtools only where it runs, not when the module loads.
@@ -169,7 +187,7 @@ def test_a_forbidden_import_is_reported(path: str, source: str, expected: str) -
 @pytest.mark.parametrize(
     ("path", "source"),
     [
-        ("verifier/x.py", "from verifier.merkle import hash_leaf\nimport json\n"),
+        ("verifier/x.py", "from protocol.merkle import hash_leaf\nimport json\n"),
         ("verifier/jpki/x.py", "from . import errors\nfrom .errors import JPKIError\n"),
         ("audit/x.py", "from verifier.errors import EvidenceUnavailableError\n"),
         ("node/x.py", "from anchor import connect\nfrom verifier import verify\n"),

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.merkle import EMPTY_ROOT, CompactRange, MerkleTree, hash_leaf, root_from_subtrees
-from verifier.merkle.compact import fold_subtrees, perfect_subtrees
+from protocol.merkle import EMPTY_ROOT, CompactRange, MerkleTree, hash_leaf, root_from_subtrees
+from protocol.merkle.compact import fold_subtrees, perfect_subtrees
 
 
 def leaf_hashes(n: int) -> list[bytes]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from verifier.merkle import (
+from protocol.merkle import (
     MerkleTree,
     ProofError,
     consistency_proof,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from verifier.merkle import (
+from protocol.merkle import (
     EMPTY_ROOT,
     MalformedProofError,
     MerkleTree,

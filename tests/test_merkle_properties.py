@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from verifier.merkle import (
+from protocol.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     ProofError,

@@ -18,10 +18,10 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from devtools.testca import SYNTHETIC_PEOPLE, TestHierarchy
+from protocol.merkle import root_from_leaf_hashes, verify_consistency
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from verifier.chain import NodeStatusAnswer, NodeStatusClient
-from verifier.merkle import root_from_leaf_hashes, verify_consistency
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain

@@ -17,12 +17,12 @@ import pytest
 
 from anchor import RegistryClient, connect
 from devnet.network import NetworkProcesses, init_network
+from protocol.bundle import parse_bundle
+from protocol.leaf import SignatureFormat
+from protocol.merkle import verify_consistency, verify_inclusion
 from tests.node_harness import NodeProcess, http, provision_node, signed_entry
 from verifier import VerificationPolicy, verify
-from verifier.bundle import parse_bundle
 from verifier.jpki import RevocationSources, load_certificates
-from verifier.leaf import SignatureFormat
-from verifier.merkle import verify_consistency, verify_inclusion
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain

@@ -20,8 +20,8 @@ from node.models import (
     sidecar_from_json,
 )
 from node.store import HEAD, LEAF, META_HEADS, META_SIZE, NODE, SIDECAR, LogStore, StoreError, u64
-from verifier.leaf import SignatureFormat
-from verifier.merkle import hash_leaf
+from protocol.leaf import SignatureFormat
+from protocol.merkle import hash_leaf
 
 NODE_KEY = "0x" + "ab" * 20
 ROOT = bytes(range(32))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from node.models import RevocationSidecar
 from node.store import NODE, LogStore, NewEntry
-from verifier.merkle import MerkleTree, hash_leaf
+from protocol.merkle import MerkleTree, hash_leaf
 
 
 def sidecar(receipt_id: str) -> RevocationSidecar:

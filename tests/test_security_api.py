@@ -39,6 +39,7 @@ from node.models import RevocationSidecar
 from node.service import NodeService
 from node.settings import NodeSettings
 from node.store import LogStore, NewEntry
+from protocol.leaf import RevocationReason
 from tests.node_harness import http as call
 from tests.node_harness import signed_entry
 from tests.two_listener_node import (
@@ -50,7 +51,6 @@ from tests.two_listener_node import (
     wait_healthy,
 )
 from verifier.chain import PREFIX_HEX_DIGITS, NodeStatusAnswer, NodeStatusClient
-from verifier.leaf import RevocationReason
 
 pytest_plugins = ["tests.jpki_fixtures", "tests.browser"]
 

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import Issued, TestHierarchy
+from protocol.bundle import MAX_BUNDLE_BYTES, MAX_CERTIFICATES, load_json
+from protocol.errors import BundleFormatError
+from protocol.leaf import MAX_UINT64
 from tests.node_harness import NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
-from verifier.bundle import MAX_BUNDLE_BYTES, MAX_CERTIFICATES, load_json
-from verifier.errors import BundleFormatError
-from verifier.leaf import MAX_UINT64
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -55,6 +55,7 @@ from node.intake import (
 )
 from node.settings import NodeSettings
 from node.tokens import TokenStore
+from protocol.leaf import SignatureFormat
 from tests.chains import send_ether
 from tests.jpki_fixtures import all_crls, anchors, cert, key, x509_cert
 from tests.node_harness import NodeProcess, node_on_devnet, signed_entry
@@ -63,7 +64,6 @@ from tests.test_verify_signer import ConfirmingChain, anchored
 from tests.vectors.issuer import MiniLog, Signer
 from verifier import VerdictStatus, VerificationPolicy, Verifier, verify
 from verifier.jpki import RevocationSources, SignerPolicy, check_signer, load_certificates
-from verifier.leaf import SignatureFormat
 
 pytest_plugins = ["tests.jpki_fixtures"]
 

@@ -22,15 +22,15 @@ import pytest
 from click.testing import CliRunner
 
 import verifier.cli
+from protocol.bundle import ProofBundle, RevocationSection, dump_bundle
+from protocol.checks import DOCUMENT_REVOCATION, Outcome
 from tests.test_verify_page import _der_certificate as der_certificate
 from tests.test_verify_page import checks_of, verify_in_page
 from tests.vectors.make_vectors import RecordedChain
 from tests.vectors.standins import recorded_chain, recorded_node
 from verifier import VerdictStatus, VerificationPolicy, Verifier, load_bundle
-from verifier.bundle import ProofBundle, RevocationSection, dump_bundle
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import RevocationSources, load_certificates
-from verifier.models import DOCUMENT_REVOCATION, Outcome
 from verifier.web import PageConfig, page_template, render_page
 
 pytest_plugins = ["tests.browser"]

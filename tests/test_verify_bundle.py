@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from verifier.bundle import (
+from protocol.bundle import (
     BUNDLE_VERSIONS,
     LEAF_FIELDS,
     MAX_BUNDLE_BYTES,
@@ -27,8 +27,8 @@ from verifier.bundle import (
     make_document_entry,
     parse_bundle,
 )
-from verifier.errors import BundleFormatError, LeafEncodingError
-from verifier.leaf import RevocationEntry, SignatureFormat
+from protocol.errors import BundleFormatError, LeafEncodingError
+from protocol.leaf import RevocationEntry, SignatureFormat
 
 ROOT = Path(__file__).parent.parent
 VECTORS = Path(__file__).parent / "vectors"

@@ -25,18 +25,12 @@ import pytest
 from anchor import NodeStatus, RegistryClient, TxResult
 from devnet.anvil import free_port
 from devtools.testca import TestHierarchy
+from protocol.bundle import AnchorSection, InclusionSection, ProofBundle, dump_bundle
+from protocol.leaf import RevocationReason
 from tests.chains import ChainEndpoint
 from tests.jpki_fixtures import all_crls, anchors
 from tests.vectors.issuer import LogDocument, MiniLog, Signer, anchor_section
-from verifier import (
-    ProofBundle,
-    VerdictStatus,
-    VerificationPolicy,
-    Verifier,
-    dump_bundle,
-)
-from verifier.bundle import AnchorSection, InclusionSection
-from verifier.leaf import RevocationReason
+from verifier import VerdictStatus, VerificationPolicy, Verifier
 from verifier.models import Verdict
 
 pytest_plugins = ["tests.jpki_fixtures"]

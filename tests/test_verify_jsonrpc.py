@@ -11,17 +11,9 @@ from typing import Any
 
 import pytest
 
+from contracts.artifact import read_artifact
 from devnet.anvil import free_port
-from verifier.errors import EvidenceUnavailableError
-from verifier.jsonrpc import (
-    ChainReadError,
-    JsonRpcClient,
-    JsonRpcError,
-    ResponseTooLargeError,
-    WrongChainError,
-)
-from verifier.registry_abi import (
-    ARTIFACT_PATH,
+from protocol.registry_abi import (
     GET_ANCHOR_OUTPUT,
     GET_ANCHOR_SIGNATURE,
     GET_NODE_OUTPUT,
@@ -30,9 +22,17 @@ from verifier.registry_abi import (
     HEAD_ANCHORED_TOPIC,
     ZERO_ADDRESS,
     NodeStatus,
+    RegistryAbi,
     abi_type,
     decode_anchor,
-    load_registry_abi,
+)
+from verifier.errors import EvidenceUnavailableError
+from verifier.jsonrpc import (
+    ChainReadError,
+    JsonRpcClient,
+    JsonRpcError,
+    ResponseTooLargeError,
+    WrongChainError,
 )
 
 Handler = Callable[[Any], Any]
@@ -128,7 +128,8 @@ def test_an_unreachable_endpoint_is_one_error() -> None:
 
 
 def test_hand_written_registry_facts_match_the_compiled_abi() -> None:
-    abi = load_registry_abi()  # built by `make test`'s set-up: a missing build must fail
+    # Built by `make test`'s set-up: a missing build must fail.
+    abi = RegistryAbi(read_artifact()["abi"])
     events = {e.name: e for e in abi.events.values()}
     head = events["HeadAnchored"]
     assert f"HeadAnchored({','.join(head.types)})" == HEAD_ANCHORED_SIGNATURE
@@ -136,7 +137,7 @@ def test_hand_written_registry_facts_match_the_compiled_abi() -> None:
     assert abi.event_topics(["HeadAnchored"]) == [HEAD_ANCHORED_TOPIC]
     compiled = {
         f"{e['name']}({','.join(abi_type(i) for i in e['inputs'])})": abi_type(e["outputs"][0])
-        for e in json.loads(ARTIFACT_PATH.read_text())["abi"]
+        for e in read_artifact()["abi"]
         if e.get("type") == "function" and e["name"] in ("getNode", "getAnchor")
     }
     expected = {GET_NODE_SIGNATURE: GET_NODE_OUTPUT, GET_ANCHOR_SIGNATURE: GET_ANCHOR_OUTPUT}

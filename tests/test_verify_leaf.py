@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verifier.errors import LeafEncodingError
-from verifier.leaf import (
+from protocol.errors import LeafEncodingError
+from protocol.leaf import (
     DOCUMENT_LEAF_SIZE,
     DOMAIN_TAG,
     ENCODING_VERSION,
@@ -34,7 +34,7 @@ from verifier.leaf import (
     signer_commitment,
     unix_seconds,
 )
-from verifier.merkle import hash_leaf
+from protocol.merkle import hash_leaf
 
 VECTORS = Path(__file__).parent / "vectors"
 LEAF_VECTORS = json.loads((VECTORS / "leaf-vectors.json").read_text(encoding="utf-8"))

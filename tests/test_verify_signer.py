@@ -14,19 +14,19 @@ import pytest
 from anchor import AnchorRecord, NodeRecord, NodeStatus
 from devtools.cms_sign import sign_cms
 from devtools.testca import Issued, TestHierarchy
-from tests.jpki_fixtures import all_crls, anchors
-from tests.vectors.issuer import LogDocument, MiniLog, Signer
-from verifier import VerdictStatus, VerificationPolicy, Verifier
-from verifier.bundle import (
+from protocol.bundle import (
     AnchorSection,
     HeadSection,
     ProofBundle,
     build_bundle,
     make_document_entry,
 )
+from protocol.leaf import SignatureFormat
+from tests.jpki_fixtures import all_crls, anchors
+from tests.vectors.issuer import LogDocument, MiniLog, Signer
+from verifier import VerdictStatus, VerificationPolicy, Verifier
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 from verifier.jpki import CertificateKind, SignerPolicy
-from verifier.leaf import SignatureFormat
 from verifier.models import Verdict
 
 pytest_plugins = ["tests.jpki_fixtures"]

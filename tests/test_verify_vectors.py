@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from anchor import NodeStatus
+from protocol.bundle import AnchorSection, HeadSection, RevocationSection, revocation_to_json
+from protocol.checks import CHECK_ORDER
 from tests.vectors.make_vectors import RecordedChain, build_vectors, stale
 from tests.vectors.standins import RecordedNode, recorded_node
 from verifier import (
@@ -32,7 +34,6 @@ from verifier import (
     load_bundle,
     verify,
 )
-from verifier.bundle import AnchorSection, HeadSection, RevocationSection, revocation_to_json
 from verifier.chain import (
     PREFIX_HEX_DIGITS,
     AnchorFacts,
@@ -42,7 +43,6 @@ from verifier.chain import (
 )
 from verifier.errors import EvidenceUnavailableError, PolicyError
 from verifier.jpki import RevocationSources, load_certificates
-from verifier.models import CHECK_ORDER
 
 VECTORS = Path(__file__).parent / "vectors"
 EXPECTED = json.loads((VECTORS / "expected.json").read_text(encoding="utf-8"))

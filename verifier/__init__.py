@@ -17,82 +17,35 @@ Typical use::
     verdict.status      # valid, invalid, pending, revoked or unknown
     verdict.checks      # every check, in order, with its outcome and detail
 
-Sub-packages: `verifier.merkle` (RFC 6962), `verifier.jpki` (My Number card certificates and
-signatures). This package imports without the node's server stack (FastAPI, plyvel, py-evm).
+The formats themselves (RFC 6962, leaves, bundles, registry ABI, check names and the verdict
+rule) are `protocol`'s; `verifier.jpki` checks My Number card certificates and signatures. This
+package imports without the node's server stack (FastAPI, plyvel, py-evm) and without web3.
 """
 
-from verifier.bundle import (
-    AnchorSection,
-    HeadSection,
-    InclusionSection,
-    LeafSection,
-    ProofBundle,
-    RevocationSection,
-    SignatureSection,
-    build_bundle,
-    build_revocation_section,
-    bundle_to_json,
-    dump_bundle,
-    load_bundle,
-    make_document_entry,
-    parse_bundle,
-)
-from verifier.errors import (
-    BundleFormatError,
-    EvidenceUnavailableError,
-    LeafEncodingError,
-    PolicyError,
-    VerifierError,
-)
-from verifier.leaf import (
-    DocumentEntry,
-    DocumentType,
-    RevocationEntry,
-    RevocationReason,
-    SignatureFormat,
-    decode_entry,
-    new_salt,
-    salted_digest,
-)
-from verifier.models import Check, DocumentDigest, Outcome, Verdict, VerdictFacts, VerdictStatus
+from protocol.bundle import ProofBundle, load_bundle
+from protocol.checks import Check, Outcome, VerdictStatus
+from protocol.errors import BundleFormatError, LeafEncodingError, ProtocolError
+from verifier.errors import EvidenceUnavailableError, PolicyError, VerifierError
+from verifier.models import DocumentDigest, Verdict, VerdictFacts
 from verifier.policy import VerificationPolicy
 from verifier.verify import Verifier, verify
 
 __all__ = [
-    "AnchorSection",
     "BundleFormatError",
     "Check",
     "DocumentDigest",
-    "DocumentEntry",
-    "DocumentType",
     "EvidenceUnavailableError",
-    "HeadSection",
-    "InclusionSection",
     "LeafEncodingError",
-    "LeafSection",
     "Outcome",
     "PolicyError",
     "ProofBundle",
-    "RevocationEntry",
-    "RevocationReason",
-    "RevocationSection",
-    "SignatureFormat",
-    "SignatureSection",
+    "ProtocolError",
     "Verdict",
     "VerdictFacts",
     "VerdictStatus",
     "VerificationPolicy",
     "Verifier",
     "VerifierError",
-    "build_bundle",
-    "build_revocation_section",
-    "bundle_to_json",
-    "decode_entry",
-    "dump_bundle",
     "load_bundle",
-    "make_document_entry",
-    "new_salt",
-    "parse_bundle",
-    "salted_digest",
     "verify",
 ]

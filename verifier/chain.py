@@ -5,7 +5,7 @@ transaction, the node's registration at the anchor block, how deep the block is)
 them against the bundle is `verifier.verify`'s job, so the rules live in one place and can
 be tested with recorded facts. Chain reads go through `verifier.jsonrpc`, the read-only
 client (no account, no transactions), over standard JSON-RPC, so any engine serves; what the
-registry's calls and events look like is in `verifier.registry_abi`. Every failure to obtain
+registry's calls and events look like is in `protocol.registry_abi`. Every failure to obtain
 evidence is an `EvidenceUnavailableError`, which a verdict reports as ``unknown``.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol
 
 from eth_utils.address import to_checksum_address
 
-from verifier.bundle import (
+from protocol.bundle import (
     MAX_BUNDLE_BYTES,
     AnchorSection,
     HeadSection,
@@ -32,18 +32,9 @@ from verifier.bundle import (
     parse_revocation_section,
     revocation_to_json,
 )
-from verifier.errors import BundleFormatError, EvidenceUnavailableError
-from verifier.jsonrpc import (
-    ChainReadError,
-    JsonRpcClient,
-    JsonRpcError,
-    WrongChainError,
-    call_params,
-    hex_bytes,
-    quantity,
-)
-from verifier.policy import DEFAULT_FINALITY_DEPTH, DEFAULT_RPC_TIMEOUT
-from verifier.registry_abi import (
+from protocol.errors import BundleFormatError
+from protocol.finality import DEFAULT_FINALITY_DEPTH, FinalityDepth, clique_finality
+from protocol.registry_abi import (
     AnchorRecord,
     HeadAnchoredLog,
     NodeRecord,
@@ -53,6 +44,17 @@ from verifier.registry_abi import (
     encode_get_anchor,
     encode_get_node,
 )
+from verifier.errors import EvidenceUnavailableError
+from verifier.jsonrpc import (
+    ChainReadError,
+    JsonRpcClient,
+    JsonRpcError,
+    WrongChainError,
+    call_params,
+    hex_bytes,
+    quantity,
+)
+from verifier.policy import DEFAULT_RPC_TIMEOUT
 
 _EVIDENCE_ERRORS: Final = (ChainReadError, ValueError, KeyError, TypeError)
 """What a misbehaving or unreachable endpoint can make a read raise; each means "no evidence"."""
@@ -122,7 +124,7 @@ class RpcChainReader:
         self.finality_depth = finality_depth
         self.timeout = timeout
         self._clients: dict[str, JsonRpcClient] = {}
-        self._finality: dict[str, tuple[int, str]] = {}
+        self._finality: dict[str, FinalityDepth] = {}
         self._lock = threading.Lock()
 
     def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
@@ -186,13 +188,13 @@ class RpcChainReader:
                     rpc.batch([self._call(encode_get_node(anchor.node), node_block)])[0]
                 )
             node = decode_node(anchor.node, node_data)
-        depth, source = self._finality_depth(rpc, url)
+        finality = self._finality_depth(rpc, url)
         return AnchorFacts(
             endpoint=url,
             chain_id=self.chain_id,
             latest_block=latest,
-            finality_depth=depth,
-            finality_source=source,
+            finality_depth=finality.depth,
+            finality_source=finality.source,
             record=record,
             transaction=transaction,
             canonical_block_hash=canonical_hash,
@@ -230,21 +232,22 @@ class RpcChainReader:
             head_anchored=logs,
         )
 
-    def _finality_depth(self, rpc: JsonRpcClient, url: str) -> tuple[int, str]:
+    def _finality_depth(self, rpc: JsonRpcClient, url: str) -> FinalityDepth:
         if self.finality_depth is not None:
-            return self.finality_depth, "set by the policy"
+            return FinalityDepth(self.finality_depth, "set by the policy")
         with self._lock:
             known = self._finality.get(url)
         if known is not None:
             return known
-        answer = _clique_signers(rpc)
-        if answer is None:
-            found = (
+        signers = _clique_signers(rpc)
+        found = (
+            FinalityDepth(
                 DEFAULT_FINALITY_DEPTH,
                 "default; the chain does not report its signers (clique_getSigners)",
             )
-        else:
-            found = (answer // 2 + 1, f"floor({answer}/2)+1 for {answer} Clique signers")
+            if signers is None
+            else clique_finality(signers)
+        )
         with self._lock:
             self._finality[url] = found
         return found

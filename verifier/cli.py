@@ -18,8 +18,10 @@ from typing import Any, Final, NoReturn
 
 import click
 
-from verifier.bundle import ProofBundle, load_bundle
-from verifier.errors import BundleFormatError, PolicyError
+from protocol.bundle import ProofBundle, load_bundle
+from protocol.checks import DOCUMENT_REVOCATION, Outcome, VerdictStatus
+from protocol.errors import BundleFormatError
+from verifier.errors import PolicyError
 from verifier.jpki import (
     CertificateError,
     ConfigurationError,
@@ -27,9 +29,9 @@ from verifier.jpki import (
     RevocationSources,
     load_certificates,
 )
-from verifier.models import DOCUMENT_REVOCATION, DocumentDigest, Outcome, Verdict, VerdictStatus
+from verifier.models import DocumentDigest, Verdict
 from verifier.policy import VerificationPolicy
-from verifier.verify import REVOCATION_NOT_CHECKED
+from verifier.rules.revocation import REVOCATION_NOT_CHECKED
 from verifier.verify import verify as run_verification
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:8545"

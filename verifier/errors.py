@@ -1,5 +1,8 @@
 """Errors raised by `verifier`: each names what is wrong and what the caller can do about it.
 
+A bundle or leaf that breaks the protocol's formats raises `protocol.errors.ProtocolError`
+(`BundleFormatError`, `LeafEncodingError`); `VerifierError` is for the verifier's own parts.
+
 `verify()` itself never raises for a bad bundle, a bad signature or an unreachable chain:
 those become checks in the `Verdict`. Exceptions are for the parts a caller drives directly:
 parsing a bundle, building a policy, encoding a leaf.
@@ -10,21 +13,6 @@ from __future__ import annotations
 
 class VerifierError(Exception):
     """Base class of everything `verifier` (outside `verifier.jpki`) raises."""
-
-
-class BundleFormatError(VerifierError):
-    """A proof bundle is not well-formed: not JSON, wrong version, a field missing, extra,
-    out of range or badly encoded. `field` is the path of the offending field, e.g.
-    ``inclusion.path[3]`` (``bundle`` for the document as a whole)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-class LeafEncodingError(VerifierError, ValueError):
-    """Leaf fields cannot be encoded (a value out of range) or leaf bytes cannot be decoded."""
 
 
 class PolicyError(VerifierError):

@@ -17,8 +17,6 @@ from eth_utils.address import is_address, to_checksum_address
 from verifier.errors import PolicyError
 from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy
 
-DEFAULT_FINALITY_DEPTH: Final = 2
-"""Blocks on top of the anchor block when the chain does not say (no ``clique_getSigners``)."""
 DEFAULT_RPC_TIMEOUT: Final = 10.0
 DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=5)
 
@@ -35,7 +33,8 @@ class VerificationPolicy:
       `require_signature` is on, the signer check is ``unknown``.
     - `revocation`: CRL files, URLs, OCSP (`verifier.jpki.RevocationSources`).
     - `finality_depth`: blocks required on top of the anchor block. None asks the chain
-      (``clique_getSigners``: floor(N/2)+1 for N signers), else DEFAULT_FINALITY_DEPTH.
+      (``clique_getSigners``: floor(N/2)+1 for N signers), else
+      `protocol.finality.DEFAULT_FINALITY_DEPTH`.
     - `node_url`: the issuing node's base URL, asked whether the document was revoked.
     - `require_revocation_check`: on (the default), a verdict whose document revocation was
       not checked (no node asked, no revocation in the bundle) is ``unknown``, never

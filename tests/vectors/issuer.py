@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from anchor import TxResult
 from devtools.cms_sign import load_private_key, sign_cms, sign_raw
 from devtools.testca import Issued
-from verifier.bundle import (
+from protocol.bundle import (
     AnchorSection,
     HeadSection,
     InclusionSection,
@@ -28,8 +28,8 @@ from verifier.bundle import (
     build_revocation_section,
     make_document_entry,
 )
-from verifier.leaf import DocumentEntry, RevocationEntry, SignatureFormat, new_salt, unix_seconds
-from verifier.merkle import MerkleTree
+from protocol.leaf import DocumentEntry, RevocationEntry, SignatureFormat, new_salt, unix_seconds
+from protocol.merkle import MerkleTree
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from anchor import AnchorRecord, NodeRecord, NodeStatus
-from verifier.bundle import (
+from protocol.bundle import (
     AnchorSection,
     HeadSection,
     InclusionSection,
@@ -48,8 +48,7 @@ from verifier.bundle import (
     format_time,
     make_document_entry,
 )
-from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
-from verifier.leaf import (
+from protocol.leaf import (
     ENCODING_VERSION,
     LEGACY_ENCODING_VERSION,
     DocumentEntry,
@@ -61,7 +60,8 @@ from verifier.leaf import (
     signer_commitment,
     unix_seconds,
 )
-from verifier.merkle import MerkleTree
+from protocol.merkle import MerkleTree
+from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 
 VECTORS = Path(__file__).resolve().parent
 SIGNING = "signing"

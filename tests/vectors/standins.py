@@ -17,7 +17,7 @@ from typing import Any
 
 from web3 import Web3
 
-from verifier.bundle import RevocationSection
+from protocol.bundle import RevocationSection
 from verifier.chain import PREFIX_PATTERN, revocation_bucket_json
 
 HEAD_ANCHORED = "HeadAnchored(address,uint32,uint64,uint64,bytes32,uint64,bytes32)"

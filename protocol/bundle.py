@@ -22,8 +22,8 @@ from typing import Any, Final, Literal
 
 from eth_utils.address import to_checksum_address
 
-from verifier.errors import BundleFormatError, LeafEncodingError
-from verifier.leaf import (
+from protocol.errors import BundleFormatError, LeafEncodingError
+from protocol.leaf import (
     DOCUMENT_ENCODING_VERSIONS,
     ENCODING_VERSION,
     LEGACY_ENCODING_VERSION,
@@ -38,7 +38,7 @@ from verifier.leaf import (
     salted_digest,
     signer_commitment,
 )
-from verifier.merkle import hash_leaf
+from protocol.merkle import hash_leaf
 
 BUNDLE_VERSION: Final = ENCODING_VERSION
 """What producers write. A bundle's version is its document leaf's encoding version: 2 (the

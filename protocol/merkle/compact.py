@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from verifier.merkle.hasher import EMPTY_ROOT, HASH_SIZE, hash_children
+from protocol.merkle.hasher import EMPTY_ROOT, HASH_SIZE, hash_children
 
 CompletedSubtree = tuple[int, int, bytes]
 """``(level, position, hash)``: the perfect subtree over leaves [position << level,

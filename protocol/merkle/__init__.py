@@ -5,9 +5,9 @@ Appending to a growing log (the node store, the audit) goes through CompactRange
 Verification raises ProofError (or a subclass) on every failure and returns None on success.
 """
 
-from verifier.merkle.compact import CompactRange
-from verifier.merkle.hasher import EMPTY_ROOT, HASH_SIZE, hash_children, hash_leaf
-from verifier.merkle.proof import (
+from protocol.merkle.compact import CompactRange
+from protocol.merkle.hasher import EMPTY_ROOT, HASH_SIZE, hash_children, hash_leaf
+from protocol.merkle.proof import (
     MAX_TREE_SIZE,
     MalformedProofError,
     MerkleTree,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from verifier.errors import LeafEncodingError
-from verifier.merkle import hash_leaf
+from protocol.errors import LeafEncodingError
+from protocol.merkle import hash_leaf
 
 DOMAIN_TAG: Final = b"municipal-notary"
 """First 16 bytes of every leaf: no other SHA-256 input in the system starts with them."""

@@ -10,11 +10,8 @@ compiled ABI (`RegistryAbi`). `anchor/`, the write side, imports these facts fro
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
@@ -40,10 +37,7 @@ GOVERNED_FUNCTIONS: Final = (
 )
 """The registry functions a governance proposal may carry as actions."""
 
-ARTIFACT_PATH: Final = (
-    Path(__file__).resolve().parent.parent / "contracts" / "build" / "NotaryRegistry.json"
-)
-"""The compiled registry `contracts/build.py` writes (checked against the artifact lock)."""
+
 
 
 class NodeStatus(enum.IntEnum):
@@ -299,19 +293,6 @@ class RegistryAbi:
         return describe_call(*self.decode_action(data))
 
 
-@cache
-def load_registry_abi(path: Path = ARTIFACT_PATH) -> RegistryAbi:
-    """The compiled registry's ABI (ValueError naming the file if it is missing or bad)."""
-    try:
-        return RegistryAbi(json.loads(path.read_text())["abi"])
-    except FileNotFoundError:
-        raise ValueError(
-            f"registry artifact not found at {path}; build it with `make contracts`"
-        ) from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"registry artifact at {path} is unreadable: {error}") from None
-
-
 def abi_type(param: dict[str, Any]) -> str:
     """The canonical type of an ABI parameter (tuples spelled out)."""
     if param["type"].startswith("tuple"):
@@ -348,7 +329,6 @@ def _normalise(abi: str, value: Any) -> Any:
 
 
 __all__ = [
-    "ARTIFACT_PATH",
     "GOVERNED_FUNCTIONS",
     "HEAD_ANCHORED_SIGNATURE",
     "HEAD_ANCHORED_TOPIC",
@@ -370,7 +350,6 @@ __all__ = [
     "describe_call",
     "encode_get_anchor",
     "encode_get_node",
-    "load_registry_abi",
     "node_record",
     "show_arg",
 ]

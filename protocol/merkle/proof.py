@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from typing import Final
 
-from verifier.merkle.compact import CompactRange, fold_subtrees, perfect_subtrees
-from verifier.merkle.hasher import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_children
+from protocol.merkle.compact import CompactRange, fold_subtrees, perfect_subtrees
+from protocol.merkle.hasher import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_children
 
 MAX_TREE_SIZE: Final = 2**64 - 1
 """Tree sizes and indices are uint64 in RFC 6962 / RFC 9162; anything larger is not a real log."""

@@ -1,0 +1,113 @@
+"""The checks every verification performs, their order, and the rule that turns their
+outcomes into a verdict (docs/PROTOCOL.md, "Verification"). The page and the CLI show the same
+names; the JS page takes them from the constants generated from this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+class VerdictStatus(enum.StrEnum):
+    VALID = "valid"
+    """Every required check passed."""
+    INVALID = "invalid"
+    """A check failed: the document, bundle or signer cannot be trusted (see failed_check)."""
+    PENDING = "pending"
+    """Not anchored yet, or the anchor is not final yet: verify again later."""
+    REVOKED = "revoked"
+    """The issuing municipality revoked this document (a proven revocation entry)."""
+    UNKNOWN = "unknown"
+    """Evidence could not be obtained (chain or node unreachable, no revocation data)."""
+
+
+class Outcome(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not performed: disabled by the policy, or a check it depends on did not pass."""
+    UNKNOWN = "unknown"
+    """Could not be decided with the evidence available."""
+
+
+BUNDLE_FORMAT: Final = "bundle_format"
+DOCUMENT_LEAF: Final = "document_leaf"
+MERKLE_INCLUSION: Final = "merkle_inclusion"
+CHAIN_ID: Final = "chain_id"
+REGISTRY: Final = "registry"
+HEAD_ANCHORED: Final = "head_anchored"
+ANCHOR_TRANSACTION: Final = "anchor_transaction"
+HEAD_NOT_WITHDRAWN: Final = "head_not_withdrawn"
+NODE_AUTHORISED: Final = "node_authorised"
+FINALITY: Final = "finality"
+ANCHOR_TIME: Final = "anchor_time"
+SIGNATURE_BINDING: Final = "signature_binding"
+SIGNER_CERTIFICATE: Final = "signer_certificate"
+SIGNATURE: Final = "signature"
+DOCUMENT_REVOCATION: Final = "document_revocation"
+
+CHECK_ORDER: Final = (
+    BUNDLE_FORMAT,
+    DOCUMENT_LEAF,
+    MERKLE_INCLUSION,
+    CHAIN_ID,
+    REGISTRY,
+    HEAD_ANCHORED,
+    ANCHOR_TRANSACTION,
+    HEAD_NOT_WITHDRAWN,
+    NODE_AUTHORISED,
+    FINALITY,
+    ANCHOR_TIME,
+    SIGNATURE_BINDING,
+    SIGNER_CERTIFICATE,
+    SIGNATURE,
+    DOCUMENT_REVOCATION,
+)
+"""Every verdict lists exactly these checks, in this order (docs/PROTOCOL.md, "Verification")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One step of verification. `pending` marks an ``unknown`` that only time will decide
+    (the entry is not anchored, or its block not final yet), which makes the verdict
+    ``pending`` rather than ``unknown``."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+    pending: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "outcome": self.outcome.value, "detail": self.detail}
+
+
+
+def decide(checks: Sequence[Check]) -> tuple[VerdictStatus, Check | None]:
+    """invalid > revoked > unknown > pending > valid; the check that decided it (the first)."""
+    revoked = unknown = pending = None
+    failed, undecided = Outcome.FAILED, Outcome.UNKNOWN
+    for check in checks:
+        outcome = check.outcome
+        if outcome is failed:
+            if check.name != DOCUMENT_REVOCATION:
+                return VerdictStatus.INVALID, check
+            revoked = revoked or check
+        elif outcome is undecided:
+            if check.pending:
+                pending = pending or check
+            else:
+                unknown = unknown or check
+    if revoked is not None:
+        return VerdictStatus.REVOKED, revoked
+    if unknown is not None:
+        return VerdictStatus.UNKNOWN, unknown
+    if pending is not None:
+        return VerdictStatus.PENDING, pending
+    return VerdictStatus.VALID, None

@@ -1,0 +1,357 @@
+"""The anchoring checks: merkle_inclusion through anchor_time (docs/PROTOCOL.md).
+
+They prove that a log entry is in a head its node anchored, in a successful transaction to the
+trusted registry on the trusted chain, not withdrawn, by a node active for the entry's
+municipality, deep enough to be final, and not earlier than what it proves. A document's own
+anchoring and a revocation's go through the same `anchoring_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocol.bundle import AnchorSection, HeadSection, InclusionSection, format_time
+from protocol.checks import (
+    ANCHOR_TIME,
+    ANCHOR_TRANSACTION,
+    CHAIN_ID,
+    CHECK_ORDER,
+    FINALITY,
+    HEAD_ANCHORED,
+    HEAD_NOT_WITHDRAWN,
+    MERKLE_INCLUSION,
+    NODE_AUTHORISED,
+    REGISTRY,
+    Check,
+    Outcome,
+)
+from protocol.merkle import ProofError, verify_inclusion
+from protocol.registry_abi import NodeStatus
+from verifier.chain import AnchorFacts
+from verifier.errors import EvidenceUnavailableError
+from verifier.rules.context import Context
+
+ANCHORING_CHECKS = CHECK_ORDER[
+    CHECK_ORDER.index(MERKLE_INCLUSION) : CHECK_ORDER.index(ANCHOR_TIME) + 1
+]
+"""The run of CHECK_ORDER these checks fill, so the order is stated once."""
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """The anchoring checks of one entry (the document's, or a revocation's)."""
+
+    checks: dict[str, Check]
+    facts: AnchorFacts | None
+
+    def first_problem(self) -> Check | None:
+        for name in ANCHORING_CHECKS:
+            check = self.checks[name]
+            if check.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
+                return check
+        return None
+
+
+def anchoring_checks(
+    context: Context,
+    leaf_hash: bytes,
+    inclusion: InclusionSection | None,
+    head: HeadSection | None,
+    anchor: AnchorSection | None,
+    *,
+    lg_code: int,
+    not_after_anchor: Sequence[tuple[str, int]],
+) -> Anchoring:
+    checks: dict[str, Check] = {}
+
+    def add(name: str, outcome: Outcome, detail: str, *, pending: bool = False) -> None:
+        checks[name] = Check(name, outcome, detail, pending)
+
+    def skip_rest(reason: str) -> Anchoring:
+        for name in ANCHORING_CHECKS:
+            checks.setdefault(name, Check(name, Outcome.SKIPPED, reason))
+        return Anchoring(checks, None)
+
+    if inclusion is None or head is None or anchor is None:
+        add(
+            MERKLE_INCLUSION,
+            Outcome.UNKNOWN,
+            "the entry is not anchored yet (status pending): fetch the anchored bundle "
+            "from the issuing node later",
+            pending=True,
+        )
+        return skip_rest("the entry is not anchored yet")
+
+    merkle = merkle_inclusion(leaf_hash, inclusion, head)
+    checks[MERKLE_INCLUSION] = merkle
+    policy = context.policy
+    if anchor.chain_id == policy.chain_id:
+        add(CHAIN_ID, Outcome.PASSED, f"anchored on chain id {anchor.chain_id}, as trusted")
+    else:
+        add(
+            CHAIN_ID,
+            Outcome.FAILED,
+            f"the bundle's anchor is on chain id {anchor.chain_id}, but this verifier "
+            f"trusts chain id {policy.chain_id} only",
+        )
+    if anchor.registry.lower() == policy.registry.lower():
+        add(REGISTRY, Outcome.PASSED, f"registry {anchor.registry}, as trusted")
+    else:
+        add(
+            REGISTRY,
+            Outcome.FAILED,
+            f"the bundle names registry {anchor.registry}, but this verifier trusts "
+            f"{policy.registry} only (anyone can deploy a look-alike registry)",
+        )
+    if not merkle.passed:
+        return skip_rest(
+            "the inclusion proof does not lead to the head, so the chain was not asked"
+        )
+    if not (checks[CHAIN_ID].passed and checks[REGISTRY].passed):
+        return skip_rest("the anchor is on a chain or registry this verifier does not trust")
+    try:
+        facts = context.read_chain(head, anchor)
+    except EvidenceUnavailableError as exc:
+        add(HEAD_ANCHORED, Outcome.UNKNOWN, f"cannot read the chain: {exc}")
+        return skip_rest("no chain evidence (see head_anchored)")
+
+    checks[HEAD_ANCHORED] = head_anchored(facts, head, anchor)
+    checks[ANCHOR_TRANSACTION] = anchor_transaction(facts, head, anchor, policy.registry)
+    checks[HEAD_NOT_WITHDRAWN] = head_not_withdrawn(facts)
+    checks[NODE_AUTHORISED] = node_authorised(facts, anchor, lg_code)
+    if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
+        checks[FINALITY] = finality(facts, anchor)
+        checks[ANCHOR_TIME] = anchor_time(context, facts, not_after_anchor)
+    else:
+        reason = "the anchor itself did not verify"
+        add(FINALITY, Outcome.SKIPPED, reason)
+        add(ANCHOR_TIME, Outcome.SKIPPED, reason)
+    return Anchoring(checks, facts)
+
+
+def anchor_time(
+    context: Context, facts: AnchorFacts, not_after: Sequence[tuple[str, int]]
+) -> Check:
+    record = facts.record
+    assert record is not None  # head_anchored passed
+    anchored = record.timestamp
+    if facts.block_timestamp is not None and facts.block_timestamp != record.timestamp:
+        return Check(
+            ANCHOR_TIME,
+            Outcome.FAILED,
+            f"the registry recorded time {format_time(record.timestamp)} but block "
+            f"{record.block_number} has time {format_time(facts.block_timestamp)}: the "
+            "endpoint's answers are inconsistent",
+        )
+    skew = context.policy.max_clock_skew.total_seconds()
+    now = context.now.timestamp()
+    if anchored > now + skew:
+        return Check(
+            ANCHOR_TIME,
+            Outcome.FAILED,
+            f"the anchor block's time {format_time(record.timestamp)} is in the future "
+            f"(now is {context.now:%Y-%m-%dT%H:%M:%SZ}): the chain's clock or this one is wrong",
+        )
+    for what, seconds in not_after:
+        if seconds > anchored + skew:
+            return Check(
+                ANCHOR_TIME,
+                Outcome.FAILED,
+                f"the entry's {what} {format_time(seconds)} is after the anchor time "
+                f"{format_time(record.timestamp)}: an anchor cannot precede what it proves",
+            )
+    elapsed = _describe_age(now - anchored)
+    return Check(
+        ANCHOR_TIME,
+        Outcome.PASSED,
+        f"anchored at {format_time(record.timestamp)} ({elapsed} ago), block {record.block_number}",
+    )
+
+
+def merkle_inclusion(leaf_hash: bytes, inclusion: InclusionSection, head: HeadSection) -> Check:
+    if inclusion.tree_size != head.tree_size:
+        return Check(
+            MERKLE_INCLUSION,
+            Outcome.FAILED,
+            f"the inclusion proof is for a tree of {inclusion.tree_size} leaves but the head "
+            f"has {head.tree_size}",
+        )
+    try:
+        verify_inclusion(
+            leaf_hash, inclusion.leaf_index, inclusion.tree_size, inclusion.path, head.root
+        )
+    except ProofError as exc:
+        return Check(MERKLE_INCLUSION, Outcome.FAILED, str(exc))
+    return Check(
+        MERKLE_INCLUSION,
+        Outcome.PASSED,
+        f"leaf {inclusion.leaf_index} of {inclusion.tree_size} leads to root "
+        f"{head.root.hex()} (head seq {head.seq})",
+    )
+
+
+def head_anchored(facts: AnchorFacts, head: HeadSection, anchor: AnchorSection) -> Check:
+    record = facts.record
+    if record is None:
+        return Check(
+            HEAD_ANCHORED,
+            Outcome.FAILED,
+            f"root {head.root.hex()} was never anchored in registry {anchor.registry} on chain "
+            f"{facts.chain_id}",
+        )
+    problems = []
+    if record.node.lower() != anchor.node.lower():
+        problems.append(f"it was anchored by node {record.node}, not by {anchor.node}")
+    if record.seq != head.seq:
+        problems.append(f"as head seq {record.seq}, not {head.seq}")
+    if record.tree_size != head.tree_size:
+        problems.append(f"over {record.tree_size} leaves, not {head.tree_size}")
+    if problems:
+        return Check(
+            HEAD_ANCHORED,
+            Outcome.FAILED,
+            "the registry's record of this root contradicts the bundle: " + "; ".join(problems),
+        )
+    return Check(
+        HEAD_ANCHORED,
+        Outcome.PASSED,
+        f"registry {anchor.registry} records root {head.root.hex()[:16]}… as head seq "
+        f"{record.seq} over {record.tree_size} leaves of node {record.node}",
+    )
+
+
+def anchor_transaction(  # noqa: PLR0911 - one return per way an anchor claim can be false
+    facts: AnchorFacts, head: HeadSection, anchor: AnchorSection, registry: str
+) -> Check:
+    tx = facts.transaction
+    tx_hex = "0x" + anchor.tx_hash.hex()
+
+    def failed(detail: str) -> Check:
+        return Check(ANCHOR_TRANSACTION, Outcome.FAILED, detail)
+
+    if tx is None:
+        return failed(f"transaction {tx_hex} does not exist on chain {facts.chain_id}")
+    if not tx.succeeded:
+        return failed(f"transaction {tx_hex} reverted: it anchored nothing")
+    if tx.to is None or tx.to.lower() != registry.lower():
+        return failed(f"transaction {tx_hex} was not sent to the registry {registry}")
+    if tx.block_number != anchor.block_number:
+        return failed(
+            f"transaction {tx_hex} is in block {tx.block_number}, not block {anchor.block_number}"
+        )
+    if tx.block_hash != anchor.block_hash:
+        return failed(
+            f"block {tx.block_number} holding the transaction has hash 0x{tx.block_hash.hex()}, "
+            f"not 0x{anchor.block_hash.hex()}"
+        )
+    if facts.canonical_block_hash != anchor.block_hash:
+        return failed(
+            f"block 0x{anchor.block_hash.hex()} is not the chain's block {anchor.block_number} "
+            "(reorganised away, or the endpoint is inconsistent)"
+        )
+    if facts.record is not None and facts.record.block_number != anchor.block_number:
+        return failed(
+            f"the registry recorded the anchor in block {facts.record.block_number}, "
+            f"not {anchor.block_number}"
+        )
+    matching = [
+        log
+        for log in tx.head_anchored
+        if log.node.lower() == anchor.node.lower()
+        and log.seq == head.seq
+        and log.tree_size == head.tree_size
+        and log.root == head.root
+    ]
+    if not matching:
+        return failed(
+            f"transaction {tx_hex} emitted no HeadAnchored event for node {anchor.node}, "
+            f"seq {head.seq}, size {head.tree_size} and this root"
+        )
+    return Check(
+        ANCHOR_TRANSACTION,
+        Outcome.PASSED,
+        f"transaction {tx_hex} in block {anchor.block_number} (0x{anchor.block_hash.hex()[:16]}…) "
+        "emitted HeadAnchored for this head",
+    )
+
+
+def head_not_withdrawn(facts: AnchorFacts) -> Check:
+    if facts.record is None:
+        return Check(HEAD_NOT_WITHDRAWN, Outcome.SKIPPED, "the root is not anchored")
+    if facts.record.withdrawn:
+        return Check(
+            HEAD_NOT_WITHDRAWN,
+            Outcome.FAILED,
+            "governance withdrew this head (e.g. after a node key compromise): proofs against "
+            "it are void",
+        )
+    return Check(HEAD_NOT_WITHDRAWN, Outcome.PASSED, "the head has not been withdrawn")
+
+
+def node_authorised(facts: AnchorFacts, anchor: AnchorSection, lg_code: int) -> Check:
+    node = facts.node
+    block = facts.node_block
+    if node is None:
+        return Check(
+            NODE_AUTHORISED, Outcome.FAILED, f"block {block} does not exist on this chain yet"
+        )
+    if node.status is NodeStatus.UNREGISTERED:
+        return Check(
+            NODE_AUTHORISED,
+            Outcome.FAILED,
+            f"{anchor.node} was not a registered node at block {block}",
+        )
+    problems = []
+    if node.lg_code != anchor.lg_code:
+        problems.append(
+            f"the node was registered for municipality {node.lg_code:06d}, the bundle says "
+            f"{anchor.lg_code:06d}"
+        )
+    if lg_code != node.lg_code:
+        problems.append(
+            f"the document names municipality {lg_code:06d} but its node serves {node.lg_code:06d}"
+        )
+    logs = facts.transaction.head_anchored if facts.transaction is not None else ()
+    if any(log.lg_code != node.lg_code for log in logs if log.node.lower() == anchor.node.lower()):
+        problems.append("the HeadAnchored event names another municipality code")
+    if node.status is not NodeStatus.ACTIVE:
+        problems.append(f"the node was {node.status.name.lower()} at block {block}")
+    if problems:
+        return Check(NODE_AUTHORISED, Outcome.FAILED, "; ".join(problems))
+    return Check(
+        NODE_AUTHORISED,
+        Outcome.PASSED,
+        f"node {anchor.node} was registered for municipality {node.lg_code:06d} and active at "
+        f"the anchor block {block}",
+    )
+
+
+def finality(facts: AnchorFacts, anchor: AnchorSection) -> Check:
+    depth = facts.latest_block - anchor.block_number
+    needed = facts.finality_depth
+    if depth < needed:
+        return Check(
+            FINALITY,
+            Outcome.UNKNOWN,
+            f"block {anchor.block_number} has {depth} of the {needed} blocks on top that make "
+            f"it final ({facts.finality_source}); verify again in a few blocks",
+            pending=True,
+        )
+    return Check(
+        FINALITY,
+        Outcome.PASSED,
+        f"{depth} blocks on top of block {anchor.block_number}; {needed} needed "
+        f"({facts.finality_source})",
+    )
+
+
+def _describe_age(delta_seconds: float) -> str:
+    seconds = max(0, int(delta_seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"

@@ -1,0 +1,26 @@
+"""What every rule may consult: the policy, the moment of verification, the evidence sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from protocol.bundle import AnchorSection, HeadSection
+from verifier.chain import AnchorFacts, NodeStatusSource
+from verifier.jpki import JPKICertificate, SignerCheck
+from verifier.policy import VerificationPolicy
+
+SignerChecker = Callable[[JPKICertificate, int, Sequence[JPKICertificate]], SignerCheck]
+"""(signer certificate, signing time in Unix seconds, intermediates) → the JPKI verdict."""
+
+
+@dataclass(frozen=True)
+class Context:
+    policy: VerificationPolicy
+    now: datetime
+    read_chain: Callable[[HeadSection, AnchorSection], AnchorFacts]
+    """Raises `EvidenceUnavailableError` when no endpoint answers."""
+    node_status: NodeStatusSource | None
+    """The issuing node, asked about revocation; None when the policy names none."""
+    check_signer: SignerChecker

@@ -1,0 +1,152 @@
+"""The JPKI checks: signature_binding, signer_certificate and signature (docs/PROTOCOL.md).
+
+The log entry commits to the signature and the signer certificate by their SHA-256; the
+signer certificate must chain to a trusted J-LIS CA and be unrevoked at the signing time; the
+signature must be over the document (PKCS#1 v1.5, or detached CMS with the entry's signing time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from protocol.bundle import ProofBundle, format_time
+from protocol.checks import (
+    CHECK_ORDER,
+    SIGNATURE,
+    SIGNATURE_BINDING,
+    SIGNER_CERTIFICATE,
+    Check,
+    Outcome,
+)
+from protocol.leaf import SignatureFormat, unix_seconds
+from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
+from verifier.jpki import CertificateError, JPKICertificate, JPKIError, SignatureError
+from verifier.rules.context import Context
+
+SIGNATURE_CHECKS = CHECK_ORDER[
+    CHECK_ORDER.index(SIGNATURE_BINDING) : CHECK_ORDER.index(SIGNATURE) + 1
+]
+"""The run of CHECK_ORDER these checks fill."""
+
+
+def signature_checks(
+    context: Context, bundle: ProofBundle, digest: bytes
+) -> tuple[list[Check], JPKICertificate | None]:
+    """The three checks in order, and the signer certificate when it could be read."""
+    if not context.policy.require_signature:
+        reason = "the policy does not require the JPKI signature"
+        return [Check(name, Outcome.SKIPPED, reason) for name in SIGNATURE_CHECKS], None
+    value = bundle.signature.value
+    certificates = bundle.signature.certificates
+    binding = signature_binding(bundle, value, certificates[0])
+    try:
+        cert = certificate_from_der(certificates[0])
+        others = [certificate_from_der(der) for der in certificates[1:]]
+    except CertificateError as exc:
+        return [
+            binding,
+            Check(SIGNER_CERTIFICATE, Outcome.FAILED, f"a bundle certificate is unreadable: {exc}"),
+            Check(SIGNATURE, Outcome.SKIPPED, "the signer certificate is unreadable"),
+        ], None
+    return [
+        binding,
+        signer_certificate(context, bundle, cert, others),
+        signature(bundle, digest, value, cert),
+    ], cert
+
+
+def signature_binding(bundle: ProofBundle, value: bytes, signer_der: bytes) -> Check:
+    leaf = bundle.leaf
+    problems = []
+    if hashlib.sha256(value).digest() != leaf.signature_sha256:
+        problems.append(
+            "the signature is not the one recorded in the log entry (its SHA-256 differs "
+            "from leaf.signature_sha256)"
+        )
+    if hashlib.sha256(signer_der).digest() != leaf.signer_sha256:
+        problems.append(
+            "signature.certificates[0] is not the signer certificate recorded in the log "
+            "entry (its SHA-256 differs from leaf.signer_sha256)"
+        )
+    if problems:
+        return Check(SIGNATURE_BINDING, Outcome.FAILED, "; ".join(problems))
+    return Check(
+        SIGNATURE_BINDING,
+        Outcome.PASSED,
+        "the signature and signer certificate are the ones the log entry commits to",
+    )
+
+
+def signer_certificate(
+    context: Context, bundle: ProofBundle, cert: JPKICertificate, others: list[JPKICertificate]
+) -> Check:
+    if not context.policy.trust_anchors:
+        return Check(
+            SIGNER_CERTIFICATE,
+            Outcome.UNKNOWN,
+            "no JPKI trust anchors are configured: give the J-LIS CA certificates of every "
+            "generation (--trust)",
+        )
+    try:
+        result = context.check_signer(cert, bundle.leaf.signing_time, others)
+    except JPKIError as exc:
+        return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"the signer check could not run: {exc}")
+    who = f"JPKI {cert.kind.value} certificate serial 0x{cert.serial_hex}"
+    when = format_time(bundle.leaf.signing_time)
+    if result.status == "valid":
+        return Check(
+            SIGNER_CERTIFICATE,
+            Outcome.PASSED,
+            f"{who} at the signing time {when}: {result.reason}",
+        )
+    if result.status == "unknown":
+        return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"{who} at {when}: {result.reason}")
+    label = result.status.replace("_", " ")
+    return Check(
+        SIGNER_CERTIFICATE,
+        Outcome.FAILED,
+        f"{who} is {label} at the signing time {when}: {result.reason}",
+    )
+
+
+def signature(bundle: ProofBundle, digest: bytes, value: bytes, cert: JPKICertificate) -> Check:
+    leaf = bundle.leaf
+    try:
+        if bundle.signature.format is SignatureFormat.PKCS1:
+            verify_pkcs1_digest(value, digest, cert)
+            return Check(
+                SIGNATURE,
+                Outcome.PASSED,
+                "RSA PKCS#1 v1.5 SHA-256 signature over the document verifies with the "
+                "signer certificate",
+            )
+        signed = verify_cms_digest(value, digest, extra_certificates=[cert])
+    except (SignatureError, JPKIError) as exc:
+        return Check(SIGNATURE, Outcome.FAILED, str(exc))
+    if signed.signer_cert != cert:
+        return Check(
+            SIGNATURE,
+            Outcome.FAILED,
+            f"the CMS was signed by certificate serial 0x{signed.signer_cert.serial_hex}, not "
+            "by signature.certificates[0]",
+        )
+    if signed.signing_time is None:
+        return Check(
+            SIGNATURE,
+            Outcome.FAILED,
+            "the CMS has no signingTime attribute (card signatures carry one)",
+        )
+    if unix_seconds(signed.signing_time) != leaf.signing_time:
+        return Check(
+            SIGNATURE,
+            Outcome.FAILED,
+            f"the CMS signingTime {format_time(unix_seconds(signed.signing_time))} differs "
+            f"from the log entry's signing time {format_time(leaf.signing_time)}",
+        )
+    return Check(
+        SIGNATURE,
+        Outcome.PASSED,
+        "detached CMS SignedData over the document verifies (messageDigest is the "
+        "document's SHA-256, signed by certificates[0])",
+    )
+
