@@ -46,13 +46,16 @@ from typing import Any
 
 import requests
 import rlp
+from eth.abc import BlockAPI
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
 from eth_keys.datatypes import PrivateKey
-from eth_typing import ChecksumAddress
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.contract import Contract
 
 from anchor.artifacts import load_registry_artifact
 from anchor.keys import write_keystore
@@ -66,7 +69,7 @@ from devnet.chain import ChainStore
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.testca import TestHierarchy, generate_test_hierarchy
-from node.models import Head, RevocationSidecar
+from node.models import AnchoringRecord, Head, RevocationSidecar
 from node.store import LogStore, NewEntry
 from tests.node_harness import REPO, NodeProcess, http
 from verifier.jsonrpc import BLOCK_BATCH
@@ -140,7 +143,7 @@ class Sealer:
     def timestamp(self, number: int) -> int:
         return self.genesis.timestamp + number * self.genesis.period
 
-    def seal(self, raws: Sequence[bytes] = ()) -> Any:
+    def seal(self, raws: Sequence[bytes] = ()) -> BlockAPI:
         head = self.store.head()
         number = head.block_number + 1
         transactions = [self.store.decode_transaction(r) for r in raws]
@@ -161,12 +164,12 @@ def signed(
     account: LocalAccount, chain_id: int, nonce: int, to: str | None, data: str, gas: int,
     value: int = 0,
 ) -> bytes:  # fmt: skip
-    tx: dict[str, Any] = {
-        "nonce": nonce, "chainId": chain_id, "gas": gas, "value": value, "data": data,
+    tx: TransactionDictType = {
+        "nonce": nonce, "chainId": chain_id, "gas": gas, "value": value, "data": HexStr(data),
         "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP, "type": 2,
     }  # fmt: skip
     if to is not None:
-        tx["to"] = to
+        tx["to"] = HexStr(to)
     return bytes(account.sign_transaction(tx).raw_transaction)
 
 
@@ -175,7 +178,7 @@ def create_address(sender: str, nonce: int) -> ChecksumAddress:
 
 
 def setup_transactions(
-    dev: LocalAccount, chain_id: int, contract: Any, towns: Sequence[Municipality]
+    dev: LocalAccount, chain_id: int, contract: Contract, towns: Sequence[Municipality]
 ) -> list[bytes]:
     """Block 2: fund every municipality's key and register it (the dev account governs)."""
     fund = Web3.to_wei(10, "ether")
@@ -269,10 +272,11 @@ def prefill(root: Path, config: Config, leaves_per_anchor: int, seed: int) -> De
             )  # fmt: skip
             block = sealer.seal([raw])
             # The node's own record of it, as its anchoring worker leaves it once final.
-            head.state, head.tx_hash = "final", "0x" + keccak(raw).hex()
-            head.block_number, head.block_hash = number, "0x" + block.hash.hex()
-            head.anchored_at = sealer.timestamp(number)
-            logs[town.lg_code].save_head(head)
+            tx_hash, by = "0x" + keccak(raw).hex(), town.account.address
+            mined = AnchoringRecord(
+                tx_hash, number, "0x" + block.hash.hex(), sealer.timestamp(number), by
+            )
+            logs[town.lg_code].save_head(head.submitted(tx_hash, by).anchored(mined).finalised())
             town.sizes.append(head.tree_size)
         assert store.head().block_number == config.blocks
     finally:

@@ -32,16 +32,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_keys import keys
+from eth_account.types import TransactionDictType
+from eth_keys.datatypes import PrivateKey
+from eth_typing import HexStr
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.types import BlockData
 
 from anchor import RegistryClient, connect, load_registry_artifact
 from anchor.registry import encode_action, propose_and_execute_data
+from bench.jsonrpc import RpcAnswer, RpcRequest, rpc_request
 from bench.report import run_facts, write_section
 from devnet.admin import admin_call
 from devnet.anvil import AnvilProcess, dev_account
@@ -58,21 +62,30 @@ WINDOW = 30  # seconds per throughput window
 CALIBRATION_ANCHORS = 100
 
 
-def call(url: str, payload: Any) -> Any:
+def _post(url: str, payload: RpcRequest | list[RpcRequest]) -> bytes:
     body = json.dumps(payload).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read())
+        answer: bytes = response.read()
+        return answer
+
+
+def call(url: str, request: RpcRequest) -> RpcAnswer:
+    answer: RpcAnswer = json.loads(_post(url, request))
+    return answer
+
+
+def call_batch(url: str, requests: list[RpcRequest]) -> list[RpcAnswer]:
+    """One JSON-RPC batch; the answers sorted by id (a server may answer in any order)."""
+    answers: list[RpcAnswer] = json.loads(_post(url, requests))
+    return sorted(answers, key=lambda a: a["id"])
 
 
 def send_batch(url: str, raws: list[str], refusals: Counter[str] | None = None) -> int:
     """Submit raw transactions in one JSON-RPC batch; return how many were accepted, and
     count the refusals by message (numbers left out) in `refusals`."""
-    batch = [
-        {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [r]}
-        for i, r in enumerate(raws)
-    ]
-    answers = call(url, batch)
+    batch = [rpc_request("eth_sendRawTransaction", r, request_id=i) for i, r in enumerate(raws)]
+    answers = call_batch(url, batch)
     if refusals is not None:
         for answer in answers:
             if "error" in answer:
@@ -89,17 +102,19 @@ def signed(
     value: int = 0,
     gas: int = ANCHOR_GAS,
 ) -> str:
-    tx: dict[str, Any] = {
-        "nonce": nonce, "chainId": chain_id, "gas": gas, "value": value, "data": data,
+    tx: TransactionDictType = {
+        "nonce": nonce, "chainId": chain_id, "gas": gas, "value": value, "data": HexStr(data),
         "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
     }  # fmt: skip
     if to is not None:
-        tx["to"] = to
+        tx["to"] = HexStr(to)
     return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
 
 
 def wait_receipt(w3: Web3, raw_hash: str, timeout: float = 120) -> None:
-    receipt = w3.eth.wait_for_transaction_receipt(raw_hash, timeout=timeout, poll_latency=0.2)  # type: ignore[arg-type]
+    receipt = w3.eth.wait_for_transaction_receipt(
+        HexStr(raw_hash), timeout=timeout, poll_latency=0.2
+    )
     assert receipt["status"] == 1, receipt
 
 
@@ -149,7 +164,7 @@ def prepare(
     chain_id = w3.eth.chain_id
     registry, _ = RegistryClient.deploy(w3, funder, receipt_timeout=120)
     accounts: list[LocalAccount] = [Account.create() for _ in range(senders)]
-    nonce = w3.eth.get_transaction_count(funder.address, "pending")
+    nonce: int = w3.eth.get_transaction_count(funder.address, "pending")
     raws = [
         signed(funder, chain_id, nonce + i, a.address, value=Web3.to_wei(10, "ether"), gas=21_000)
         for i, a in enumerate(accounts)
@@ -176,16 +191,10 @@ def prepare(
 
 def mined_nonces(url: str, accounts: list[LocalAccount]) -> list[int]:
     batch = [
-        {
-            "jsonrpc": "2.0",
-            "id": i,
-            "method": "eth_getTransactionCount",
-            "params": [a.address, "latest"],
-        }
+        rpc_request("eth_getTransactionCount", a.address, "latest", request_id=i)
         for i, a in enumerate(accounts)
     ]
-    answers = sorted(call(url, batch), key=lambda a: a["id"])
-    return [int(a["result"], 16) for a in answers]
+    return [int(a["result"], 16) for a in call_batch(url, batch)]
 
 
 def anchor_load(
@@ -277,7 +286,7 @@ def describe(w3: Web3, urls: list[str], start_block: int, engine: str) -> Throug
     loaded_at = [i for i, b in enumerate(blocks) if b["transactions"]]
     span = blocks[loaded_at[0] : loaded_at[-1] + 1] if loaded_at else []
     seconds = (span[-1]["timestamp"] - span[0]["timestamp"] + 1) if span else 0
-    sample_txs = [tx for b in span[:: max(1, len(span) // 10)] for tx in b["transactions"][:3]]
+    sample_txs = [tx for b in span[:: max(1, len(span) // 10)] for tx in tx_hashes(b)[:3]]
     windows = []
     for w in range(int(seconds // WINDOW)):
         low = span[0]["timestamp"] + w * WINDOW
@@ -286,8 +295,7 @@ def describe(w3: Web3, urls: list[str], start_block: int, engine: str) -> Throug
     fees = [int(b["baseFeePerGas"]) for b in span] or [0]
     lagging = []
     for url in urls[1:] if blocks else []:
-        other = _block_when_there(url, end_block)
-        if other is None or other["hash"] != blocks[-1]["hash"].to_0x_hex():
+        if _block_hash_when_there(url, end_block) != blocks[-1]["hash"].to_0x_hex():
             lagging.append(url)
     return ThroughputResult(
         engine, 0, 0,
@@ -305,21 +313,24 @@ def describe(w3: Web3, urls: list[str], start_block: int, engine: str) -> Throug
     )  # fmt: skip
 
 
-def _block_when_there(url: str, number: int, wait: float = 10) -> dict[str, Any] | None:
-    """Block `number` on another node, waiting a little for it to arrive there."""
+def tx_hashes(block: BlockData) -> list[HexBytes]:
+    """The transaction hashes of a block fetched without full transactions."""
+    hashes = [tx for tx in block["transactions"] if isinstance(tx, bytes)]
+    if len(hashes) != len(block["transactions"]):
+        raise TypeError("expected a block fetched with full_transactions=False")
+    return hashes
+
+
+def _block_hash_when_there(url: str, number: int, wait: float = 10) -> str | None:
+    """The hash of block `number` on another node (0x hex), waiting a little for it to arrive
+    there; None if it does not."""
     deadline = time.monotonic() + wait
     while True:
-        answer = call(
-            url,
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "eth_getBlockByNumber",
-                "params": [hex(number), False],
-            },
-        )
-        if answer.get("result") or time.monotonic() > deadline:
-            return answer.get("result")
+        block = call(url, rpc_request("eth_getBlockByNumber", hex(number), False)).get("result")
+        if block:
+            return str(block["hash"])
+        if time.monotonic() > deadline:
+            return None
         time.sleep(0.5)
 
 
@@ -390,7 +401,7 @@ def anvil_throughput(
         registry, accounts, chain_id = prepare([anvil.rpc_url], dev_account(0), senders)
 
         def pool_size() -> int:
-            status = call(anvil.rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "txpool_status"})
+            status = call(anvil.rpc_url, rpc_request("txpool_status"))
             return sum(int(v, 16) for v in status["result"].values())
 
         return anchor_load(
@@ -402,7 +413,7 @@ def anvil_throughput(
 def calibrate(workdir: Path, anchors: int = CALIBRATION_ANCHORS) -> tuple[float, float]:
     """(seconds to seal, seconds to import) one block of `anchors` anchors, in this process
     with nothing else of the benchmark running: how fast this machine is right now."""
-    key = keys.PrivateKey(bytes(Account.create().key))
+    key = PrivateKey(bytes(Account.create().key))
     funder, senders = Account.create(), [Account.create() for _ in range(anchors)]
     genesis = Genesis(
         chain_id=47100,
@@ -460,7 +471,7 @@ def sync_time(workdir: Path, blocks: int) -> tuple[float, float]:
     genesis = Genesis.load(layout.genesis_path)
     genesis = Genesis(**{**genesis.__dict__, "timestamp": int(time.time()) - blocks - 600})
     genesis.save(layout.genesis_path)
-    key = keys.PrivateKey(bytes(layout.validator_key(0).key))
+    key = PrivateKey(bytes(layout.validator_key(0).key))
     started = time.monotonic()
     store = ChainStore(genesis, layout.node_dir(0) / "chaindata")
     timestamp = genesis.timestamp

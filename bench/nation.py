@@ -57,6 +57,8 @@ from urllib.parse import urlsplit
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from web3 import Web3
 
@@ -64,17 +66,13 @@ from anchor import RegistryClient, connect
 from anchor.artifacts import load_registry_artifact
 from anchor.models import is_valid_lg_code
 from anchor.registry import RevertDecoder, encode_action, propose_and_execute_data
+from anchor.signing import SignedHead, sign_head
 from bench.devnet import seal_stats
 from bench.report import RESULTS, run_facts, write_section
 from devnet.admin import admin_call
 from devnet.anvil import wait_for_rpc
 from tests.netns import Host, Network, network_of_hosts
 from tests.validator_hosts import NOTARY, PEER_PORT, RELAY_PORT, REPO, ValidatorHost, keygen
-
-try:  # EIP-712 signed heads for `anchorMany` (the node's side of the relay)
-    from anchor.signing import sign_head
-except ImportError:  # pragma: no cover - a checkout without anchorMany
-    sign_head = None
 
 HEADING = "## Nation (bench/nation.py)"
 VALIDATORS = 7
@@ -163,9 +161,9 @@ def send_raw(rpc: Rpc, raws: list[str], refusals: Counter[str]) -> int:
 
 def sign_tx(account: LocalAccount, nonce: int, to: str, data: bytes, gas: int) -> tuple[str, str]:
     """(raw, hash) of an EIP-1559 transaction."""
-    tx = {
-        "nonce": nonce, "chainId": CHAIN_ID, "gas": gas, "value": 0, "to": to,
-        "data": "0x" + data.hex(), "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
+    tx: TransactionDictType = {
+        "nonce": nonce, "chainId": CHAIN_ID, "gas": gas, "value": 0, "to": HexStr(to),
+        "data": HexStr("0x" + data.hex()), "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
     }  # fmt: skip
     signed = account.sign_transaction(tx)
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
@@ -280,10 +278,12 @@ def deploy_and_register(c: Consortium) -> float:
 
     c.registry = c.client.call(deploy)
     started = time.monotonic()
-    raws = []
+    raws: list[str] = []
     # Governance proposals of REGISTER_PER_PROPOSAL registrations; the governance key is the
     # one member (1-of-1, no timelock), so each is executed right after it is proposed.
-    contract = Web3().eth.contract(address=c.registry, abi=load_registry_artifact().abi)
+    contract = Web3().eth.contract(
+        address=Web3.to_checksum_address(c.registry), abi=load_registry_artifact().abi
+    )
     for k, start in enumerate(range(0, len(c.nodes), REGISTER_PER_PROPOSAL)):
         chunk = c.nodes[start : start + REGISTER_PER_PROPOSAL]
         actions = [
@@ -333,7 +333,7 @@ class Item:
     seq: int
     raw: str = ""  # single: the signed transaction
     tx_hash: str = ""
-    head: Any = None  # anchor-many: the SignedHead
+    head: SignedHead | None = None  # anchor-many
 
 
 def plan(c: Consortium, minutes: int, multiplier: int, mode: str, seed: int) -> list[Item]:
@@ -355,7 +355,6 @@ def plan(c: Consortium, minutes: int, multiplier: int, mode: str, seed: int) -> 
                     )
                     item.raw, item.tx_hash = sign_tx(node, seq, c.registry, data, ANCHOR_GAS)
                 else:
-                    assert sign_head is not None
                     item.head = sign_head(
                         node, chain_id=CHAIN_ID, registry=c.registry, seq=seq,
                         tree_size=c.tree_size[i], root=root,
@@ -513,7 +512,7 @@ def offer_anchor_many(  # noqa: PLR0915 - one sequence: poll, relay, offer, drai
             for start in range(0, len(heads), max_heads):
                 chunk = heads[start : start + max_heads]
                 try:
-                    tx = client.send_anchor_many([it.head for it in chunk])
+                    tx = client.send_anchor_many([_signed_head(it) for it in chunk])
                 except Exception as error:  # counted and reported
                     run.relay_errors.append(str(error))
                     run.refusals[re.sub(r"\d+", "N", str(error))[:120]] += len(chunk)
@@ -550,6 +549,12 @@ def offer_anchor_many(  # noqa: PLR0915 - one sequence: poll, relay, offer, drai
     poller.stop.set()
     poller.join()
     return run, pool_at_end
+
+
+def _signed_head(item: Item) -> SignedHead:
+    if item.head is None:
+        raise ValueError(f"head {item.seq} of node {item.node} was planned unsigned")
+    return item.head
 
 
 def wait_for_head(url: str, number: int, timeout: float) -> None:
@@ -1050,11 +1055,6 @@ def previous_data() -> dict[str, Any]:
 # ------------------------------------------------------------------------------ main
 
 
-def anchor_many_available() -> bool:
-    names = ("sign_head", "send_anchor_many")
-    return sign_head is not None and all(hasattr(RegistryClient, n) for n in names)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=int, default=10, help="Minutes of load per multiplier.")
@@ -1070,10 +1070,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", type=Path, help="Keep the data folders and logs here.")
     args = parser.parse_args(argv)
     multipliers = [int(m) for m in args.load_multipliers.split(",")]
-    if args.mode == "anchor-many" and not anchor_many_available():
-        parser.error(
-            "--mode anchor-many: not available yet (RegistryClient has no sign_head/send_anchor_many)"
-        )
     command = f"python -m bench.nation --minutes {args.minutes} --load-multipliers {args.load_multipliers} --mode {args.mode}"
     if args.mode == "anchor-many":
         command += (

@@ -28,9 +28,15 @@ SECTION = "## JSON-RPC server (bench/rpc.py)"
 BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
 
 
-def _client(url: str, requests: int) -> None:
+def _connect(url: str, timeout: float) -> http.client.HTTPConnection:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+
+def _client(url: str, requests: int) -> None:
+    connection = _connect(url, timeout=30)
     for _ in range(requests):
         connection.request("POST", "/", BODY, {"Content-Type": "application/json"})
         answer = connection.getresponse().read()
@@ -47,8 +53,7 @@ def requests_per_second(url: str, clients: int, total: int) -> float:
 
 
 def gas_bomb_seconds(url: str) -> float:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    connection = _connect(url, timeout=60)
     bomb = {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
             "params": [{"data": "0x5b600056", "gas": hex(2**40)}, "latest"]}  # fmt: skip
     started = time.perf_counter()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
+from eth_typing import HexStr
 from web3 import Web3
 
 from anchor import connect
@@ -41,8 +43,8 @@ class ChainEndpoint:
 def send_ether(w3: Web3, sender: LocalAccount, to: str, ether: int) -> None:
     block = w3.eth.get_block("latest")
     priority = w3.eth.max_priority_fee
-    tx = {
-        "to": to,
+    tx: TransactionDictType = {
+        "to": HexStr(to),
         "value": Web3.to_wei(ether, "ether"),
         "gas": 21_000,
         "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
