@@ -25,14 +25,20 @@ export async function signerRef(leaf) {
   return leaf.version === LEGACY_ENCODING_VERSION ? leaf.signer_sha256 : sha256(concat(utf8(SIGNER_COMMITMENT_TAG), leaf.salt, leaf.signer_sha256));
 }
 
-/** The 137 bytes of a document leaf. */
-export async function documentLeafData(leaf, documentSha256, format) {
+/** The 137 bytes of a document leaf from its fields (verifier/leaf.py encode_document_leaf). */
+export function encodeDocumentLeaf(f) {
   return concat(
-    DOMAIN, new Uint8Array([leaf.version, ENTRY_KIND_DOCUMENT]), await saltedDigest(leaf.salt, documentSha256),
-    uint(leaf.lg_code, 4), uint(leaf.document_type, 2), uint(leaf.issued_at, 8),
-    uint(leaf.signing_time, 8), new Uint8Array([SIGNATURE_FORMATS.indexOf(format)]),
-    await signerRef(leaf), leaf.signature_sha256,
+    DOMAIN, new Uint8Array([f.version, ENTRY_KIND_DOCUMENT]), f.salted_digest,
+    uint(f.lg_code, 4), uint(f.document_type, 2), uint(f.issued_at, 8), uint(f.signing_time, 8),
+    new Uint8Array([SIGNATURE_FORMATS.indexOf(f.signature_format)]), f.signer_ref, f.signature_sha256,
   );
+}
+/** The document leaf a bundle's leaf fields and the document's SHA-256 give. */
+export async function documentLeafData(leaf, documentSha256, format) {
+  return encodeDocumentLeaf({
+    ...leaf, salted_digest: await saltedDigest(leaf.salt, documentSha256), signature_format: format,
+    signer_ref: await signerRef(leaf),
+  });
 }
 export async function documentLeafHash(leaf, documentSha256, format) {
   return hashLeaf(await documentLeafData(leaf, documentSha256, format));
