@@ -3,8 +3,10 @@
 `python -m devtools.page_constants` writes `verifier/web/src/protocol.gen.js`: every fact the
 page shares with the Python verifier (leaf tags, bundle limits and fields, registry ABI facts,
 check names, finality and timeouts) as JavaScript `export const`s, so they are stated once, in
-Python. `--check` exits 1 when the committed file is stale (tests/test_page_build.py does the
-same); then run the command and `npm run build:page`.
+Python: the protocol facts from `protocol/` (no I/O), the verifier's own defaults (clock skew,
+timeouts, the revocation prefix, the "not checked" sentence) from `verifier/`. `--check` exits 1
+when the committed file is stale (tests/test_page_build.py checks the same); then run the
+command and `npm run build:page`.
 
 Every statement is one `export const NAME = value;` line: the page build (verifier/web/build.mjs)
 copies them verbatim, without `export`, to the top of the page's script, where a reader of the
@@ -20,10 +22,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from eth_utils.crypto import keccak
-
-from verifier import bundle, chain, leaf, models, policy, registry_abi
-from verifier.verify import REVOCATION_NOT_CHECKED
+from protocol import bundle, checks, finality, leaf, registry_abi
+from verifier import chain, policy
+from verifier.rules.revocation import REVOCATION_NOT_CHECKED
 
 OUTPUT: Final = Path(__file__).resolve().parent.parent / "verifier/web/src/protocol.gen.js"
 
@@ -68,7 +69,7 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
     abi = registry_abi
     return [
         (
-            "verifier.leaf: leaf encoding (PROTOCOL 2-3)",
+            "protocol.leaf: leaf encoding (PROTOCOL 2-3)",
             [
                 ("DOMAIN_TAG", leaf.DOMAIN_TAG.decode("ascii"), ""),
                 ("SALTED_DIGEST_TAG", leaf.SALTED_DIGEST_TAG.decode("ascii"), ""),
@@ -84,7 +85,7 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             ],
         ),
         (
-            "verifier.bundle: the proof bundle (PROTOCOL 5)",
+            "protocol.bundle: the proof bundle (PROTOCOL 5)",
             [
                 ("BUNDLE_VERSIONS", list(bundle.BUNDLE_VERSIONS), ""),
                 ("MAX_BUNDLE_BYTES", bundle.MAX_BUNDLE_BYTES, ""),
@@ -104,28 +105,32 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             ],
         ),
         (
-            "verifier.registry_abi: what the page reads from NotaryRegistry",
+            "protocol.registry_abi: what the page reads from NotaryRegistry",
             [
                 ("GET_ANCHOR_SIGNATURE", abi.GET_ANCHOR_SIGNATURE, ""),
                 ("GET_NODE_SIGNATURE", abi.GET_NODE_SIGNATURE, ""),
                 ("HEAD_ANCHORED_SIGNATURE", abi.HEAD_ANCHORED_SIGNATURE, ""),
                 ("SELECTOR_GET_ANCHOR", hex0x(abi.selector(abi.GET_ANCHOR_SIGNATURE)), ""),
                 ("SELECTOR_GET_NODE", hex0x(abi.selector(abi.GET_NODE_SIGNATURE)), ""),
-                ("TOPIC_HEAD_ANCHORED", hex0x(keccak(text=abi.HEAD_ANCHORED_SIGNATURE)), ""),
+                ("TOPIC_HEAD_ANCHORED", hex0x(abi.HEAD_ANCHORED_TOPIC), ""),
                 ("NODE_STATUS", by_code(abi.NodeStatus), "by status code"),
             ],
         ),
         (
-            "verifier.models and verifier.verify: the checks (PROTOCOL 7)",
+            "protocol.checks and verifier.rules.revocation: the checks (PROTOCOL 7)",
             [
-                ("CHECK_ORDER", list(models.CHECK_ORDER), ""),
+                ("CHECK_ORDER", list(checks.CHECK_ORDER), ""),
                 ("REVOCATION_NOT_CHECKED", REVOCATION_NOT_CHECKED, ""),
             ],
         ),
         (
-            "verifier.policy and verifier.chain: finality, clocks, the issuing node",
+            "protocol.finality, verifier.policy and verifier.chain: finality, clocks, the node",
             [
-                ("DEFAULT_FINALITY_DEPTH", policy.DEFAULT_FINALITY_DEPTH, "without Clique signers"),
+                (
+                    "DEFAULT_FINALITY_DEPTH",
+                    finality.DEFAULT_FINALITY_DEPTH,
+                    "without Clique signers",
+                ),
                 ("CLOCK_SKEW_SECONDS", int(policy.DEFAULT_CLOCK_SKEW.total_seconds()), ""),
                 ("RPC_TIMEOUT_MS", round(policy.DEFAULT_RPC_TIMEOUT * 1000), ""),
                 ("PREFIX_HEX_DIGITS", chain.PREFIX_HEX_DIGITS, "asked of the node"),

@@ -2,7 +2,7 @@
 // tests/test_page_build.py fails when this file is stale. Each line is copied verbatim
 // (without `export`) to the top of the page's script by verifier/web/build.mjs.
 
-// verifier.leaf: leaf encoding (PROTOCOL 2-3)
+// protocol.leaf: leaf encoding (PROTOCOL 2-3)
 export const DOMAIN_TAG = 'municipal-notary';
 export const SALTED_DIGEST_TAG = 'municipal-notary/salted-document-digest/v1';
 export const SIGNER_COMMITMENT_TAG = 'municipal-notary/signer-commitment/v1';
@@ -15,7 +15,7 @@ export const SIGNATURE_FORMATS = Object.freeze([null, 'cms', 'pkcs1']); // by le
 export const DOCUMENT_TYPES = Object.freeze([null, 'resident_record_copy', 'resident_record_items', 'seal_registration', 'income_tax_assessment', 'tax_payment', 'family_register']); // by code
 export const REVOCATION_REASONS = Object.freeze([null, 'unspecified', 'issued_in_error', 'superseded', 'withdrawn_by_issuer', 'signer_key_compromise']); // by code
 
-// verifier.bundle: the proof bundle (PROTOCOL 5)
+// protocol.bundle: the proof bundle (PROTOCOL 5)
 export const BUNDLE_VERSIONS = Object.freeze([1, 2]);
 export const MAX_BUNDLE_BYTES = 1048576;
 export const MAX_PATH_LENGTH = 64;
@@ -32,7 +32,7 @@ export const ANCHOR_FIELDS = Object.freeze(['chain_id', 'registry', 'node', 'lg_
 export const REVOCATION_FIELDS = Object.freeze(['status', 'entry', 'inclusion', 'head', 'anchor']);
 export const REVOCATION_ENTRY_FIELDS = Object.freeze(['leaf_hash', 'revoked_leaf_hash', 'lg_code', 'reason', 'revoked_at']);
 
-// verifier.registry_abi: what the page reads from NotaryRegistry
+// protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';
 export const GET_NODE_SIGNATURE = 'getNode(address)';
 export const HEAD_ANCHORED_SIGNATURE = 'HeadAnchored(address,uint32,uint64,uint64,bytes32,uint64,bytes32)';
@@ -41,11 +41,11 @@ export const SELECTOR_GET_NODE = '0x9d209048';
 export const TOPIC_HEAD_ANCHORED = '0x63bb8e358dadc8a28f5d3d83d4f19d5b75dca8309ba62607d070e1c7c502d847';
 export const NODE_STATUS = Object.freeze(['unregistered', 'active', 'suspended', 'retired']); // by status code
 
-// verifier.models and verifier.verify: the checks (PROTOCOL 7)
+// protocol.checks and verifier.rules.revocation: the checks (PROTOCOL 7)
 export const CHECK_ORDER = Object.freeze(['bundle_format', 'document_leaf', 'merkle_inclusion', 'chain_id', 'registry', 'head_anchored', 'anchor_transaction', 'head_not_withdrawn', 'node_authorised', 'finality', 'anchor_time', 'signature_binding', 'signer_certificate', 'signature', 'document_revocation']);
 export const REVOCATION_NOT_CHECKED = 'revocation not checked: the bundle carries no revocation and no issuing node was asked. A holder can delete a revocation from a bundle, so only the issuing node can rule one out: give its URL (policy node_url; notary verify --node-url URL), or accept the risk explicitly (require_revocation_check off; notary verify --no-revocation-check)';
 
-// verifier.policy and verifier.chain: finality, clocks, the issuing node
+// protocol.finality, verifier.policy and verifier.chain: finality, clocks, the node
 export const DEFAULT_FINALITY_DEPTH = 2; // without Clique signers
 export const CLOCK_SKEW_SECONDS = 300;
 export const RPC_TIMEOUT_MS = 10000;
