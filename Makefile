@@ -31,6 +31,7 @@ $(STAMP_PY): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# The pinned toolchain and the verification page's libraries, bundler and linter.
 $(STAMP_NPM): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -48,6 +49,7 @@ contracts-lock: $(STAMP_PY) $(STAMP_NPM)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	npx --no-install eslint verifier/web tests/js eslint.config.mjs
 
 bench: setup
 	$(PY) -m bench.merkle

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import rlp
 from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.constants import BLANK_ROOT_HASH
 from eth.exceptions import Revert
 from eth.rlp.accounts import Account
 from eth.vm.spoof import SpoofTransaction
@@ -25,6 +26,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 from eth_utils.hexadecimal import is_hex
 from rlp.sedes import big_endian_int
+from trie.exceptions import MissingTrieNode
 from trie.hexary import HexaryTrie
 
 from devnet import encoding as enc
@@ -213,6 +215,16 @@ def _is_float64(number: float) -> bool:
     return True
 
 
+def _proof_storage_key(value: Any, position: int) -> int:
+    """A key of eth_getProof's storageKeys: an error names its position."""
+    try:
+        return parse_storage_key(value)
+    except RpcError as error:
+        raise invalid(
+            f"storageKeys[{position}]: {error.message.removeprefix('storage key: ')}"
+        ) from None
+
+
 def parse_storage_key(value: Any) -> int:
     """A storage slot as geth's decodeStorageKey takes it: hex, at most 32 bytes."""
     if not isinstance(value, str) or not value.startswith("0x"):
@@ -227,13 +239,22 @@ def parse_storage_key(value: Any) -> int:
 
 
 def _proof_key(value: str) -> str:
-    """geth shows a 32-byte key as given, any other as a quantity."""
-    return value.lower() if len(value) == 66 else hex(int(value[2:] or "0", 16))
+    """geth echoes a key of 32 bytes (odd digits padded) as given, any other as a quantity."""
+    digits = value[2:]
+    if (len(digits) + 1) // 2 == 32:
+        return "0x" + digits.lower().rjust(64, "0")
+    return hex(int(digits or "0", 16))
 
 
-def _proof_nodes(nodes: Any) -> list[str]:
-    """RLP of the trie nodes on a key's path that are stored by hash (the root and every
-    node of 32 bytes or more); smaller nodes are inside their parent, as in geth's proofs."""
+def _trie_proof(trie: HexaryTrie, key: bytes) -> list[str]:
+    """RLP of the trie nodes on `key`'s path that are stored by hash (the root and every
+    node of 32 bytes or more); smaller nodes are inside their parent, as in geth's proofs.
+    An empty trie's proof is its root node (0x80), as anvil gives it: it hashes to the
+    empty root, so it proves that `key` is absent."""
+    if trie.root_hash == BLANK_ROOT_HASH:
+        return [enc.data(rlp.encode(b""))]
+    # trie 4.0 leaves HexaryTrie.get_proof unannotated
+    nodes = trie.get_proof(key)  # type: ignore[no-untyped-call]
     encoded = [rlp.encode(node) for node in nodes]
     return [enc.data(e) for i, e in enumerate(encoded) if i == 0 or len(e) >= 32]
 
@@ -347,7 +368,14 @@ class Api:
             )
         if method in WITHOUT_PARAMS:
             params_of(params, [], 0)
-        return self.methods[method](params)
+        try:
+            return self.methods[method](params)
+        except MissingTrieNode as error:  # every state read: a block whose state is gone
+            raise RpcError(
+                RpcError.SERVER,
+                f"missing trie node 0x{error.missing_node_hash.hex()}: "
+                "the state at this block is not available",
+            ) from None
 
     # ------------------------------------------------------------------ block tags
 
@@ -691,16 +719,19 @@ class Api:
         }
 
     def _rpc_eth__getProof(self, params: Any) -> dict[str, Any]:
-        """EIP-1186 proofs from the state trie: the node keeps every state (an archive)."""
+        """EIP-1186 proofs from the state trie at any block (nodes keep every state). An
+        absent account reads as an empty one (keccak("") code, the empty storage root), as
+        anvil and reth answer (geth answers zero hashes), with an exclusion proof."""
         who, keys, tag = params_of(params, ["address", "storageKeys", "block"], 2)
         address = parse_address(who, "address")
         if not isinstance(keys, list):
-            raise invalid("storageKeys: a list of storage keys")
+            raise invalid(f"storageKeys: expected an array of storage keys, got {keys!r:.80}")
         if len(keys) > MAX_STORAGE_SLOTS:
             raise invalid(
-                f"too many storage keys requested (max {MAX_STORAGE_SLOTS}, got {len(keys)})"
+                f"storageKeys: too many storage keys requested "
+                f"(max {MAX_STORAGE_SLOTS}, got {len(keys)})"
             )
-        slots = [(parse_storage_key(key), _proof_key(key)) for key in keys]
+        slots = [(_proof_storage_key(key, i), _proof_key(key)) for i, key in enumerate(keys)]
         header = self.resolve_block(tag, allow_hash=True)
         with self.store.locked() as chain:
             db = chain.chaindb.db
@@ -709,31 +740,27 @@ class Api:
         accounts = HexaryTrie(db, header.state_root)
         account_key = keccak(address)
         raw_account = accounts.get(account_key)
-        account = rlp.decode(raw_account, sedes=Account) if raw_account else None
-        storage = HexaryTrie(db, account.storage_root) if account else None
+        account = rlp.decode(raw_account, sedes=Account) if raw_account else Account()
+        storage = HexaryTrie(db, account.storage_root)
         storage_proof = []
         for slot, shown in slots:
-            if storage is None:
-                storage_proof.append({"key": shown, "value": "0x0", "proof": []})
-                continue
             slot_key = keccak(slot.to_bytes(32, "big"))
             raw_value = storage.get(slot_key)
             value = rlp.decode(raw_value, sedes=big_endian_int) if raw_value else 0
-            storage_proof.append({
-                "key": shown,
-                "value": enc.quantity(value),
-                # trie 4.0 leaves HexaryTrie.get_proof unannotated
-                "proof": _proof_nodes(storage.get_proof(slot_key)),  # type: ignore[no-untyped-call]
-            })  # fmt: skip
-        # trie 4.0 leaves HexaryTrie.get_proof unannotated
-        account_proof = _proof_nodes(accounts.get_proof(account_key))  # type: ignore[no-untyped-call]
+            storage_proof.append(
+                {
+                    "key": shown,
+                    "value": enc.quantity(value),
+                    "proof": _trie_proof(storage, slot_key),
+                }
+            )
         return {
-            "address": enc.address(address),
-            "accountProof": account_proof,
-            "balance": enc.quantity(account.balance if account else 0),
-            "codeHash": enc.data(account.code_hash if account else b"\0" * 32),
-            "nonce": enc.quantity(account.nonce if account else 0),
-            "storageHash": enc.data(account.storage_root if account else b"\0" * 32),
+            "address": enc.data(address),  # lower case, as geth and anvil write it
+            "accountProof": _trie_proof(accounts, account_key),
+            "balance": enc.quantity(account.balance),
+            "codeHash": enc.data(account.code_hash),
+            "nonce": enc.quantity(account.nonce),
+            "storageHash": enc.data(account.storage_root),
             "storageProof": storage_proof,
         }
 

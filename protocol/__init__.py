@@ -6,6 +6,7 @@
 - `protocol.registry_abi`: the NotaryRegistry's calls and events, encoded and decoded.
 - `protocol.checks`: the verification checks, their order and the verdict rule.
 - `protocol.finality`: when a Clique block counts as final.
+- `protocol.mpt`: Ethereum Merkle-Patricia trie proofs (EIP-1186 `eth_getProof`), verified.
 - `protocol.errors`: what the above raise for input that breaks the formats.
 
 Nothing here opens a file or a socket, reads the clock or logs (tests/test_import_rules.py):

@@ -22,7 +22,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from jsonschema import Draft202012Validator
-from trie import HexaryTrie
 from web3 import Web3
 
 from anchor import RegistryClient, connect
@@ -30,6 +29,7 @@ from devnet import filters as filters_module
 from devnet.chain import CanonicalChange
 from devnet.filters import BLOCKS, FilterNotFoundError, Filters, TooManyFiltersError
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from protocol.mpt import verify_account_proof, verify_storage_proof
 from tests.devnet_helpers import block_number, rpc, rpc_error, rpc_raw, wait_until
 
 pytestmark = pytest.mark.chain
@@ -365,31 +365,34 @@ def test_raw_debug_getters_decode(chain: Chain) -> None:
 
 
 def test_get_proof_verifies_against_the_state_root(chain: Chain) -> None:
+    """The proof walks from the block's state root (protocol/mpt.py, independent of the
+    py-trie code that built it); tests/test_devnet_proof.py checks much more."""
     url, registry = chain.url, chain.registry.address
     block = rpc(url, "eth_getBlockByNumber", "latest", False)
     proof = rpc(url, "eth_getProof", registry, ["0x0", "0x" + "00" * 31 + "01"], block["number"])
 
-    def proven(root: str, key: bytes, nodes: list[str]) -> bytes:
-        decoded = [rlp.decode(bytes.fromhex(n[2:])) for n in nodes]
-        value: bytes = HexaryTrie.get_from_proof(bytes.fromhex(root[2:]), keccak(key), decoded)
-        return value
+    def nodes(proof: list[str]) -> list[bytes]:
+        return [bytes.fromhex(n[2:]) for n in proof]
 
-    account = rlp.decode(
-        proven(block["stateRoot"], bytes.fromhex(registry[2:]), proof["accountProof"])
+    account = verify_account_proof(
+        bytes.fromhex(block["stateRoot"][2:]),
+        bytes.fromhex(registry[2:]),
+        nodes(proof["accountProof"]),
     )
-    nonce, balance = (int.from_bytes(field, "big") for field in account[:2])
-    storage_root, code_hash = ("0x" + field.hex() for field in account[2:])
-    assert (hex(nonce), hex(balance)) == (proof["nonce"], proof["balance"])
-    assert (storage_root, code_hash) == (proof["storageHash"], proof["codeHash"])
+    assert account is not None
+    assert (hex(account.nonce), hex(account.balance)) == (proof["nonce"], proof["balance"])
+    assert ("0x" + account.storage_root.hex(), "0x" + account.code_hash.hex()) == (
+        proof["storageHash"],
+        proof["codeHash"],
+    )
     assert [entry["key"] for entry in proof["storageProof"]] == ["0x0", "0x" + "00" * 31 + "01"]
     for slot, entry in enumerate(proof["storageProof"]):
-        raw = proven(storage_root, slot.to_bytes(32, "big"), entry["proof"])
-        value = rlp.decode(raw) if raw else b""
-        assert int.from_bytes(value, "big") == int(entry["value"], 16)
+        value = verify_storage_proof(account.storage_root, slot, nodes(entry["proof"]))
+        assert value == int(entry["value"], 16)
         stored = rpc(url, "eth_getStorageAt", registry, hex(slot), block["number"])
-        assert int(stored, 16) == int(entry["value"], 16)
+        assert int(stored, 16) == value
     nobody = rpc(url, "eth_getProof", Account.create().address, ["0x1"], "latest")
-    assert nobody["balance"] == "0x0" and nobody["storageProof"][0]["proof"] == []
+    assert nobody["balance"] == "0x0" and nobody["storageProof"][0]["proof"] == ["0x80"]
 
 
 # ---------------------------------------------------------------------- geth's answers

@@ -1,0 +1,66 @@
+/** The signer's certificate at the signing time (verifier/jpki/validation.py): JPKI profile, a
+ * path to a configured trust anchor chosen by name and signature, validity and revocation of
+ * every certificate in it. */
+import { revocationAt } from './crl.js';
+import { isoOffset } from './time.js';
+import { profileProblems, signedBy } from './x509.js';
+
+const CRL_REASONS = ['unspecified', 'key compromise', 'CA compromise', 'affiliation changed',
+  'superseded', 'cessation of operation', 'certificate hold', 'unused',
+  'remove from CRL', 'privilege withdrawn', 'AA compromise'];
+
+async function untrustedIssuer(cert, candidates) {
+  const sameName = candidates.filter((c) => c.subjectKey === cert.issuerKey);
+  for (const issuer of sameName) if (await signedBy(cert, issuer)) return null;
+  if (sameName.length) {
+    return `issued in the name of '${cert.issuerText}', but no trusted CA generation with that name signed it: the issuer is an impostor or the certificate was altered`;
+  }
+  return `issuer '${cert.issuerText}' is not a configured trust anchor or intermediate`;
+}
+async function buildPath(cert, anchors, others, depth) {
+  if (depth > 6) return null;
+  for (const anchor of anchors) if (await signedBy(cert, anchor)) return [cert, anchor];
+  for (const ca of others) {
+    if (ca === cert || !ca.isCa || (ca.keyUsage && !ca.keyUsage.has('key_cert_sign'))) continue;
+    if (await signedBy(cert, ca)) {
+      const rest = await buildPath(ca, anchors, others.filter((o) => o !== ca), depth + 1);
+      if (rest) return [cert, ...rest];
+    }
+  }
+  return null;
+}
+export async function checkSigner(cert, when, anchors, others, crls) {
+  const result = (status, reason, path = null, revokedAt = null) => ({ status, reason, path, revokedAt });
+  if (cert.kind !== 'signature') return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: signature)`);
+  const problems = profileProblems(cert);
+  if (problems.length) return result('invalid', 'not a JPKI certificate profile: ' + problems.join('; '));
+  const untrusted = await untrustedIssuer(cert, [...anchors, ...others]);
+  if (untrusted) return result('untrusted', untrusted);
+  const path = await buildPath(cert, anchors, others.filter((o) => o.sha256 !== cert.sha256), 0);
+  if (!path) return result('untrusted', 'no path to a configured trust anchor');
+  const at = isoOffset(when);
+  let revocationProblems = [];
+  for (let i = path.length - 2; i >= 0; i--) { // from the anchor's child down to the signer
+    const c = path[i];
+    const where = i === 0 ? 'the signer certificate' : 'a CA certificate in the path';
+    if (when > c.notAfter) return result('expired', `${where} expired on ${isoOffset(c.notAfter)}, before the signing time ${at}`, path);
+    if (when < c.notBefore) return result('not_yet_valid', `${where} only became valid on ${isoOffset(c.notBefore)}, after the signing time ${at}`, path);
+    const rev = await revocationAt(c, path[i + 1], when, crls);
+    revocationProblems = revocationProblems.concat(rev.problems);
+    if (rev.revoked) {
+      const reason = CRL_REASONS[rev.revoked.reason] || 'unspecified';
+      return result('revoked', `${where} was revoked on ${isoOffset(rev.revoked.date)} (${reason}), before the signing time ${at}`, path, rev.revoked.date);
+    }
+    if (!rev.covered) {
+      let reason = `no CRL/OCSP covers this certificate at the signing time ${at}`;
+      if (revocationProblems.length) reason += '; sources that failed: ' + revocationProblems.join('; ');
+      return result('unknown', reason, path);
+    }
+  }
+  const anchor = path[path.length - 1];
+  // RFC 5280 leaves anchor validity to the relying party; verifier/jpki refuses signatures
+  // made outside the CA generation's own validity, and so does this page.
+  if (when > anchor.notAfter) return result('expired', `a CA certificate in the path expired on ${isoOffset(anchor.notAfter)}, before the signing time ${at}`, path);
+  if (when < anchor.notBefore) return result('not_yet_valid', `a CA certificate in the path only became valid on ${isoOffset(anchor.notBefore)}, after the signing time ${at}`, path);
+  return result('valid', 'trusted chain, valid and not revoked at the signing time', path);
+}
