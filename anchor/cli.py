@@ -163,92 +163,6 @@ def deploy(
     )
 
 
-@registry.command("register-node")
-@chain_options
-@registry_option
-@key_options
-@click.argument("node", callback=_address)
-@click.argument("lg_code", callback=_lg_code)
-@click.argument("name")
-@share_code_option
-def register_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str, lg_code: int, name: str, share_code: bool,
-) -> None:  # fmt: skip
-    """Register NODE (anchoring address) for local government LG_CODE.
-
-    A governance proposal, executed at once if the sender's approval suffices and there is
-    no timelock; otherwise it waits for `approve` and `execute`."""
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    result = client.register_node(node, lg_code, name, share_code=share_code)
-    _echo_governed(client, f"registered {node} as {lg_code:06d}", result)
-
-
-@registry.command("suspend-node")
-@chain_options
-@registry_option
-@key_options
-@click.argument("node", callback=_address)
-@click.option("--reason", required=True)
-def suspend_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str, reason: str,
-) -> None:  # fmt: skip
-    """Suspend NODE: its anchors are refused until reactivated (a governance proposal)."""
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_governed(client, f"suspended {node}", client.suspend_node(node, reason))
-
-
-@registry.command("reactivate-node")
-@chain_options
-@registry_option
-@key_options
-@click.argument("node", callback=_address)
-@share_code_option
-def reactivate_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str, share_code: bool,
-) -> None:  # fmt: skip
-    """Lift NODE's suspension (a governance proposal)."""
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    result = client.reactivate_node(node, share_code=share_code)
-    _echo_governed(client, f"reactivated {node}", result)
-
-
-@registry.command("rotate-key")
-@chain_options
-@registry_option
-@key_options
-@click.argument("current_key", callback=_address)
-@click.argument("new_key", callback=_address)
-def rotate_key(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, current_key: str, new_key: str,
-) -> None:  # fmt: skip
-    """Move a node from CURRENT_KEY to NEW_KEY (a governance proposal, routine rotations
-    included: the node's own key cannot rotate it)."""
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    result = client.rotate_node_key(current_key, new_key)
-    _echo_governed(client, f"rotated {current_key} -> {new_key}", result)
-
-
-@registry.command("withdraw-head")
-@chain_options
-@registry_option
-@key_options
-@click.argument("node", callback=_address)
-@click.argument("root", callback=_root)
-@click.option("--reason", required=True)
-def withdraw_head(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, node: str, root: bytes, reason: str,
-) -> None:  # fmt: skip
-    """Withdraw the head ROOT that NODE anchored; verifiers then reject proofs against it
-    (a governance proposal)."""
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    _echo_governed(client, f"withdrew 0x{root.hex()}", client.withdraw_head(node, root, reason))
-
-
 @registry.command("show-node")
 @chain_options
 @registry_option
@@ -300,114 +214,136 @@ def propose() -> None:
     """Propose a governance action (sender: a governance member; its approval counts)."""
 
 
-def proposal_command(name: str) -> Callable[[F], F]:
-    def decorate(f: F) -> F:
-        f = click.option(
-            "--description", default="", help="Why (public for good: no personal data)."
-        )(f)
-        f = key_options(f)
-        f = registry_option(f)
-        f = chain_options(f)
-        return propose.command(name)(f)  # type: ignore[return-value]
+ActionBuilder = Callable[..., tuple[bytes, str]]
+"""(client, the command's own arguments) → (the encoded action, what it does, in words)."""
+
+_ONE_CALL = (
+    "\n\nA governance proposal, executed at once if the sender's approval suffices and there is "
+    "no timelock; otherwise it waits for `approve` and `execute`."
+)
+_PROPOSE_ONLY = "\n\nOnly proposed: approvals (`approve`) and `execute` follow."
+
+
+def governed(
+    name: str, *parameters: Callable[[F], F], one_call: bool = True
+) -> Callable[[ActionBuilder], ActionBuilder]:
+    """Both commands of one governance action from one definition: `notary registry propose
+    NAME`, and (`one_call`) `notary registry NAME`, which proposes and executes when it can."""
+
+    def decorate(build: ActionBuilder) -> ActionBuilder:
+        def proposal(
+            rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+            password_file: Path | None, description: str, **arguments: Any,
+        ) -> None:  # fmt: skip
+            client = _client(
+                rpc_url, chain_id, registry_address, load_account(key_file, password_file)
+            )
+            data, _ = build(client, **arguments)
+            client.check_action(data)
+            proposal_id, result = client.propose([data], description)
+            created = client.get_proposal(proposal_id, with_actions=False)
+            _echo_tx(f"proposal {proposal_id} created ({_progress(client, created)})", result)
+
+        def one_call_command(
+            rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
+            password_file: Path | None, description: str, **arguments: Any,
+        ) -> None:  # fmt: skip
+            client = _client(
+                rpc_url, chain_id, registry_address, load_account(key_file, password_file)
+            )
+            data, what = build(client, **arguments)
+            _echo_governed(client, what, client.govern([data], description))
+
+        commands = [(propose, proposal, _PROPOSE_ONLY)]
+        if one_call:
+            commands.append((registry, one_call_command, _ONE_CALL))
+        for group, callback, note in commands:
+            command: Callable[..., None] = callback
+            for parameter in reversed(parameters):
+                command = parameter(command)
+            command = click.option(
+                "--description", default="", help="Why (public for good: no personal data)."
+            )(command)
+            command = chain_options(registry_option(key_options(command)))
+            group.command(name, help=(build.__doc__ or "") + note)(command)
+        return build
 
     return decorate
 
 
-def _propose(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, action: Callable[[RegistryClient], bytes],
-) -> None:  # fmt: skip
-    client = _client(rpc_url, chain_id, registry_address, load_account(key_file, password_file))
-    data = action(client)
-    client.check_action(data)
-    proposal_id, result = client.propose([data], description)
-    proposal = client.get_proposal(proposal_id, with_actions=False)
-    _echo_tx(f"proposal {proposal_id} created ({_progress(client, proposal)})", result)
+@governed(
+    "register-node",
+    click.argument("node", callback=_address),
+    click.argument("lg_code", callback=_lg_code),
+    click.argument("name"),
+    share_code_option,
+)
+def _register_node(
+    client: RegistryClient, node: str, lg_code: int, name: str, share_code: bool
+) -> tuple[bytes, str]:
+    """Register NODE (anchoring address) for local government LG_CODE."""
+    action = client.action_register_node(node, lg_code, name, share_code=share_code)
+    return action, f"registered {node} as {lg_code:06d}"
 
 
-@proposal_command("register-node")
-@click.argument("node", callback=_address)
-@click.argument("lg_code", callback=_lg_code)
-@click.argument("name")
-@share_code_option
-def propose_register_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, node: str, lg_code: int, name: str,
-    share_code: bool,
-) -> None:  # fmt: skip
-    """Propose to register NODE for local government LG_CODE."""
-    def action(c: RegistryClient) -> bytes:
-        return c.action_register_node(node, lg_code, name, share_code=share_code)
-
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description, action)
+@governed(
+    "suspend-node",
+    click.argument("node", callback=_address),
+    click.option("--reason", required=True),
+)
+def _suspend_node(client: RegistryClient, node: str, reason: str) -> tuple[bytes, str]:
+    """Suspend NODE: its anchors are refused until reactivated."""
+    return client.action_suspend_node(node, reason), f"suspended {node}"
 
 
-@proposal_command("suspend-node")
-@click.argument("node", callback=_address)
-@click.option("--reason", required=True)
-def propose_suspend_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, node: str, reason: str,
-) -> None:  # fmt: skip
-    """Propose to suspend NODE."""
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
-             lambda c: c.action_suspend_node(node, reason))  # fmt: skip
+@governed("reactivate-node", click.argument("node", callback=_address), share_code_option)
+def _reactivate_node(client: RegistryClient, node: str, share_code: bool) -> tuple[bytes, str]:
+    """Lift NODE's suspension."""
+    return client.action_reactivate_node(node, share_code=share_code), f"reactivated {node}"
 
 
-@proposal_command("reactivate-node")
-@click.argument("node", callback=_address)
-@share_code_option
-def propose_reactivate_node(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, node: str, share_code: bool,
-) -> None:  # fmt: skip
-    """Propose to lift NODE's suspension."""
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
-             lambda c: c.action_reactivate_node(node, share_code=share_code))  # fmt: skip
+@governed(
+    "rotate-key",
+    click.argument("current_key", callback=_address),
+    click.argument("new_key", callback=_address),
+)
+def _rotate_key(client: RegistryClient, current_key: str, new_key: str) -> tuple[bytes, str]:
+    """Move the node at CURRENT_KEY to NEW_KEY (routine, lost or compromised key: the node's
+    own key cannot rotate it)."""
+    action = client.action_rotate_node_key(current_key, new_key)
+    return action, f"rotated {current_key} -> {new_key}"
 
 
-@proposal_command("rotate-key")
-@click.argument("current_key", callback=_address)
-@click.argument("new_key", callback=_address)
-def propose_rotate_key(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, current_key: str, new_key: str,
-) -> None:  # fmt: skip
-    """Propose to move the node at CURRENT_KEY to NEW_KEY (routine, lost or compromised key)."""
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
-             lambda c: c.action_rotate_node_key(current_key, new_key))  # fmt: skip
+@governed(
+    "withdraw-head",
+    click.argument("node", callback=_address),
+    click.argument("root", callback=_root),
+    click.option("--reason", required=True),
+)
+def _withdraw_head(
+    client: RegistryClient, node: str, root: bytes, reason: str
+) -> tuple[bytes, str]:
+    """Withdraw the head ROOT that NODE anchored; verifiers then reject proofs against it."""
+    return client.action_withdraw_head(node, root, reason), f"withdrew 0x{root.hex()}"
 
 
-@proposal_command("withdraw-head")
-@click.argument("node", callback=_address)
-@click.argument("root", callback=_root)
-@click.option("--reason", required=True)
-def propose_withdraw_head(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, node: str, root: bytes, reason: str,
-) -> None:  # fmt: skip
-    """Propose to withdraw the head ROOT that NODE anchored."""
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
-             lambda c: c.action_withdraw_head(node, root, reason))  # fmt: skip
-
-
-@proposal_command("set-governance")
-@click.option("--member", "members", multiple=True, required=True, callback=_addresses)
-@click.option("--threshold", type=click.IntRange(min=1), required=True)
-@click.option("--timelock", type=click.IntRange(min=0), required=True, help="Seconds.")
-def propose_set_governance(
-    rpc_url: str, chain_id: int | None, registry_address: str, key_file: Path,
-    password_file: Path | None, description: str, members: list[str], threshold: int,
-    timelock: int,
-) -> None:  # fmt: skip
-    """Propose a new governance set (every open proposal then becomes stale)."""
+@governed(
+    "set-governance",
+    click.option("--member", "members", multiple=True, required=True, callback=_addresses),
+    click.option("--threshold", type=click.IntRange(min=1), required=True),
+    click.option("--timelock", type=click.IntRange(min=0), required=True, help="Seconds."),
+    one_call=False,
+)
+def _set_governance(
+    client: RegistryClient, members: list[str], threshold: int, timelock: int
+) -> tuple[bytes, str]:
+    """A new governance set (every open proposal then becomes stale)."""
     if threshold > len(members):
         raise click.BadParameter(
             f"{threshold} approvals cannot come from {len(members)} member(s)",
             param_hint="'--threshold'",
         )
-    _propose(rpc_url, chain_id, registry_address, key_file, password_file, description,
-             lambda c: c.action_set_governance(members, threshold, timelock))  # fmt: skip
+    return client.action_set_governance(members, threshold, timelock), "set governance"
 
 
 def _proposal_id(ctx: click.Context, param: click.Parameter, value: int) -> int:
