@@ -5,31 +5,28 @@ sealed by a key that was an authorised signer at that height (the genesis set, t
 votes carried in headers); the signer did not seal one of the last floor(N/2) blocks;
 difficulty says in-turn (2) or out-of-turn (1) correctly; checkpoints list the signer set;
 timestamps respect the block period. The rules follow EIP-225 and go-ethereum's snapshot
-logic, written anew here (not taken from devnet/, which this audits).
+logic, written anew here (not taken from devnet/, which this audits); the header encoding and
+seal recovery are `protocol.header` and `protocol.clique`, which offline verifiers share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-import rlp
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from audit import findings as f
 from audit.findings import Finding
+from protocol.clique import SEAL, VANITY, checkpoint_signers, recover_signer, seal_hash
 from protocol.finality import clique_signer_limit
+from protocol.header import EMPTY_UNCLES_HASH as EMPTY_UNCLES
+from protocol.header import BlockHeader, claimed_hash, header_from_rpc
 
-VANITY: Final = 32
-SEAL: Final = 65
 NONCE_AUTH: Final = b"\xff" * 8
 NONCE_DROP: Final = b"\x00" * 8
 ZERO_ADDRESS: Final = b"\x00" * 20
-EMPTY_UNCLES: Final = keccak(rlp.encode([]))
 DIFF_IN_TURN: Final = 2
 DIFF_NO_TURN: Final = 1
 DEFAULT_EPOCH: Final = 30_000
@@ -37,87 +34,65 @@ DEFAULT_EPOCH: Final = 30_000
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """The consensus-relevant fields of a London header, decoded from `eth_getBlockByNumber`."""
+    """A block as the chain reports it: its header (`protocol.header`, which also hashes and
+    recovers seals) and the hash the chain claims for it, which the replay checks."""
 
-    number: int
+    header: BlockHeader
     hash: bytes
-    parent_hash: bytes
-    coinbase: bytes
-    difficulty: int
-    timestamp: int
-    extra: bytes
-    mix_hash: bytes
-    nonce: bytes
-    uncles_hash: bytes
-    fields: tuple[Any, ...]
-    """All header fields in RLP order, for hashing."""
 
     @classmethod
-    def from_rpc(cls, block: dict[str, Any]) -> Header:
-        """Raises ValueError (KeyError, TypeError) on a block without the London fields."""
-        d = _data
-        q = _quantity
-        fields: tuple[Any, ...] = (
-            d(block["parentHash"]),
-            d(block["sha3Uncles"]),
-            d(block["miner"]),
-            d(block["stateRoot"]),
-            d(block["transactionsRoot"]),
-            d(block["receiptsRoot"]),
-            d(block["logsBloom"]),
-            q(block["difficulty"]),
-            q(block["number"]),
-            q(block["gasLimit"]),
-            q(block["gasUsed"]),
-            q(block["timestamp"]),
-            d(block["extraData"]),
-            d(block["mixHash"]),
-            d(block["nonce"]),
-        )
-        if "baseFeePerGas" in block:
-            fields += (q(block["baseFeePerGas"]),)
-        return cls(
-            number=fields[8],
-            hash=d(block["hash"]),
-            parent_hash=fields[0],
-            coinbase=fields[2],
-            difficulty=fields[7],
-            timestamp=fields[11],
-            extra=fields[12],
-            mix_hash=fields[13],
-            nonce=fields[14],
-            uncles_hash=fields[1],
-            fields=fields,
-        )
+    def from_rpc(cls, block: Mapping[str, object]) -> Header:
+        """Raises ValueError (a HeaderError naming the field) on a malformed block."""
+        return cls(header_from_rpc(block), claimed_hash(block))
+
+    @property
+    def number(self) -> int:
+        return self.header.number
+
+    @property
+    def parent_hash(self) -> bytes:
+        return self.header.parent_hash
+
+    @property
+    def coinbase(self) -> bytes:
+        return self.header.coinbase
+
+    @property
+    def difficulty(self) -> int:
+        return self.header.difficulty
+
+    @property
+    def timestamp(self) -> int:
+        return self.header.timestamp
+
+    @property
+    def extra(self) -> bytes:
+        return self.header.extra_data
+
+    @property
+    def mix_hash(self) -> bytes:
+        return self.header.mix_hash
+
+    @property
+    def nonce(self) -> bytes:
+        return self.header.nonce
+
+    @property
+    def uncles_hash(self) -> bytes:
+        return self.header.uncles_hash
 
     def computed_hash(self) -> bytes:
-        return keccak(rlp.encode(list(self.fields)))
+        return self.header.hash()
 
     def seal_hash(self) -> bytes:
-        """The hash a Clique signer signs: the header with the seal cut from extraData."""
-        unsealed = list(self.fields)
-        unsealed[12] = self.extra[:-SEAL]
-        return keccak(rlp.encode(unsealed))
+        return seal_hash(self.header)
 
     def signer(self) -> bytes:
-        """Raises ValueError when the seal is malformed or does not recover."""
-        if len(self.extra) < VANITY + SEAL:
-            raise ValueError(f"extraData is {len(self.extra)} bytes, shorter than vanity + seal")
-        seal = self.extra[-SEAL:]
-        try:
-            signature = Signature(
-                vrs=(seal[64], int.from_bytes(seal[:32], "big"), int.from_bytes(seal[32:64], "big"))
-            )
-            public = signature.recover_public_key_from_msg_hash(self.seal_hash())
-        except (BadSignature, ValueError) as error:
-            raise ValueError(f"seal does not recover a key: {error}") from None
-        return public.to_canonical_address()
+        """Raises ValueError (a CliqueError) when the seal is malformed or does not recover."""
+        return recover_signer(self.header)
 
     def checkpoint_signers(self) -> list[bytes]:
-        body = self.extra[VANITY:-SEAL]
-        if len(body) % 20:
-            raise ValueError(f"checkpoint signer list is {len(body)} bytes, not a multiple of 20")
-        return [body[i : i + 20] for i in range(0, len(body), 20)]
+        return list(checkpoint_signers(self.header))
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,15 +289,3 @@ class CliqueReplay:
         self.findings.append(
             Finding(code, f"block {header.number}: {message}", block=header.number)
         )
-
-
-def _data(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError(f"expected 0x-prefixed hex, got {value!r}")
-    return bytes.fromhex(value[2:])
-
-
-def _quantity(value: Any) -> int:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError(f"expected a 0x-prefixed quantity, got {value!r}")
-    return int(value, 16)

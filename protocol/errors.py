@@ -24,3 +24,14 @@ class BundleFormatError(ProtocolError):
 
 class LeafEncodingError(ProtocolError, ValueError):
     """Leaf fields cannot be encoded (a value out of range) or leaf bytes cannot be decoded."""
+
+
+class EvidenceError(ProtocolError, ValueError):
+    """Chain evidence (block headers, a receipt proof, registry storage) does not prove what
+    it is offered for. `field` names the offending item, e.g. ``headers[3].extraData``
+    or ``receipt.logs[0]``, so a verifier can say which piece of a bundle is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
