@@ -17,6 +17,8 @@ LOCK_FILE: Final = CONTRACTS_DIR / "artifacts.lock.json"
 CONTRACT_NAME: Final = "NotaryRegistry"
 ARTIFACT_PATH: Final = BUILD_DIR / f"{CONTRACT_NAME}.json"
 """The compiled registry (ABI, bytecode, compiler) that `contracts/build.py` writes."""
+STORAGE_LAYOUT_PATH: Final = BUILD_DIR / f"{CONTRACT_NAME}.storage.json"
+"""solc's `storageLayout` of the registry: the slot and packing of every state variable."""
 
 
 @cache

@@ -21,7 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from contracts.artifact import BUILD_DIR, CONTRACT_NAME, CONTRACTS_DIR, LOCK_FILE
+from contracts.artifact import (
+    BUILD_DIR,
+    CONTRACT_NAME,
+    CONTRACTS_DIR,
+    LOCK_FILE,
+    STORAGE_LAYOUT_PATH,
+)
 
 REPO_ROOT = CONTRACTS_DIR.parent
 NODE_MODULES = REPO_ROOT / "node_modules"
@@ -40,7 +46,15 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {
         "*": {
-            "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"],
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "metadata",
+                # where each state variable lives: offline verifiers read the registry from
+                # storage proofs (protocol/registry_storage.py is pinned to this artifact)
+                "storageLayout",
+            ],
         }
     },
 }
@@ -143,6 +157,10 @@ def compile_artifacts() -> dict[str, bytes]:
         f"{CONTRACT_NAME}.bin": contract["evm"]["bytecode"]["object"].encode(),
         f"{CONTRACT_NAME}.bin-runtime": contract["evm"]["deployedBytecode"]["object"].encode(),
         f"{CONTRACT_NAME}.metadata.json": contract["metadata"].encode(),
+        STORAGE_LAYOUT_PATH.name: json.dumps(
+            contract["storageLayout"], indent=2, sort_keys=True
+        ).encode()
+        + b"\n",
     }
 
 
