@@ -14,7 +14,7 @@ and anything else raises `MptProofError`. Only hashing and RLP decoding: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -234,3 +234,79 @@ def verify_storage_proof(storage_root: bytes, slot: int, proof: Sequence[bytes])
     if not 0 < value <= MAX_UINT256:
         raise MptProofError(f"the proven value {value} is not a nonzero 256-bit word")
     return value
+
+
+# ---------------------------------------------------------------------- building proofs
+
+
+def build_proof(items: Mapping[bytes, bytes], key: bytes) -> tuple[bytes, list[bytes]]:
+    """(root hash, proof of `key`) of the trie holding exactly `items` (key → non-empty value),
+    as `verify_proof` takes it: the root node and every node on the key's path stored by hash,
+    not those embedded in their parent. Builds the whole trie in memory: meant for small ones,
+    such as a block's receipts (`protocol.receipts`)."""
+    if any(not value for value in items.values()):
+        raise MptProofError("a trie holds no empty values")
+    if not items:
+        return EMPTY_TRIE_ROOT, []
+    stored: dict[bytes, object] = {}
+    node = _build(sorted((nibbles_of(k), v) for k, v in items.items()), 0, stored)
+    proof = [rlp.encode(node)]
+    path = nibbles_of(key)
+    position = 0
+    while True:
+        step = _step(node, path[position:], len(proof) - 1)
+        if step.child is None:
+            return keccak(proof[0]), proof
+        position += step.consumed
+        if isinstance(step.child, bytes):
+            node = stored[step.child]
+            proof.append(rlp.encode(node))
+        else:
+            node = step.child
+
+
+def trie_root(items: Mapping[bytes, bytes]) -> bytes:
+    """The root hash of the trie holding exactly `items` (e.g. a block's receiptsRoot)."""
+    return build_proof(items, b"")[0]
+
+
+def _build(
+    items: list[tuple[tuple[int, ...], bytes]], depth: int, stored: dict[bytes, object]
+) -> object:
+    """The node holding `items` (sorted, at least one), whose keys agree on `depth` nibbles."""
+    if len(items) == 1:
+        path, value = items[0]
+        return [_compact(path[depth:], leaf=True), value]
+    first, last = items[0][0], items[-1][0]
+    shared = depth
+    while shared < min(len(first), len(last)) and first[shared] == last[shared]:
+        shared += 1  # sorted: what the first and the last share, all share
+    if shared > depth:
+        child = _build(items, shared, stored)
+        return [_compact(first[depth:shared], leaf=False), _child(child, stored)]
+    branch: list[object] = [b""] * _BRANCH_WIDTH
+    for nibble in range(16):
+        group = [item for item in items if len(item[0]) > depth and item[0][depth] == nibble]
+        if group:
+            branch[nibble] = _child(_build(group, depth + 1, stored), stored)
+    ending = [value for path, value in items if len(path) == depth]
+    if ending:
+        branch[16] = ending[0]
+    return branch
+
+
+def _child(node: object, stored: dict[bytes, object]) -> object:
+    """How a parent refers to `node`: embedded when its RLP is under 32 bytes, else by hash."""
+    encoded = rlp.encode(node)
+    if len(encoded) < _HASH_SIZE:
+        return node
+    reference = keccak(encoded)
+    stored[reference] = node
+    return reference
+
+
+def _compact(nibbles: tuple[int, ...], leaf: bool) -> bytes:
+    """Hex-prefix encoding of a leaf's or extension's path."""
+    flag = (2 if leaf else 0) + len(nibbles) % 2
+    padded = (flag, *nibbles) if len(nibbles) % 2 else (flag, 0, *nibbles)
+    return bytes(padded[i] << 4 | padded[i + 1] for i in range(0, len(padded), 2))
