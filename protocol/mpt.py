@@ -9,7 +9,8 @@ keccak(32-byte slot) in a storage trie.
 
 The walk is strict: the nodes must be exactly the path, in order (geth's, anvil's and the
 devnet's proofs are), a node embedded in its parent (RLP under 32 bytes) is not listed again,
-and anything else raises `MptProofError`. Only hashing and RLP decoding: no I/O.
+and anything else raises `MptProofError`. `build_proof` makes such proofs from all of a small
+trie's items (a block's receipts). Only hashing and RLP: no I/O.
 """
 
 from __future__ import annotations

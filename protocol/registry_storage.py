@@ -5,7 +5,7 @@ Solidity's layout rules: a mapping at slot p keeps key k's value at keccak(pad32
 a struct takes consecutive slots from there, small fields packed from the low-order end of a
 slot. `_nodes` (slot 0) maps an address to a `Node` of four slots; `_anchors` (slot 1) maps an
 address to a mapping from root to a one-slot `StoredAnchor`. The numbers below are checked
-against the compiler's `storageLayout` of the built registry by tests/test_evidence_registry.py
+against the compiler's `storageLayout` of the built registry by tests/test_evidence_units.py
 (this module reads no file). A short string (under 32 bytes) sits in its slot with its length
 times two in the lowest byte; a longer one keeps 2·length+1 there and its bytes from
 keccak(slot) on.
