@@ -13,12 +13,13 @@ certificate expires); and the TSA certificate carries extendedKeyUsage timeStamp
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from asn1crypto import cms, tsp
+from asn1crypto import cms, core, tsp
 from cryptography import x509
 from rfc3161_client import (
     TimeStampResponse,
@@ -36,6 +37,16 @@ SHA256_OID: Final = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 # TimeStampResp { status PKIStatusInfo { granted(0) } }: what wraps a stored token back into the
 # response form the library verifies (RFC 3161 §2.4.2).
 _GRANTED_STATUS: Final = bytes.fromhex("3003020100")
+
+
+class _TimeStampResp(core.Sequence):  # type: ignore[misc]
+    """RFC 3161 §2.4.2, with the token optional (asn1crypto's `tsp.TimeStampResp` requires it,
+    so a refusal would not parse)."""
+
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
 
 
 class TimestampError(VerifierError):
@@ -117,6 +128,9 @@ def verify_timestamp_token(
         raise TimestampError(f"the timestamp token is not valid: {_reason(error)}") from None
     except ValueError as error:  # malformed parts met while verifying
         raise TimestampError(f"the timestamp token cannot be read: {error}") from None
+    # The library does not check this (RFC 2634 §5.4, RFC 5816): the signed attributes name
+    # the signer's certificate by hash, so no other certificate for the same key can stand in.
+    _check_signing_certificate(token)
     return TimestampFacts(
         gen_time=info.gen_time,
         digest=message,
@@ -132,13 +146,13 @@ def token_from_reply(answer: bytes) -> bytes:
     if len(answer) > MAX_TOKEN_BYTES:
         raise TimestampError(f"the TSA's answer is larger than {MAX_TOKEN_BYTES} bytes")
     try:
-        response = tsp.TimeStampResp.load(answer, strict=True)
+        response = _TimeStampResp.load(answer, strict=True)
         status = response["status"]["status"].native
         if status not in ("granted", "granted_with_mods"):
             texts = response["status"]["status_string"].native or ["no reason given"]
             raise TimestampError(f"the TSA refused ({status}): {'; '.join(texts)}")
         token = response["time_stamp_token"]
-        if token.native is None:
+        if isinstance(token, core.Void):
             raise TimestampError("the TSA granted the request but sent no token")
         return der_token(token.dump())
     except (ValueError, TypeError, KeyError) as error:
@@ -184,6 +198,45 @@ def _der_sequence(content: bytes) -> bytes:
         return b"\x30" + bytes([length]) + content
     encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
     return b"\x30" + bytes([0x80 | len(encoded)]) + encoded + content
+
+
+def _check_signing_certificate(token: bytes) -> None:
+    try:
+        signed = cms.ContentInfo.load(der_token(token))["content"]
+        signer = signed["signer_infos"][0]
+        sid = signer["sid"].chosen
+        certificate = next(
+            c.chosen
+            for c in signed["certificates"]
+            if c.name == "certificate"
+            and c.chosen.issuer == sid["issuer"]
+            and c.chosen.serial_number == sid["serial_number"].native
+        )
+        ids: list[tuple[str, bytes]] = []
+        for attribute in signer["signed_attrs"]:
+            kind = attribute["type"].native
+            if kind == "signing_certificate_v2":
+                for cert_id in attribute["values"][0]["certs"]:
+                    ids.append(
+                        (cert_id["hash_algorithm"]["algorithm"].native, cert_id["cert_hash"].native)
+                    )
+            elif kind == "signing_certificate":
+                for cert_id in attribute["values"][0]["certs"]:
+                    ids.append(("sha1", cert_id["cert_hash"].native))
+    except (ValueError, TypeError, KeyError, IndexError, StopIteration) as error:
+        raise TimestampError(f"the token's signer certificate cannot be found: {error!r}") from None
+    if not ids:
+        raise TimestampError(
+            "the token does not name its signer's certificate (ESS signingCertificate)"
+        )
+    # The first ESSCertID is the signer's (RFC 2634 §5.4).
+    algorithm, cert_hash = ids[0]
+    if algorithm not in ("sha1", "sha256", "sha384", "sha512"):
+        raise TimestampError(f"the token names its certificate by an unknown hash {algorithm}")
+    if hashlib.new(algorithm, certificate.dump()).digest() != cert_hash:
+        raise TimestampError(
+            "the token's signed attributes name another certificate than the one it is signed with"
+        )
 
 
 def _signer_subject(response: TimeStampResponse) -> str:
