@@ -352,3 +352,22 @@ def test_a_refusal_is_reported(tsa: TimestampAuthority) -> None:
     with pytest.raises(TimestampError, match="refused"):
         token_from_reply(reply)
     assert base64.b64encode(reply)
+
+
+def test_the_dev_tsa_runs_as_a_process(tmp_path: Path) -> None:
+    """What `notary node --dev` starts: `python -m devtools.tsa`, reused across restarts."""
+    from devtools.local_devnet import start_tsa
+
+    for _ in range(2):  # the second start reuses the identity made by the first
+        tsa = start_tsa(tmp_path / "tsa")
+        try:
+            client = TsaClient(tsa.url, load_tsa_anchors(tsa.trust_anchors), policy=DEV_POLICY)
+            stamp = client.stamp(signed_head_bytes(**HEAD))  # type: ignore[arg-type]
+            verify_head_timestamp(
+                stamp.token,
+                **HEAD,  # type: ignore[arg-type]
+                trust_anchors=load_tsa_anchors(tsa.trust_anchors),
+            )
+        finally:
+            tsa.stop()
+        assert tsa.process.returncode is not None
