@@ -103,6 +103,10 @@ def test_signed_head_bytes_are_what_the_node_key_signs() -> None:
     expected = b"\x19" + signable.version + signable.header + signable.body
     assert signed_head_bytes(**HEAD) == expected  # type: ignore[arg-type]
     assert head_timestamp_digest(**HEAD) == hashlib.sha256(expected).digest()  # type: ignore[arg-type]
+    # The vector of docs/PROTOCOL.md, section 5.2.
+    assert head_timestamp_digest(**HEAD).hex() == (  # type: ignore[arg-type]
+        "f920cc4d0b331eabb0565b4b2ea85d3032c059ce29dba34855ea6411c0affab7"
+    )
     # Every field of the head, and its domain, changes the imprint.
     for field, other in [
         ("chain_id", 1338),
