@@ -200,11 +200,12 @@ class HeadStamper:
     metrics: Metrics
     last_error: str | None = None
 
-    def step(self) -> int:
-        """Stamp every anchored head not yet stamped; return how many were stamped."""
+    def step(self, stop: threading.Event | None = None) -> int:
+        """Stamp every anchored head not yet stamped (until `stop` is set); return how many
+        were stamped."""
         stamped = 0
         seq = self.store.stamped_count
-        while seq < self.store.head_count:
+        while seq < self.store.head_count and not (stop is not None and stop.is_set()):
             head = self.store.head(seq)
             # Heads are anchored in seq order: the first unanchored one ends the round.
             if head is None or not head.state.is_anchored:
@@ -234,7 +235,7 @@ def run_stamper(
     backoff = FIRST_BACKOFF
     while not stop.is_set():
         try:
-            stamper.step()
+            stamper.step(stop)  # a backlog of heads must not hold up the node's shutdown
         except Exception as error:  # a TSA failure, or anything unforeseen: retry, never die
             stamper.metrics.timestamp_errors.inc()
             stamper.last_error = str(error)

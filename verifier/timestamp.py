@@ -7,8 +7,11 @@ bytes). A token is accepted when: it parses (at most `MAX_TOKEN_BYTES`); its imp
 and equals that digest; its CMS signature verifies with the TSA certificate it names; that
 certificate chains to one of the given trust anchors with every certificate valid *at
 genTime* (a token stays verifiable for as long as its algorithms hold, after the TSA's
-certificate expires); and the TSA certificate carries extendedKeyUsage timeStamping, critical
-(RFC 3161 §2.3). A policy OID and a nonce are checked when given.
+certificate expires); the TSA certificate carries extendedKeyUsage timeStamping, critical
+(RFC 3161 §2.3); and the signed ESS signingCertificate(V2) attribute names that certificate
+(checked here: the library does not). A policy OID and a nonce are checked when given.
+Pure apart from the clock-free library calls: the node checks what it receives with the same
+functions (`node/timestamping.py`), and the bundle's verifier will.
 """
 
 from __future__ import annotations
