@@ -8,12 +8,12 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 CONTRACTS := contracts/build/NotaryRegistry.json
 
-.PHONY: run test setup lint browser netns-tools contracts contracts-lock bench clean
+.PHONY: run test setup lint browser netns-tools openssl contracts contracts-lock bench clean
 
-run: setup
+run: setup openssl
 	$(BIN)/notary node --dev
 
-test: setup lint browser netns-tools
+test: setup lint browser netns-tools openssl
 	$(BIN)/pytest
 
 # The verification page's browser test drives Debian's chromium (no browser download).
@@ -23,6 +23,10 @@ browser:
 # tests/netns.py builds test hosts as network namespaces (ip) and partitions them (nft).
 netns-tools:
 	command -v ip >/dev/null && command -v nft >/dev/null || (apt-get update && apt-get install -y --no-install-recommends iproute2 nftables)
+
+# The development TSA (devtools/tsa.py: `notary node --dev`, the timestamp tests) runs `openssl ts`.
+openssl:
+	command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl)
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(CONTRACTS)
 

@@ -17,9 +17,8 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-REGISTRY_NAME = "NotaryRegistry"
-REGISTRY_VERSION = "2"
-"""`NotaryRegistry.VERSION`: the EIP-712 domain version (version 1 had no `anchorMany`)."""
+# The domain's facts live in `protocol` (a timestamp's imprint is computed from them too).
+from protocol.signed_head import REGISTRY_NAME, REGISTRY_VERSION
 
 HEAD_TYPES: dict[str, list[dict[str, str]]] = {
     "Head": [

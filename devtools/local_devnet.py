@@ -1,7 +1,8 @@
 """`notary node --dev`: everything a first-time user needs, provisioned into the data folder
 on the first run and reused afterwards: a one-validator devnet, the registry with this node
 registered, the node's key, a JPKI-TEST hierarchy to trust, a demo document signed like a
-My Number card, and an API token."""
+My Number card, an API token, and a local RFC 3161 TSA (`devtools.tsa`, its own process) whose
+test CA the node trusts for timestamps."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import base64
 import hashlib
 import json
 import secrets
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +27,7 @@ from anchor.keys import load_account, write_keystore
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import generate_test_hierarchy
+from devtools.tsa import TsaError, generate_tsa
 from node.tokens import SCOPES, TokenStore
 from protocol.leaf import DocumentType
 
@@ -44,9 +49,61 @@ class DevEnvironment:
     token: str
     demo_document: Path
     demo_entry: Path
+    tsa: DevTsa
 
     def stop(self) -> None:
+        self.tsa.stop()
         self.chain.stop_all()
+
+
+@dataclass
+class DevTsa:
+    """The local TSA process: its URL and the CA certificate a node trusts for its tokens."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    trust_anchors: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+TSA_START_TIMEOUT = 30.0
+
+
+def start_tsa(folder: Path) -> DevTsa:
+    """`python -m devtools.tsa` on a free port, its identity in `folder` (made once)."""
+    files = generate_tsa(folder)
+    url_file = folder / "url"
+    url_file.unlink(missing_ok=True)
+    with open(folder / "tsa.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devtools.tsa",
+                "--dir",
+                str(folder),
+                "--url-file",
+                str(url_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + TSA_START_TIMEOUT
+    while not url_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise TsaError(f"the development TSA did not start; see {folder / 'tsa.log'}")
+        time.sleep(0.05)
+    return DevTsa(process, url_file.read_text().strip(), files.trust_anchor)
 
 
 def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
@@ -59,7 +116,9 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
     )
     processes = NetworkProcesses(layout)
     processes.start_all()
+    tsa: DevTsa | None = None
     try:
+        tsa = start_tsa(data_dir / "tsa")
         rpc_url = layout.nodes[0].rpc_url
         w3 = connect(rpc_url)
         node_key, key_file, password_file = _node_key(data_dir)
@@ -68,6 +127,8 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         token = _dev_token(data_dir)
         demo_document, demo_entry = _demo(data_dir, jpki)
     except BaseException:
+        if tsa is not None:
+            tsa.stop()
         processes.stop_all()
         raise
     return DevEnvironment(
@@ -82,6 +143,7 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         token=token,
         demo_document=demo_document,
         demo_entry=demo_entry,
+        tsa=tsa,
     )
 
 

@@ -830,8 +830,8 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         return {
             "tree_size": size,
             "root": service.root(size).hex(),
-            "latest_head": _head_json(latest),
-            "latest_final_head": _head_json(final),
+            "latest_head": _head_json(latest, service),
+            "latest_final_head": _head_json(final, service),
             "node": service.key.address,
             "lg_code": f"{service.settings.lg_code:06d}",
         }
@@ -847,7 +847,7 @@ def _add_log_routes(app: FastAPI, service: NodeService) -> None:
         limit: Annotated[int, Query(ge=1, le=MAX_HEADS_PAGE)] = 100,
     ) -> dict[str, Any]:
         return {
-            "heads": [_head_json(h) for h in service.heads(start, limit)],
+            "heads": [_head_json(h, service) for h in service.heads(start, limit)],
             "count": service.head_count,
         }
 
@@ -1223,9 +1223,10 @@ def _leaf_hash(value: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def _head_json(head: Head | None) -> dict[str, Any] | None:
+def _head_json(head: Head | None, service: NodeService) -> dict[str, Any] | None:
     if head is None:
         return None
+    stamp = service.head_timestamp(head.seq)
     return {
         "seq": head.seq,
         "tree_size": head.tree_size,
@@ -1235,6 +1236,14 @@ def _head_json(head: Head | None) -> dict[str, Any] | None:
         "tx_hash": head.tx_hash,
         "block_number": head.block_number,
         "block_hash": head.block_hash,
+        # The RFC 3161 token over the head (docs/PROTOCOL.md, "Timestamps"), base64 DER.
+        "timestamp": None
+        if stamp is None
+        else {
+            "token": base64.b64encode(stamp.token).decode(),
+            "gen_time": stamp.gen_time,
+            "tsa": stamp.tsa,
+        },
     }
 
 

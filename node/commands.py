@@ -216,6 +216,11 @@ def _run_dev(settings: NodeSettings) -> None:
                 "trust_dir": env.trust_dir,
                 "crl_files": env.crl_files,
                 "public_port": public_port,
+                # The local TSA, unless the operator named one (with its own trust anchors).
+                "tsa_url": settings.tsa_url or env.tsa.url,
+                "tsa_trust_anchors": settings.tsa_trust_anchors
+                if settings.tsa_url
+                else env.tsa.trust_anchors,
             }
         )
 
@@ -259,6 +264,7 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
             f"    log          {public}/v1/log/head   {public}/v1/revocations/{{prefix}}",
             f"  chain          {env.rpc_url} (chain id {env.chain_id}, one local validator)",
             f"  registry       {env.registry}",
+            f"  TSA (RFC 3161) {settings.tsa_url}   (anchored heads are timestamped)",
             f"  API token      {env.token}",
             f"                 (all scopes; also in {token_file})",
             "",

@@ -29,6 +29,12 @@ class Metrics:
         self.final_lag_seconds = Gauge(
             "notary_final_lag_seconds", "Seal-to-finality time of the latest final head", registry=r
         )
+        self.heads_timestamped = Counter(
+            "notary_heads_timestamped", "Heads given an RFC 3161 timestamp", registry=r
+        )
+        self.timestamp_errors = Counter(
+            "notary_timestamp_errors", "Failed attempts to get a head's timestamp", registry=r
+        )
         self.unanchored_entries = Gauge(
             "notary_unanchored_entries", "Entries not yet covered by a final head", registry=r
         )

@@ -178,6 +178,33 @@ class Head:
             raise RecordError(f"malformed head record: {error!r}") from None
 
 
+@dataclass(frozen=True)
+class HeadTimestamp:
+    """An RFC 3161 token over a head (`protocol.signed_head.head_timestamp_digest`), verified
+    when it was received, kept next to the head record (never inside it: the anchoring worker
+    rewrites head records, and neither writer may undo the other's)."""
+
+    token: bytes
+    """The DER TimeStampToken, certificates in DER order (`verifier.timestamp.der_token`)."""
+    gen_time: str
+    """The token's genTime, RFC 3339 UTC: for display; the token is what proves it."""
+    tsa: str
+    """The TSA certificate's subject (RFC 4514)."""
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {"token": _b64(self.token), "gen_time": self.gen_time, "tsa": self.tsa}
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> HeadTimestamp:
+        try:
+            data = json.loads(raw)
+            return cls(_unb64(data["token"]), str(data["gen_time"]), str(data["tsa"]))
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            raise RecordError(f"malformed head timestamp: {error!r}") from None
+
+
 class EntryKind(enum.StrEnum):
     DOCUMENT = "document"
     REVOCATION = "revocation"

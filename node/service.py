@@ -30,10 +30,11 @@ from node.intake import (
     revocation_entry,
 )
 from node.metrics import Metrics
-from node.models import DocumentSidecar, Head, HeadState
+from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.settings import NodeSettings
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
+from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
 from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
 from verifier.chain import revocation_bucket_json
@@ -117,6 +118,19 @@ class NodeService:
                 relay=relay,
                 relay_timeout=settings.relay_timeout,
             )
+        self.stamper: HeadStamper | None = None
+        if settings.tsa_url:
+            if self.identity is None:
+                raise ValueError(
+                    "setting tsa_url needs a chain (rpc_url): heads are stamped once anchored"
+                )
+            client = TsaClient(
+                settings.tsa_url,
+                load_tsa_anchors(_required(settings.tsa_trust_anchors, "tsa_trust_anchors")),
+                policy=settings.tsa_policy,
+                timeout=settings.tsa_timeout,
+            )
+            self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         # prefix -> (store version it was built at, answer); the anonymous public endpoint
@@ -126,6 +140,7 @@ class NodeService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._relay_thread: threading.Thread | None = None
+        self._stamp_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,14 +160,23 @@ class NodeService:
                 daemon=True,
             )
             self._relay_thread.start()
+        if self.stamper is not None:
+            self._stamp_thread = threading.Thread(
+                target=run_stamper,
+                args=(self.stamper, self._stop, self.settings.tsa_max_backoff),
+                name="timestamping",
+                daemon=True,
+            )
+            self._stamp_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.batcher.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
-        if self._relay_thread is not None:
-            self._relay_thread.join(timeout=15)
+        for thread in (self._relay_thread, self._stamp_thread):
+            if thread is not None:
+                thread.join(timeout=15)
         self.store.close()
 
     # ------------------------------------------------------------------ writes
@@ -331,6 +355,10 @@ class NodeService:
 
     def latest_head(self) -> Head | None:
         return self.store.latest_head()
+
+    def head_timestamp(self, seq: int) -> HeadTimestamp | None:
+        """The RFC 3161 token over head `seq`, once it has one."""
+        return self.store.timestamp(seq)
 
     def latest_final_head(self) -> Head | None:
         """The newest final head (heads become final in order, so a scan from the newest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,6 +142,28 @@ class NodeSettings(BaseSettings):
         description="Refuse a signing time more than this many seconds after receipt (skew).",
     )
 
+    # RFC 3161 timestamps over anchored heads (docs/OPERATOR.md, "A TSA per node"); unset: off.
+    tsa_url: str | None = Field(
+        None,
+        description=(
+            "RFC 3161 time-stamping authority (HTTP POST application/timestamp-query): every "
+            "anchored head gets a token from it; unset: no timestamps."
+        ),
+    )
+    tsa_trust_anchors: Path | None = Field(
+        None,
+        description="PEM file of the certificates a TSA token must chain to (needed with tsa_url).",
+    )
+    tsa_policy: str | None = Field(
+        None, description="Refuse tokens issued under another TSA policy OID (dotted)."
+    )
+    tsa_timeout: float = Field(
+        10.0, gt=0, description="Seconds a whole TSA request may take, answer included."
+    )
+    tsa_max_backoff: float = Field(
+        300.0, gt=0, description="Longest wait between attempts while the TSA fails."
+    )
+
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_bulk_entries: int = Field(10_000, ge=1)
 
@@ -169,6 +192,20 @@ class NodeSettings(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r} must start with http:// or https://")
         return urls
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _tsa_url_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} must start with http:// or https://")
+        return url
+
+    @field_validator("tsa_policy")
+    @classmethod
+    def _tsa_policy(cls, oid: str | None) -> str | None:
+        if oid is not None and not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", oid):
+            raise ValueError(f"{oid!r} is not a dotted object identifier")
+        return oid
 
     @field_validator("relay_for", mode="before")
     @classmethod

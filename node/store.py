@@ -20,7 +20,14 @@ from typing import Any
 
 import plyvel
 
-from node.models import EntrySidecar, Head, HeadState, RecordError, sidecar_from_json
+from node.models import (
+    EntrySidecar,
+    Head,
+    HeadState,
+    HeadTimestamp,
+    RecordError,
+    sidecar_from_json,
+)
 from protocol.merkle import (
     CompactRange,
     consistency_proof_from_subtrees,
@@ -34,11 +41,13 @@ _NODE = struct.Struct(">BQ")
 
 META_SIZE = b"meta:size"
 META_HEADS = b"meta:heads"
+META_STAMPED = b"meta:stamped"  # heads 0 .. n-1 all have a timestamp (absent: 0)
 LEAF = b"L"  # + u64 index -> leaf bytes
 SIDECAR = b"X"  # + u64 index -> JSON: salt, signature material, receipt
 INDEX = b"I"  # + leaf hash -> u64 index
 NODE = b"N"  # + u8 level + u64 position -> subtree hash
 HEAD = b"H"  # + u64 seq -> JSON head record
+TIMESTAMP = b"T"  # + u64 seq -> JSON HeadTimestamp (RFC 3161 token over the head)
 RECEIPT = b"R"  # + receipt id -> u64 index
 REQUEST = b"Q"  # + sha256(client, request id) -> JSON {body_sha256, indices}
 REVOKED = b"V"  # + revoked leaf hash -> u64 index of the revocation entry
@@ -249,6 +258,32 @@ class LogStore:
             if head.state is HeadState.SEALED:
                 return None  # later heads are not anchored before earlier ones
         return None
+
+    # ------------------------------------------------------------------ timestamps
+
+    @property
+    def stamped_count(self) -> int:
+        """Heads are stamped in seq order: every head below this has its timestamp."""
+        return self._read_int(META_STAMPED)
+
+    def save_timestamp(self, seq: int, timestamp: HeadTimestamp) -> None:
+        """Keep the next head's timestamp, in one synced write with the count."""
+        with self._write_lock:
+            if seq != self.stamped_count:
+                raise StoreError(f"head {seq} stamped out of order (next is {self.stamped_count})")
+            with self.db.write_batch(sync=True) as batch:
+                batch.put(TIMESTAMP + u64(seq), timestamp.to_json())
+                batch.put(META_STAMPED, u64(seq + 1))
+            self._version += 1
+
+    def timestamp(self, seq: int) -> HeadTimestamp | None:
+        raw = self.db.get(TIMESTAMP + u64(seq))
+        if raw is None:
+            return None
+        try:
+            return HeadTimestamp.from_json(raw)
+        except RecordError as error:
+            raise StoreError(f"head {seq}: {error}") from None
 
     # ------------------------------------------------------------------ small records
 

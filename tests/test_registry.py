@@ -26,11 +26,12 @@ from anchor import (
 )
 from anchor import errors as e
 from anchor.registry import ANCHOR_MANY_BASE_GAS, ANCHOR_MANY_HEAD_GAS
-from anchor.signing import REGISTRY_NAME, REGISTRY_VERSION, head_typed_data
+from anchor.signing import head_typed_data
 from node.anchoring import AnchorWorker
 from node.metrics import Metrics
 from node.models import RevocationSidecar
 from node.store import LogStore, NewEntry
+from protocol.signed_head import REGISTRY_NAME, REGISTRY_VERSION
 from tests.chains import ChainEndpoint
 from tests.conftest import DeployedRegistry
 
