@@ -8,14 +8,22 @@ that a configured responder is honoured for them (pyhanko alone would ignore the
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from devtools.cms_sign import sign_cms
 from devtools.ocsp import MAX_REQUEST_BYTES, Authority, TestOCSPResponder
 from devtools.testca import (
     IIZUKA,
@@ -26,8 +34,10 @@ from devtools.testca import (
     make_signature_ee,
     new_key,
 )
+from protocol.bundle import build_bundle, dump_bundle, make_document_entry
+from protocol.leaf import SignatureFormat
 from tests.jpki_fixtures import anchors, cert, key, x509_cert
-from tests.node_harness import http
+from tests.node_harness import REPO, http
 from verifier.jpki import (
     RevocationSources,
     SignerCheck,
@@ -236,3 +246,103 @@ def test_responder_bounds_requests(
     )
     by_get = http("GET", url + urllib.parse.quote(base64.b64encode(request).decode(), safe=""))
     assert by_get.status == 200 and by_get.headers["Content-Type"] == "application/ocsp-response"
+
+
+# --------------------------------------------------------------------------- notary verify
+
+
+def _pending_bundle(h: TestHierarchy, signer: Issued, folder: Path) -> tuple[Path, Path]:
+    """A document and its pending bundle (no chain needed: the signer check still runs)."""
+    document = folder / "document.txt"
+    document.write_bytes(f"certificate signed by {signer.role}".encode())
+    signature = sign_cms(
+        document.read_bytes(),
+        key=key(signer),
+        cert=x509_cert(signer),
+        signing_time=h.now - HOUR,
+    )
+    salt = secrets.token_bytes(32)
+    entry = make_document_entry(
+        document_sha256=hashlib.sha256(document.read_bytes()).digest(),
+        salt=salt,
+        lg_code=131016,
+        document_type=1,
+        issued_at=h.now - HOUR,
+        signing_time=h.now - HOUR,
+        signature_format=SignatureFormat.CMS,
+        signature=signature,
+        signer_certificate=cert(signer).der,
+    )
+    bundle = folder / "bundle.json"
+    bundle.write_text(
+        dump_bundle(
+            build_bundle(
+                entry=entry, salt=salt, signature=signature, certificates=[cert(signer).der]
+            )
+        )
+    )
+    return document, bundle
+
+
+def _notary_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTARY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", "verify", *args, "--json", "--no-revocation-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+
+
+def _signer_check(report: dict[str, object]) -> dict[str, str]:
+    checks = report["checks"]
+    assert isinstance(checks, list)
+    found: dict[str, str] = next(c for c in checks if c["name"] == "signer_certificate")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("role", "exit_code", "outcome"),
+    [("ee_valid_gen02", 3, "passed"), ("ee_revoked", 1, "failed")],
+)
+def test_notary_verify_asks_the_responder(
+    jpki_hierarchy: TestHierarchy,
+    responder: TestOCSPResponder,
+    url: str,
+    tmp_path: Path,
+    role: str,
+    exit_code: int,
+    outcome: str,
+) -> None:
+    signer: Issued = getattr(jpki_hierarchy, role)
+    document, bundle = _pending_bundle(jpki_hierarchy, signer, tmp_path)
+    trust = [a for p in jpki_hierarchy.trust_anchors for a in ("--trust", str(p))]
+    done = _notary_verify(str(document), "--bundle", str(bundle), *trust, "--ocsp", url)
+    # A good signer leaves the verdict pending (3, no chain here); a revoked one fails it (1).
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert _signer_check(report)["outcome"] == outcome, report
+    assert responder.requests == ["POST /"]
+
+
+def test_notary_verify_takes_saved_responses_and_refuses_garbage_in_one_line(
+    jpki_hierarchy: TestHierarchy, responder: TestOCSPResponder, tmp_path: Path
+) -> None:
+    signer = jpki_hierarchy.ee_valid_gen02
+    document, bundle = _pending_bundle(jpki_hierarchy, signer, tmp_path)
+    saved = tmp_path / "answer.ocsp"
+    saved.write_bytes(_saved_answer(jpki_hierarchy, responder, signer))
+    trust = [a for p in jpki_hierarchy.trust_anchors for a in ("--trust", str(p))]
+    common = [str(document), "--bundle", str(bundle), *trust]
+    done = _notary_verify(*common, "--ocsp-response", str(saved))
+    assert done.returncode == 3 and _signer_check(json.loads(done.stdout))["outcome"] == "passed"
+    without = _notary_verify(*common)
+    assert _signer_check(json.loads(without.stdout))["outcome"] == "unknown"
+    for bad in (["--ocsp-response", str(document)], ["--ocsp", "ftp://x.invalid/"]):
+        refused = _notary_verify(*common, *bad)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+        assert lines[0].startswith("notary verify: --ocsp")
