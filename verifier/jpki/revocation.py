@@ -175,7 +175,7 @@ def crl_locations_for(
     """
     if not mapping:
         return []
-    wanted = [_dirname_key_from_name(name) for name in _dirname_points(cert)]
+    wanted = distribution_point_keys(cert)
     targets: list[str] = []
     for key, value in mapping.items():
         if parse_dirname(key) in wanted:
@@ -201,8 +201,15 @@ def parse_dirname(text: str) -> tuple[tuple[str, str], ...]:
     return key
 
 
-def _dirname_key_from_name(name: x509.Name) -> tuple[tuple[str, str], ...]:
+def dirname_key(name: x509.Name) -> tuple[tuple[str, str], ...]:
+    """The comparable form of a DirName (as `parse_dirname` gives for its string)."""
     return _dirname_key(list(name.rdns))
+
+
+def distribution_point_keys(cert: JPKICertificate) -> list[tuple[tuple[str, str], ...]]:
+    """The DirName CRL distribution points `cert` names, in comparable form."""
+    return [dirname_key(name) for name in _dirname_points(cert)]
+
 
 
 def _dirname_key(rdns: list[x509.RelativeDistinguishedName]) -> tuple[tuple[str, str], ...]:
