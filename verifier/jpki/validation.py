@@ -151,7 +151,8 @@ async def check_signer_async(
     a certificate revoked after it signed stays valid for that signature, unless it was
     revoked for key compromise or its CRL entry dates its invalidity at or before the signing
     time (a compromised key can claim any signing time; `verifier.jpki.compromise`). Network sources
-    in `revocation` are contacted only if configured there.
+    in `revocation` are contacted only if configured there. OCSP responses are judged by
+    `verifier.jpki.ocsp_status` too, as pyhanko reads them only for certificates with an AIA.
     """
     if signing_time.utcoffset() is None:
         raise ConfigurationError("signing_time must carry a time zone (e.g. UTC)")
