@@ -211,7 +211,6 @@ def distribution_point_keys(cert: JPKICertificate) -> list[tuple[tuple[str, str]
     return [dirname_key(name) for name in _dirname_points(cert)]
 
 
-
 def _dirname_key(rdns: list[x509.RelativeDistinguishedName]) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for rdn in rdns:
