@@ -295,6 +295,35 @@ def make_user_auth_ee(
     )
 
 
+def make_ocsp_responder(
+    *,
+    issuer_cert: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey,
+    not_before: datetime,
+    not_after: datetime,
+    extended_key_usage: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.OCSP_SIGNING,),
+) -> x509.Certificate:
+    """A responder certificate the CA delegates OCSP signing to (RFC 6960 4.2.2.2).
+
+    It carries id-pkix-ocsp-nocheck, as delegated responders do: its own revocation is not
+    checked over OCSP (that would recurse), so keep it short-lived in production. Another
+    `extended_key_usage` makes the impostors the tests need."""
+    subject = _name(
+        ("C", "JP"), ("O", ORGANISATION), ("OU", "OCSP Responder"), ("CN", _opaque_id(12))
+    )
+    builder = (
+        _ee_builder(issuer_cert, key, subject, not_before, not_after, _ski_of(issuer_cert))
+        .add_extension(_ee_key_usage(non_repudiation=False), critical=True)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+    )
+    if extended_key_usage:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage(list(extended_key_usage)), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 def make_crl(
     *,
     issuer_cert: x509.Certificate,

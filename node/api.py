@@ -470,9 +470,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SubmissionRejectedError)
     async def on_rejected(request: Request, error: SubmissionRejectedError) -> JSONResponse:
-        title = {404: "Not found", 409: "Conflict"}.get(error.status, "Entry refused")
+        title = {404: "Not found", 409: "Conflict", 503: "Not ready"}.get(
+            error.status, "Entry refused"
+        )
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
         return problem_response(
-            error.status, error.problem, title, error.detail, request.url.path, field=error.field
+            error.status,
+            error.problem,
+            title,
+            error.detail,
+            request.url.path,
+            headers=headers,
+            field=error.field,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -618,6 +627,11 @@ SUBMIT_WHEN: Final = {
         "does not verify over this digest, or its signer certificate is not valid at the "
         "signing time"
     ),
+    503: (
+        "`revocation-data-stale`, `revocation-source-unavailable`: the node cannot tell whether "
+        "the signer was revoked (its CRL is past nextUpdate, or its OCSP responder failed); "
+        "the node's fault, so retry the same entry after `Retry-After` seconds"
+    ),
 }
 BUNDLE_ANSWER: Final = {
     "description": "The proof bundle (docs/PROTOCOL.md)",
@@ -647,7 +661,10 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         status_code=201,
         tags=["entries"],
         summary="Notarize one document digest",
-        responses={200: RECEIPT_ANSWER, **problems(401, 403, 409, 413, 422, when=SUBMIT_WHEN)},
+        responses={
+            200: RECEIPT_ANSWER,
+            **problems(401, 403, 409, 413, 422, 503, when=SUBMIT_WHEN),
+        },
     )
     def submit_one(
         body: EntryIn,
@@ -676,6 +693,7 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
                 409,
                 413,
                 422,
+                503,
                 when={
                     **SUBMIT_WHEN,
                     413: f"The body is over its limit, or has more than {max_bulk} entries",
@@ -994,12 +1012,17 @@ def _add_operation_routes(app: FastAPI, service: NodeService, plane: Plane) -> N
             tags=["operations"],
             summary="Ready to accept and anchor entries",
             responses=problems(
-                503, when={503: "`not-ready`: the chain is unreachable or anchoring halted"}
+                503,
+                when={
+                    503: "`not-ready`: the chain is unreachable, anchoring halted, or a CRL is "
+                    "past its nextUpdate with no OCSP responder configured"
+                },
             ),
         )
         def readyz(request: Request) -> JSONResponse:
             ready, detail = service.readiness()
             endpoint = service.chain_endpoint()
+            crls = service.revocation_summary()
             if not ready:
                 return problem_response(
                     503,
@@ -1008,8 +1031,11 @@ def _add_operation_routes(app: FastAPI, service: NodeService, plane: Plane) -> N
                     detail,
                     request.url.path,
                     chain_endpoint=endpoint,
+                    crls=crls,
                 )
-            return JSONResponse({"status": "ready", "detail": detail, "chain_endpoint": endpoint})
+            return JSONResponse(
+                {"status": "ready", "detail": detail, "chain_endpoint": endpoint, "crls": crls}
+            )
 
     @app.get(
         "/metrics",
@@ -1019,6 +1045,7 @@ def _add_operation_routes(app: FastAPI, service: NodeService, plane: Plane) -> N
     )
     def metrics_endpoint() -> Response:
         latest_final = service.latest_final_head()
+        service.export_revocation_metrics()
         metrics.unanchored_entries.set(
             service.log_size - (latest_final.tree_size if latest_final else 0)
         )

@@ -39,13 +39,24 @@ class SubmissionRejectedError(Exception):
     """The submission is refused; `field` names the offending field for the problem body."""
 
     def __init__(
-        self, field: str, detail: str, status: int = 422, problem: str = "invalid-entry"
+        self,
+        field: str,
+        detail: str,
+        status: int = 422,
+        problem: str = "invalid-entry",
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.field = field
         self.detail = detail
         self.status = status
         self.problem = problem
+        self.retry_after = retry_after
+
+
+REVOCATION_RETRY_AFTER = 300
+"""Seconds a caller waits before resubmitting while the node's revocation data is unusable:
+the operator's CRL job (or the OCSP responder) has to recover first."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,9 @@ class SignerGate:
     revocation: RevocationSources
     policy: SignerPolicy
     window: SigningWindow = field(default_factory=SigningWindow)
+    stale_cause: Callable[[JPKICertificate, str | None, datetime], str | None] | None = None
+    """Names the node's own out-of-date CRL behind an "unknown" verdict, if that is the cause
+    (`node.revocation_status.RevocationFreshness.stale_cause`)."""
     cache_size: int = 4096
     cache_ttl: float = 300.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
@@ -127,7 +141,7 @@ class SignerGate:
     ) -> SignerCheck:
         key = (signer.sha256, signing_seconds)
         now = self.clock()
-        crl_state = _file_state(self.revocation.crl_files)
+        crl_state = file_state(self.revocation.crl_files)
         with self._lock:
             if crl_state != self._crl_state:
                 self._cache.clear()
@@ -161,8 +175,27 @@ class SignerGate:
                         self._cache.popitem(last=False)
         return result
 
+    def unavailable(self, signer: JPKICertificate, check: SignerCheck) -> tuple[str, str] | None:
+        """(problem type, detail) when an "unknown" verdict is the node's fault: its CRL is out
+        of date, or its revocation sources failed. None when the signer itself is the cause."""
+        if check.status != "unknown":
+            return None
+        if self.stale_cause is not None:
+            cause = self.stale_cause(signer, check.trust_anchor, check.signing_time)
+            if cause is not None:
+                return "revocation-data-stale", cause
+        if check.revocation_problems:
+            return (
+                "revocation-source-unavailable",
+                "the node's revocation sources failed, so it cannot tell whether the signer "
+                "certificate was revoked: "
+                + "; ".join(check.revocation_problems)
+                + "; retry later",
+            )
+        return None
 
-def _file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[str, int, int, int], ...]:
+
+def file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[str, int, int, int], ...]:
     """What tells a replaced file from the one read before: inode, size, mtime."""
     state = []
     for path in paths:
@@ -247,6 +280,15 @@ def document_entry(
             f"{len(others)} more); at most {MAX_CERTIFICATES} are allowed",
         )
     check = gate.check(signer, others, signing_seconds)
+    if (unavailable := gate.unavailable(signer, check)) is not None:
+        # The node's fault, not the caller's: 503, and the same entry succeeds later.
+        raise SubmissionRejectedError(
+            f"{where}.certificate",
+            unavailable[1],
+            status=503,
+            problem=unavailable[0],
+            retry_after=REVOCATION_RETRY_AFTER,
+        )
     if not check.ok:
         raise SubmissionRejectedError(
             f"{where}.certificate",

@@ -38,6 +38,25 @@ class Metrics:
         self.unanchored_entries = Gauge(
             "notary_unanchored_entries", "Entries not yet covered by a final head", registry=r
         )
+        # Per CA generation (label: its CN/OU and fingerprint prefix; CA names are public).
+        self.crl_next_update = Gauge(
+            "notary_crl_next_update_seconds",
+            "Unix time of the earliest nextUpdate among the CA's CRLs (the first to expire)",
+            ["ca"],
+            registry=r,
+        )
+        self.crl_age = Gauge(
+            "notary_crl_age_seconds",
+            "Seconds since the thisUpdate of the CA's oldest current CRL",
+            ["ca"],
+            registry=r,
+        )
+        self.crl_stale = Gauge(
+            "notary_crl_stale",
+            "1 if a CRL of the CA is past nextUpdate plus crl_stale_grace, else 0",
+            ["ca"],
+            registry=r,
+        )
         self.request_seconds = Histogram(
             "notary_http_request_seconds",
             "HTTP request latency",

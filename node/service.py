@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account.messages import encode_defunct
@@ -32,6 +32,7 @@ from node.intake import (
 from node.metrics import Metrics
 from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
+from node.revocation_status import RevocationFreshness
 from node.settings import NodeSettings
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
@@ -67,11 +68,26 @@ class NodeService:
         self.tokens = TokenStore(settings.data_dir / "tokens.json")
         self.metrics = Metrics()
         self.metrics.tree_size.set(self.store.size)
+        trust_anchors = tuple(load_certificates(_trust_files(settings)))
+        revocation = RevocationSources(
+            crl_files=[str(p) for p in settings.crl_files],
+            ocsp_urls=settings.ocsp_urls,
+            use_certificate_ocsp_urls=settings.ocsp_from_certificate,
+            ocsp_require_nonce=settings.ocsp_require_nonce,
+            fetch_timeout=settings.ocsp_timeout,
+        )
+        self.freshness = RevocationFreshness(
+            trust_anchors,
+            revocation.crl_files,
+            ocsp_configured=bool(settings.ocsp_urls or settings.ocsp_from_certificate),
+            grace=timedelta(seconds=settings.crl_stale_grace),
+        )
         self.gate = SignerGate(
-            trust_anchors=tuple(load_certificates(_trust_files(settings))),
-            revocation=RevocationSources(crl_files=[str(p) for p in settings.crl_files]),
+            trust_anchors=trust_anchors,
+            revocation=revocation,
             policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
             window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
+            stale_cause=self.freshness.stale_cause,
         )
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
@@ -405,6 +421,8 @@ class NodeService:
         return None if self.registry is None else self.registry.endpoint_in_use()
 
     def readiness(self) -> tuple[bool, str]:
+        if (stale := self.freshness.not_ready_reason()) is not None:
+            return False, stale
         if self.worker is None:
             return True, "no chain configured: accepting entries, not anchoring"
         if self.worker.halted:
@@ -412,6 +430,26 @@ class NodeService:
         if self.worker.last_error:
             return False, f"chain unavailable: {self.worker.last_error}"
         return True, "ok"
+
+    def revocation_summary(self) -> list[dict[str, Any]]:
+        """Per CA generation: its CRLs' earliest nextUpdate and stale points (no personal data)."""
+        return [
+            {
+                "ca": ca.ca,
+                "next_update": ca.next_update.isoformat() if ca.next_update else None,
+                "stale_points": list(ca.stale_points),
+            }
+            for ca in self.freshness.per_ca()
+        ]
+
+    def export_revocation_metrics(self) -> None:
+        now = self.freshness.now()
+        for ca in self.freshness.per_ca():
+            if ca.next_update is not None:
+                self.metrics.crl_next_update.labels(ca=ca.ca).set(ca.next_update.timestamp())
+            age = (now - ca.oldest_this_update).total_seconds()
+            self.metrics.crl_age.labels(ca=ca.ca).set(age)
+            self.metrics.crl_stale.labels(ca=ca.ca).set(1 if ca.stale_points else 0)
 
 
 def _request_key(client: Client, request_id: str) -> bytes:

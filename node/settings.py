@@ -126,7 +126,38 @@ class NodeSettings(BaseSettings):
     )
 
     trust_dir: Path | None = Field(None, description="JPKI trust anchors (PEM/DER files).")
-    crl_files: list[Path] = Field(default_factory=list, description="CRLs for signer checks.")
+    crl_files: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "CRLs for signer checks (DER or PEM), one per CA generation and distribution point; "
+            "replace a file (write, then rename) to refresh it: the node rereads changed files."
+        ),
+    )
+    crl_stale_grace: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Seconds past a CRL's nextUpdate before /readyz and notary_crl_stale report it "
+            "stale. Signers are refused from nextUpdate on regardless: a grace only delays the "
+            "alarm (e.g. for a refresh job that lands a few minutes late)."
+        ),
+    )
+    ocsp_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "OCSP responders (J-LIS, for registered parties) asked about every new signer, "
+            "tried in order; with CRLs too, either one vouching suffices and a revocation in "
+            "either counts. Needed when no CRL is configured."
+        ),
+    )
+    ocsp_from_certificate: bool = Field(
+        False, description="Also ask the OCSP responder a signer certificate names (AIA)."
+    )
+    ocsp_require_nonce: bool = Field(
+        True,
+        description="Refuse online OCSP answers that do not echo the request's nonce (replays).",
+    )
+    ocsp_timeout: float = Field(5.0, gt=0, description="Seconds to wait for an OCSP responder.")
     require_revocation_info: bool = Field(True, description="Refuse signers no CRL/OCSP covers.")
     signing_time_max_age: float = Field(
         600.0,
@@ -174,9 +205,9 @@ class NodeSettings(BaseSettings):
             raise ValueError(f"{value:06d} is not a local-government code with a valid check digit")
         return value
 
-    @field_validator("rpc_url", mode="before")
+    @field_validator("rpc_url", "ocsp_urls", mode="before")
     @classmethod
-    def _rpc_url(cls, value: Any) -> Any:
+    def _url_list(cls, value: Any) -> Any:
         """One URL, a list, or (from the environment) a JSON list or comma-separated URLs."""
         if isinstance(value, str):
             text = value.strip()
@@ -185,9 +216,9 @@ class NodeSettings(BaseSettings):
             return [url.strip() for url in text.split(",") if url.strip()]
         return value
 
-    @field_validator("rpc_url")
+    @field_validator("rpc_url", "ocsp_urls")
     @classmethod
-    def _rpc_url_scheme(cls, urls: list[str]) -> list[str]:
+    def _http_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r} must start with http:// or https://")

@@ -138,6 +138,11 @@ def ocsp_responder(
             revocation_time=h.revoked_at if reason else None,
             revocation_reason=reason,
         )
+        try:  # echo the nonce, as the verifier requires of online answers
+            nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
+            builder = builder.add_extension(nonce, critical=False)
+        except x509.ExtensionNotFound:
+            pass
         response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, issuer_cert).sign(
             issuer_key, hashes.SHA256()
         )

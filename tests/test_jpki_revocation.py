@@ -189,7 +189,7 @@ def test_ocsp_good_answer_validates_user_auth_certificate(
     jpki_revocation_server.ocsp_answer = ocsp_responder(
         jpki_hierarchy, issuer=jpki_hierarchy.auth_ca, subjects=[jpki_hierarchy.ee_user_auth]
     )
-    sources = RevocationSources(ocsp_responder_url=f"{jpki_revocation_server.url}/ocsp")
+    sources = RevocationSources(ocsp_urls=[f"{jpki_revocation_server.url}/ocsp"])
     result = _check(jpki_hierarchy, jpki_hierarchy.ee_user_auth, sources, AUTH_ONLY)
     assert result.status == "valid", result.reason
     assert jpki_revocation_server.requests == ["POST /ocsp"]
@@ -204,7 +204,7 @@ def test_ocsp_revoked_answer_is_revoked(
         subjects=[jpki_hierarchy.ee_user_auth],
         revoked={jpki_hierarchy.ee_user_auth.serial: x509.ReasonFlags.key_compromise},
     )
-    sources = RevocationSources(ocsp_responder_url=f"{jpki_revocation_server.url}/ocsp")
+    sources = RevocationSources(ocsp_urls=[f"{jpki_revocation_server.url}/ocsp"])
     result = _check(jpki_hierarchy, jpki_hierarchy.ee_user_auth, sources, AUTH_ONLY)
     assert result.status == "revoked"
     assert result.revoked_at == jpki_hierarchy.revoked_at
@@ -216,7 +216,7 @@ def test_ocsp_error_status_is_unknown(
     jpki_revocation_server.ocsp_answer = ocsp_responder(
         jpki_hierarchy, issuer=jpki_hierarchy.auth_ca, subjects=[]
     )
-    sources = RevocationSources(ocsp_responder_url=f"{jpki_revocation_server.url}/ocsp")
+    sources = RevocationSources(ocsp_urls=[f"{jpki_revocation_server.url}/ocsp"])
     result = _check(jpki_hierarchy, jpki_hierarchy.ee_user_auth, sources, AUTH_ONLY)
     assert result.status == "unknown"
     assert "OCSP responder answered 'unauthorized'" in result.reason
@@ -300,7 +300,8 @@ def test_crl_partition_of_another_city_does_not_apply(jpki_hierarchy: TestHierar
     "sources",
     [
         {"crl_urls": ["file:///etc/passwd"]},
-        {"ocsp_responder_url": "ftp://example.invalid/ocsp"},
+        {"ocsp_urls": ["ftp://example.invalid/ocsp"]},
+        {"ocsp_urls": "http://example.invalid/ocsp"},
         {"crl_by_distribution_point": {TSUKUBA_SIGN_DP: "ldap://x.invalid/crl"}},
         {"crl_by_distribution_point": {"not a dn": "x.crl"}},
         {"fetch_timeout": 0},

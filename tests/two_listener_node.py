@@ -105,11 +105,16 @@ def stop_node(process: subprocess.Popen[bytes]) -> int:
 
 @contextmanager
 def running_node(
-    root: Path, hierarchy: TestHierarchy, token_name: str, scopes: tuple[str, ...]
+    root: Path,
+    hierarchy: TestHierarchy,
+    token_name: str,
+    scopes: tuple[str, ...],
+    settings: dict[str, str] | None = None,
 ) -> Iterator[TwoListenerNode]:
-    """Start a node with both listeners and a token of `scopes`; on exit it must stop with
-    code 0 and without a traceback in its log."""
+    """Start a node with both listeners and a token of `scopes` (`settings`: more NOTARY_*
+    variables); on exit it must stop with code 0 and without a traceback in its log."""
     key_file, env = node_files(root, hierarchy)
+    env.update(settings or {})
     data_dir = root / "data"
     token = subprocess.run(
         [sys.executable, "-m", "node.cli", "node", "--data-dir", str(data_dir), "token",

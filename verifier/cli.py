@@ -26,9 +26,11 @@ from verifier.jpki import (
     CertificateError,
     ConfigurationError,
     JPKICertificate,
+    RevocationSourceError,
     RevocationSources,
     load_certificates,
 )
+from verifier.jpki.ocsp import parse_ocsp_response
 from verifier.models import DocumentDigest, Verdict
 from verifier.policy import VerificationPolicy
 from verifier.rules.revocation import REVOCATION_NOT_CHECKED
@@ -101,6 +103,31 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
 )
 @click.option("--crl-url", "crl_urls", multiple=True, help="CRL to fetch over http(s), repeatable.")
 @click.option(
+    "--ocsp",
+    "ocsp_urls",
+    multiple=True,
+    help="OCSP responder to ask about the signer certificate (repeatable: tried in order).",
+)
+@click.option(
+    "--ocsp-response",
+    "ocsp_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A saved OCSP response (DER) as evidence, repeatable; it counts if its "
+    "thisUpdate/nextUpdate window covers the signing time.",
+)
+@click.option(
+    "--ocsp-from-certificate",
+    is_flag=True,
+    help="Also ask the OCSP responder the signer certificate names (its AIA).",
+)
+@click.option(
+    "--ocsp-without-nonce",
+    is_flag=True,
+    help="Accept online OCSP answers that do not echo the request's nonce (a responder that "
+    "serves pre-signed answers); they could be replays of an older answer.",
+)
+@click.option(
     "--node-url",
     envvar="NOTARY_NODE_URL",
     help="Issuing node's base URL, asked whether the document was revoked (without it, or "
@@ -132,6 +159,10 @@ def verify(
     trust_paths: tuple[Path, ...],
     crl_files: tuple[Path, ...],
     crl_urls: tuple[str, ...],
+    ocsp_urls: tuple[str, ...],
+    ocsp_files: tuple[Path, ...],
+    ocsp_from_certificate: bool,
+    ocsp_without_nonce: bool,
     node_url: str | None,
     skip_revocation: bool,
     finality: int | None,
@@ -148,7 +179,16 @@ def verify(
         registry=registry,
         chain_id=chain_id,
         trust_anchors=_trust_anchors(trust_paths, warnings),
-        revocation=_revocation(crl_files, crl_urls),
+        revocation=_revocation(
+            _RevocationOptions(
+                crl_files,
+                crl_urls,
+                ocsp_urls,
+                ocsp_files,
+                ocsp_from_certificate,
+                ocsp_without_nonce,
+            )
+        ),
         node_url=node_url,
         skip_revocation=skip_revocation,
         finality=finality,
@@ -303,12 +343,40 @@ def _trust_anchors(paths: tuple[Path, ...], warnings: list[str]) -> list[JPKICer
     return certificates
 
 
-def _revocation(crl_files: tuple[Path, ...], crl_urls: tuple[str, ...]) -> RevocationSources:
-    for path in crl_files:
+@dataclass(frozen=True)
+class _RevocationOptions:
+    crl_files: tuple[Path, ...]
+    crl_urls: tuple[str, ...]
+    ocsp_urls: tuple[str, ...]
+    ocsp_files: tuple[Path, ...]
+    ocsp_from_certificate: bool
+    ocsp_without_nonce: bool
+
+
+def _revocation(options: _RevocationOptions) -> RevocationSources:
+    for path in options.crl_files:
         if not path.is_file():
             _usage(f"--crl {path}: no such file")
+    responses = []
+    for path in options.ocsp_files:
+        try:
+            responses.append(parse_ocsp_response(path.read_bytes()))
+        except OSError as exc:
+            _usage(f"--ocsp-response {path}: {exc.strerror}")
+        except RevocationSourceError as exc:
+            _usage(f"--ocsp-response {path}: {exc}")
+    for url in options.ocsp_urls:
+        if not url.startswith(("http://", "https://")):
+            _usage(f"--ocsp {url}: only http:// and https:// responders can be asked")
     try:
-        return RevocationSources(crl_files=crl_files, crl_urls=crl_urls)
+        return RevocationSources(
+            crl_files=options.crl_files,
+            crl_urls=options.crl_urls,
+            ocsp_urls=options.ocsp_urls,
+            ocsp_responses=responses,
+            use_certificate_ocsp_urls=options.ocsp_from_certificate,
+            ocsp_require_nonce=not options.ocsp_without_nonce,
+        )
     except ConfigurationError as exc:
         _usage(f"--crl-url: {exc}")
 

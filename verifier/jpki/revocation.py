@@ -20,18 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import ocsp
+from cryptography.hazmat.primitives import serialization
 
 from verifier.jpki.certificates import JPKICertificate
 from verifier.jpki.errors import ConfigurationError, RevocationSourceError
+from verifier.jpki.ocsp import MAX_OCSP_BYTES, fetch_ocsp, parse_ocsp_response
 
 DEFAULT_FETCH_TIMEOUT: Final = 10.0
 MAX_CRL_BYTES: Final = 64 * 1024 * 1024
 """JPKI CRLs are split per municipality; anything bigger is not a CRL we asked for."""
-MAX_OCSP_BYTES: Final = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,11 @@ class RevocationSources:
       certificate order or RFC 4514 order) → a file path or http(s) URL, or a list of them
       (one per CA generation), loaded only for certificates that name that point;
     - `crl_urls`: fetched for every check;
-    - `ocsp_responder_url`: ask this responder; `use_certificate_ocsp_urls` asks the one in
-      the certificate's Authority Information Access instead.
+    - `ocsp_urls`: OCSP responders to ask, in order, until one gives a usable answer (a
+      registered party's J-LIS responder, typically); `use_certificate_ocsp_urls` also asks
+      the ones in the certificate's Authority Information Access (off by default: a
+      certificate should not choose whom we contact). Online answers must echo our nonce
+      unless `ocsp_require_nonce` is off (for a responder that only serves pre-signed answers).
     """
 
     crls: Sequence[bytes] = ()
@@ -54,15 +55,15 @@ class RevocationSources:
     crl_files: Sequence[str | os.PathLike[str]] = ()
     crl_by_distribution_point: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     crl_urls: Sequence[str] = ()
-    ocsp_responder_url: str | None = None
+    ocsp_urls: Sequence[str] = ()
     use_certificate_ocsp_urls: bool = False
+    ocsp_require_nonce: bool = True
     fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
 
     def __post_init__(self) -> None:
-        for url in (
-            *self.crl_urls,
-            *([self.ocsp_responder_url] if self.ocsp_responder_url else []),
-        ):
+        if isinstance(self.ocsp_urls, str):
+            raise ConfigurationError("ocsp_urls is a list of URLs, not one string")
+        for url in (*self.crl_urls, *self.ocsp_urls):
             _check_url(url)
         for key, value in self.crl_by_distribution_point.items():
             parse_dirname(key)
@@ -80,7 +81,7 @@ class RevocationSources:
             or self.crl_files
             or self.crl_by_distribution_point
             or self.crl_urls
-            or self.ocsp_responder_url
+            or self.ocsp_urls
             or self.use_certificate_ocsp_urls
         )
 
@@ -128,16 +129,40 @@ def collect_evidence(
             ocsps.append(parse_ocsp_response(data))
         except RevocationSourceError as exc:
             problems.append(f"OCSP response #{index + 1}: {exc}")
-    for url in _ocsp_urls(cert, sources):
-        candidates = [issuer for issuer in issuers if _may_have_issued(issuer, cert)]
-        if not candidates:
-            problems.append(f"OCSP {url}: no configured CA certificate could have issued it")
-        for issuer in candidates:
+    ocsps.extend(_ask_responders(cert, issuers, sources, problems))
+    return RevocationEvidence(tuple(crls), tuple(ocsps), tuple(problems))
+
+
+def _ask_responders(
+    cert: JPKICertificate,
+    issuers: Sequence[JPKICertificate],
+    sources: RevocationSources,
+    problems: list[str],
+) -> list[bytes]:
+    """One answer per candidate issuer: the responders are tried in order (failover)."""
+    urls = _ocsp_urls(cert, sources)
+    if not urls:
+        return []
+    candidates = [issuer for issuer in issuers if _may_have_issued(issuer, cert)]
+    if not candidates:
+        problems.append("OCSP: no configured CA certificate could have issued it")
+        return []
+
+    def post(url: str, body: bytes) -> bytes:
+        return _http(url, body, "application/ocsp-request", sources.fetch_timeout, MAX_OCSP_BYTES)
+
+    answers = []
+    for issuer in candidates:
+        for url in urls:
             try:
-                ocsps.append(fetch_ocsp(cert, issuer, url, sources.fetch_timeout))
+                answers.append(
+                    fetch_ocsp(cert, issuer, url, post, require_nonce=sources.ocsp_require_nonce)
+                )
             except RevocationSourceError as exc:
                 problems.append(f"OCSP {url}: {exc}")
-    return RevocationEvidence(tuple(crls), tuple(ocsps), tuple(problems))
+                continue
+            break
+    return answers
 
 
 def crl_locations_for(
@@ -150,7 +175,7 @@ def crl_locations_for(
     """
     if not mapping:
         return []
-    wanted = [_dirname_key_from_name(name) for name in _dirname_points(cert)]
+    wanted = distribution_point_keys(cert)
     targets: list[str] = []
     for key, value in mapping.items():
         if parse_dirname(key) in wanted:
@@ -176,8 +201,14 @@ def parse_dirname(text: str) -> tuple[tuple[str, str], ...]:
     return key
 
 
-def _dirname_key_from_name(name: x509.Name) -> tuple[tuple[str, str], ...]:
+def dirname_key(name: x509.Name) -> tuple[tuple[str, str], ...]:
+    """The comparable form of a DirName (as `parse_dirname` gives for its string)."""
     return _dirname_key(list(name.rdns))
+
+
+def distribution_point_keys(cert: JPKICertificate) -> list[tuple[tuple[str, str], ...]]:
+    """The DirName CRL distribution points `cert` names, in comparable form."""
+    return [dirname_key(name) for name in _dirname_points(cert)]
 
 
 def _dirname_key(rdns: list[x509.RelativeDistinguishedName]) -> tuple[tuple[str, str], ...]:
@@ -245,48 +276,17 @@ def fetch_crl(url: str, timeout: float = DEFAULT_FETCH_TIMEOUT) -> bytes:
     return parse_crl(_http(url, None, None, timeout, MAX_CRL_BYTES))
 
 
-def parse_ocsp_response(data: bytes) -> bytes:
-    """Check that `data` is a successful OCSP response; the validator checks its signature."""
-    try:
-        response = asn1_ocsp.OCSPResponse.load(data)
-        status = response["response_status"].native
-    except (ValueError, TypeError):
-        raise RevocationSourceError("not a DER OCSP response") from None
-    if status != "successful":
-        raise RevocationSourceError(f"OCSP responder answered {status!r}")
-    return data
-
-
-def fetch_ocsp(
-    cert: JPKICertificate,
-    issuer: JPKICertificate,
-    url: str,
-    timeout: float = DEFAULT_FETCH_TIMEOUT,
-) -> bytes:
-    """POST an RFC 6960 request for `cert` (as issued by `issuer`) and return the response."""
-    request = (
-        ocsp.OCSPRequestBuilder()
-        # SHA-1 only names the certificate in the CertID (RFC 6960 default); no security role.
-        .add_certificate(cert.x509, issuer.x509, hashes.SHA1())  # noqa: S303
-        .build()
-        .public_bytes(serialization.Encoding.DER)
-    )
-    body = _http(url, request, "application/ocsp-request", timeout, MAX_OCSP_BYTES)
-    return parse_ocsp_response(body)
-
-
 def _ocsp_urls(cert: JPKICertificate, sources: RevocationSources) -> list[str]:
-    if sources.ocsp_responder_url:
-        return [sources.ocsp_responder_url]
+    urls = list(sources.ocsp_urls)
     if sources.use_certificate_ocsp_urls:
-        urls = []
         for url in cert.ocsp_urls:
             try:
-                urls.append(_check_url(url))
+                _check_url(url)
             except ConfigurationError:
                 continue  # a certificate cannot make us speak anything but http(s)
-        return urls
-    return []
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 def _may_have_issued(issuer: JPKICertificate, cert: JPKICertificate) -> bool:

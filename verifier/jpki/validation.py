@@ -42,6 +42,7 @@ from verifier.jpki.certificates import (
 )
 from verifier.jpki.compromise import backdated_revocation
 from verifier.jpki.errors import ConfigurationError
+from verifier.jpki.ocsp_status import ocsp_status
 from verifier.jpki.revocation import RevocationEvidence, RevocationSources, collect_evidence
 
 SignerStatus = Literal[
@@ -150,7 +151,8 @@ async def check_signer_async(
     a certificate revoked after it signed stays valid for that signature, unless it was
     revoked for key compromise or its CRL entry dates its invalidity at or before the signing
     time (a compromised key can claim any signing time; `verifier.jpki.compromise`). Network sources
-    in `revocation` are contacted only if configured there.
+    in `revocation` are contacted only if configured there. OCSP responses are judged by
+    `verifier.jpki.ocsp_status` too, as pyhanko reads them only for certificates with an AIA.
     """
     if signing_time.utcoffset() is None:
         raise ConfigurationError("signing_time must carry a time zone (e.g. UTC)")
@@ -167,11 +169,26 @@ async def check_signer_async(
         collect_evidence, cert, [*anchors, *others], revocation or RevocationSources()
     )
     verdict.problems = evidence.problems
-    outcome = await _validate(cert, signing_time, anchors, others, evidence, require=True)
+    strict = _context(signing_time, anchors, others, evidence, require=True)
+    outcome = await _validate(cert, strict)
     revocation_waived = False
-    if isinstance(outcome, InsufficientRevinfoError) and not policy.require_revocation_info:
-        outcome = await _validate(cert, signing_time, anchors, others, evidence, require=False)
-        revocation_waived = True
+    if isinstance(outcome, InsufficientRevinfoError) and (
+        evidence.ocsp_responses or not policy.require_revocation_info
+    ):
+        lenient = _context(signing_time, anchors, others, evidence, require=False)
+        unchecked = await _validate(cert, lenient)
+        if isinstance(unchecked, ValidationPath):
+            decided, revocation_waived = await _decide_by_ocsp(
+                verdict, cert, unchecked, strict, evidence, policy
+            )
+            outcome = decided or outcome
+        else:
+            outcome = unchecked
+    elif isinstance(outcome, ValidationPath) and evidence.ocsp_responses:
+        # Valid by CRL; a responder's revocation before the signing time still counts.
+        status = await ocsp_status(cert.asn1, outcome, strict)
+        if status.revoked is not None:
+            outcome = status.revoked
     if isinstance(outcome, BaseException):
         return _interpret(verdict, outcome)
     if (expired := _anchor_outside_validity(verdict, outcome, anchors)) is not None:
@@ -260,27 +277,55 @@ def _untrusted_issuer(cert: JPKICertificate, candidates: Sequence[JPKICertificat
     return f"issuer {cert.issuer!r} is not a configured trust anchor or intermediate"
 
 
-async def _validate(
+async def _decide_by_ocsp(
+    verdict: _Verdict,
     cert: JPKICertificate,
+    path: ValidationPath,
+    strict: ValidationContext,
+    evidence: RevocationEvidence,
+    policy: SignerPolicy,
+) -> tuple[ValidationPath | Exception | None, bool]:
+    """No CRL decided: the OCSP responses may (`verifier.jpki.ocsp_status`).
+
+    Returns the outcome (None: keep the InsufficientRevinfoError found before) and whether
+    the revocation check was waived by the policy."""
+    if evidence.ocsp_responses:
+        status = await ocsp_status(cert.asn1, path, strict)
+        if status.good:
+            return path, False
+        if status.revoked is not None:
+            return status.revoked, False
+        verdict.problems = (*verdict.problems, *status.problems)
+    if not policy.require_revocation_info:
+        return path, True
+    return None, False
+
+
+def _context(
     signing_time: datetime,
     anchors: Sequence[JPKICertificate],
     others: Sequence[JPKICertificate],
     evidence: RevocationEvidence,
     *,
     require: bool,
+) -> ValidationContext:
+    return ValidationContext(
+        trust_roots=[anchor.asn1 for anchor in anchors],
+        other_certs=[other.asn1 for other in others],
+        crls=list(evidence.crls),
+        ocsps=list(evidence.ocsp_responses),
+        moment=signing_time,
+        retroactive_revinfo=True,
+        allow_fetching=False,  # our own fetching already ran, only where configured
+        revocation_mode="require" if require else "none",
+    )
+
+
+async def _validate(
+    cert: JPKICertificate, context: ValidationContext
 ) -> ValidationPath | Exception:
     """The validated path, or the exception that stopped validation."""
     try:
-        context = ValidationContext(
-            trust_roots=[anchor.asn1 for anchor in anchors],
-            other_certs=[other.asn1 for other in others],
-            crls=list(evidence.crls),
-            ocsps=list(evidence.ocsp_responses),
-            moment=signing_time,
-            retroactive_revinfo=True,
-            allow_fetching=False,  # our own fetching already ran, only where configured
-            revocation_mode="require" if require else "none",
-        )
         validator = CertificateValidator(cert.asn1, validation_context=context)
         path = await validator.async_validate_path()
         # What CertificateValidator.async_validate_usage does, through the typed function.
