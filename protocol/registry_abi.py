@@ -196,13 +196,13 @@ THRESHOLD_SIGNATURE: Final = "threshold()"
 
 def decode_governance_members(data: bytes) -> tuple[str, ...]:
     """`governanceMembers()`'s answer, checksummed (ValueError if it does not decode)."""
-    (members,) = _decode("(address[])", data, GOVERNANCE_MEMBERS_SIGNATURE)
-    return tuple(to_checksum_address(m) for m in members[0])
+    (members,) = _decode("address[]", data, GOVERNANCE_MEMBERS_SIGNATURE)
+    return tuple(to_checksum_address(m) for m in members)
 
 
 def decode_threshold(data: bytes) -> int:
-    (fields,) = _decode("(uint16)", data, THRESHOLD_SIGNATURE)
-    return int(fields[0])
+    (threshold,) = _decode("uint16", data, THRESHOLD_SIGNATURE)
+    return int(threshold)
 
 
 def address_topic(address: str) -> str:
