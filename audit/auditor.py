@@ -33,7 +33,9 @@ from audit.registry import (
     check_code,
     governance_json,
 )
+from audit.trust_root import ChainView, TrustRootCheck, check_trust_root
 from contracts.artifact import LOCK_FILE
+from protocol.trust_root import TrustRoot
 from verifier.jsonrpc import ChainReadError, JsonRpcClient, hex_bytes
 
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
@@ -74,6 +76,9 @@ class AuditConfig:
     epoch: int = 30_000
     lock_file: Path = LOCK_FILE
     max_clock_skew: int = 300
+    trust_root: TrustRoot | None = None
+    """A published trust root to check against the chain (`--trust-root`)."""
+    trust_root_file: str | None = None
 
 
 @dataclass
@@ -88,6 +93,7 @@ class AuditReport:
     started: float
     finished: float
     findings: list[Finding] = field(default_factory=list)
+    trust_root: TrustRootCheck | None = None
 
     @cached_property
     def _block_times(self) -> dict[int, int]:
@@ -156,6 +162,7 @@ class AuditReport:
             "governance": governance_json(self.registry_replay, self._block_times),
             "nodes": [self._node_json(origin) for origin in nodes],
             "anchors": anchors,
+            "trust_root": None if self.trust_root is None else self.trust_root.to_json(),
             "findings": [
                 x.to_json() for x in sorted(self.findings, key=lambda x: order[x.severity])
             ],
@@ -229,7 +236,8 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
     events = RegistryReplay(canonical, block_times={s.block: s.time for s in replay.seals})
     try:
         reader = RegistryEventReader(rpc, registry)
-        code = check_code(reader.runtime_code(head_number), config.lock_file)
+        runtime = reader.runtime_code(head_number)
+        code = check_code(runtime, config.lock_file)
         events.run(reader, head_number)
     except (ChainReadError, ValueError, KeyError, TypeError) as error:
         # The endpoint failed mid-audit (or the ABI is missing): incomplete, not "findings".
@@ -252,6 +260,9 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
         started=started,
         finished=time.time(),
     )
+    if config.trust_root is not None:
+        chain = ChainView(chain_id, replay, registry, runtime, events.governance_sets)
+        report.trust_root = check_trust_root(config.trust_root, chain, config.trust_root_file)
     report.findings = _all_findings(report)
     return report
 
@@ -270,6 +281,8 @@ def _all_findings(report: AuditReport) -> list[Finding]:
     for log in report.logs.values():
         found += log.findings
     found += _anchor_time_findings(report)
+    if report.trust_root is not None:
+        found += report.trust_root.findings
     return found
 
 

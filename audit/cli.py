@@ -17,6 +17,7 @@ from eth_utils.address import is_address
 
 from audit.auditor import AuditConfig, run_audit
 from audit.html import render_html
+from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.jsonrpc import ChainReadError
 
 USAGE_EXIT = 2
@@ -75,6 +76,12 @@ class _Bars:
     help="The chain's Clique epoch (checkpoint interval) in blocks.",
 )
 @click.option(
+    "--trust-root",
+    "trust_root_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A published trust-root.json to check against the chain.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bars on stderr (default: when stderr is a terminal).",
@@ -86,6 +93,7 @@ def audit(
     out: Path,
     period: int,
     epoch: int,
+    trust_root_file: Path | None,
     progress: bool | None,
 ) -> None:
     """Replay the chain from genesis, the registry's history and every node's log; report
@@ -101,6 +109,8 @@ def audit(
         nodes_file=str(nodes_file) if nodes_file else None,
         period=period,
         epoch=epoch,
+        trust_root=_read_trust_root(trust_root_file) if trust_root_file else None,
+        trust_root_file=str(trust_root_file) if trust_root_file else None,
     )
     bars = _Bars(sys.stderr.isatty() if progress is None else progress)
     try:
@@ -118,6 +128,15 @@ def audit(
         _usage(f"cannot write the reports to {out}: {error.strerror}")
     _print_summary(document, out)
     raise click.exceptions.Exit(0 if report.clean else 1)
+
+
+def _read_trust_root(path: Path) -> TrustRoot:
+    try:
+        return load_trust_root(path.read_bytes())
+    except OSError as error:
+        _usage(f"cannot read --trust-root {path}: {error.strerror}")
+    except TrustRootError as error:
+        _usage(f"--trust-root {path} is not a trust root: {error}")
 
 
 def _read_nodes(path: Path) -> dict[str, str]:

@@ -41,9 +41,18 @@ LEAVES_MISMATCH: Final = "leaves-mismatch"
 NODE_UNREACHABLE: Final = "node-unreachable"
 NODE_URL_MISSING: Final = "node-url-missing"
 HEAD_NOT_SERVED: Final = "head-not-served"
+# A published trust root (`notary audit --trust-root`), checked against the chain.
+TRUST_ROOT_CHAIN_ID: Final = "trust-root-chain-id"
+TRUST_ROOT_GENESIS: Final = "trust-root-genesis"
+TRUST_ROOT_REGISTRY: Final = "trust-root-registry"
+TRUST_ROOT_CODE_HASH: Final = "trust-root-code-hash"
+TRUST_ROOT_SIGNER_SETS: Final = "trust-root-signer-sets"
+TRUST_ROOT_GOVERNANCE: Final = "trust-root-governance"
+TRUST_ROOT_SIGNATURES: Final = "trust-root-signatures"
+TRUST_ROOT_OUTDATED: Final = "trust-root-outdated"
 
 WARNINGS: Final = frozenset(
-    {HEAD_WITHDRAWN, NODE_URL_MISSING, SHARED_LG_CODE, UNDECODABLE_ACTION}
+    {HEAD_WITHDRAWN, NODE_URL_MISSING, SHARED_LG_CODE, UNDECODABLE_ACTION, TRUST_ROOT_OUTDATED}
 )
 """Findings that record a legitimate but notable event or an incomplete audit, not a breach."""
 

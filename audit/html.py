@@ -555,6 +555,31 @@ def _registry(report: Mapping[str, Any]) -> str:
     )
 
 
+def _trust_root(trust_root: Mapping[str, Any] | None) -> str:
+    """The published trust root checked (`--trust-root`): which one, and whether it holds."""
+    if not trust_root:
+        return ""
+    ok = not [c for c in trust_root["findings"] if c != "trust-root-outdated"]
+    verdict = _badge("Matches / 一致", "ok") if ok else _badge("Does not match / 不一致", "bad")
+    governance = trust_root.get("governance") or {}
+    facts = [
+        ("File", _e(trust_root.get("file"))),
+        ("Digest (SHA-256)", f"<code>{_e(trust_root['digest'])}</code>"),
+        ("Issued", _utc(trust_root.get("issued_at"))),
+        ("Covers up to block", _e(trust_root.get("as_of_block"))),
+        ("Signer sets", _e(trust_root["signer_sets"])),
+        (
+            "Governance threshold",
+            f"{_e(governance.get('threshold'))} of {len(governance.get('members') or [])}",
+        ),
+        ("Signed by", " ".join(_addr(a) for a in trust_root["signed_by"]) or "nobody"),
+        ("Findings", _e(", ".join(trust_root["findings"]) or "none")),
+    ]
+    return _section(
+        "Trust root / トラストルート", f"<p>Matches the chain: {verdict}</p>{_facts(facts)}"
+    )
+
+
 def _governance(governance: Mapping[str, Any]) -> str:
     """Every governance set and proposal: what was decided, by whom, and when it took effect."""
     sets = [
@@ -670,6 +695,6 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<style>{CSS}</style></head><body>{_header(report)}{_tiles(report)}"
         f"{_findings(report.get('findings') or [])}{charts}"
         f"{_nodes(report.get('nodes') or [])}{_governance(report.get('governance') or {})}"
-        f"{_registry(report)}{_signers(chain, names)}"
+        f"{_registry(report)}{_trust_root(report.get('trust_root'))}{_signers(chain, names)}"
         "</body></html>\n"
     )

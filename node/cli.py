@@ -34,24 +34,42 @@ SUBCOMMANDS = {
         "verifier.cli:verify",
         "Check a document and its proof bundle: exit 0 valid, 1 invalid/revoked, 3 undecided.",
     ),
+    "trust-root": (
+        "node.cli:trust_root",
+        "Export the consortium's trust root from the chain, sign it (a member), verify it.",
+    ),
+}
+
+# The trust root's commands live on both sides: export and verify read (audit/), sign needs a
+# member's key (anchor/). Loaded lazily, so neither side imports the other.
+TRUST_ROOT_COMMANDS = {
+    "export": ("audit.trust_root_cli:export", "Build trust-root.json from the chain (unsigned)."),
+    "sign": ("anchor.trust_root_cli:sign", "Add a governance member's signature."),
+    "verify": (
+        "audit.trust_root_cli:verify",
+        "Check signatures to threshold, chained from --pin or --previous (no network).",
+    ),
 }
 
 
 class LazyGroup(click.Group):
+    table: dict[str, tuple[str, str]] = SUBCOMMANDS
+    """name → ("module:attribute", help line)."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(SUBCOMMANDS)
+        return sorted(self.table)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in SUBCOMMANDS:
+        if cmd_name not in self.table:
             return None
-        module_name, attribute = SUBCOMMANDS[cmd_name][0].split(":")
+        module_name, attribute = self.table[cmd_name][0].split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help text from the table, so `notary --help` imports nothing heavy.
         with formatter.section("Commands"):
-            formatter.write_dl([(name, SUBCOMMANDS[name][1]) for name in sorted(SUBCOMMANDS)])
+            formatter.write_dl([(name, self.table[name][1]) for name in sorted(self.table)])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -80,6 +98,15 @@ def _describe(error: Exception) -> str:
     }:
         return message
     return f"{type(error).__name__}: {message} (set NOTARY_DEBUG=1 for a traceback)"
+
+
+class TrustRootGroup(LazyGroup):
+    table = TRUST_ROOT_COMMANDS
+
+
+@click.group(cls=TrustRootGroup, name="trust-root")
+def trust_root() -> None:
+    """The consortium's trust root: export it from the chain, sign it, verify it."""
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -38,8 +38,6 @@ GOVERNED_FUNCTIONS: Final = (
 """The registry functions a governance proposal may carry as actions."""
 
 
-
-
 class NodeStatus(enum.IntEnum):
     """Mirrors `NotaryRegistry.NodeStatus`."""
 
@@ -187,6 +185,24 @@ def decode_head_anchored(
         tree_size=int.from_bytes(data[0:32], "big"),
         root=data[32:64],
     )
+
+
+# --------------------------------------------------------------------------- governance reads
+
+GOVERNANCE_MEMBERS_SIGNATURE: Final = "governanceMembers()"
+THRESHOLD_SIGNATURE: Final = "threshold()"
+"""The governance set a trust root records (`threshold` is a `uint16` public variable)."""
+
+
+def decode_governance_members(data: bytes) -> tuple[str, ...]:
+    """`governanceMembers()`'s answer, checksummed (ValueError if it does not decode)."""
+    (members,) = _decode("address[]", data, GOVERNANCE_MEMBERS_SIGNATURE)
+    return tuple(to_checksum_address(m) for m in members)
+
+
+def decode_threshold(data: bytes) -> int:
+    (threshold,) = _decode("uint16", data, THRESHOLD_SIGNATURE)
+    return int(threshold)
 
 
 def address_topic(address: str) -> str:

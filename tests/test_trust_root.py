@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_account.signers.local import LocalAccount
 
 from protocol.clique import SignerSet
 from protocol.trust_root import (
+    GovernanceFacts,
+    MemberSignature,
     RegistryFacts,
     TrustRoot,
     TrustRootError,
+    TrustRootSignatureError,
+    TrustRootUpdateError,
+    accept_chain,
+    accept_update,
+    add_signature,
     dump_trust_root,
     load_trust_root,
+    signing_hash,
     trust_root_digest,
+    trust_root_typed_data,
+    verify_trust_root_signatures,
 )
 
 ROOT = TrustRoot(
@@ -58,3 +73,103 @@ def test_a_malformed_trust_root_names_the_field(change: tuple[str, str], field: 
     with pytest.raises(TrustRootError) as raised:
         load_trust_root(text.replace(*change, 1))
     assert raised.value.field.startswith(field)
+
+
+# ---------------------------------------------------------------------- governance signatures
+
+MEMBERS = [Account.from_key(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+GOVERNED = replace(
+    ROOT,
+    governance=GovernanceFacts(tuple(sorted(m.address for m in MEMBERS[:3])), 2),
+    as_of_block=120,
+)
+
+
+def signed(root: TrustRoot, *accounts: LocalAccount) -> TrustRoot:
+    for account in accounts:
+        message = encode_typed_data(full_message=trust_root_typed_data(root))
+        root = add_signature(root, account.address, account.sign_message(message).signature)
+    return root
+
+
+def test_the_eip712_hash_is_what_wallets_sign_and_signatures_leave_the_digest_alone() -> None:
+    message = encode_typed_data(full_message=trust_root_typed_data(GOVERNED))
+    assert _hash_eip191_message(message) == signing_hash(GOVERNED)
+    root = signed(GOVERNED, MEMBERS[0], MEMBERS[1])
+    assert trust_root_digest(root) == trust_root_digest(GOVERNED)
+    again = load_trust_root(dump_trust_root(root))
+    assert dump_trust_root(again) == dump_trust_root(root)
+    assert verify_trust_root_signatures(again, GOVERNED.governance.members, 2) == {  # type: ignore[union-attr]
+        MEMBERS[0].address,
+        MEMBERS[1].address,
+    }
+
+
+def test_threshold_non_member_duplicate_and_tampered_signatures_are_refused() -> None:
+    members = GOVERNED.governance.members  # type: ignore[union-attr]
+    with pytest.raises(TrustRootSignatureError, match=r"1 of 3 members .* signed; 2 must"):
+        verify_trust_root_signatures(signed(GOVERNED, MEMBERS[0]), members, 2)
+    with pytest.raises(TrustRootSignatureError, match="not a governance member"):
+        verify_trust_root_signatures(signed(GOVERNED, MEMBERS[0], MEMBERS[3]), members, 1)
+    one = signed(GOVERNED, MEMBERS[0])
+    twice = replace(one, signatures=one.signatures * 2)
+    with pytest.raises(TrustRootSignatureError, match="signed twice"):
+        verify_trust_root_signatures(twice, members, 1)
+    with pytest.raises(TrustRootSignatureError, match="signed already"):
+        signed(one, MEMBERS[0])
+    # The signed content changes: the signature no longer recovers its member.
+    tampered = replace(signed(GOVERNED, MEMBERS[0], MEMBERS[1]), chain_id=1338)
+    with pytest.raises(TrustRootSignatureError, match=r"claims .* but was made by"):
+        verify_trust_root_signatures(tampered, members, 2)
+    # A signature claimed for another member.
+    forged = replace(
+        one, signatures=(MemberSignature(MEMBERS[1].address, one.signatures[0].signature),)
+    )
+    with pytest.raises(TrustRootSignatureError, match="claims"):
+        verify_trust_root_signatures(forged, members, 1)
+    # The mirror (high-s) of a valid signature is refused, so a signature has one form.
+    raw = one.signatures[0].signature
+    s = int.from_bytes(raw[32:64], "big")
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    mirror = raw[:32] + (n - s).to_bytes(32, "big") + bytes([55 - raw[64]])
+    with pytest.raises(TrustRootSignatureError, match="canonical"):
+        verify_trust_root_signatures(
+            replace(one, signatures=(MemberSignature(MEMBERS[0].address, mirror),)), members, 1
+        )
+
+
+def test_updates_chain_from_a_pinned_root_signed_by_the_trusted_governance() -> None:
+    first = signed(GOVERNED, MEMBERS[0], MEMBERS[1])
+    # The consortium adds member 3 and a signer set; threshold of old and of new sign.
+    newer_unsigned = replace(
+        GOVERNED,
+        signer_sets=(*GOVERNED.signer_sets, SignerSet(150, frozenset({b"\x01" * 20}))),
+        governance=GovernanceFacts(tuple(sorted(m.address for m in MEMBERS)), 3),
+        issued_at=GOVERNED.issued_at + 60,
+        as_of_block=200,
+    )
+    newer = signed(newer_unsigned, MEMBERS[0], MEMBERS[1], MEMBERS[3])
+    assert accept_update(first, newer) == {m.address for m in (MEMBERS[0], MEMBERS[1], MEMBERS[3])}
+    assert accept_chain(trust_root_digest(first), [first, newer]) == newer
+    with pytest.raises(TrustRootUpdateError, match="pinned"):
+        accept_chain(b"\x00" * 32, [first, newer])
+    # Enough of the new set but only one of the trusted members: not authorised.
+    everyone = tuple(sorted(m.address for m in MEMBERS))
+    lower = replace(newer_unsigned, governance=GovernanceFacts(everyone, 2))
+    with pytest.raises(TrustRootSignatureError, match="trusted governance"):
+        accept_update(first, signed(lower, MEMBERS[0], MEMBERS[3]))
+    # Authorised by the trusted members, but the new set has not taken it up.
+    with pytest.raises(TrustRootSignatureError, match="its own governance"):
+        accept_update(first, signed(newer_unsigned, MEMBERS[0], MEMBERS[1]))
+    with pytest.raises(TrustRootSignatureError, match="neither governance"):
+        accept_update(first, signed(newer_unsigned, *MEMBERS, Account.from_key(b"\x09" * 32)))
+    # Not newer, history rewritten, another chain.
+    with pytest.raises(TrustRootUpdateError, match="issued_at"):
+        accept_update(
+            first, signed(replace(newer_unsigned, issued_at=GOVERNED.issued_at), *MEMBERS[:3])
+        )
+    rewritten = replace(newer_unsigned, signer_sets=newer_unsigned.signer_sets[1:])
+    with pytest.raises(TrustRootUpdateError, match="does not extend"):
+        accept_update(first, signed(rewritten, *MEMBERS[:3]))
+    with pytest.raises(TrustRootUpdateError, match="another chain"):
+        accept_update(first, signed(replace(newer_unsigned, chain_id=5), *MEMBERS[:3]))
