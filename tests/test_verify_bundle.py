@@ -12,8 +12,10 @@ import pytest
 
 from protocol.bundle import (
     BUNDLE_VERSIONS,
+    EVIDENCE_TOP_LEVEL_FIELDS,
     LEAF_FIELDS,
     MAX_BUNDLE_BYTES,
+    READABLE_VERSIONS,
     SECTION_FIELDS,
     TOP_LEVEL_FIELDS,
     AnchorSection,
@@ -28,6 +30,7 @@ from protocol.bundle import (
     parse_bundle,
 )
 from protocol.errors import BundleFormatError, LeafEncodingError
+from protocol.evidence import EVIDENCE_SECTION_FIELDS, MAX_EVIDENCE_HEADERS
 from protocol.leaf import RevocationEntry, SignatureFormat
 
 ROOT = Path(__file__).parent.parent
@@ -151,10 +154,10 @@ def test_unknown_fields_are_refused_at_every_level() -> None:
 def test_version_is_checked_before_unknown_fields() -> None:
     # A future bundle must be told "wrong version", not "unknown field".
     data = valid()
-    data["version"] = 3
-    data["new_in_v3"] = {}
+    data["version"] = 4
+    data["new_in_v4"] = {}
     error = refused(data)
-    assert error.field == "version" and "version 3 is not supported" in str(error)
+    assert error.field == "version" and "version 4 is not supported" in str(error)
 
 
 def test_size_limit_is_checked_before_parsing() -> None:
@@ -312,9 +315,11 @@ def test_producer_pending_bundle_then_revocation_section() -> None:
 def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert SCHEMA["type"] == "object" and SCHEMA["additionalProperties"] is False
-    assert list(SCHEMA["properties"]) == list(TOP_LEVEL_FIELDS)
+    assert list(SCHEMA["properties"]) == list(EVIDENCE_TOP_LEVEL_FIELDS)
+    assert [f for f in EVIDENCE_TOP_LEVEL_FIELDS if f != "evidence"] == list(TOP_LEVEL_FIELDS)
     assert set(SCHEMA["required"]) == {"version", "status", "leaf", "signature"}
-    assert SCHEMA["properties"]["version"]["enum"] == list(BUNDLE_VERSIONS) == [1, 2]
+    assert SCHEMA["properties"]["version"]["enum"] == list(READABLE_VERSIONS) == [1, 2, 3]
+    assert list(BUNDLE_VERSIONS) == [1, 2]
     defs = SCHEMA["$defs"]
     for section, fields in SECTION_FIELDS.items():
         definition = defs[section.replace(".", "_")]
@@ -323,6 +328,12 @@ def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert list(defs["leaf"]["required"]) == list(LEAF_FIELDS)
     assert defs["inclusion"]["properties"]["path"]["maxItems"] == 64
     assert defs["signature"]["properties"]["certificates"]["maxItems"] == 8
+    for section, fields in EVIDENCE_SECTION_FIELDS.items():
+        name = section.replace(".", "_").replace("_state_slots[]", "_slot")
+        definition = defs[name]
+        assert definition["additionalProperties"] is False, section
+        assert list(definition["properties"]) == list(fields), section
+    assert defs["evidence"]["properties"]["headers"]["maxItems"] == MAX_EVIDENCE_HEADERS
 
 
 def test_schema_patterns_accept_the_valid_vector() -> None:

@@ -672,7 +672,7 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
             "cut in half",
         ),
         ("array.json", b"[1, 2, 3]\n", "bundle", "a JSON array, not an object"),
-        ("wrong-version.json", variant(_set("version", 3)), "version", "version 3"),
+        ("wrong-version.json", variant(_set("version", 4)), "version", "version 4"),
         ("missing-version.json", variant(drop("version")), "version", "no version field"),
         (
             "truncated-base64.json",
