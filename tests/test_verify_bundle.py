@@ -346,3 +346,68 @@ def test_schema_patterns_accept_the_valid_vector() -> None:
             spec = defs[spec["$ref"].split("/")[-1]] if "$ref" in spec else spec
             if "pattern" in spec:
                 assert re.fullmatch(spec["pattern"], value), (section, name)
+
+
+# --------------------------------------------------------------------------- version 3
+
+
+def v3() -> dict[str, Any]:
+    return json.loads((ROOT / "tests" / "vectors" / "v3" / "bundles" / "valid.json").read_text())
+
+
+def test_a_v3_bundle_round_trips_canonically() -> None:
+    text = (ROOT / "tests" / "vectors" / "v3" / "bundles" / "valid.json").read_text()
+    bundle = load_bundle(text)
+    assert bundle.version == 3 and bundle.evidence is not None and bundle.leaf.version == 2
+    assert dump_bundle(bundle) == text
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b.pop("evidence"), "evidence"),
+        (lambda b: b.update(status="pending"), "status"),
+        (lambda b: b["evidence"].update(extra=1), "evidence.extra"),
+        (lambda b: b["evidence"].update(headers=[]), "evidence.headers"),
+        (
+            lambda b: b["evidence"].update(headers=b["evidence"]["headers"] * 100),
+            "evidence.headers",
+        ),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0xABCD"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0x"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0x123"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["receipt"].update(index=-1), "evidence.receipt.index"),
+        (lambda b: b["evidence"]["receipt"].update(index=True), "evidence.receipt.index"),
+        (lambda b: b["evidence"]["receipt"].update(proof=[]), "evidence.receipt.proof"),
+        (
+            lambda b: b["evidence"]["receipt"].update(proof=["0x00"] * 65),
+            "evidence.receipt.proof",
+        ),
+        (lambda b: b["evidence"]["transaction"].pop("value"), "evidence.transaction.value"),
+        (lambda b: b["evidence"]["state"].update(block_number=0), "evidence.state.block_number"),
+        (
+            lambda b: b["evidence"]["state"]["slots"].reverse(),
+            "evidence.state.slots[1].slot",
+        ),
+        (
+            lambda b: b["evidence"]["state"]["slots"][0].update(value="0x01"),
+            "evidence.state.slots[0].value",
+        ),
+        (
+            lambda b: b["evidence"]["state"].update(slots=b["evidence"]["state"]["slots"] * 4),
+            "evidence.state.slots",
+        ),
+        (lambda b: b["evidence"].update(timestamp="AAA"), "evidence.timestamp"),
+        (lambda b: b["evidence"].update(timestamp="AB=="), "evidence.timestamp"),
+    ],
+)
+def test_v3_format_errors_name_the_field(change: Any, field: str) -> None:
+    data = v3()
+    change(data)
+    assert refused(data).field == field
+
+
+def test_evidence_is_refused_in_a_version_2_bundle() -> None:
+    data = v3()
+    data["version"] = 2
+    assert refused(data).field == "evidence"
