@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from node.models import DocumentSidecar, Head, HeadState
 from node.store import LogStore, StoreError
@@ -15,7 +15,8 @@ from protocol.bundle import (
     build_bundle,
     build_revocation_section,
 )
-from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
+from protocol.evidence import EvidenceSection
+from protocol.leaf import ENCODING_VERSION, DocumentEntry, RevocationEntry, decode_entry
 
 ANCHORED_STATES = (HeadState.ANCHORED, HeadState.FINAL)
 
@@ -54,6 +55,9 @@ class BundleBuilder:
             raise StoreError(f"entry {index} is a document entry with a {sidecar.kind} sidecar")
         proof = self._proof(stored.index)
         revocation = self.revocation_section(stored.leaf_hash)
+        evidence = None
+        if proof is not None and entry.version == ENCODING_VERSION:
+            evidence = self.evidence(proof[3])
         bundle = build_bundle(
             entry=entry,
             salt=sidecar.salt,
@@ -63,9 +67,21 @@ class BundleBuilder:
             head=proof[1] if proof else None,
             anchor=proof[2] if proof else None,
             revocation=revocation,
+            evidence=evidence,
         )
         state = "pending" if proof is None else proof[3].state.value
         return BundleAnswer(bundle, state)
+
+    def evidence(self, head: Head) -> EvidenceSection | None:
+        """The head's chain evidence once final and captured, with its timestamp token if it
+        has one (a version-3 bundle then verifies offline)."""
+        if head.state is not HeadState.FINAL:
+            return None
+        stored = self.store.evidence(head.seq)
+        if stored is None:
+            return None
+        timestamp = self.store.timestamp(head.seq)
+        return replace(stored.section, timestamp=timestamp.token if timestamp else None)
 
     def revocation_section(self, leaf_hash: bytes) -> RevocationSection | None:
         index = self.store.revocation_of(leaf_hash)

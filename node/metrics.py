@@ -35,6 +35,19 @@ class Metrics:
         self.timestamp_errors = Counter(
             "notary_timestamp_errors", "Failed attempts to get a head's timestamp", registry=r
         )
+        self.heads_evidenced = Counter(
+            "notary_heads_evidenced",
+            "Final heads whose chain evidence was captured and verified",
+            registry=r,
+        )
+        self.evidence_errors = Counter(
+            "notary_evidence_errors", "Failed attempts to capture a head's evidence", registry=r
+        )
+        self.heads_without_evidence = Gauge(
+            "notary_heads_without_evidence",
+            "Final heads whose chain evidence is not captured yet",
+            registry=r,
+        )
         self.unanchored_entries = Gauge(
             "notary_unanchored_entries", "Entries not yet covered by a final head", registry=r
         )

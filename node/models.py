@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from protocol.errors import BundleFormatError
+from protocol.evidence import EvidenceSection, evidence_to_json, parse_evidence
 from protocol.leaf import SignatureFormat
 
 ANCHORED_BY_KEY = "node"
@@ -203,6 +205,29 @@ class HeadTimestamp:
             return cls(_unb64(data["token"]), str(data["gen_time"]), str(data["tsa"]))
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
             raise RecordError(f"malformed head timestamp: {error!r}") from None
+
+
+@dataclass(frozen=True)
+class HeadEvidence:
+    """A final head's chain evidence (docs/PROTOCOL.md section 10), verified before it was
+    stored; kept next to the head record, like its timestamp. The timestamp token is not part of
+    it: it may arrive later, and bundles take it from the head's `HeadTimestamp`."""
+
+    section: EvidenceSection
+    captured_at: int
+    """Unix seconds: when the node captured it (the state proofs are as of its last header)."""
+
+    def to_json(self) -> bytes:
+        body = evidence_to_json(replace(self.section, timestamp=None))
+        return json.dumps({"captured_at": self.captured_at, "evidence": body}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> HeadEvidence:
+        try:
+            data = json.loads(raw)
+            return cls(parse_evidence(data["evidence"]), int(data["captured_at"]))
+        except (ValueError, KeyError, TypeError, BundleFormatError) as error:
+            raise RecordError(f"malformed head evidence: {error!r}") from None
 
 
 class EntryKind(enum.StrEnum):

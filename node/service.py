@@ -16,10 +16,12 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, connect
+from anchor.evidence import EvidenceReader
 from anchor.keys import load_account
 from anchor.transactions import gwei
 from node.anchoring import AnchorWorker, Batcher, run_worker
 from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
+from node.evidence import EvidenceCapturer, run_capturer
 from node.intake import (
     SignerGate,
     SigningWindow,
@@ -43,6 +45,8 @@ from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
 
 log = logging.getLogger("node")
 
+EVIDENCE_MAX_BACKOFF = 60.0
+"""Seconds between capture attempts at most while the chain endpoint fails."""
 BUCKET_CACHE_SIZE = 4096
 """Revocation buckets kept ready: every 1- and 2-digit prefix, and the busiest longer ones."""
 
@@ -134,6 +138,11 @@ class NodeService:
                 relay=relay,
                 relay_timeout=settings.relay_timeout,
             )
+        self.capturer: EvidenceCapturer | None = None
+        if settings.rpc_url and self.identity is not None:
+            # Its own connection: capture runs in its own thread, apart from anchoring.
+            reader = EvidenceReader(connect(settings.rpc_url, chain_id=settings.chain_id))
+            self.capturer = EvidenceCapturer(self.store, reader, self.identity, self.metrics)
         self.stamper: HeadStamper | None = None
         if settings.tsa_url:
             if self.identity is None:
@@ -157,6 +166,7 @@ class NodeService:
         self._thread: threading.Thread | None = None
         self._relay_thread: threading.Thread | None = None
         self._stamp_thread: threading.Thread | None = None
+        self._evidence_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,13 +194,21 @@ class NodeService:
                 daemon=True,
             )
             self._stamp_thread.start()
+        if self.capturer is not None:
+            self._evidence_thread = threading.Thread(
+                target=run_capturer,
+                args=(self.capturer, self._stop, EVIDENCE_MAX_BACKOFF),
+                name="evidence",
+                daemon=True,
+            )
+            self._evidence_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.batcher.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
-        for thread in (self._relay_thread, self._stamp_thread):
+        for thread in (self._relay_thread, self._stamp_thread, self._evidence_thread):
             if thread is not None:
                 thread.join(timeout=15)
         self.store.close()

@@ -23,6 +23,7 @@ import plyvel
 from node.models import (
     EntrySidecar,
     Head,
+    HeadEvidence,
     HeadState,
     HeadTimestamp,
     RecordError,
@@ -42,12 +43,14 @@ _NODE = struct.Struct(">BQ")
 META_SIZE = b"meta:size"
 META_HEADS = b"meta:heads"
 META_STAMPED = b"meta:stamped"  # heads 0 .. n-1 all have a timestamp (absent: 0)
+META_EVIDENCED = b"meta:evidenced"  # heads 0 .. n-1 all have chain evidence (absent: 0)
 LEAF = b"L"  # + u64 index -> leaf bytes
 SIDECAR = b"X"  # + u64 index -> JSON: salt, signature material, receipt
 INDEX = b"I"  # + leaf hash -> u64 index
 NODE = b"N"  # + u8 level + u64 position -> subtree hash
 HEAD = b"H"  # + u64 seq -> JSON head record
 TIMESTAMP = b"T"  # + u64 seq -> JSON HeadTimestamp (RFC 3161 token over the head)
+EVIDENCE = b"E"  # + u64 seq -> JSON HeadEvidence (headers, receipt, tx and state proofs)
 RECEIPT = b"R"  # + receipt id -> u64 index
 REQUEST = b"Q"  # + sha256(client, request id) -> JSON {body_sha256, indices}
 REVOKED = b"V"  # + revoked leaf hash -> u64 index of the revocation entry
@@ -282,6 +285,35 @@ class LogStore:
             return None
         try:
             return HeadTimestamp.from_json(raw)
+        except RecordError as error:
+            raise StoreError(f"head {seq}: {error}") from None
+
+    # ------------------------------------------------------------------ chain evidence
+
+    @property
+    def evidenced_count(self) -> int:
+        """Evidence is captured in seq order: every head below this has its evidence."""
+        return self._read_int(META_EVIDENCED)
+
+    def save_evidence(self, seq: int, evidence: HeadEvidence) -> None:
+        """Keep the next head's evidence, in one synced write with the count: after a SIGKILL
+        the head has either none (it is captured again) or all of it."""
+        with self._write_lock:
+            if seq != self.evidenced_count:
+                raise StoreError(
+                    f"evidence of head {seq} stored out of order (next is {self.evidenced_count})"
+                )
+            with self.db.write_batch(sync=True) as batch:
+                batch.put(EVIDENCE + u64(seq), evidence.to_json())
+                batch.put(META_EVIDENCED, u64(seq + 1))
+            self._version += 1
+
+    def evidence(self, seq: int) -> HeadEvidence | None:
+        raw = self.db.get(EVIDENCE + u64(seq))
+        if raw is None:
+            return None
+        try:
+            return HeadEvidence.from_json(raw)
         except RecordError as error:
             raise StoreError(f"head {seq}: {error}") from None
 

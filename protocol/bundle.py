@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from eth_utils.address import to_checksum_address
 
 from protocol.errors import BundleFormatError, LeafEncodingError
+from protocol.evidence import EvidenceSection, evidence_to_json, parse_evidence
 from protocol.leaf import (
     DOCUMENT_ENCODING_VERSIONS,
     ENCODING_VERSION,
@@ -45,6 +46,11 @@ BUNDLE_VERSION: Final = ENCODING_VERSION
 leaf commits to the signer with `signer_commitment`), or 1 (the leaf holds `signer_sha256`
 itself; bundles of the first logs, still read). The JSON fields are the same in both."""
 BUNDLE_VERSIONS: Final = DOCUMENT_ENCODING_VERSIONS
+"""The versions whose number is the leaf's encoding version (what the clerk's page reads)."""
+EVIDENCE_VERSION: Final = 3
+"""An anchored bundle of a version-2 leaf that carries chain evidence (`evidence`, PROTOCOL
+section 10) for offline verification. Versions 1 and 2 are read and verified as before."""
+READABLE_VERSIONS: Final = (*BUNDLE_VERSIONS, EVIDENCE_VERSION)
 MAX_BUNDLE_BYTES: Final = 1024 * 1024
 MAX_PATH_LENGTH: Final = 64
 """An RFC 6962 inclusion path in a tree of at most 2**64 leaves has at most 64 hashes."""
@@ -68,7 +74,9 @@ TOP_LEVEL_FIELDS: Final = (
     "anchor",
     "revocation",
 )
-"""Every top-level field a version-1 bundle may have, in the order producers write them."""
+"""Every top-level field a version-1 or -2 bundle may have, in the order producers write them."""
+EVIDENCE_TOP_LEVEL_FIELDS: Final = (*TOP_LEVEL_FIELDS[:-1], "evidence", "revocation")
+"""Those of a version-3 bundle: `evidence` after the anchor it proves."""
 LEAF_FIELDS: Final = (
     "leaf_hash",
     "salt",
@@ -110,7 +118,8 @@ SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
 }
 """The fields of each object, for the schema-consistency test and for producers."""
 _ALLOWED: Final = {
-    fields: frozenset(fields) for fields in (TOP_LEVEL_FIELDS, *SECTION_FIELDS.values())
+    fields: frozenset(fields)
+    for fields in (TOP_LEVEL_FIELDS, EVIDENCE_TOP_LEVEL_FIELDS, *SECTION_FIELDS.values())
 }
 
 _HEX32: Final = re.compile(r"[0-9a-f]{64}")
@@ -270,8 +279,9 @@ class RevocationSection:
 
 @dataclass(frozen=True, slots=True)
 class ProofBundle:
-    """A parsed proof bundle (version 1 or 2). `status` is "pending" until the node anchored the
-    entry; a pending bundle has no inclusion, head or anchor."""
+    """A parsed proof bundle (version 1, 2 or 3). `status` is "pending" until the node anchored
+    the entry; a pending bundle has no inclusion, head or anchor. A version-3 bundle is anchored
+    and carries `evidence`."""
 
     version: int
     status: BundleStatus
@@ -281,6 +291,7 @@ class ProofBundle:
     head: HeadSection | None = None
     anchor: AnchorSection | None = None
     revocation: RevocationSection | None = None
+    evidence: EvidenceSection | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -358,11 +369,19 @@ def parse_bundle(obj: object) -> ProofBundle:
     """Validate already-decoded JSON (e.g. from an HTTP body) as a proof bundle."""
     top = _object(obj, "bundle")
     version = _check_version(top)
-    _only_fields(top, TOP_LEVEL_FIELDS, "")
+    with_evidence = version == EVIDENCE_VERSION
+    _only_fields(top, EVIDENCE_TOP_LEVEL_FIELDS if with_evidence else TOP_LEVEL_FIELDS, "")
     status = _status(_required(top, "status", ""), "status")
-    leaf = _leaf(_required(top, "leaf", ""), version)
+    if with_evidence and status != "anchored":
+        raise BundleFormatError(
+            "status", 'a version-3 bundle is "anchored" (it carries the anchor\'s evidence)'
+        )
+    leaf = _leaf(_required(top, "leaf", ""), ENCODING_VERSION if with_evidence else version)
     signature = _signature(_required(top, "signature", ""))
     inclusion, head, anchor = _anchoring(top, status, "")
+    evidence = None
+    if with_evidence:
+        evidence = parse_evidence(_required(top, "evidence", ""), "evidence")
     revocation = None
     if "revocation" in top:
         revocation = parse_revocation_section(top["revocation"], "revocation")
@@ -375,6 +394,7 @@ def parse_bundle(obj: object) -> ProofBundle:
         head=head,
         anchor=anchor,
         revocation=revocation,
+        evidence=evidence,
     )
 
 
@@ -406,11 +426,11 @@ def _check_version(top: Mapping[str, Any]) -> int:
     version = top["version"]
     if type(version) is not int:
         raise BundleFormatError("version", f"must be the integer {BUNDLE_VERSION}")
-    if version not in BUNDLE_VERSIONS:
+    if version not in READABLE_VERSIONS:
         raise BundleFormatError(
             "version",
             f"version {version} is not supported (this verifier reads versions "
-            f"{' and '.join(map(str, BUNDLE_VERSIONS))}; update it or ask the issuer for a "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; update it or ask the issuer for a "
             f"version-{BUNDLE_VERSION} bundle)",
         )
     return int(version)
@@ -750,8 +770,10 @@ def build_bundle(
     head: HeadSection | None = None,
     anchor: AnchorSection | None = None,
     revocation: RevocationSection | None = None,
+    evidence: EvidenceSection | None = None,
 ) -> ProofBundle:
-    """A bundle for `entry`: "pending" without inclusion/head/anchor, "anchored" with all three.
+    """A bundle for `entry`: "pending" without inclusion/head/anchor, "anchored" with all three,
+    version 3 with `evidence` (an anchored version-2 entry only).
 
     The result went through `bundle_to_json` and `parse_bundle`, so a producer can only
     hand out what every verifier accepts.
@@ -769,8 +791,10 @@ def build_bundle(
     parts = (inclusion, head, anchor)
     if any(part is None for part in parts) and any(part is not None for part in parts):
         raise LeafEncodingError("give inclusion, head and anchor together, or none of them")
+    if evidence is not None and (inclusion is None or entry.version != ENCODING_VERSION):
+        raise LeafEncodingError("evidence goes only into an anchored bundle of a version-2 leaf")
     bundle = ProofBundle(
-        version=entry.version,
+        version=entry.version if evidence is None else EVIDENCE_VERSION,
         status="pending" if inclusion is None else "anchored",
         leaf=LeafSection(
             leaf_hash=entry.leaf_hash(),
@@ -788,6 +812,7 @@ def build_bundle(
         head=head,
         anchor=anchor,
         revocation=revocation,
+        evidence=evidence,
     )
     return _checked(bundle)
 
@@ -852,6 +877,8 @@ def bundle_to_json(bundle: ProofBundle) -> dict[str, Any]:
         },
     }
     result.update(_anchoring_to_json(bundle.inclusion, bundle.head, bundle.anchor))
+    if bundle.evidence is not None:
+        result["evidence"] = evidence_to_json(bundle.evidence)
     if bundle.revocation is not None:
         result["revocation"] = revocation_to_json(bundle.revocation)
     return result

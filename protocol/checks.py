@@ -22,6 +22,10 @@ class VerdictStatus(enum.StrEnum):
     """The issuing municipality revoked this document (a proven revocation entry)."""
     UNKNOWN = "unknown"
     """Evidence could not be obtained (chain or node unreachable, no revocation data)."""
+    VALID_AS_OF = "valid_as_of"
+    """Every check passed, some only as of the bundle's chain evidence (offline verification):
+    what happened after it was captured (a withdrawal of the head, a revocation of the document)
+    is not known. Never `VALID`: accepting it is a separate, explicit choice."""
 
 
 class Outcome(enum.StrEnum):
@@ -79,19 +83,29 @@ class Check:
     outcome: Outcome
     detail: str
     pending: bool = False
+    as_of: bool = False
+    """Decided only as of the bundle's chain evidence (offline): a later change is not seen."""
 
     @property
     def passed(self) -> bool:
         return self.outcome is Outcome.PASSED
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "outcome": self.outcome.value, "detail": self.detail}
-
+        found: dict[str, Any] = {
+            "name": self.name,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+        }
+        if self.as_of:
+            found["as_of"] = True
+        return found
 
 
 def decide(checks: Sequence[Check]) -> tuple[VerdictStatus, Check | None]:
-    """invalid > revoked > unknown > pending > valid; the check that decided it (the first)."""
+    """invalid > revoked > unknown > pending > valid_as_of > valid; the check that decided it
+    (the first; None for valid_as_of and valid)."""
     revoked = unknown = pending = None
+    as_of = False
     failed, undecided = Outcome.FAILED, Outcome.UNKNOWN
     for check in checks:
         outcome = check.outcome
@@ -104,10 +118,13 @@ def decide(checks: Sequence[Check]) -> tuple[VerdictStatus, Check | None]:
                 pending = pending or check
             else:
                 unknown = unknown or check
+        as_of = as_of or check.as_of
     if revoked is not None:
         return VerdictStatus.REVOKED, revoked
     if unknown is not None:
         return VerdictStatus.UNKNOWN, unknown
     if pending is not None:
         return VerdictStatus.PENDING, pending
+    if as_of:
+        return VerdictStatus.VALID_AS_OF, None
     return VerdictStatus.VALID, None

@@ -43,6 +43,7 @@ from protocol.bundle import (
 )
 from protocol.checks import BUNDLE_FORMAT, CHECK_ORDER, Outcome
 from protocol.errors import BundleFormatError
+from protocol.trust_root import load_trust_root
 from tests.vectors.make_vectors import RecordedChain
 from verifier import VerificationPolicy, Verifier
 from verifier.jpki import RevocationSources, load_certificates
@@ -67,6 +68,12 @@ SEEDS = {
         "bundles/revoked.json",
     )
 }
+# A version-3 bundle: its evidence is checked against the v3 trust root on every input.
+SEEDS["v3/bundles/valid.json"] = (
+    (VECTORS / "v3" / "bundles" / "valid.json").read_text(encoding="utf-8"),
+    (VECTORS / "documents" / "resident-record.txt").read_bytes(),
+)
+TRUST_ROOT = load_trust_root((VECTORS / "v3" / "trust-root.json").read_bytes())
 SECONDS_PER_INPUT = 15.0  # a backstop against hangs only: a bundle takes milliseconds
 
 
@@ -79,6 +86,7 @@ def verifier() -> Verifier:
         trust_anchors=load_certificates([VECTORS / "signing" / "ca.pem"]),
         revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         now=datetime.fromisoformat(EXPECTED["verify_at"]),
+        trust_root=TRUST_ROOT,
     )
     return Verifier(policy, chain_reader=RecordedChain.load())
 

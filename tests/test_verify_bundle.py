@@ -12,8 +12,10 @@ import pytest
 
 from protocol.bundle import (
     BUNDLE_VERSIONS,
+    EVIDENCE_TOP_LEVEL_FIELDS,
     LEAF_FIELDS,
     MAX_BUNDLE_BYTES,
+    READABLE_VERSIONS,
     SECTION_FIELDS,
     TOP_LEVEL_FIELDS,
     AnchorSection,
@@ -28,6 +30,7 @@ from protocol.bundle import (
     parse_bundle,
 )
 from protocol.errors import BundleFormatError, LeafEncodingError
+from protocol.evidence import EVIDENCE_SECTION_FIELDS, MAX_EVIDENCE_HEADERS
 from protocol.leaf import RevocationEntry, SignatureFormat
 
 ROOT = Path(__file__).parent.parent
@@ -151,10 +154,10 @@ def test_unknown_fields_are_refused_at_every_level() -> None:
 def test_version_is_checked_before_unknown_fields() -> None:
     # A future bundle must be told "wrong version", not "unknown field".
     data = valid()
-    data["version"] = 3
-    data["new_in_v3"] = {}
+    data["version"] = 4
+    data["new_in_v4"] = {}
     error = refused(data)
-    assert error.field == "version" and "version 3 is not supported" in str(error)
+    assert error.field == "version" and "version 4 is not supported" in str(error)
 
 
 def test_size_limit_is_checked_before_parsing() -> None:
@@ -312,9 +315,11 @@ def test_producer_pending_bundle_then_revocation_section() -> None:
 def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert SCHEMA["type"] == "object" and SCHEMA["additionalProperties"] is False
-    assert list(SCHEMA["properties"]) == list(TOP_LEVEL_FIELDS)
+    assert list(SCHEMA["properties"]) == list(EVIDENCE_TOP_LEVEL_FIELDS)
+    assert [f for f in EVIDENCE_TOP_LEVEL_FIELDS if f != "evidence"] == list(TOP_LEVEL_FIELDS)
     assert set(SCHEMA["required"]) == {"version", "status", "leaf", "signature"}
-    assert SCHEMA["properties"]["version"]["enum"] == list(BUNDLE_VERSIONS) == [1, 2]
+    assert SCHEMA["properties"]["version"]["enum"] == list(READABLE_VERSIONS) == [1, 2, 3]
+    assert list(BUNDLE_VERSIONS) == [1, 2]
     defs = SCHEMA["$defs"]
     for section, fields in SECTION_FIELDS.items():
         definition = defs[section.replace(".", "_")]
@@ -323,6 +328,12 @@ def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert list(defs["leaf"]["required"]) == list(LEAF_FIELDS)
     assert defs["inclusion"]["properties"]["path"]["maxItems"] == 64
     assert defs["signature"]["properties"]["certificates"]["maxItems"] == 8
+    for section, fields in EVIDENCE_SECTION_FIELDS.items():
+        name = section.replace(".", "_").replace("_state_slots[]", "_slot")
+        definition = defs[name]
+        assert definition["additionalProperties"] is False, section
+        assert list(definition["properties"]) == list(fields), section
+    assert defs["evidence"]["properties"]["headers"]["maxItems"] == MAX_EVIDENCE_HEADERS
 
 
 def test_schema_patterns_accept_the_valid_vector() -> None:
@@ -335,3 +346,68 @@ def test_schema_patterns_accept_the_valid_vector() -> None:
             spec = defs[spec["$ref"].split("/")[-1]] if "$ref" in spec else spec
             if "pattern" in spec:
                 assert re.fullmatch(spec["pattern"], value), (section, name)
+
+
+# --------------------------------------------------------------------------- version 3
+
+
+def v3() -> dict[str, Any]:
+    return json.loads((ROOT / "tests" / "vectors" / "v3" / "bundles" / "valid.json").read_text())
+
+
+def test_a_v3_bundle_round_trips_canonically() -> None:
+    text = (ROOT / "tests" / "vectors" / "v3" / "bundles" / "valid.json").read_text()
+    bundle = load_bundle(text)
+    assert bundle.version == 3 and bundle.evidence is not None and bundle.leaf.version == 2
+    assert dump_bundle(bundle) == text
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b.pop("evidence"), "evidence"),
+        (lambda b: b.update(status="pending"), "status"),
+        (lambda b: b["evidence"].update(extra=1), "evidence.extra"),
+        (lambda b: b["evidence"].update(headers=[]), "evidence.headers"),
+        (
+            lambda b: b["evidence"].update(headers=b["evidence"]["headers"] * 100),
+            "evidence.headers",
+        ),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0xABCD"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0x"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["headers"].__setitem__(0, "0x123"), "evidence.headers[0]"),
+        (lambda b: b["evidence"]["receipt"].update(index=-1), "evidence.receipt.index"),
+        (lambda b: b["evidence"]["receipt"].update(index=True), "evidence.receipt.index"),
+        (lambda b: b["evidence"]["receipt"].update(proof=[]), "evidence.receipt.proof"),
+        (
+            lambda b: b["evidence"]["receipt"].update(proof=["0x00"] * 65),
+            "evidence.receipt.proof",
+        ),
+        (lambda b: b["evidence"]["transaction"].pop("value"), "evidence.transaction.value"),
+        (lambda b: b["evidence"]["state"].update(block_number=0), "evidence.state.block_number"),
+        (
+            lambda b: b["evidence"]["state"]["slots"].reverse(),
+            "evidence.state.slots[1].slot",
+        ),
+        (
+            lambda b: b["evidence"]["state"]["slots"][0].update(value="0x01"),
+            "evidence.state.slots[0].value",
+        ),
+        (
+            lambda b: b["evidence"]["state"].update(slots=b["evidence"]["state"]["slots"] * 4),
+            "evidence.state.slots",
+        ),
+        (lambda b: b["evidence"].update(timestamp="AAA"), "evidence.timestamp"),
+        (lambda b: b["evidence"].update(timestamp="AB=="), "evidence.timestamp"),
+    ],
+)
+def test_v3_format_errors_name_the_field(change: Any, field: str) -> None:
+    data = v3()
+    change(data)
+    assert refused(data).field == field
+
+
+def test_evidence_is_refused_in_a_version_2_bundle() -> None:
+    data = v3()
+    data["version"] = 2
+    assert refused(data).field == "evidence"

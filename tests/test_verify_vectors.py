@@ -22,6 +22,7 @@ import pytest
 from anchor import NodeStatus
 from protocol.bundle import AnchorSection, HeadSection, RevocationSection, revocation_to_json
 from protocol.checks import CHECK_ORDER
+from protocol.trust_root import load_trust_root
 from tests.vectors.make_vectors import RecordedChain, build_vectors, stale
 from tests.vectors.standins import RecordedNode, recorded_node
 from verifier import (
@@ -516,3 +517,72 @@ def test_bundle_revocation_wins_without_asking_the_node(node_server: RecordedNod
 
 def _none() -> Any:
     raise AssertionError("check missing")
+
+
+# --------------------------------------------------------------------------- version 3
+
+V3 = VECTORS / "v3"
+V3_EXPECTED = json.loads((V3 / "expected.json").read_text(encoding="utf-8"))
+
+
+def v3_policy(*, offline: bool) -> VerificationPolicy:
+    return VerificationPolicy.for_trust_root(
+        load_trust_root((V3 / "trust-root.json").read_bytes()),
+        offline=offline,
+        revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
+        now=datetime.fromisoformat(V3_EXPECTED["verify_at"]),
+        require_revocation_check=False,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(V3_EXPECTED["bundles"]))
+def test_v3_vectors_online_and_offline_agree(name: str) -> None:
+    case = V3_EXPECTED["bundles"][name]
+    document = (VECTORS / case["document"]).read_bytes()
+    bundle = (VECTORS / name).read_bytes()
+    chain = RecordedChain(json.loads((V3 / "chain.json").read_text(encoding="utf-8")))
+    online = Verifier(v3_policy(offline=False), chain_reader=chain).verify(document, bundle)
+    offline = Verifier(v3_policy(offline=True)).verify(document, bundle)
+    assert online.status.value == case["online"], online.summary
+    assert offline.status.value == case["offline"], offline.summary
+    assert online.failed_check == offline.failed_check == case["failed_check"]
+    assert chain.reads == 1  # online really read the chain
+    if case["failed_check"] is not None:
+        failed = offline.check(case["failed_check"])
+        assert failed is not None and "evidence." in failed.detail
+
+
+def test_v3_vectors_without_evidence_are_unknown_offline() -> None:
+    # A version-2 bundle carries no evidence: offline it cannot be decided.
+    verdict = Verifier(v3_policy(offline=True)).verify(RESIDENT, bundle_text("valid-cms.json"))
+    assert verdict.status is VerdictStatus.UNKNOWN and verdict.failed_check == "head_anchored"
+
+
+def test_v3_online_with_an_unreachable_chain_falls_back_to_the_evidence() -> None:
+    class Down:
+        def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
+            raise EvidenceUnavailableError("the chain is down")
+
+    bundle = (V3 / "bundles" / "valid.json").read_bytes()
+    verdict = Verifier(v3_policy(offline=False), chain_reader=Down()).verify(RESIDENT, bundle)
+    assert verdict.status is VerdictStatus.VALID_AS_OF, verdict.summary
+
+
+def test_v3_online_chain_contradicting_the_evidence_fails() -> None:
+    # The chain says the head was withdrawn; the evidence (older) says not: online wins.
+    chain = json.loads((V3 / "chain.json").read_text(encoding="utf-8"))
+    chain["anchors"][0]["withdrawn"] = True
+    bundle = (V3 / "bundles" / "valid.json").read_bytes()
+    verdict = Verifier(v3_policy(offline=False), chain_reader=RecordedChain(chain)).verify(
+        RESIDENT, bundle
+    )
+    assert verdict.status is VerdictStatus.INVALID
+    assert verdict.failed_check == "head_not_withdrawn"
+
+
+def test_an_offline_policy_refuses_the_network() -> None:
+    root = load_trust_root((V3 / "trust-root.json").read_bytes())
+    with pytest.raises(PolicyError, match="rpc_urls"):
+        VerificationPolicy.for_trust_root(root, offline=True, rpc_urls=["http://127.0.0.1:1"])
+    with pytest.raises(PolicyError, match="trust root"):
+        VerificationPolicy(rpc_urls=[], registry=CHAIN["registry"], chain_id=1, offline=True)

@@ -2,10 +2,13 @@
 
 Exit codes: 0 valid, 1 invalid or revoked, 2 usage error (including a malformed bundle),
 3 undecided (pending or unknown, including "revocation not checked": without ``--node-url``
-the verdict is valid only with an explicit ``--no-revocation-check``). Human output is one
-verdict line and then every check; ``--json`` prints the same as one JSON object. The
-signer's personal data (the basic four items of the JPKI certificate) is printed only with
-``--show-signer``. Expected errors end with one line on stderr, never a traceback.
+the verdict is valid only with an explicit ``--no-revocation-check``), 4 valid only as of the
+bundle's chain evidence (``--offline``: a later withdrawal or revocation is not known).
+``--trust-root`` pins the chain, the registry and the J-LIS CAs to the consortium's trust root
+and checks a version-3 bundle's evidence against it; ``--offline`` then asks no one.
+Human output is one verdict line and then every check; ``--json`` prints the same as one
+JSON object. The signer's personal data (the basic four items of the JPKI certificate) is
+printed only with ``--show-signer``. Expected errors end with one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import click
 from protocol.bundle import ProofBundle, load_bundle
 from protocol.checks import DOCUMENT_REVOCATION, Outcome, VerdictStatus
 from protocol.errors import BundleFormatError
+from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.errors import PolicyError
 from verifier.jpki import (
     CertificateError,
@@ -44,6 +48,7 @@ EXIT_CODES: Final = {
     VerdictStatus.REVOKED: 1,
     VerdictStatus.PENDING: 3,
     VerdictStatus.UNKNOWN: 3,
+    VerdictStatus.VALID_AS_OF: 4,
 }
 USAGE_EXIT: Final = 2
 CERTIFICATE_SUFFIXES: Final = (".pem", ".crt", ".cer", ".der")
@@ -143,6 +148,19 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
 @click.option(
     "--finality", type=int, help="Blocks needed on top of the anchor (default: ask the chain)."
 )
+@click.option(
+    "--trust-root",
+    "trust_root_path",
+    type=click.Path(path_type=Path),
+    help="The consortium's trust-root.json: pins chain id, registry and J-LIS CAs, and checks a "
+    "version-3 bundle's chain evidence against its signer history and TSAs.",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Decide everything from the bundle's evidence and local files, with no network "
+    "(needs --trust-root); the verdict is at best valid as of the evidence (exit 4).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
 @click.option(
     "--show-signer",
@@ -166,12 +184,17 @@ def verify(
     node_url: str | None,
     skip_revocation: bool,
     finality: int | None,
+    trust_root_path: Path | None,
+    offline: bool,
     as_json: bool,
     show_signer: bool,
 ) -> None:
     """Check DOCUMENT against its proof bundle: exit 0 valid, 1 invalid or revoked,
-    2 usage error, 3 pending or unknown."""
+    2 usage error, 3 pending or unknown, 4 valid as of the bundle's evidence (offline)."""
     bundle = _read_bundle(bundle_path)
+    trust_root = _read_trust_root(trust_root_path) if trust_root_path is not None else None
+    if offline and trust_root is None:
+        _usage("--offline needs --trust-root (the signer history the evidence is checked by)")
     digest = _document_digest(document, is_digest)
     warnings: list[str] = []
     settings = _Settings(
@@ -193,6 +216,8 @@ def verify(
         skip_revocation=skip_revocation,
         finality=finality,
         warnings=warnings,
+        trust_root=trust_root,
+        offline=offline,
     )
     policy = settings.policy(bundle)
     verdict = run_verification(digest, bundle, policy)
@@ -215,8 +240,12 @@ class _Settings:
     skip_revocation: bool
     finality: int | None
     warnings: list[str] = field(default_factory=list)
+    trust_root: TrustRoot | None = None
+    offline: bool = False
 
     def policy(self, bundle: ProofBundle) -> VerificationPolicy:
+        if self.trust_root is not None:
+            return self._trust_root_policy(self.trust_root)
         anchor = bundle.anchor or (bundle.revocation.anchor if bundle.revocation else None)
         chain_id, registry = self.chain_id, self.registry
         taken = []
@@ -259,11 +288,64 @@ class _Settings:
         except PolicyError as exc:
             _usage(str(exc))
 
+    def _trust_root_policy(self, root: TrustRoot) -> VerificationPolicy:
+        """Chain and registry from the trust root (a differing --chain-id or --registry is an
+        error); offline, nothing that needs the network."""
+        if self.chain_id is not None and self.chain_id != root.chain_id:
+            _usage(f"--chain-id {self.chain_id} is not the trust root's chain id {root.chain_id}")
+        if self.registry is not None and self.registry.lower() != root.registry.address.lower():
+            _usage(f"--registry {self.registry} is not the trust root's {root.registry.address}")
+        if self.offline:
+            asked = [
+                name
+                for name, given in (
+                    ("--rpc", self.rpc_urls),
+                    ("--node-url", self.node_url),
+                    ("--crl-url", self.revocation.crl_urls),
+                )
+                if given
+            ]
+            if asked:
+                _usage(f"--offline asks no one over the network: drop {', '.join(asked)}")
+        if self.finality is not None:
+            _usage("--finality does not apply with --trust-root: its signer history decides")
+        try:
+            return VerificationPolicy.for_trust_root(
+                root,
+                rpc_urls=() if self.offline else (self.rpc_urls or (DEFAULT_RPC_URL,)),
+                trust_anchors=self.trust_anchors,
+                revocation=self.revocation,
+                node_url=self.node_url,
+                require_revocation_check=not self.skip_revocation,
+                offline=self.offline,
+            )
+        except PolicyError as exc:
+            _usage(str(exc))
+
+
+def _read_trust_root(path: Path) -> TrustRoot:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _usage(f"cannot read the trust root {path}: {exc.strerror}")
+    try:
+        return load_trust_root(data)
+    except TrustRootError as exc:
+        _usage(f"{path} is not a valid trust root: {exc}")
+
 
 def _revocation_warning(verdict: Verdict, warnings: list[str]) -> None:
     """Say plainly when the verdict rests on a revocation check that did not happen."""
     check = verdict.check(DOCUMENT_REVOCATION)
     if check is None:
+        return
+    if verdict.status is VerdictStatus.VALID_AS_OF:
+        warnings.append(
+            "verified offline: valid as of the bundle's chain evidence (block "
+            f"{verdict.facts.as_of_block}) only. Whether governance withdrew the head, or the "
+            "municipality revoked the document, after that is not known offline: verify online "
+            "with --node-url before relying on it for anything that needs the current state."
+        )
         return
     if check.outcome is Outcome.UNKNOWN and check.detail == REVOCATION_NOT_CHECKED:
         warnings.append(
@@ -385,7 +467,8 @@ def _print_human(verdict: Verdict, warnings: list[str], show_signer: bool) -> No
     click.echo(verdict.summary)
     width = max(len(check.name) for check in verdict.checks)
     for check in verdict.checks:
-        click.echo(f"  [{_MARKS[check.outcome]}] {check.name:<{width}}  {check.detail}")
+        mark = "asof" if check.as_of else _MARKS[check.outcome]
+        click.echo(f"  [{mark}] {check.name:<{width}}  {check.detail}")
     if show_signer:
         click.echo("signer (personal data): " + _personal_line(verdict))
     for warning in warnings:

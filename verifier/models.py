@@ -73,6 +73,11 @@ class VerdictFacts:
     confirmations: int | None = None
     signer: dict[str, Any] | None = None
     revocation: dict[str, Any] | None = None
+    as_of_block: int | None = None
+    """Offline: the block the chain evidence shows the registry's state at."""
+    as_of_time: datetime | None = None
+    timestamped_at: datetime | None = None
+    """A trusted TSA's genTime for the head (from the bundle's evidence)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,9 @@ class VerdictFacts:
             "confirmations": self.confirmations,
             "signer": self.signer,
             "revocation": self.revocation,
+            "as_of_block": self.as_of_block,
+            "as_of_time": _iso(self.as_of_time),
+            "timestamped_at": _iso(self.timestamped_at),
         }
 
 
@@ -173,7 +181,17 @@ def _summary(
             f"anchored {_iso(facts.anchored_at)} in block {facts.block_number} "
             f"of chain {facts.chain_id}"
         )
-    text = "VALID: " + " ".join(parts)
+    if facts.timestamped_at is not None:
+        parts.append(f"(TSA time {_iso(facts.timestamped_at)})")
+    if status is VerdictStatus.VALID_AS_OF:
+        text = (
+            f"VALID AS OF EVIDENCE (block {facts.as_of_block}, {_iso(facts.as_of_time)}): "
+            + " ".join(parts)
+            + "; not known offline: a withdrawal of the head or a revocation of the document "
+            "after that"
+        )
+    else:
+        text = "VALID: " + " ".join(parts)
     if facts.signer is not None:
         text += f"; signed with JPKI certificate serial 0x{facts.signer['serial']}"
     skip = Outcome.SKIPPED

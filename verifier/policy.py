@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from eth_utils.address import is_address, to_checksum_address
 
+from protocol.trust_root import TrustRoot
 from verifier.errors import PolicyError
-from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy
+from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, parse_certificate
 
 DEFAULT_RPC_TIMEOUT: Final = 10.0
 DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -45,6 +46,13 @@ class VerificationPolicy:
     - `now`: the current time, or a function returning it (tests pin it).
     - `require_signature`: verify the JPKI signer and signature (off only for anchoring-only
       checks; the verdict then lists them as skipped).
+    - `trust_root`: the consortium's trust root (`protocol.trust_root`): a version-3 bundle's
+      chain evidence is checked against it (signer-set history, registry, TSAs). Its chain id
+      and registry must be the policy's (`for_trust_root` takes them from it).
+    - `offline`: decide every check from the bundle's evidence and local files, asking no
+      endpoint, node, CRL URL or OCSP responder; needs `trust_root`. What only the network can
+      tell (a later withdrawal, suspension or revocation) makes the verdict ``valid_as_of``,
+      never ``valid`` (docs/PROTOCOL.md, "Offline verification").
     """
 
     rpc_urls: Sequence[str]
@@ -60,9 +68,26 @@ class VerificationPolicy:
     signer_policy: SignerPolicy = field(default_factory=SignerPolicy)
     rpc_timeout: float = DEFAULT_RPC_TIMEOUT
     max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+    trust_root: TrustRoot | None = None
+    offline: bool = False
+
+    @classmethod
+    def for_trust_root(cls, trust_root: TrustRoot, **options: Any) -> VerificationPolicy:
+        """A policy pinned to `trust_root`'s chain and registry, its J-LIS CAs the trust
+        anchors unless `trust_anchors` is given; other options as for the constructor."""
+        options.setdefault("rpc_urls", ())
+        if not options.get("trust_anchors"):
+            options["trust_anchors"] = [parse_certificate(der) for der in trust_root.jpki_anchors]
+        return cls(
+            registry=trust_root.registry.address,
+            chain_id=trust_root.chain_id,
+            trust_root=trust_root,
+            **options,
+        )
 
     def __post_init__(self) -> None:
         self._check_chain()
+        self._check_trust_root()
         anchors = tuple(self.trust_anchors)
         for anchor in anchors:
             if not isinstance(anchor, JPKICertificate):
@@ -102,6 +127,37 @@ class VerificationPolicy:
             isinstance(depth, bool) or not isinstance(depth, int) or depth < 0
         ):
             raise PolicyError("finality_depth must be a non-negative integer (or None: ask)")
+
+    def _check_trust_root(self) -> None:
+        root = self.trust_root
+        if root is not None:
+            if root.chain_id != self.chain_id:
+                raise PolicyError(
+                    f"chain_id {self.chain_id} is not the trust root's chain id {root.chain_id}"
+                )
+            if to_checksum_address(root.registry.address) != self.registry:
+                raise PolicyError(
+                    f"registry {self.registry} is not the trust root's {root.registry.address}"
+                )
+        if not self.offline:
+            return
+        if root is None:
+            raise PolicyError("offline verification needs a trust root (trust_root)")
+        network = [
+            name
+            for name, used in (
+                ("rpc_urls", bool(self.rpc_urls)),
+                ("node_url", self.node_url is not None),
+                ("revocation.crl_urls", bool(self.revocation.crl_urls)),
+                ("revocation.ocsp_responder_url", self.revocation.ocsp_responder_url is not None),
+                ("revocation.use_certificate_ocsp_urls", self.revocation.use_certificate_ocsp_urls),
+            )
+            if used
+        ]
+        if network:
+            raise PolicyError(
+                "offline verification asks no one over the network; drop " + ", ".join(network)
+            )
 
     def current_time(self) -> datetime:
         """The policy's idea of now, in UTC."""

@@ -36,6 +36,7 @@ from verifier.policy import VerificationPolicy
 from verifier.rules.anchoring import anchoring_checks
 from verifier.rules.context import Context
 from verifier.rules.document import document_leaf
+from verifier.rules.evidence import EvidenceFacts
 from verifier.rules.revocation import document_revocation
 from verifier.rules.signature import signature_checks
 
@@ -82,7 +83,7 @@ class Verifier:
         if cache_ttl > 0:
             reader = CachingChainReader(reader, cache_ttl)
         self._chain = reader
-        if node_status is None and policy.node_url is not None:
+        if node_status is None and policy.node_url is not None and not policy.offline:
             node_status = NodeStatusClient(policy.node_url, timeout=policy.rpc_timeout)
         self._node_status = node_status
         self._cache_ttl = cache_ttl
@@ -152,6 +153,7 @@ def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
         bundle.anchor,
         lg_code=leaf.lg_code,
         not_after_anchor=(("signing time", leaf.signing_time), ("issue time", leaf.issued_at)),
+        evidence=bundle.evidence,
     )
     signature, signer = signature_checks(context, bundle, digest)
     revocation, revocation_facts = document_revocation(context, bundle)
@@ -167,7 +169,7 @@ def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
     }
     return Verdict.from_checks(
         [found[name] for name in CHECK_ORDER],
-        _facts(bundle, anchoring.facts, revocation_facts, signer),
+        _facts(bundle, anchoring.facts, revocation_facts, signer, anchoring.evidence),
         signer,
     )
 
@@ -177,10 +179,21 @@ def _facts(
     chain: AnchorFacts | None,
     revocation: dict[str, Any] | None,
     signer_cert: JPKICertificate | None,
+    evidence: EvidenceFacts | None = None,
 ) -> VerdictFacts:
     leaf = bundle.leaf
     anchor = bundle.anchor
     record = chain.record if chain is not None else None
+    anchored_at = record.timestamp if record is not None else None
+    confirmations = (
+        chain.latest_block - anchor.block_number
+        if chain is not None and anchor is not None
+        else None
+    )
+    if evidence is not None:
+        anchored_at = anchored_at if anchored_at is not None else evidence.anchored_at
+        if confirmations is None:
+            confirmations = evidence.confirmations
     signer = None
     if signer_cert is not None:
         signer = {
@@ -201,14 +214,17 @@ def _facts(
         node=anchor.node if anchor else None,
         tx_hash="0x" + anchor.tx_hash.hex() if anchor else None,
         block_number=anchor.block_number if anchor else None,
-        anchored_at=from_unix_seconds(record.timestamp) if record is not None else None,
-        confirmations=(
-            chain.latest_block - anchor.block_number
-            if chain is not None and anchor is not None
-            else None
-        ),
+        anchored_at=from_unix_seconds(anchored_at) if anchored_at is not None else None,
+        confirmations=confirmations,
         signer=signer,
         revocation=revocation,
+        as_of_block=evidence.as_of_block if evidence is not None else None,
+        as_of_time=(
+            from_unix_seconds(evidence.as_of_time)
+            if evidence is not None and evidence.as_of_time is not None
+            else None
+        ),
+        timestamped_at=evidence.timestamped_at if evidence is not None else None,
     )
 
 

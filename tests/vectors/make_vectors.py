@@ -61,6 +61,8 @@ from protocol.leaf import (
     unix_seconds,
 )
 from protocol.merkle import MerkleTree
+from protocol.trust_root import dump_trust_root
+from tests.vectors.evidence_chain import ANCHOR_BLOCK, Anchor, build_chain
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 
 VECTORS = Path(__file__).resolve().parent
@@ -672,7 +674,7 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
             "cut in half",
         ),
         ("array.json", b"[1, 2, 3]\n", "bundle", "a JSON array, not an object"),
-        ("wrong-version.json", variant(_set("version", 3)), "version", "version 3"),
+        ("wrong-version.json", variant(_set("version", 4)), "version", "version 4"),
         ("missing-version.json", variant(drop("version")), "version", "no version field"),
         (
             "truncated-base64.json",
@@ -955,6 +957,94 @@ def build_vectors(root: Path = VECTORS) -> dict[str, bytes]:
         files[name] = content
         expected["malformed"][name] = {"field": field, "description": description}
     files["expected.json"] = _json_bytes(expected)
+    files.update(_v3_vectors(log, material, resident))
+    return files
+
+
+V3_MUTATIONS: tuple[tuple[str, str, int, str], ...] = (
+    # (file name, evidence field, byte to flip (negative: from the end), the check that fails)
+    ("anchor-header", "headers.0", 40, "anchor_transaction"),
+    ("later-header", "headers.1", 100, "finality"),
+    ("seal", "headers.2", -40, "finality"),
+    ("receipt-proof-node", "receipt.proof.0", -3, "head_anchored"),
+    ("receipt-log", "receipt.value", -1, "head_anchored"),
+    ("transaction-proof-node", "transaction.proof.0", -3, "anchor_transaction"),
+    ("transaction", "transaction.value", -1, "anchor_transaction"),
+    ("account-proof-node", "state.account_proof.0", -3, "head_not_withdrawn"),
+)
+
+
+def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str, bytes]:
+    """Version-3 bundles over a synthetic Clique chain (tests/vectors/evidence_chain.py): the
+    valid one and one per altered piece of evidence, each with its online verdict (chain facts
+    from v3/chain.json, evidence checked against v3/trust-root.json) and its offline one."""
+    head = log.head0
+    synthetic = build_chain(
+        Anchor(CHAIN_ID, REGISTRY, NODE, LG_CODE, head.seq, head.tree.size, head.tree.root,
+               unix_seconds(head.time))
+    )  # fmt: skip
+    anchor = dataclasses.replace(
+        head.anchor(),
+        tx_hash=synthetic.tx_hash,
+        block_number=ANCHOR_BLOCK,
+        block_hash=synthetic.block_hash,
+    )
+    valid = bundle_to_json(
+        build_bundle(
+            entry=log.cms_entry,
+            salt=salt_for("resident-record"),
+            signature=material.cms,
+            certificates=[material.signer_der, material.ca_der],
+            inclusion=head.inclusion(Log.CMS_INDEX),
+            head=head.section(),
+            anchor=anchor,
+            evidence=synthetic.evidence,
+        )
+    )
+    root = dataclasses.replace(synthetic.trust_root, jpki_anchors=(material.ca_der,))
+    files = {
+        "v3/chain.json": _json_bytes(synthetic.chain),
+        "v3/trust-root.json": (dump_trust_root(root) + "\n").encode(),
+        "v3/bundles/valid.json": _json_bytes(valid),
+    }
+    expected: dict[str, Any] = {
+        "description": (
+            "Version-3 bundles (chain evidence) over the synthetic chain of "
+            "tests/vectors/evidence_chain.py. Policy: v3/trust-root.json, CRL signing/crl.der, "
+            f"now {VERIFY_AT}, revocation check not required. Online: chain facts from "
+            "v3/chain.json and the evidence checked too; offline: the evidence alone. Both must "
+            "agree: valid online is valid_as_of offline, and an altered piece of evidence fails "
+            "the same check either way."
+        ),
+        "verify_at": VERIFY_AT,
+        "bundles": {
+            "v3/bundles/valid.json": {
+                "document": document,
+                "online": "valid",
+                "offline": "valid_as_of",
+                "failed_check": None,
+            }
+        },
+    }
+    for name, field, position, check in V3_MUTATIONS:
+        mutated = copy.deepcopy(valid)
+        target: Any = mutated["evidence"]
+        keys = [int(k) if k.lstrip("-").isdigit() else k for k in field.split(".")]
+        for key in keys[:-1]:
+            target = target[key]
+        raw = bytearray(bytes.fromhex(target[keys[-1]][2:]))
+        raw[position] ^= 0x01
+        target[keys[-1]] = "0x" + raw.hex()
+        path = f"v3/bundles/invalid/{name}.json"
+        files[path] = _json_bytes(mutated)
+        expected["bundles"][path] = {
+            "document": document,
+            "online": "invalid",
+            "offline": "invalid",
+            "failed_check": check,
+            "description": f"evidence.{field}: byte {position} flipped",
+        }
+    files["v3/expected.json"] = _json_bytes(expected)
     return files
 
 

@@ -26,11 +26,13 @@ from protocol.checks import (
     Check,
     Outcome,
 )
+from protocol.evidence import EvidenceSection
 from protocol.merkle import ProofError, verify_inclusion
 from protocol.registry_abi import NodeStatus
 from verifier.chain import AnchorFacts
 from verifier.errors import EvidenceUnavailableError
 from verifier.rules.context import Context
+from verifier.rules.evidence import EvidenceFacts, evidence_checks
 
 ANCHORING_CHECKS = CHECK_ORDER[
     CHECK_ORDER.index(MERKLE_INCLUSION) : CHECK_ORDER.index(ANCHOR_TIME) + 1
@@ -44,6 +46,7 @@ class Anchoring:
 
     checks: dict[str, Check]
     facts: AnchorFacts | None
+    evidence: EvidenceFacts | None = None
 
     def first_problem(self) -> Check | None:
         for name in ANCHORING_CHECKS:
@@ -62,6 +65,7 @@ def anchoring_checks(
     *,
     lg_code: int,
     not_after_anchor: Sequence[tuple[str, int]],
+    evidence: EvidenceSection | None = None,
 ) -> Anchoring:
     checks: dict[str, Check] = {}
 
@@ -110,24 +114,99 @@ def anchoring_checks(
         )
     if not (checks[CHAIN_ID].passed and checks[REGISTRY].passed):
         return skip_rest("the anchor is on a chain or registry this verifier does not trust")
-    try:
-        facts = context.read_chain(head, anchor)
-    except EvidenceUnavailableError as exc:
-        add(HEAD_ANCHORED, Outcome.UNKNOWN, f"cannot read the chain: {exc}")
-        return skip_rest("no chain evidence (see head_anchored)")
+    return _chain_checks(context, checks, head, anchor, lg_code, not_after_anchor, evidence)
 
-    checks[HEAD_ANCHORED] = head_anchored(facts, head, anchor)
-    checks[ANCHOR_TRANSACTION] = anchor_transaction(facts, head, anchor, policy.registry)
-    checks[HEAD_NOT_WITHDRAWN] = head_not_withdrawn(facts)
-    checks[NODE_AUTHORISED] = node_authorised(facts, anchor, lg_code)
+
+def _chain_checks(
+    context: Context,
+    checks: dict[str, Check],
+    head: HeadSection,
+    anchor: AnchorSection,
+    lg_code: int,
+    not_after: Sequence[tuple[str, int]],
+    evidence: EvidenceSection | None,
+) -> Anchoring:
+    """Checks 6-11: from the chain, from the bundle's evidence (offline), or from both."""
+    policy = context.policy
+    offline = None
+    if evidence is not None and policy.trust_root is not None:
+        offline = evidence_checks(
+            context, evidence, head, anchor, lg_code=lg_code, not_after=not_after
+        )
+    facts = None
+    if not policy.offline:
+        try:
+            facts = context.read_chain(head, anchor)
+        except EvidenceUnavailableError as exc:
+            if offline is None:
+                checks[HEAD_ANCHORED] = Check(
+                    HEAD_ANCHORED, Outcome.UNKNOWN, f"cannot read the chain: {exc}"
+                )
+                return _skip_rest(checks, "no chain evidence (see head_anchored)")
+    if facts is None:  # offline, or the chain is out of reach: the evidence decides
+        if offline is None:
+            checks[HEAD_ANCHORED] = Check(
+                HEAD_ANCHORED,
+                Outcome.UNKNOWN,
+                "offline, and the bundle carries no chain evidence (a version-3 bundle does, "
+                "once its anchor is final): verify online, or fetch the bundle again",
+            )
+            return _skip_rest(checks, "no chain evidence (see head_anchored)")
+        checks.update(offline.checks)
+        return Anchoring(checks, None, offline.facts)
+    checks.update(_online_checks(context, facts, head, anchor, lg_code, not_after))
+    if offline is None:
+        return Anchoring(checks, facts)
+    for name, found in offline.checks.items():
+        checks[name] = _merged(checks[name], found)
+    return Anchoring(checks, facts, offline.facts)
+
+
+def _skip_rest(checks: dict[str, Check], reason: str) -> Anchoring:
+    for name in ANCHORING_CHECKS:
+        checks.setdefault(name, Check(name, Outcome.SKIPPED, reason))
+    return Anchoring(checks, None)
+
+
+def _online_checks(
+    context: Context,
+    facts: AnchorFacts,
+    head: HeadSection,
+    anchor: AnchorSection,
+    lg_code: int,
+    not_after: Sequence[tuple[str, int]],
+) -> dict[str, Check]:
+    checks = {
+        HEAD_ANCHORED: head_anchored(facts, head, anchor),
+        ANCHOR_TRANSACTION: anchor_transaction(facts, head, anchor, context.policy.registry),
+        HEAD_NOT_WITHDRAWN: head_not_withdrawn(facts),
+        NODE_AUTHORISED: node_authorised(facts, anchor, lg_code),
+    }
     if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
         checks[FINALITY] = finality(facts, anchor)
-        checks[ANCHOR_TIME] = anchor_time(context, facts, not_after_anchor)
+        checks[ANCHOR_TIME] = anchor_time(context, facts, not_after)
     else:
         reason = "the anchor itself did not verify"
-        add(FINALITY, Outcome.SKIPPED, reason)
-        add(ANCHOR_TIME, Outcome.SKIPPED, reason)
-    return Anchoring(checks, facts)
+        checks[FINALITY] = Check(FINALITY, Outcome.SKIPPED, reason)
+        checks[ANCHOR_TIME] = Check(ANCHOR_TIME, Outcome.SKIPPED, reason)
+    return checks
+
+
+def _merged(online: Check, evidence: Check) -> Check:
+    """An online check and the same check from the bundle's evidence: a failure of either
+    fails it (the evidence contradicting the chain is as bad as the chain contradicting the
+    bundle); else the chain's answer, which is current, and the evidence's when the chain
+    could not decide."""
+    if online.outcome is Outcome.FAILED:
+        return online
+    if evidence.outcome is Outcome.FAILED:
+        return evidence
+    if online.outcome is Outcome.PASSED:
+        suffix = "; the chain evidence agrees" if evidence.passed else ""
+        return Check(online.name, online.outcome, online.detail + suffix)
+    if evidence.passed:
+        return evidence
+    return online
 
 
 def anchor_time(

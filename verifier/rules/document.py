@@ -21,6 +21,5 @@ def document_leaf(bundle: ProofBundle, digest: bytes) -> Check:
     return Check(
         DOCUMENT_LEAF,
         Outcome.PASSED,
-        f"document SHA-256 {digest.hex()} with the bundle's salt gives leaf hash "
-        f"{computed.hex()}",
+        f"document SHA-256 {digest.hex()} with the bundle's salt gives leaf hash {computed.hex()}",
     )

@@ -30,6 +30,13 @@ NOT_CHECKED_BY_CHOICE = (
     "revocation and no issuing node was asked, so a revoked document would pass"
 )
 
+NOT_KNOWN_OFFLINE = (
+    "not known offline: the bundle carries no revocation, and only the issuing node can say "
+    "whether the municipality revoked the document (or whether a revocation was cut from the "
+    "bundle); verify online with the node's URL to rule it out"
+)
+"""The detail of document_revocation in offline verification without a revocation section."""
+
 
 def document_revocation(
     context: Context, bundle: ProofBundle
@@ -41,6 +48,8 @@ def document_revocation(
             return check, facts
     node = context.node_status
     if node is None:
+        if context.policy.offline:
+            return Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_KNOWN_OFFLINE, as_of=True), None
         if context.policy.require_revocation_check:
             return Check(DOCUMENT_REVOCATION, Outcome.UNKNOWN, REVOCATION_NOT_CHECKED), None
         return Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_CHECKED_BY_CHOICE), None

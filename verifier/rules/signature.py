@@ -149,4 +149,3 @@ def signature(bundle: ProofBundle, digest: bytes, value: bytes, cert: JPKICertif
         "detached CMS SignedData over the document verifies (messageDigest is the "
         "document's SHA-256, signed by certificates[0])",
     )
-

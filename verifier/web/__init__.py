@@ -46,6 +46,7 @@ class PageConfig:
     crls: Sequence[bytes] = ()
     """DER CRLs of those CAs."""
     finality_depth: int | None = None
+
     def as_json(self) -> dict[str, Any]:
         urls = list(self.rpc_urls)
         return {

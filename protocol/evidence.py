@@ -1,0 +1,346 @@
+"""The `evidence` section of a version-3 proof bundle: its model, strict reading and JSON form.
+
+What it holds and how each piece is checked is docs/PROTOCOL.md section 10; checking is
+`protocol.evidence_proofs`. Reading here is syntactic only (types, hex, sizes, counts, order):
+whether the bytes prove anything is left to the checks, so a forged header or proof node is
+refused by the check it attacks, not as a format error. Every blob is bounded, so a hostile
+bundle cannot make a verifier decode or hash without limit.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from protocol.errors import BundleFormatError
+
+MAX_EVIDENCE_HEADERS: Final = 256
+"""Headers from the anchor block to finality: ⌊N/2⌋+2 at least, so a consortium of up to about
+500 signers (a few hundred kilobytes of headers; the bundle's 1 MiB bounds the rest)."""
+MAX_HEADER_BYTES: Final = 16 * 1024
+"""One header's RLP: a checkpoint lists every signer in extraData (20 bytes each)."""
+MAX_PROOF_NODES: Final = 64
+"""A trie path has at most 64 nibbles of key, so at most 64 nodes plus extensions never
+exceed that in practice (account, storage, receipt and transaction tries hold hashed or short
+keys)."""
+MAX_TRIE_NODE_BYTES: Final = 64 * 1024
+"""One trie node (a receipts-trie leaf holds a whole receipt: an `anchorMany` one logs every
+head it anchored)."""
+MAX_STORAGE_SLOTS: Final = 16
+"""The node record (4 slots, more for a name of 32 bytes or more) and the anchor record."""
+MAX_TOKEN_BYTES: Final = 64 * 1024
+"""An RFC 3161 token (the TSA's certificate chain is the bulk)."""
+MAX_INDEX: Final = 2**32 - 1
+"""Transaction positions in a block."""
+
+EVIDENCE_FIELDS: Final = ("headers", "receipt", "transaction", "state", "timestamp")
+RECEIPT_FIELDS: Final = ("index", "value", "proof")
+TRANSACTION_FIELDS: Final = ("value", "proof")
+STATE_FIELDS: Final = ("block_number", "account_proof", "slots")
+SLOT_FIELDS: Final = ("slot", "value", "proof")
+EVIDENCE_SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "evidence": EVIDENCE_FIELDS,
+    "evidence.receipt": RECEIPT_FIELDS,
+    "evidence.transaction": TRANSACTION_FIELDS,
+    "evidence.state": STATE_FIELDS,
+    "evidence.state.slots[]": SLOT_FIELDS,
+}
+"""The fields of each object, for the schema-consistency test and for producers."""
+
+_HEX_BLOB: Final = re.compile(r"0x(?:[0-9a-f]{2})+")
+_WORD: Final = re.compile(r"0x[0-9a-f]{64}")
+_FIELD_NAME: Final = re.compile(r"[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvidence:
+    """The anchoring transaction's receipt: its position in the anchor block, its consensus
+    encoding, and the receipts-trie nodes proving it under `receiptsRoot`."""
+
+    index: int
+    value: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvidence:
+    """The anchoring transaction's consensus encoding (keccak of it is `anchor.tx_hash`) and
+    the transactions-trie nodes proving it at the receipt's index under `transactionsRoot`."""
+
+    value: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotEvidence:
+    """One registry storage slot: its value and its storage proof (`eth_getProof`)."""
+
+    slot: int
+    value: int
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvidence:
+    """The registry's account proof and storage proofs at `block_number`, a block whose header
+    the evidence carries (producers use the last one: the finality block)."""
+
+    block_number: int
+    account_proof: tuple[bytes, ...]
+    slots: tuple[SlotEvidence, ...]
+
+    def slot_proofs(self) -> dict[int, tuple[bytes, ...]]:
+        return {entry.slot: entry.proof for entry in self.slots}
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSection:
+    """Everything a verifier needs, with a trust root, to decide checks 6-11 offline."""
+
+    headers: tuple[bytes, ...]
+    """RLP of the anchor block's header and each header on top of it, in order."""
+    receipt: ReceiptEvidence
+    transaction: TransactionEvidence
+    state: StateEvidence
+    timestamp: bytes | None = None
+    """DER RFC 3161 TimeStampToken over the signed head, when the node has one."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def parse_evidence(obj: object, path: str = "evidence") -> EvidenceSection:
+    """Validate decoded JSON as an evidence section; BundleFormatError names the field."""
+    section = _object(obj, path)
+    prefix = path + "."
+    _only(section, EVIDENCE_FIELDS, prefix)
+    headers = _blobs(
+        _required(section, "headers", prefix),
+        prefix + "headers",
+        low=1,
+        high=MAX_EVIDENCE_HEADERS,
+        blob_bytes=MAX_HEADER_BYTES,
+    )
+    receipt = _receipt(_required(section, "receipt", prefix), prefix + "receipt")
+    transaction = _transaction(_required(section, "transaction", prefix), prefix + "transaction")
+    state = _state(_required(section, "state", prefix), prefix + "state")
+    timestamp = None
+    if "timestamp" in section:
+        timestamp = _base64(section["timestamp"], prefix + "timestamp", MAX_TOKEN_BYTES)
+    return EvidenceSection(headers, receipt, transaction, state, timestamp)
+
+
+def _receipt(obj: object, path: str) -> ReceiptEvidence:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only(section, RECEIPT_FIELDS, prefix)
+    return ReceiptEvidence(
+        index=_int(_required(section, "index", prefix), prefix + "index", 0, MAX_INDEX),
+        value=_blob(_required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
+        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=1),
+    )
+
+
+def _transaction(obj: object, path: str) -> TransactionEvidence:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only(section, TRANSACTION_FIELDS, prefix)
+    return TransactionEvidence(
+        value=_blob(_required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
+        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=1),
+    )
+
+
+def _state(obj: object, path: str) -> StateEvidence:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only(section, STATE_FIELDS, prefix)
+    block = _int(_required(section, "block_number", prefix), prefix + "block_number", 1, 2**63 - 1)
+    account = _proof(_required(section, "account_proof", prefix), prefix + "account_proof", low=1)
+    raw_slots = _required(section, "slots", prefix)
+    if type(raw_slots) is not list:
+        raise BundleFormatError(prefix + "slots", "must be an array of storage proofs")
+    if not 1 <= len(raw_slots) <= MAX_STORAGE_SLOTS:
+        raise BundleFormatError(
+            prefix + "slots", f"has {len(raw_slots)} entries; 1 to {MAX_STORAGE_SLOTS} allowed"
+        )
+    slots = tuple(_slot(item, f"{prefix}slots[{i}]") for i, item in enumerate(raw_slots))
+    for i in range(1, len(slots)):
+        if slots[i].slot <= slots[i - 1].slot:
+            raise BundleFormatError(
+                f"{prefix}slots[{i}].slot", "slots must be in ascending order, each once"
+            )
+    return StateEvidence(block, account, slots)
+
+
+def _slot(obj: object, path: str) -> SlotEvidence:
+    section = _object(obj, path)
+    prefix = path + "."
+    _only(section, SLOT_FIELDS, prefix)
+    return SlotEvidence(
+        slot=_word(_required(section, "slot", prefix), prefix + "slot"),
+        value=_word(_required(section, "value", prefix), prefix + "value"),
+        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=0),
+    )
+
+
+def _proof(value: object, path: str, *, low: int) -> tuple[bytes, ...]:
+    return _blobs(value, path, low=low, high=MAX_PROOF_NODES, blob_bytes=MAX_TRIE_NODE_BYTES)
+
+
+def _blobs(value: object, path: str, *, low: int, high: int, blob_bytes: int) -> tuple[bytes, ...]:
+    if type(value) is not list:
+        raise BundleFormatError(path, "must be an array of 0x-prefixed hex strings")
+    if not low <= len(value) <= high:
+        raise BundleFormatError(path, f"has {len(value)} entries; {low} to {high} allowed")
+    return tuple(_blob(item, f"{path}[{i}]", blob_bytes) for i, item in enumerate(value))
+
+
+def _blob(value: object, path: str, limit: int) -> bytes:
+    if type(value) is not str:
+        raise BundleFormatError(path, f"must be a hex string, not {_kind(value)}")
+    if len(value) > 2 + 2 * limit:
+        raise BundleFormatError(path, f"more than {limit} bytes")
+    if _HEX_BLOB.fullmatch(value) is None:
+        raise BundleFormatError(
+            path, 'not "0x" and a non-empty even number of lowercase hex characters'
+        )
+    return bytes.fromhex(value[2:])
+
+
+def _word(value: object, path: str) -> int:
+    if type(value) is not str or _WORD.fullmatch(value) is None:
+        raise BundleFormatError(path, 'not "0x" and 64 lowercase hex characters (a 32-byte word)')
+    return int(value[2:], 16)
+
+
+def _base64(value: object, path: str, limit: int) -> bytes:
+    if type(value) is not str or not value:
+        raise BundleFormatError(path, "must be a non-empty base64 string")
+    if len(value) > limit * 4 // 3 + 4:
+        raise BundleFormatError(path, f"more than {limit} bytes")
+    try:
+        raw = binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise BundleFormatError(path, "not valid base64") from None
+    if _b64(raw) != value:
+        raise BundleFormatError(path, "base64 is not in canonical padded form")
+    return raw
+
+
+def _int(value: object, path: str, low: int, high: int) -> int:
+    if type(value) is not int:
+        raise BundleFormatError(path, f"must be an integer, not {_kind(value)}")
+    if not low <= value <= high:
+        raise BundleFormatError(path, f"{value} is out of range ({low} to {high})")
+    return value
+
+
+def _object(value: object, path: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise BundleFormatError(path, f"must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _only(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    unknown = sorted(obj.keys() - set(allowed))
+    if unknown:
+        name = unknown[0]
+        if _FIELD_NAME.fullmatch(name) is None:
+            name = repr(name)
+        raise BundleFormatError(prefix + name, "unknown field (not part of the bundle format)")
+
+
+def _required(obj: Mapping[str, Any], name: str, prefix: str) -> Any:
+    if name not in obj:
+        raise BundleFormatError(prefix + name, "missing")
+    return obj[name]
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    for kind, name in _JSON_TYPES:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+_JSON_TYPES: Final[tuple[tuple[type, str], ...]] = (
+    (bool, "a boolean"),  # before int: bool is an int subclass
+    (int, "a number"),
+    (float, "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def evidence_to_json(evidence: EvidenceSection) -> dict[str, Any]:
+    """The section as JSON-ready data, fields in protocol order (the inverse of
+    `parse_evidence`): one evidence section has one serialisation."""
+    state = evidence.state
+    result: dict[str, Any] = {
+        "headers": [_hex(h) for h in evidence.headers],
+        "receipt": {
+            "index": evidence.receipt.index,
+            "value": _hex(evidence.receipt.value),
+            "proof": [_hex(n) for n in evidence.receipt.proof],
+        },
+        "transaction": {
+            "value": _hex(evidence.transaction.value),
+            "proof": [_hex(n) for n in evidence.transaction.proof],
+        },
+        "state": {
+            "block_number": state.block_number,
+            "account_proof": [_hex(n) for n in state.account_proof],
+            "slots": [
+                {
+                    "slot": _word_hex(s.slot),
+                    "value": _word_hex(s.value),
+                    "proof": [_hex(n) for n in s.proof],
+                }
+                for s in state.slots
+            ],
+        },
+    }
+    if evidence.timestamp is not None:
+        result["timestamp"] = _b64(evidence.timestamp)
+    return result
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _word_hex(value: int) -> str:
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+__all__ = [
+    "EVIDENCE_FIELDS",
+    "EVIDENCE_SECTION_FIELDS",
+    "MAX_EVIDENCE_HEADERS",
+    "MAX_HEADER_BYTES",
+    "MAX_PROOF_NODES",
+    "MAX_STORAGE_SLOTS",
+    "MAX_TOKEN_BYTES",
+    "MAX_TRIE_NODE_BYTES",
+    "EvidenceSection",
+    "ReceiptEvidence",
+    "SlotEvidence",
+    "StateEvidence",
+    "TransactionEvidence",
+    "evidence_to_json",
+    "parse_evidence",
+]
