@@ -149,7 +149,7 @@ class VerificationPolicy:
                 ("rpc_urls", bool(self.rpc_urls)),
                 ("node_url", self.node_url is not None),
                 ("revocation.crl_urls", bool(self.revocation.crl_urls)),
-                ("revocation.ocsp_responder_url", self.revocation.ocsp_responder_url is not None),
+                ("revocation.ocsp_urls", bool(self.revocation.ocsp_urls)),
                 ("revocation.use_certificate_ocsp_urls", self.revocation.use_certificate_ocsp_urls),
             )
             if used
