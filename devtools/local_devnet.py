@@ -24,12 +24,15 @@ from web3 import Web3
 
 from anchor import RegistryClient, connect
 from anchor.keys import load_account, write_keystore
+from audit.trust_root import ExportConfig, export_trust_root, read_certificates
+from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import generate_test_hierarchy
 from devtools.tsa import TsaError, generate_tsa
 from node.tokens import SCOPES, TokenStore
 from protocol.leaf import DocumentType
+from protocol.trust_root import dump_trust_root
 
 DEMO_TEXT = (
     "住民票の写し (demo)\n氏名: 試験 太郎\n住所: 茨城県つくば市 1-1-1\n発行: 千代田区 (demo)\n"
@@ -50,6 +53,7 @@ class DevEnvironment:
     demo_document: Path
     demo_entry: Path
     tsa: DevTsa
+    trust_root: Path
 
     def stop(self) -> None:
         self.tsa.stop()
@@ -126,6 +130,7 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         jpki = _test_ca(data_dir)
         token = _dev_token(data_dir)
         demo_document, demo_entry = _demo(data_dir, jpki)
+        trust_root = _trust_root(data_dir, layout, rpc_url, registry, jpki, tsa)
     except BaseException:
         if tsa is not None:
             tsa.stop()
@@ -144,7 +149,32 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         demo_document=demo_document,
         demo_entry=demo_entry,
         tsa=tsa,
+        trust_root=trust_root,
     )
+
+
+def _trust_root(
+    data_dir: Path, layout: NetworkLayout, rpc_url: str, registry: str, jpki: TestJPKI,
+    tsa: DevTsa,
+) -> Path:  # fmt: skip
+    """The consortium's trust root as `notary trust-root export` would write it, refreshed on
+    every start, so that bundles of this node verify offline (`notary verify --offline`)."""
+    anchors = tuple(der for pem in sorted(jpki.trust_dir.glob("*.pem"))
+                    for der in read_certificates(pem))  # fmt: skip
+    genesis = Genesis.load(layout.genesis_path)
+    root = export_trust_root(
+        ExportConfig(
+            rpc_url=rpc_url,
+            registry=registry,
+            tsa_anchors=read_certificates(tsa.trust_anchors),
+            jpki_anchors=anchors,
+            period=genesis.period,
+            epoch=genesis.epoch,
+        )
+    )
+    path = data_dir / "trust-root.json"
+    path.write_text(dump_trust_root(root) + "\n", encoding="utf-8")
+    return path
 
 
 def _node_key(data_dir: Path) -> tuple[LocalAccount, Path, Path]:

@@ -251,6 +251,12 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
         f"--node-url {public} --trust {shlex.quote(str(env.trust_dir))}",
         *(f"--crl {shlex.quote(str(p))}" for p in env.crl_files),
     ]
+    offline = [
+        f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
+        f"--trust-root {shlex.quote(str(env.trust_root))} --offline",
+        f"--trust {shlex.quote(str(env.trust_dir))}",
+        *(f"--crl {shlex.quote(str(p))}" for p in env.crl_files),
+    ]
     token_file = settings.data_dir / "dev-token"
     return "\n".join(
         [
@@ -272,11 +278,18 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
             "",
             f"  RID=$(curl -s {auth} -H 'Content-Type: application/json' \\",
             f"      --data @{entry} {api}/v1/entries | {receipt_id})",
-            f"  sleep 5; curl -s {auth} {api}/v1/receipts/$RID/bundle > bundle.json",
+            "  for i in $(seq 60); do sleep 1; \\",
+            f"      curl -sf {auth} {api}/v1/receipts/$RID/bundle > bundle.json \\",
+            "      && grep -q '\"evidence\"' bundle.json && break; done",
             "",
             "Then verify it as a bank would:",
             "",
             "  " + " \\\n      ".join(verify),
+            "",
+            "Or offline, as a bank would years from now: no chain, no node (stop them first if",
+            "you like); the bundle's evidence is checked against the consortium's trust root:",
+            "",
+            "  " + " \\\n      ".join(offline),
             "",
             "Audit the chain, the registry and this node's log as a regulator would:",
             "",
