@@ -24,6 +24,7 @@ from eth_utils.address import to_checksum_address
 
 from protocol.errors import BundleFormatError, LeafEncodingError
 from protocol.evidence import EvidenceSection, evidence_to_json, parse_evidence
+from protocol.json_fields import json_int, json_object, json_type, only_fields, required
 from protocol.leaf import (
     DOCUMENT_ENCODING_VERSIONS,
     ENCODING_VERSION,
@@ -117,18 +118,13 @@ SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "revocation.entry": REVOCATION_ENTRY_FIELDS,
 }
 """The fields of each object, for the schema-consistency test and for producers."""
-_ALLOWED: Final = {
-    fields: frozenset(fields)
-    for fields in (TOP_LEVEL_FIELDS, EVIDENCE_TOP_LEVEL_FIELDS, *SECTION_FIELDS.values())
-}
-
+_ANCHORED_NEEDS: Final = ' (an "anchored" bundle needs it)'
 _HEX32: Final = re.compile(r"[0-9a-f]{64}")
 _HEX32_0X: Final = re.compile(r"0x[0-9a-f]{64}")
 _HEX_RUN: Final = re.compile(r"[0-9a-f]*")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LG_CODE: Final = re.compile(r"[0-9]{6}")
-_FIELD_NAME: Final = re.compile(r"[A-Za-z0-9_]+")
 # A JSON string, or the unterminated rest of the text after a quote: possessive, so every
 # quote outside a string starts exactly one match and no character is looked at twice (the
 # old `"(?:[^"\\]|\\.)*"` re-scanned the rest of an unterminated string from every escaped
@@ -367,21 +363,21 @@ def _check_nesting(text: str) -> None:
 
 def parse_bundle(obj: object) -> ProofBundle:
     """Validate already-decoded JSON (e.g. from an HTTP body) as a proof bundle."""
-    top = _object(obj, "bundle")
+    top = json_object(obj, "bundle")
     version = _check_version(top)
     with_evidence = version == EVIDENCE_VERSION
-    _only_fields(top, EVIDENCE_TOP_LEVEL_FIELDS if with_evidence else TOP_LEVEL_FIELDS, "")
-    status = _status(_required(top, "status", ""), "status")
+    only_fields(top, EVIDENCE_TOP_LEVEL_FIELDS if with_evidence else TOP_LEVEL_FIELDS, "")
+    status = _status(required(top, "status", ""), "status")
     if with_evidence and status != "anchored":
         raise BundleFormatError(
             "status", 'a version-3 bundle is "anchored" (it carries the anchor\'s evidence)'
         )
-    leaf = _leaf(_required(top, "leaf", ""), ENCODING_VERSION if with_evidence else version)
-    signature = _signature(_required(top, "signature", ""))
+    leaf = _leaf(required(top, "leaf", ""), ENCODING_VERSION if with_evidence else version)
+    signature = _signature(required(top, "signature", ""))
     inclusion, head, anchor = _anchoring(top, status, "")
     evidence = None
     if with_evidence:
-        evidence = parse_evidence(_required(top, "evidence", ""), "evidence")
+        evidence = parse_evidence(required(top, "evidence", ""), "evidence")
     revocation = None
     if "revocation" in top:
         revocation = parse_revocation_section(top["revocation"], "revocation")
@@ -400,21 +396,23 @@ def parse_bundle(obj: object) -> ProofBundle:
 
 def parse_revocation_section(obj: object, path: str = "revocation") -> RevocationSection:
     """A revocation section, from a bundle or from a node's status answer."""
-    section = _object(obj, path)
-    _only_fields(section, REVOCATION_FIELDS, path + ".")
-    status = _status(_required(section, "status", path + "."), path + ".status")
+    section = json_object(obj, path)
+    only_fields(section, REVOCATION_FIELDS, path + ".")
+    status = _status(required(section, "status", path + "."), path + ".status")
     entry_path = path + ".entry"
-    raw_entry = _object(_required(section, "entry", path + "."), entry_path)
-    _only_fields(raw_entry, REVOCATION_ENTRY_FIELDS, entry_path + ".")
+    raw_entry = json_object(required(section, "entry", path + "."), entry_path)
+    only_fields(raw_entry, REVOCATION_ENTRY_FIELDS, entry_path + ".")
     prefix = entry_path + "."
-    leaf_hash = _hex32(_required(raw_entry, "leaf_hash", prefix), prefix + "leaf_hash")
+    leaf_hash = _hex32(required(raw_entry, "leaf_hash", prefix), prefix + "leaf_hash")
     entry = RevocationEntry(
         revoked_leaf_hash=_hex32(
-            _required(raw_entry, "revoked_leaf_hash", prefix), prefix + "revoked_leaf_hash"
+            required(raw_entry, "revoked_leaf_hash", prefix), prefix + "revoked_leaf_hash"
         ),
-        lg_code=_lg_code(_required(raw_entry, "lg_code", prefix), prefix + "lg_code"),
-        reason=_int(_required(raw_entry, "reason", prefix), prefix + "reason", 1, MAX_UINT16 - 1),
-        revoked_at=_time(_required(raw_entry, "revoked_at", prefix), prefix + "revoked_at"),
+        lg_code=_lg_code(required(raw_entry, "lg_code", prefix), prefix + "lg_code"),
+        reason=json_int(
+            required(raw_entry, "reason", prefix), prefix + "reason", 1, MAX_UINT16 - 1
+        ),
+        revoked_at=_time(required(raw_entry, "revoked_at", prefix), prefix + "revoked_at"),
     )
     inclusion, head, anchor = _anchoring(section, status, path + ".")
     return RevocationSection(status, entry, leaf_hash, inclusion, head, anchor)
@@ -446,40 +444,41 @@ def _anchoring(
                     prefix + name, 'not allowed while status is "pending" (nothing is anchored)'
                 )
         return None, None, None
-    inclusion = _inclusion(_required(obj, "inclusion", prefix, anchored=True), prefix + "inclusion")
-    head = _head(_required(obj, "head", prefix, anchored=True), prefix + "head")
-    anchor = _anchor(_required(obj, "anchor", prefix, anchored=True), prefix + "anchor")
+    raw_inclusion = required(obj, "inclusion", prefix, _ANCHORED_NEEDS)
+    inclusion = _inclusion(raw_inclusion, prefix + "inclusion")
+    head = _head(required(obj, "head", prefix, _ANCHORED_NEEDS), prefix + "head")
+    anchor = _anchor(required(obj, "anchor", prefix, _ANCHORED_NEEDS), prefix + "anchor")
     return inclusion, head, anchor
 
 
 def _leaf(obj: object, version: int) -> LeafSection:
-    leaf = _object(obj, "leaf")
-    _only_fields(leaf, LEAF_FIELDS, "leaf.")
+    leaf = json_object(obj, "leaf")
+    only_fields(leaf, LEAF_FIELDS, "leaf.")
     return LeafSection(
-        leaf_hash=_hex32(_required(leaf, "leaf_hash", "leaf."), "leaf.leaf_hash"),
-        salt=_hex32(_required(leaf, "salt", "leaf."), "leaf.salt"),
-        lg_code=_lg_code(_required(leaf, "lg_code", "leaf."), "leaf.lg_code"),
-        document_type=_int(
-            _required(leaf, "document_type", "leaf."), "leaf.document_type", 1, MAX_UINT16 - 1
+        leaf_hash=_hex32(required(leaf, "leaf_hash", "leaf."), "leaf.leaf_hash"),
+        salt=_hex32(required(leaf, "salt", "leaf."), "leaf.salt"),
+        lg_code=_lg_code(required(leaf, "lg_code", "leaf."), "leaf.lg_code"),
+        document_type=json_int(
+            required(leaf, "document_type", "leaf."), "leaf.document_type", 1, MAX_UINT16 - 1
         ),
-        issued_at=_time(_required(leaf, "issued_at", "leaf."), "leaf.issued_at"),
-        signing_time=_time(_required(leaf, "signing_time", "leaf."), "leaf.signing_time"),
-        signer_sha256=_hex32(_required(leaf, "signer_sha256", "leaf."), "leaf.signer_sha256"),
+        issued_at=_time(required(leaf, "issued_at", "leaf."), "leaf.issued_at"),
+        signing_time=_time(required(leaf, "signing_time", "leaf."), "leaf.signing_time"),
+        signer_sha256=_hex32(required(leaf, "signer_sha256", "leaf."), "leaf.signer_sha256"),
         version=version,
         signature_sha256=_hex32(
-            _required(leaf, "signature_sha256", "leaf."), "leaf.signature_sha256"
+            required(leaf, "signature_sha256", "leaf."), "leaf.signature_sha256"
         ),
     )
 
 
 def _signature(obj: object) -> SignatureSection:
-    section = _object(obj, "signature")
-    _only_fields(section, SIGNATURE_FIELDS, "signature.")
-    label = _required(section, "format", "signature.")
+    section = json_object(obj, "signature")
+    only_fields(section, SIGNATURE_FIELDS, "signature.")
+    label = required(section, "format", "signature.")
     if label not in ("cms", "pkcs1"):
         raise BundleFormatError("signature.format", 'must be "cms" or "pkcs1"')
-    value = _base64(_required(section, "value", "signature."), "signature.value")
-    raw_certificates = _required(section, "certificates", "signature.")
+    value = _base64(required(section, "value", "signature."), "signature.value")
+    raw_certificates = required(section, "certificates", "signature.")
     if type(raw_certificates) is not list:
         raise BundleFormatError("signature.certificates", "must be an array of base64 DER")
     if not 1 <= len(raw_certificates) <= MAX_CERTIFICATES:
@@ -495,18 +494,20 @@ def _signature(obj: object) -> SignatureSection:
 
 
 def _inclusion(obj: object, path: str) -> InclusionSection:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only_fields(section, INCLUSION_FIELDS, prefix)
-    tree_size = _int(_required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64)
-    leaf_index = _int(
-        _required(section, "leaf_index", prefix), prefix + "leaf_index", 0, MAX_UINT64
+    only_fields(section, INCLUSION_FIELDS, prefix)
+    tree_size = json_int(
+        required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64
+    )
+    leaf_index = json_int(
+        required(section, "leaf_index", prefix), prefix + "leaf_index", 0, MAX_UINT64
     )
     if leaf_index >= tree_size:
         raise BundleFormatError(
             prefix + "leaf_index", f"{leaf_index} is not below tree_size {tree_size}"
         )
-    raw_path = _required(section, "path", prefix)
+    raw_path = required(section, "path", prefix)
     if type(raw_path) is not list:
         raise BundleFormatError(prefix + "path", "must be an array of hex hashes")
     if len(raw_path) > MAX_PATH_LENGTH:
@@ -519,34 +520,34 @@ def _inclusion(obj: object, path: str) -> InclusionSection:
 
 
 def _head(obj: object, path: str) -> HeadSection:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only_fields(section, HEAD_FIELDS, prefix)
+    only_fields(section, HEAD_FIELDS, prefix)
     return HeadSection(
-        seq=_int(_required(section, "seq", prefix), prefix + "seq", 0, MAX_UINT64),
-        tree_size=_int(
-            _required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64
+        seq=json_int(required(section, "seq", prefix), prefix + "seq", 0, MAX_UINT64),
+        tree_size=json_int(
+            required(section, "tree_size", prefix), prefix + "tree_size", 1, MAX_UINT64
         ),
-        root=_hex32(_required(section, "root", prefix), prefix + "root"),
+        root=_hex32(required(section, "root", prefix), prefix + "root"),
     )
 
 
 def _anchor(obj: object, path: str) -> AnchorSection:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only_fields(section, ANCHOR_FIELDS, prefix)
+    only_fields(section, ANCHOR_FIELDS, prefix)
     return AnchorSection(
-        chain_id=_int(
-            _required(section, "chain_id", prefix), prefix + "chain_id", 1, MAX_CHAIN_INT
+        chain_id=json_int(
+            required(section, "chain_id", prefix), prefix + "chain_id", 1, MAX_CHAIN_INT
         ),
-        registry=_address(_required(section, "registry", prefix), prefix + "registry"),
-        node=_address(_required(section, "node", prefix), prefix + "node"),
-        lg_code=_lg_code(_required(section, "lg_code", prefix), prefix + "lg_code"),
-        tx_hash=_hex32_0x(_required(section, "tx_hash", prefix), prefix + "tx_hash"),
-        block_number=_int(
-            _required(section, "block_number", prefix), prefix + "block_number", 1, MAX_CHAIN_INT
+        registry=_address(required(section, "registry", prefix), prefix + "registry"),
+        node=_address(required(section, "node", prefix), prefix + "node"),
+        lg_code=_lg_code(required(section, "lg_code", prefix), prefix + "lg_code"),
+        tx_hash=_hex32_0x(required(section, "tx_hash", prefix), prefix + "tx_hash"),
+        block_number=json_int(
+            required(section, "block_number", prefix), prefix + "block_number", 1, MAX_CHAIN_INT
         ),
-        block_hash=_hex32_0x(_required(section, "block_hash", prefix), prefix + "block_hash"),
+        block_hash=_hex32_0x(required(section, "block_hash", prefix), prefix + "block_hash"),
     )
 
 
@@ -568,43 +569,12 @@ def _no_constants(name: str) -> Any:
     raise BundleFormatError("bundle", f"{name} is not a JSON number")
 
 
-def _object(obj: object, path: str) -> dict[str, Any]:
-    if type(obj) is not dict:
-        raise BundleFormatError(path, f"must be a JSON object, not {_json_type(obj)}")
-    return obj
-
-
-def _only_fields(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-    unknown = obj.keys() - _ALLOWED[allowed]
-    if unknown:
-        name = sorted(unknown)[0]
-        if _FIELD_NAME.fullmatch(name) is None:  # "", spaces, control characters: quoted
-            name = json.dumps(name)
-        raise BundleFormatError(prefix + name, "unknown field (not part of the bundle format)")
-
-
-def _required(obj: Mapping[str, Any], name: str, prefix: str, *, anchored: bool = False) -> Any:
-    try:
-        return obj[name]
-    except KeyError:
-        why = ' (an "anchored" bundle needs it)' if anchored else ""
-        raise BundleFormatError(prefix + name, f"missing{why}") from None
-
-
 def _status(value: object, path: str) -> BundleStatus:
     if value == "anchored":
         return "anchored"
     if value == "pending":
         return "pending"
     raise BundleFormatError(path, 'must be "anchored" or "pending"')
-
-
-def _int(value: object, path: str, low: int, high: int) -> int:
-    if type(value) is not int:
-        raise BundleFormatError(path, f"must be an integer, not {_json_type(value)}")
-    if not low <= value <= high:
-        raise BundleFormatError(path, f"{value} is out of range ({low} to {high})")
-    return value
 
 
 def _hex32(value: object, path: str) -> bytes:
@@ -684,7 +654,7 @@ def _base64(value: object, path: str) -> str:
     that `binascii.b2a_base64` produces, all of which decode.
     """
     if type(value) is not str:
-        raise BundleFormatError(path, f"must be a base64 string, not {_json_type(value)}")
+        raise BundleFormatError(path, f"must be a base64 string, not {json_type(value)}")
     size = len(value)
     if not size:
         raise BundleFormatError(path, "is empty")
@@ -706,25 +676,6 @@ def _base64(value: object, path: str) -> str:
     if binascii.b2a_base64(binascii.a2b_base64(last), newline=False) != last:
         raise BundleFormatError(path, "base64 is not in canonical form (non-zero padding bits)")
     return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    for kind, name in _JSON_TYPES:
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-_JSON_TYPES: Final[tuple[tuple[type, str], ...]] = (
-    (bool, "a boolean"),  # before int: bool is an int subclass
-    (int, "a number"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "an array"),
-    (dict, "an object"),
-)
 
 
 # --------------------------------------------------------------------------- producing

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol.errors import BundleFormatError
+from protocol.json_fields import json_int, json_object, json_type, only_fields, required
 
 MAX_EVIDENCE_HEADERS: Final = 256
 """Headers from the anchor block to finality: ⌊N/2⌋+2 at least, so a consortium of up to about
@@ -52,7 +52,6 @@ EVIDENCE_SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
 
 _HEX_BLOB: Final = re.compile(r"0x(?:[0-9a-f]{2})+")
 _WORD: Final = re.compile(r"0x[0-9a-f]{64}")
-_FIELD_NAME: Final = re.compile(r"[A-Za-z0-9_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +113,19 @@ class EvidenceSection:
 
 def parse_evidence(obj: object, path: str = "evidence") -> EvidenceSection:
     """Validate decoded JSON as an evidence section; BundleFormatError names the field."""
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only(section, EVIDENCE_FIELDS, prefix)
+    only_fields(section, EVIDENCE_FIELDS, prefix)
     headers = _blobs(
-        _required(section, "headers", prefix),
+        required(section, "headers", prefix),
         prefix + "headers",
         low=1,
         high=MAX_EVIDENCE_HEADERS,
         blob_bytes=MAX_HEADER_BYTES,
     )
-    receipt = _receipt(_required(section, "receipt", prefix), prefix + "receipt")
-    transaction = _transaction(_required(section, "transaction", prefix), prefix + "transaction")
-    state = _state(_required(section, "state", prefix), prefix + "state")
+    receipt = _receipt(required(section, "receipt", prefix), prefix + "receipt")
+    transaction = _transaction(required(section, "transaction", prefix), prefix + "transaction")
+    state = _state(required(section, "state", prefix), prefix + "state")
     timestamp = None
     if "timestamp" in section:
         timestamp = _base64(section["timestamp"], prefix + "timestamp", MAX_TOKEN_BYTES)
@@ -134,33 +133,34 @@ def parse_evidence(obj: object, path: str = "evidence") -> EvidenceSection:
 
 
 def _receipt(obj: object, path: str) -> ReceiptEvidence:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only(section, RECEIPT_FIELDS, prefix)
+    only_fields(section, RECEIPT_FIELDS, prefix)
     return ReceiptEvidence(
-        index=_int(_required(section, "index", prefix), prefix + "index", 0, MAX_INDEX),
-        value=_blob(_required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
-        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=1),
+        index=json_int(required(section, "index", prefix), prefix + "index", 0, MAX_INDEX),
+        value=_blob(required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
+        proof=_proof(required(section, "proof", prefix), prefix + "proof", low=1),
     )
 
 
 def _transaction(obj: object, path: str) -> TransactionEvidence:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only(section, TRANSACTION_FIELDS, prefix)
+    only_fields(section, TRANSACTION_FIELDS, prefix)
     return TransactionEvidence(
-        value=_blob(_required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
-        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=1),
+        value=_blob(required(section, "value", prefix), prefix + "value", MAX_TRIE_NODE_BYTES),
+        proof=_proof(required(section, "proof", prefix), prefix + "proof", low=1),
     )
 
 
 def _state(obj: object, path: str) -> StateEvidence:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only(section, STATE_FIELDS, prefix)
-    block = _int(_required(section, "block_number", prefix), prefix + "block_number", 1, 2**63 - 1)
-    account = _proof(_required(section, "account_proof", prefix), prefix + "account_proof", low=1)
-    raw_slots = _required(section, "slots", prefix)
+    only_fields(section, STATE_FIELDS, prefix)
+    block_number = required(section, "block_number", prefix)
+    block = json_int(block_number, prefix + "block_number", 1, 2**63 - 1)
+    account = _proof(required(section, "account_proof", prefix), prefix + "account_proof", low=1)
+    raw_slots = required(section, "slots", prefix)
     if type(raw_slots) is not list:
         raise BundleFormatError(prefix + "slots", "must be an array of storage proofs")
     if not 1 <= len(raw_slots) <= MAX_STORAGE_SLOTS:
@@ -177,13 +177,13 @@ def _state(obj: object, path: str) -> StateEvidence:
 
 
 def _slot(obj: object, path: str) -> SlotEvidence:
-    section = _object(obj, path)
+    section = json_object(obj, path)
     prefix = path + "."
-    _only(section, SLOT_FIELDS, prefix)
+    only_fields(section, SLOT_FIELDS, prefix)
     return SlotEvidence(
-        slot=_word(_required(section, "slot", prefix), prefix + "slot"),
-        value=_word(_required(section, "value", prefix), prefix + "value"),
-        proof=_proof(_required(section, "proof", prefix), prefix + "proof", low=0),
+        slot=_word(required(section, "slot", prefix), prefix + "slot"),
+        value=_word(required(section, "value", prefix), prefix + "value"),
+        proof=_proof(required(section, "proof", prefix), prefix + "proof", low=0),
     )
 
 
@@ -201,7 +201,7 @@ def _blobs(value: object, path: str, *, low: int, high: int, blob_bytes: int) ->
 
 def _blob(value: object, path: str, limit: int) -> bytes:
     if type(value) is not str:
-        raise BundleFormatError(path, f"must be a hex string, not {_kind(value)}")
+        raise BundleFormatError(path, f"must be a hex string, not {json_type(value)}")
     if len(value) > 2 + 2 * limit:
         raise BundleFormatError(path, f"more than {limit} bytes")
     if _HEX_BLOB.fullmatch(value) is None:
@@ -229,54 +229,6 @@ def _base64(value: object, path: str, limit: int) -> bytes:
     if _b64(raw) != value:
         raise BundleFormatError(path, "base64 is not in canonical padded form")
     return raw
-
-
-def _int(value: object, path: str, low: int, high: int) -> int:
-    if type(value) is not int:
-        raise BundleFormatError(path, f"must be an integer, not {_kind(value)}")
-    if not low <= value <= high:
-        raise BundleFormatError(path, f"{value} is out of range ({low} to {high})")
-    return value
-
-
-def _object(value: object, path: str) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise BundleFormatError(path, f"must be a JSON object, not {_kind(value)}")
-    return value
-
-
-def _only(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-    unknown = sorted(obj.keys() - set(allowed))
-    if unknown:
-        name = unknown[0]
-        if _FIELD_NAME.fullmatch(name) is None:
-            name = repr(name)
-        raise BundleFormatError(prefix + name, "unknown field (not part of the bundle format)")
-
-
-def _required(obj: Mapping[str, Any], name: str, prefix: str) -> Any:
-    if name not in obj:
-        raise BundleFormatError(prefix + name, "missing")
-    return obj[name]
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    for kind, name in _JSON_TYPES:
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-_JSON_TYPES: Final[tuple[tuple[type, str], ...]] = (
-    (bool, "a boolean"),  # before int: bool is an int subclass
-    (int, "a number"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "an array"),
-    (dict, "an object"),
-)
 
 
 # --------------------------------------------------------------------------- writing
