@@ -31,6 +31,7 @@ from protocol.merkle import ProofError, verify_inclusion
 from protocol.registry_abi import NodeStatus
 from verifier.chain import AnchorFacts
 from verifier.errors import EvidenceUnavailableError
+from verifier.rules.authorisation import authorisation_problems
 from verifier.rules.context import Context
 from verifier.rules.evidence import EvidenceFacts, evidence_checks
 
@@ -381,21 +382,9 @@ def node_authorised(facts: AnchorFacts, anchor: AnchorSection, lg_code: int) -> 
             Outcome.FAILED,
             f"{anchor.node} was not a registered node at block {block}",
         )
-    problems = []
-    if node.lg_code != anchor.lg_code:
-        problems.append(
-            f"the node was registered for municipality {node.lg_code:06d}, the bundle says "
-            f"{anchor.lg_code:06d}"
-        )
-    if lg_code != node.lg_code:
-        problems.append(
-            f"the document names municipality {lg_code:06d} but its node serves {node.lg_code:06d}"
-        )
     logs = facts.transaction.head_anchored if facts.transaction is not None else ()
-    if any(log.lg_code != node.lg_code for log in logs if log.node.lower() == anchor.node.lower()):
-        problems.append("the HeadAnchored event names another municipality code")
-    if node.status is not NodeStatus.ACTIVE:
-        problems.append(f"the node was {node.status.name.lower()} at block {block}")
+    logged = [log.lg_code for log in logs if log.node.lower() == anchor.node.lower()]
+    problems = authorisation_problems(node, anchor, lg_code, logged, block)
     if problems:
         return Check(NODE_AUTHORISED, Outcome.FAILED, "; ".join(problems))
     return Check(

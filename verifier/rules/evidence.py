@@ -50,9 +50,10 @@ from protocol.evidence_proofs import (
     prove_transaction,
 )
 from protocol.header import BlockHeader
-from protocol.registry_abi import HeadAnchoredLog, NodeStatus
+from protocol.registry_abi import HeadAnchoredLog
 from protocol.registry_storage import anchor_slot
 from protocol.trust_root import TrustRoot
+from verifier.rules.authorisation import authorisation_problems
 from verifier.rules.context import Context
 from verifier.timestamp import TimestampError, verify_head_timestamp
 
@@ -274,20 +275,8 @@ def _node(
     block: int,
 ) -> Check:
     node = state.node
-    problems = []
-    if node.status is not NodeStatus.ACTIVE:
-        problems.append(f"the node was {node.status.name.lower()} at block {block}")
-    if node.lg_code != anchor.lg_code:
-        problems.append(
-            f"the node is registered for municipality {node.lg_code:06d}, the bundle says "
-            f"{anchor.lg_code:06d}"
-        )
-    if lg_code != node.lg_code:
-        problems.append(
-            f"the document names municipality {lg_code:06d} but its node serves {node.lg_code:06d}"
-        )
-    if log is not None and log.lg_code != node.lg_code:
-        problems.append("the HeadAnchored log names another municipality code")
+    logged = [log.lg_code] if log is not None else []
+    problems = authorisation_problems(node, anchor, lg_code, logged, block)
     if problems:
         return Check(NODE_AUTHORISED, Outcome.FAILED, "; ".join(problems))
     return Check(
