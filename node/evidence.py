@@ -20,10 +20,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
 
 from anchor.errors import AnchorError
 from anchor.evidence import EvidenceReader, RawBlock
+from node.background import run_retrying
 from node.bundles import ChainIdentity
 from node.metrics import Metrics
 from node.models import Head, HeadEvidence, HeadState
@@ -47,7 +47,6 @@ from protocol.registry_storage import anchor_slot, name_slots, node_slot, node_s
 
 log = logging.getLogger("node.evidence")
 
-FIRST_BACKOFF: Final = 1.0
 
 
 class CaptureError(Exception):
@@ -223,20 +222,12 @@ def run_capturer(
 ) -> None:
     """The capture loop: capture what is due, back off (doubling up to `max_backoff`) while it
     fails. Nothing else waits for it."""
-    backoff = FIRST_BACKOFF
-    while not stop.is_set():
-        try:
-            capturer.step(stop)
-        except Exception as error:  # a chain failure, or anything unforeseen: retry, never die
-            capturer.metrics.evidence_errors.inc()
-            capturer.last_error = str(error)
-            if isinstance(error, CaptureError):
-                log.warning("evidence capture paused %.1f s: %s", backoff, error)
-            else:
-                log.exception("evidence capture paused %.1f s after an unexpected error", backoff)
-            stop.wait(backoff)
-            backoff = min(max_backoff, backoff * 2)
-            continue
-        capturer.last_error = None
-        backoff = FIRST_BACKOFF
-        stop.wait(poll)
+    run_retrying(
+        capturer,
+        stop,
+        what="evidence capture",
+        expected=CaptureError,
+        errors=capturer.metrics.evidence_errors,
+        max_backoff=max_backoff,
+        poll=poll,
+    )

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 
+from node.background import run_retrying
 from node.bundles import ChainIdentity
 from node.metrics import Metrics
 from node.models import HeadTimestamp
@@ -48,7 +49,6 @@ log = logging.getLogger("node.timestamping")
 QUERY_TYPE: Final = "application/timestamp-query"
 REPLY_TYPE: Final = "application/timestamp-reply"
 MAX_ANSWER_BYTES: Final = MAX_TOKEN_BYTES
-FIRST_BACKOFF: Final = 1.0
 
 
 class TimestampingError(Exception):
@@ -232,20 +232,12 @@ def run_stamper(
 ) -> None:
     """The stamping loop: stamp what is due, back off (doubling up to `max_backoff`) while the
     TSA fails. Nothing else waits for it."""
-    backoff = FIRST_BACKOFF
-    while not stop.is_set():
-        try:
-            stamper.step(stop)  # a backlog of heads must not hold up the node's shutdown
-        except Exception as error:  # a TSA failure, or anything unforeseen: retry, never die
-            stamper.metrics.timestamp_errors.inc()
-            stamper.last_error = str(error)
-            if isinstance(error, TimestampingError):
-                log.warning("timestamping paused %.1f s: %s", backoff, error)
-            else:
-                log.exception("timestamping paused %.1f s after an unexpected error", backoff)
-            stop.wait(backoff)
-            backoff = min(max_backoff, backoff * 2)
-            continue
-        stamper.last_error = None
-        backoff = FIRST_BACKOFF
-        stop.wait(poll)
+    run_retrying(
+        stamper,
+        stop,
+        what="timestamping",
+        expected=TimestampingError,
+        errors=stamper.metrics.timestamp_errors,
+        max_backoff=max_backoff,
+        poll=poll,
+    )
