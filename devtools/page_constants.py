@@ -18,13 +18,27 @@ from __future__ import annotations
 import argparse
 import enum
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from protocol import bundle, checks, finality, leaf, registry_abi
+from protocol import (
+    bundle,
+    checks,
+    clique,
+    evidence,
+    evidence_proofs,
+    finality,
+    header,
+    leaf,
+    mpt,
+    receipts,
+    registry_abi,
+    registry_storage,
+    trust_root,
+)
 from verifier import chain, policy
-from verifier.rules.revocation import REVOCATION_NOT_CHECKED
+from verifier.rules.revocation import NOT_KNOWN_OFFLINE, REVOCATION_NOT_CHECKED
 
 OUTPUT: Final = Path(__file__).resolve().parent.parent / "verifier/web/src/protocol.gen.js"
 
@@ -34,7 +48,7 @@ HEADER: Final = (
     "// (without `export`) to the top of the page's script by verifier/web/build.mjs.\n"
 )
 
-JsValue = int | str | bool | None | Sequence["JsValue"]
+JsValue = int | str | bool | None | Sequence["JsValue"] | Mapping[str, "JsValue"]
 
 
 def js(value: JsValue) -> str:
@@ -51,6 +65,9 @@ def js(value: JsValue) -> str:
         if not escaped.isascii() or not escaped.isprintable():
             raise ValueError(f"not a plain ASCII constant: {value!r}")
         return f"'{escaped}'"
+    if isinstance(value, Mapping):
+        entries = ", ".join(f"{js(key)}: {js(item)}" for key, item in value.items())
+        return "Object.freeze({" + entries + "})"
     return "Object.freeze([" + ", ".join(js(item) for item in value) + "])"
 
 
@@ -62,6 +79,11 @@ def by_code(members: Iterable[enum.IntEnum]) -> list[str | None]:
 
 def hex0x(data: bytes) -> str:
     return "0x" + data.hex()
+
+
+def layout(fields: Mapping[str, registry_storage.Field]) -> dict[str, JsValue]:
+    """A struct's members as [slot, offset, size] (registry_storage.Field)."""
+    return {name: [f.slot, f.offset, f.size] for name, f in fields.items()}
 
 
 def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
@@ -87,7 +109,10 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
         (
             "protocol.bundle: the proof bundle (PROTOCOL 5)",
             [
-                ("BUNDLE_VERSIONS", list(bundle.BUNDLE_VERSIONS), ""),
+                ("BUNDLE_VERSIONS", list(bundle.BUNDLE_VERSIONS), "= the leaf's encoding"),
+                ("BUNDLE_VERSION", bundle.BUNDLE_VERSION, "what producers write"),
+                ("EVIDENCE_VERSION", bundle.EVIDENCE_VERSION, "carries `evidence`"),
+                ("READABLE_VERSIONS", list(bundle.READABLE_VERSIONS), ""),
                 ("MAX_BUNDLE_BYTES", bundle.MAX_BUNDLE_BYTES, ""),
                 ("MAX_PATH_LENGTH", bundle.MAX_PATH_LENGTH, ""),
                 ("MAX_CERTIFICATES", bundle.MAX_CERTIFICATES, ""),
@@ -95,6 +120,7 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("MAX_NESTING", bundle.MAX_NESTING, ""),
                 ("MAX_CHAIN_INT", bundle.MAX_CHAIN_INT, "chain ids and block numbers"),
                 ("TOP_LEVEL_FIELDS", list(bundle.TOP_LEVEL_FIELDS), ""),
+                ("EVIDENCE_TOP_LEVEL_FIELDS", list(bundle.EVIDENCE_TOP_LEVEL_FIELDS), "v3"),
                 ("LEAF_FIELDS", list(bundle.LEAF_FIELDS), ""),
                 ("SIGNATURE_FIELDS", list(bundle.SIGNATURE_FIELDS), ""),
                 ("INCLUSION_FIELDS", list(bundle.INCLUSION_FIELDS), ""),
@@ -102,6 +128,56 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("ANCHOR_FIELDS", list(bundle.ANCHOR_FIELDS), ""),
                 ("REVOCATION_FIELDS", list(bundle.REVOCATION_FIELDS), ""),
                 ("REVOCATION_ENTRY_FIELDS", list(bundle.REVOCATION_ENTRY_FIELDS), ""),
+            ],
+        ),
+        (
+            "protocol.evidence: the `evidence` section of a version-3 bundle (PROTOCOL 10.1)",
+            [
+                ("MAX_EVIDENCE_HEADERS", evidence.MAX_EVIDENCE_HEADERS, ""),
+                ("MAX_HEADER_BYTES", evidence.MAX_HEADER_BYTES, ""),
+                ("MAX_PROOF_NODES", evidence.MAX_PROOF_NODES, ""),
+                ("MAX_TRIE_NODE_BYTES", evidence.MAX_TRIE_NODE_BYTES, ""),
+                ("MAX_STORAGE_SLOTS", evidence.MAX_STORAGE_SLOTS, ""),
+                ("MAX_TOKEN_BYTES", evidence.MAX_TOKEN_BYTES, ""),
+                ("MAX_INDEX", evidence.MAX_INDEX, "transaction positions"),
+                ("EVIDENCE_FIELDS", list(evidence.EVIDENCE_FIELDS), ""),
+                ("RECEIPT_FIELDS", list(evidence.RECEIPT_FIELDS), ""),
+                ("TRANSACTION_FIELDS", list(evidence.TRANSACTION_FIELDS), ""),
+                ("STATE_FIELDS", list(evidence.STATE_FIELDS), ""),
+                ("SLOT_FIELDS", list(evidence.SLOT_FIELDS), ""),
+            ],
+        ),
+        (
+            "protocol.header, clique, mpt, receipts, evidence_proofs: chain evidence (PROTOCOL 10)",
+            [
+                ("HEADER_FIELDS", [list(f) for f in header.HEADER_FIELDS], "[name, bytes|'int']"),
+                ("REQUIRED_HEADER_FIELDS", header.REQUIRED_HEADER_FIELDS, ""),
+                ("CLIQUE_VANITY", clique.VANITY, "bytes"),
+                ("CLIQUE_SEAL", clique.SEAL, "bytes: r, s, v"),
+                ("EMPTY_TRIE_ROOT", hex0x(mpt.EMPTY_TRIE_ROOT), ""),
+                ("RECEIPT_TYPES", [receipts.LEGACY, *sorted(receipts.TYPED)], ""),
+                (
+                    "TX_TO_POSITION",
+                    [evidence_proofs.TO_POSITION[t] for t in sorted(evidence_proofs.TO_POSITION)],
+                    "by transaction type",
+                ),
+            ],
+        ),
+        (
+            "protocol.registry_storage: NotaryRegistry's storage layout (PROTOCOL 10)",
+            [
+                ("NODES_SLOT", registry_storage.NODES_SLOT, "mapping(address => Node)"),
+                ("ANCHORS_SLOT", registry_storage.ANCHORS_SLOT, "address => root => anchor"),
+                ("NODE_SIZE", registry_storage.NODE_SIZE, "slots"),
+                ("NODE_LAYOUT", layout(registry_storage.NODE_FIELDS), "[slot, offset, size]"),
+                ("ANCHOR_LAYOUT", layout(registry_storage.ANCHOR_FIELDS), "[slot, offset, size]"),
+            ],
+        ),
+        (
+            "protocol.trust_root: trust-root.json (PROTOCOL 11)",
+            [
+                ("TRUST_ROOT_VERSION", trust_root.TRUST_ROOT_VERSION, ""),
+                ("MAX_TRUST_ROOT_BYTES", trust_root.MAX_TRUST_ROOT_BYTES, ""),
             ],
         ),
         (
@@ -121,6 +197,8 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             [
                 ("CHECK_ORDER", list(checks.CHECK_ORDER), ""),
                 ("REVOCATION_NOT_CHECKED", REVOCATION_NOT_CHECKED, ""),
+                ("NOT_KNOWN_OFFLINE", NOT_KNOWN_OFFLINE, "document_revocation offline"),
+                ("VERDICT_STATUSES", [s.value for s in checks.VerdictStatus], ""),
             ],
         ),
         (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import rlp
 from eth_utils.address import to_canonical_address, to_checksum_address
@@ -30,7 +31,7 @@ from protocol.registry_storage import anchor_slot, decode_anchor, decode_node, p
 
 # Position of `to` in each transaction type's RLP list (legacy, EIP-2930, then EIP-1559 and
 # the later types, which keep the 1559 prefix).
-_TO_POSITION = {0: 3, 1: 4, 2: 5, 3: 5, 4: 5}
+TO_POSITION: Final = {0: 3, 1: 4, 2: 5, 3: 5, 4: 5}
 
 
 def _prefixed(error: EvidenceError) -> EvidenceError:
@@ -136,13 +137,13 @@ def transaction_to(raw: bytes) -> bytes:
     if not raw:
         raise EvidenceError("evidence.transaction.value", "empty")
     kind, payload = (0, raw) if raw[0] >= 0xC0 else (raw[0], raw[1:])
-    if kind not in _TO_POSITION:
+    if kind not in TO_POSITION:
         raise EvidenceError("evidence.transaction.value", f"unknown transaction type {kind}")
     try:
         items = rlp.decode(payload)
     except DecodingError as error:
         raise EvidenceError("evidence.transaction.value", f"not RLP: {error}") from None
-    position = _TO_POSITION[kind]
+    position = TO_POSITION[kind]
     if not isinstance(items, list) or len(items) <= position:
         raise EvidenceError("evidence.transaction.value", "not a transaction")
     to = items[position]
@@ -257,6 +258,7 @@ def prove_all(
 
 
 __all__ = [
+    "TO_POSITION",
     "ProvenAnchor",
     "ProvenState",
     "anchor_header",

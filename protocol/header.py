@@ -50,6 +50,11 @@ _LATER: Final[tuple[tuple[str, str, int | str], ...]] = (
 )
 _FIELDS: Final = _LONDON + _LATER
 _REQUIRED: Final = len(_LONDON) - 1  # baseFeePerGas is optional too (pre-London headers)
+HEADER_FIELDS: Final = tuple((json_name, kind) for _, json_name, kind in _FIELDS)
+"""(JSON-RPC name, kind) of every header field in RLP order: kind is a byte length, 0 for any
+length, or "int" (what the clerk's page decodes headers by, devtools/page_constants.py)."""
+REQUIRED_HEADER_FIELDS: Final = _REQUIRED
+"""Fields every header carries; the rest (baseFeePerGas on) are an optional suffix."""
 
 
 class HeaderError(EvidenceError):
@@ -203,6 +208,8 @@ def decode_header(raw: bytes, field: str = "header") -> BlockHeader:
 
 __all__ = [
     "EMPTY_UNCLES_HASH",
+    "HEADER_FIELDS",
+    "REQUIRED_HEADER_FIELDS",
     "BlockHeader",
     "HeaderError",
     "check_block_hash",

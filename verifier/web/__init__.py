@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -46,6 +46,10 @@ class PageConfig:
     crls: Sequence[bytes] = ()
     """DER CRLs of those CAs."""
     finality_depth: int | None = None
+    trust_root: Mapping[str, Any] | None = None
+    """The consortium's trust-root.json, as its JSON object (`protocol.trust_root`): with it the
+    page checks a version-3 bundle's chain evidence, and verifies with no network at all when
+    `rpc_urls` is empty (or the clerk chooses to); the best verdict offline is valid_as_of."""
 
     def as_json(self) -> dict[str, Any]:
         urls = list(self.rpc_urls)
@@ -57,6 +61,7 @@ class PageConfig:
             "trust_anchors": [base64.b64encode(der).decode("ascii") for der in self.trust_anchors],
             "crls": [base64.b64encode(der).decode("ascii") for der in self.crls],
             "finality_depth": self.finality_depth,
+            "trust_root": None if self.trust_root is None else dict(self.trust_root),
         }
 
 

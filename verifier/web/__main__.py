@@ -7,10 +7,13 @@ revocation endpoint. Everything is fixed here: the page ignores settings in a li
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from protocol.trust_root import TrustRootError, load_trust_root
 from verifier.jpki import CertificateError, load_certificates
 from verifier.jpki.errors import RevocationSourceError
 from verifier.jpki.revocation import load_crl_file
@@ -44,6 +47,12 @@ CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 )
 @click.option("--finality-depth", type=click.IntRange(min=0), help="Default: ask the chain.")
 @click.option(
+    "--trust-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The consortium's trust-root.json: the page then checks version-3 bundles' chain "
+    "evidence, and without --rpc verifies offline (at best 'valid as of the evidence').",
+)
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("verify.html")
 )
 def main(
@@ -54,6 +63,7 @@ def main(
     trust: tuple[Path, ...],
     crls: tuple[Path, ...],
     finality_depth: int | None,
+    trust_root: Path | None,
     output: Path,
 ) -> None:
     """Write the clerk's verification page (one self-contained HTML file)."""
@@ -68,6 +78,18 @@ def main(
         revocation_lists = [load_crl_file(path) for path in crls]
     except (CertificateError, RevocationSourceError) as exc:
         raise click.ClickException(str(exc)) from None
+    root_json: dict[str, Any] | None = None
+    if trust_root is not None:
+        data = trust_root.read_bytes()
+        try:
+            root = load_trust_root(data)
+        except TrustRootError as exc:
+            raise click.ClickException(f"{trust_root}: {exc}") from None
+        if chain_id is not None and chain_id != root.chain_id:
+            raise click.ClickException(
+                f"--chain-id {chain_id} is not the trust root's {root.chain_id}"
+            )
+        root_json = json.loads(data)
     config = PageConfig(
         rpc_urls=rpc_urls,
         chain_id=chain_id,
@@ -76,6 +98,7 @@ def main(
         trust_anchors=anchors,
         crls=revocation_lists,
         finality_depth=finality_depth,
+        trust_root=root_json,
     )
     output.write_text(render_page(config), encoding="utf-8")
     click.echo(f"wrote {output} ({len(anchors)} trust anchors, {len(revocation_lists)} CRLs)")

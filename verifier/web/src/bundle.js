@@ -3,11 +3,13 @@
 import { equal, fromBase64, fromHex, hex, toBase64 } from './bytes.js';
 import { toChecksumAddress } from './eip55.js';
 import { FormatError } from './errors.js';
-import { JsonFloat, parseJson } from './json.js';
+import { parseEvidence } from './evidence.js';
+import { asObject, has, integer, isObject, jsonType, onlyFields, required } from './fields.js';
+import { parseJson } from './json.js';
 import { isValidLgCode } from './leaf.js';
 import {
-  ANCHOR_FIELDS, BUNDLE_VERSIONS, HEAD_FIELDS, INCLUSION_FIELDS, LEAF_FIELDS, MAX_BLOB_BYTES,
-  MAX_BUNDLE_BYTES, MAX_CERTIFICATES, MAX_CHAIN_INT, MAX_PATH_LENGTH, REVOCATION_ENTRY_FIELDS,
+  ANCHOR_FIELDS, BUNDLE_VERSION, EVIDENCE_TOP_LEVEL_FIELDS, EVIDENCE_VERSION, HEAD_FIELDS, INCLUSION_FIELDS, LEAF_FIELDS, MAX_BLOB_BYTES,
+  MAX_BUNDLE_BYTES, MAX_CERTIFICATES, MAX_CHAIN_INT, MAX_PATH_LENGTH, READABLE_VERSIONS, REVOCATION_ENTRY_FIELDS,
   REVOCATION_FIELDS, SIGNATURE_FIELDS, SIGNATURE_FORMATS, TOP_LEVEL_FIELDS,
 } from './protocol.gen.js';
 
@@ -15,36 +17,9 @@ import {
 const MAX_UINT16 = 0xffff;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
-function jsonType(v) {
-  if (v === null) return 'null';
-  if (typeof v === 'boolean') return 'a boolean';
-  if (typeof v === 'bigint' || v instanceof JsonFloat) return 'a number';
-  if (typeof v === 'string') return 'a string';
-  if (Array.isArray(v)) return 'an array';
-  return 'an object';
-}
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof JsonFloat);
-const has = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
-function asObject(v, path) {
-  if (!isObject(v)) throw new FormatError(path, `must be a JSON object, not ${jsonType(v)}`);
-  return v;
-}
-function onlyFields(obj, allowed, prefix) {
-  const unknown = Object.keys(obj).filter((k) => !allowed.includes(k)).sort();
-  if (unknown.length) throw new FormatError(prefix + unknown[0], 'unknown field (not part of the bundle format)');
-}
-function required(obj, name, prefix, anchored = false) {
-  if (!has(obj, name)) throw new FormatError(prefix + name, `missing${anchored ? ' (an "anchored" bundle needs it)' : ''}`);
-  return obj[name];
-}
 function statusOf(v, path) {
   if (v === 'anchored' || v === 'pending') return v;
   throw new FormatError(path, 'must be "anchored" or "pending"');
-}
-function integer(v, path, low, high) {
-  if (typeof v !== 'bigint') throw new FormatError(path, `must be an integer, not ${jsonType(v)}`);
-  if (v < BigInt(low) || v > BigInt(high)) throw new FormatError(path, `${v} is out of range (${low} to ${high})`);
-  return v;
 }
 function hex32(v, path) {
   if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) throw new FormatError(path, 'not 64 lowercase hex characters (a SHA-256 hash)');
@@ -94,18 +69,22 @@ function base64Field(v, path) {
 export function parseBundle(obj) {
   const top = asObject(obj, 'bundle');
   if (!has(top, 'version')) throw new FormatError('version', 'missing (a proof bundle starts with its version)');
-  if (typeof top.version !== 'bigint') throw new FormatError('version', 'must be the integer 2');
-  if (!BUNDLE_VERSIONS.some((v) => BigInt(v) === top.version)) {
-    throw new FormatError('version', `version ${top.version} is not supported (this verifier reads versions 1 and 2; update it or ask the issuer for a version-2 bundle)`);
+  if (typeof top.version !== 'bigint') throw new FormatError('version', `must be the integer ${BUNDLE_VERSION}`);
+  if (!READABLE_VERSIONS.some((v) => BigInt(v) === top.version)) {
+    throw new FormatError('version', `version ${top.version} is not supported (this verifier reads versions ${READABLE_VERSIONS.join(', ')}; update it or ask the issuer for a version-${BUNDLE_VERSION} bundle)`);
   }
-  const version = Number(top.version); // = the document leaf's encoding version (PROTOCOL 2)
-  onlyFields(top, TOP_LEVEL_FIELDS, '');
+  const version = Number(top.version);
+  const withEvidence = version === EVIDENCE_VERSION; // an anchored version-2 leaf and its chain evidence
+  onlyFields(top, withEvidence ? EVIDENCE_TOP_LEVEL_FIELDS : TOP_LEVEL_FIELDS, '');
   const status = statusOf(required(top, 'status', ''), 'status');
-  const leaf = { ...parseLeaf(required(top, 'leaf', '')), version };
+  if (withEvidence && status !== 'anchored') throw new FormatError('status', 'a version-3 bundle is "anchored" (it carries the anchor\'s evidence)');
+  // = the document leaf's encoding version (PROTOCOL 2); a version-3 bundle holds a version-2 leaf
+  const leaf = { ...parseLeaf(required(top, 'leaf', '')), version: withEvidence ? BUNDLE_VERSION : version };
   const signature = parseSignature(required(top, 'signature', ''));
   const [inclusion, head, anchor] = parseAnchoring(top, status, '');
+  const evidence = withEvidence ? parseEvidence(required(top, 'evidence', ''), 'evidence') : null;
   const revocation = has(top, 'revocation') ? parseRevocationSection(top.revocation, 'revocation') : null;
-  return { version, status, leaf, signature, inclusion, head, anchor, revocation };
+  return { version, status, leaf, signature, inclusion, head, anchor, evidence, revocation };
 }
 function parseLeaf(obj) {
   const leaf = asObject(obj, 'leaf');

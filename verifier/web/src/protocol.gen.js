@@ -16,7 +16,10 @@ export const DOCUMENT_TYPES = Object.freeze([null, 'resident_record_copy', 'resi
 export const REVOCATION_REASONS = Object.freeze([null, 'unspecified', 'issued_in_error', 'superseded', 'withdrawn_by_issuer', 'signer_key_compromise']); // by code
 
 // protocol.bundle: the proof bundle (PROTOCOL 5)
-export const BUNDLE_VERSIONS = Object.freeze([1, 2]);
+export const BUNDLE_VERSIONS = Object.freeze([1, 2]); // = the leaf's encoding
+export const BUNDLE_VERSION = 2; // what producers write
+export const EVIDENCE_VERSION = 3; // carries `evidence`
+export const READABLE_VERSIONS = Object.freeze([1, 2, 3]);
 export const MAX_BUNDLE_BYTES = 1048576;
 export const MAX_PATH_LENGTH = 64;
 export const MAX_CERTIFICATES = 8;
@@ -24,6 +27,7 @@ export const MAX_BLOB_BYTES = 262144;
 export const MAX_NESTING = 32;
 export const MAX_CHAIN_INT = 9223372036854775807n; // chain ids and block numbers
 export const TOP_LEVEL_FIELDS = Object.freeze(['version', 'status', 'leaf', 'signature', 'inclusion', 'head', 'anchor', 'revocation']);
+export const EVIDENCE_TOP_LEVEL_FIELDS = Object.freeze(['version', 'status', 'leaf', 'signature', 'inclusion', 'head', 'anchor', 'evidence', 'revocation']); // v3
 export const LEAF_FIELDS = Object.freeze(['leaf_hash', 'salt', 'lg_code', 'document_type', 'issued_at', 'signing_time', 'signer_sha256', 'signature_sha256']);
 export const SIGNATURE_FIELDS = Object.freeze(['format', 'value', 'certificates']);
 export const INCLUSION_FIELDS = Object.freeze(['leaf_index', 'tree_size', 'path']);
@@ -31,6 +35,40 @@ export const HEAD_FIELDS = Object.freeze(['seq', 'tree_size', 'root']);
 export const ANCHOR_FIELDS = Object.freeze(['chain_id', 'registry', 'node', 'lg_code', 'tx_hash', 'block_number', 'block_hash']);
 export const REVOCATION_FIELDS = Object.freeze(['status', 'entry', 'inclusion', 'head', 'anchor']);
 export const REVOCATION_ENTRY_FIELDS = Object.freeze(['leaf_hash', 'revoked_leaf_hash', 'lg_code', 'reason', 'revoked_at']);
+
+// protocol.evidence: the `evidence` section of a version-3 bundle (PROTOCOL 10.1)
+export const MAX_EVIDENCE_HEADERS = 256;
+export const MAX_HEADER_BYTES = 16384;
+export const MAX_PROOF_NODES = 64;
+export const MAX_TRIE_NODE_BYTES = 65536;
+export const MAX_STORAGE_SLOTS = 16;
+export const MAX_TOKEN_BYTES = 65536;
+export const MAX_INDEX = 4294967295; // transaction positions
+export const EVIDENCE_FIELDS = Object.freeze(['headers', 'receipt', 'transaction', 'state', 'timestamp']);
+export const RECEIPT_FIELDS = Object.freeze(['index', 'value', 'proof']);
+export const TRANSACTION_FIELDS = Object.freeze(['value', 'proof']);
+export const STATE_FIELDS = Object.freeze(['block_number', 'account_proof', 'slots']);
+export const SLOT_FIELDS = Object.freeze(['slot', 'value', 'proof']);
+
+// protocol.header, clique, mpt, receipts, evidence_proofs: chain evidence (PROTOCOL 10)
+export const HEADER_FIELDS = Object.freeze([Object.freeze(['parentHash', 32]), Object.freeze(['sha3Uncles', 32]), Object.freeze(['miner', 20]), Object.freeze(['stateRoot', 32]), Object.freeze(['transactionsRoot', 32]), Object.freeze(['receiptsRoot', 32]), Object.freeze(['logsBloom', 256]), Object.freeze(['difficulty', 'int']), Object.freeze(['number', 'int']), Object.freeze(['gasLimit', 'int']), Object.freeze(['gasUsed', 'int']), Object.freeze(['timestamp', 'int']), Object.freeze(['extraData', 0]), Object.freeze(['mixHash', 32]), Object.freeze(['nonce', 8]), Object.freeze(['baseFeePerGas', 'int']), Object.freeze(['withdrawalsRoot', 32]), Object.freeze(['blobGasUsed', 'int']), Object.freeze(['excessBlobGas', 'int']), Object.freeze(['parentBeaconBlockRoot', 32]), Object.freeze(['requestsHash', 32])]); // [name, bytes|'int']
+export const REQUIRED_HEADER_FIELDS = 15;
+export const CLIQUE_VANITY = 32; // bytes
+export const CLIQUE_SEAL = 65; // bytes: r, s, v
+export const EMPTY_TRIE_ROOT = '0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421';
+export const RECEIPT_TYPES = Object.freeze([0, 1, 2, 3, 4]);
+export const TX_TO_POSITION = Object.freeze([3, 4, 5, 5, 5]); // by transaction type
+
+// protocol.registry_storage: NotaryRegistry's storage layout (PROTOCOL 10)
+export const NODES_SLOT = 0; // mapping(address => Node)
+export const ANCHORS_SLOT = 1; // address => root => anchor
+export const NODE_SIZE = 4; // slots
+export const NODE_LAYOUT = Object.freeze({'lgCode': Object.freeze([0, 0, 4]), 'status': Object.freeze([0, 4, 1]), 'nextSeq': Object.freeze([0, 5, 8]), 'treeSize': Object.freeze([0, 13, 8]), 'successor': Object.freeze([1, 0, 20]), 'root': Object.freeze([2, 0, 32]), 'name': Object.freeze([3, 0, 32])}); // [slot, offset, size]
+export const ANCHOR_LAYOUT = Object.freeze({'seq': Object.freeze([0, 0, 8]), 'treeSize': Object.freeze([0, 8, 8]), 'blockNumber': Object.freeze([0, 16, 6]), 'timestamp': Object.freeze([0, 22, 5]), 'withdrawn': Object.freeze([0, 27, 1])}); // [slot, offset, size]
+
+// protocol.trust_root: trust-root.json (PROTOCOL 11)
+export const TRUST_ROOT_VERSION = 1;
+export const MAX_TRUST_ROOT_BYTES = 4194304;
 
 // protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';
@@ -44,6 +82,8 @@ export const NODE_STATUS = Object.freeze(['unregistered', 'active', 'suspended',
 // protocol.checks and verifier.rules.revocation: the checks (PROTOCOL 7)
 export const CHECK_ORDER = Object.freeze(['bundle_format', 'document_leaf', 'merkle_inclusion', 'chain_id', 'registry', 'head_anchored', 'anchor_transaction', 'head_not_withdrawn', 'node_authorised', 'finality', 'anchor_time', 'signature_binding', 'signer_certificate', 'signature', 'document_revocation']);
 export const REVOCATION_NOT_CHECKED = 'revocation not checked: the bundle carries no revocation and no issuing node was asked. A holder can delete a revocation from a bundle, so only the issuing node can rule one out: give its URL (policy node_url; notary verify --node-url URL), or accept the risk explicitly (require_revocation_check off; notary verify --no-revocation-check)';
+export const NOT_KNOWN_OFFLINE = 'not known offline: the bundle carries no revocation, and only the issuing node can say whether the municipality revoked the document (or whether a revocation was cut from the bundle); verify online with the node\'s URL to rule it out'; // document_revocation offline
+export const VERDICT_STATUSES = Object.freeze(['valid', 'invalid', 'pending', 'revoked', 'unknown', 'valid_as_of']);
 
 // protocol.finality, verifier.policy and verifier.chain: finality, clocks, the node
 export const DEFAULT_FINALITY_DEPTH = 2; // without Clique signers

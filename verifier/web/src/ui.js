@@ -16,10 +16,13 @@ const ICONS = {
   pending: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.25 3.15.75-1.23-4.5-2.67z',
   unknown: 'M11 18h2v-2h-2v2zm1-16a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm0-14a4 4 0 0 0-4 4h2a2 2 0 1 1 4 0c0 2-3 1.75-3 5h2c0-2.25 3-2.5 3-5a4 4 0 0 0-4-4z',
   skipped: 'M19 13H5v-2h14v2z',
+  valid_as_of: 'M13 3a9 9 0 0 0-9 9H1l3.89 3.89.07.14L9 12H6c0-3.87 3.13-7 7-7s7 3.13 7 7-3.13 7-7 7c-1.93 0-3.68-.79-4.94-2.06l-1.42 1.42A8.954 8.954 0 0 0 13 21a9 9 0 0 0 0-18zm-1 5v5l4.28 2.54.72-1.21-3.5-2.08V8H12z',
 };
 const WORDS = {
   valid: ['有効', 'VALID'], invalid: ['無効', 'INVALID'], revoked: ['失効', 'REVOKED'],
   pending: ['確認中', 'PENDING'], unknown: ['判定不能', 'UNKNOWN'],
+  // Never the word or colour of VALID: valid only as of the bundle's chain evidence (offline).
+  valid_as_of: ['証拠時点で有効', 'VALID AS OF EVIDENCE'],
 };
 const CHECK_LABELS = {
   bundle_format: ['証明データの形式', 'Proof file format'],
@@ -84,7 +87,7 @@ const jst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000))}（日�
 const dateJst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000)).split(' ')[0]} (JST)`;
 
 // ---------------------------------------------------------------- configuration
-const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'crls'];
+const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'crls', 'trust_root', 'offline'];
 function readSettings() {
   const problems = [];
   let raw = {};
@@ -98,7 +101,12 @@ function readSettings() {
   const ignored = [...new URLSearchParams(location.search).keys()].filter((k) => URL_SETTING_NAMES.includes(k));
   if (ignored.length) problems.push(`リンク（URL）に含まれる設定 ${ignored.join(', ')} は無視しました / settings in the link (${ignored.join(', ')}) were ignored: this page uses only its own configuration`);
   const pick = (key) => (raw[key] === undefined ? null : raw[key]);
-  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], crls: [], ignored };
+  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], crls: [], trust_root: null, ignored };
+  const root = pick('trust_root');
+  if (root !== null) {
+    if (typeof root === 'object' && !Array.isArray(root)) settings.trust_root = root;
+    else problems.push('trust_root は trust-root.json の JSON オブジェクトです / must be the JSON object of trust-root.json');
+  }
   const rpc = pick('rpc_url');
   for (const url of (Array.isArray(rpc) ? rpc : rpc === null ? [] : [rpc])) {
     if (typeof url === 'string' && /^https?:\/\/\S+$/.test(url)) settings.rpc_urls.push(url);
@@ -123,7 +131,8 @@ function readSettings() {
     else if (typeof node === 'string' && /^https?:\/\/\S+$/.test(node)) settings.node_url = node.replace(/\/+$/, '');
     else problems.push(`node_url ${JSON.stringify(node)} は http(s):// の URL ではありません / is not an http(s):// URL`);
   }
-  if (settings.node_url === null) problems.push('node_url が設定されていません。失効を確認できないため、「有効」とは判定しません / no node_url is configured: revocation cannot be checked, so no document is shown as valid');
+  if (settings.node_url === null && settings.rpc_urls.length) problems.push('node_url が設定されていません。失効を確認できないため、「有効」とは判定しません / no node_url is configured: revocation cannot be checked, so no document is shown as valid');
+  if (settings.trust_root && !settings.rpc_urls.length) problems.push('台帳の接続先がないため、ネットワークを使わずに証明データ内の証拠で検証します。結果は最善でも「証拠時点で有効」です / no rpc_url: the page verifies offline, from the chain evidence in the proof file; the best result is "valid as of the evidence", never "valid"');
   const depth = pick('finality_depth');
   if (depth !== null) {
     if (/^[0-9]{1,6}$/.test(String(depth))) settings.finality_depth = Number(depth);
@@ -132,13 +141,15 @@ function readSettings() {
   settings.trust_anchors = Array.isArray(raw.trust_anchors) ? raw.trust_anchors.filter((t) => typeof t === 'string') : [];
   settings.crls = Array.isArray(raw.crls) ? raw.crls.filter((t) => typeof t === 'string') : [];
   const missing = [];
-  if (!settings.rpc_urls.length) missing.push('rpc_url');
-  if (settings.chain_id === null) missing.push('chain_id');
-  if (settings.registry === null) missing.push('registry');
+  if (!settings.trust_root) { // a trust root names the chain and registry, and allows offline use
+    if (!settings.rpc_urls.length) missing.push('rpc_url');
+    if (settings.chain_id === null) missing.push('chain_id');
+    if (settings.registry === null) missing.push('registry');
+  }
   return { settings, problems, missing };
 }
 
-const state = { documentFile: null, bundleFile: null, run: 0, result: null, policy: null, settings: null, blocked: null, ready: null };
+const state = { documentFile: null, bundleFile: null, run: 0, result: null, policy: null, settings: null, blocked: null, ready: null, offline: false };
 
 async function setUp() {
   const { settings, problems, missing } = readSettings();
@@ -158,6 +169,12 @@ async function setUp() {
       console.error(e);
       state.blocked = ['このページの設定を読み込めませんでした。IT担当者に連絡してください。', `The configuration of this page could not be loaded (${e.message}). Contact your IT department.`];
     }
+  }
+  if (state.policy) {
+    state.offline = state.policy.offline;
+    // Online and offline both possible: the clerk may choose no network at all.
+    $('mode').hidden = !(state.policy.trustRoot && state.policy.rpcUrls.length);
+    $('offline-mode').checked = state.offline;
   }
   const notice = $('config-notice');
   const lines = [...problems, ...policyProblems];
@@ -179,9 +196,18 @@ function renderSettings() {
     [['認証局（J-LIS）', 'Trust anchors (J-LIS CAs)'], p ? p.trustAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
     [['失効リスト（CRL）', 'Certificate revocation lists'], p ? `${p.crls.length}` : '—'],
     [['確定に必要なブロック数', 'Finality depth'], s.finality_depth === null ? 'チェーンに問い合わせ / ask the chain' : String(s.finality_depth)],
+    [['信頼ルート', 'Trust root'], p && p.trustRoot ? trustRootText(p.trustRoot) : 'なし / none'],
+    [['検証の方法', 'Verification mode'], p && p.trustRoot && (state.offline || !p.rpcUrls.length) ? 'オフライン（証明データ内の証拠） / offline (the proof file\'s chain evidence)' : 'オンライン（台帳に問い合わせ） / online (asks the ledger)'],
   ];
   if (s.ignored.length) rows.push([['無視したリンクの設定', 'Settings in the link (ignored)'], s.ignored.join(', ')]);
   $('settings').replaceChildren(...rows.flatMap(([label, value]) => [el('dt', {}, ...bilingual(label[0], label[1])), el('dd', { class: 'mono', text: value })]));
+}
+
+function trustRootText(root) {
+  const last = root.signerSets[root.signerSets.length - 1];
+  return [`chain id ${root.chainId}, registry ${root.registry}`,
+    `${root.signerSets.length} 署名者セット / signer set(s); 最新 / latest: ${last.signers.size} signers from block ${last.block}`,
+    `TSA ${root.tsaAnchors.length}, J-LIS ${root.jpkiAnchors.length}${root.asOfBlock !== null ? `, as of block ${root.asOfBlock}` : ''}`].join('\n');
 }
 
 // ---------------------------------------------------------------- files
@@ -234,7 +260,8 @@ async function run() {
       result = { status: 'unknown', failedCheck: 'document_size', deciding: { name: 'document_size', outcome: 'unknown', detail: 'document too large' }, checks: [], facts: {}, signer: null };
     } else {
       const [documentBytes, bundleBytes] = await Promise.all([state.documentFile.arrayBuffer(), state.bundleFile.arrayBuffer()]);
-      result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), state.policy);
+      const policy = state.policy.trustRoot ? { ...state.policy, offline: state.offline || !state.policy.rpcUrls.length } : state.policy;
+      result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), policy);
     }
   } catch (e) { // a bug or a browser failure must never look like a verdict on the document
     console.error(e);
@@ -262,6 +289,18 @@ function explain(result) {
       reason: [`この${docJa}は、${by}が登録した内容から変更されておらず、電子署名も有効です。`,
         `This ${docEn} is exactly the one the municipality registered, and its electronic signature is valid.`],
     };
+    case 'valid_as_of': {
+      const block = f.as_of_block !== null && f.as_of_block !== undefined ? String(f.as_of_block) : '?';
+      const when = f.as_of_time !== null && f.as_of_time !== undefined ? jst(f.as_of_time) : '';
+      const whenEn = f.as_of_time !== null && f.as_of_time !== undefined ? new Date(Number(f.as_of_time) * 1000).toISOString().replace(/\.000Z$/, 'Z') : '';
+      return {
+        sub: [`ブロック ${block}（${when}）の時点の証拠では有効です`, `Valid as of the evidence: block ${block}${whenEn ? ` (${whenEn})` : ''}`],
+        reason: [`この${docJa}は${by}が登録した内容から変更されておらず、電子署名も有効です。ただし、ネットワークを使わずに証明データ内の証拠で確認したため、その時点より後のこと（記録の取消、書類の失効）は分かりません。`,
+          `This ${docEn} is exactly the one the municipality registered and its signature is valid, checked offline from the proof file's ledger evidence. What happened after that block is not known: a withdrawal of the record, or a revocation of the document.`],
+        advice: ['オフラインの証拠による判定です。受け付けてよいかは業務の規程に従ってください。失効していないことを確かめるには、ネットワークに接続して（オンラインで）もう一度確認してください。',
+          'This is a decision from offline evidence. Accept it only if your procedures allow that; to rule out a later revocation, verify again online.'],
+      };
+    }
     case 'revoked': {
       const r = (d.revocation || {});
       const [ja, en] = reasonWords(r.reason);
@@ -318,6 +357,7 @@ function unknownReason(result) {
   if (result.blocked) return result.blocked;
   if (d.name === 'internal') return ['確認中に予期しないエラーが起きました。', 'An unexpected error stopped the check.'];
   if (d.name === 'document_size') return ['書類のファイルが大きすぎて、このページでは確認できません。', 'The document file is too large to check in this page.'];
+  if (d.evidence === 'offline') return ['ネットワークを使わない検証ですが、この証明データには台帳の証拠が含まれていません（バージョン3の証明データが必要です）。', 'Offline verification, but this proof file carries no ledger evidence (a version-3 proof file does).'];
   if (d.evidence === 'chain') return ['台帳（ブロックチェーン）に接続できないため、判定できません。', 'The ledger (blockchain) cannot be reached, so no decision is possible.'];
   if (d.evidence === 'node') return ['発行した自治体に失効の有無を問い合わせできませんでした。', 'The issuing municipality could not be asked whether the document was revoked.'];
   if (d.evidence === 'no-node') return ['この書類が失効していないかを確認できません。このページに発行元（自治体）への問い合わせ先が設定されていないため、失効した書類を見分けられません。', 'Whether the document was revoked cannot be checked: this page has no issuing node configured to ask, so a revoked document could not be told apart.'];
@@ -375,6 +415,11 @@ function renderFacts(result) {
     const conf = f.confirmations !== null && f.confirmations !== undefined ? `（その後 ${f.confirmations} ブロック / ${f.confirmations} blocks since）` : '';
     add('ブロック番号', 'Block number', `${f.block_number}${conf}`);
   }
+  if (f.as_of_block !== null && f.as_of_block !== undefined) {
+    add('証拠の時点', 'Evidence as of', `ブロック / block ${f.as_of_block}${f.as_of_time !== null ? `\u3000${jst(f.as_of_time)}` : ''}`);
+    if (result.status === 'valid_as_of') add('オフラインでは不明', 'Not known offline', 'その後の記録の取消・書類の失効 / a later withdrawal of the record or revocation of the document');
+  }
+  if (f.timestamp_present) add('タイムスタンプ（RFC 3161）', 'Timestamp token (RFC 3161)', 'あり、このページでは未検証 / present, not checked by this page');
   if (f.revocation) {
     const [ja, en] = reasonWords(f.revocation.reason);
     add('失効', 'Revoked', `${jst(f.revocation.revoked_at)} — ${ja} / ${en}`);
@@ -388,7 +433,9 @@ function renderFacts(result) {
   const confirmed = result.status === 'valid' || result.status === 'revoked';
   $('facts-title').replaceChildren(...(confirmed
     ? bilingual('書類の登録情報', 'Registration details')
-    : bilingual('証明データに書かれた内容（未確認）', 'What the proof file states (not confirmed)')));
+    : result.status === 'valid_as_of'
+      ? bilingual('書類の登録情報（証拠の時点）', 'Registration details (as of the evidence)')
+      : bilingual('証明データに書かれた内容（未確認）', 'What the proof file states (not confirmed)')));
   $('facts-panel').hidden = false;
 }
 
@@ -402,6 +449,7 @@ function renderChecks(result) {
     return el('li', { 'data-check': c.name, 'data-outcome': c.outcome },
       mark,
       el('div', {}, el('span', { class: 'title', text: `${ja} / ${en}` }), el('span', { class: 'outcome', text: `— ${oja} / ${oen}` }),
+        c.as_of ? el('span', { class: 'asof-tag', 'data-as-of': 'true', text: '証拠の時点 / as of the evidence' }) : null,
         el('span', { class: 'en mono', text: `  (${c.name})` })),
       el('div', { class: 'detail', lang: 'en', text: c.detail }));
   });
@@ -478,5 +526,10 @@ export function start() {
   $('show-signer').addEventListener('click', () => ($('signer-data').hidden ? showSigner() : hideSigner()));
   $('rerun').addEventListener('click', () => { if (state.documentFile && state.bundleFile) run(); });
   $('reset').addEventListener('click', reset);
+  $('offline-mode').addEventListener('change', () => {
+    state.offline = $('offline-mode').checked;
+    renderSettings();
+    if (state.documentFile && state.bundleFile) run();
+  });
   state.ready = setUp().then(() => { document.body.dataset.ready = 'true'; });
 }

@@ -1,5 +1,5 @@
-/** The verdict rule (verifier/verify.py, PROTOCOL 7): every check in CHECK_ORDER, and
- * invalid > revoked > unknown > pending > valid, with the check that decided it. */
+/** The verdict rule (protocol/checks.py decide, PROTOCOL 7): every check in CHECK_ORDER, and
+ * invalid > revoked > unknown > pending > valid_as_of > valid, with the check that decided it. */
 import { CHECK_ORDER } from './protocol.gen.js';
 
 export const PASSED = 'passed', FAILED = 'failed', SKIPPED = 'skipped', UNKNOWN = 'unknown';
@@ -9,10 +9,13 @@ export const SIGNATURE_CHECKS = CHECK_ORDER.slice(CHECK_ORDER.indexOf('signature
 
 export const check = (name, outcome, detail, pending = false, extra = {}) => ({ name, outcome, detail, pending, ...extra });
 
-/** invalid > revoked > unknown > pending > valid, and the check that decided it. */
+/** invalid > revoked > unknown > pending > valid_as_of > valid, and the check that decided it
+ * (none for valid_as_of and valid). A check marked `as_of` was decided only as of the bundle's
+ * chain evidence (offline): then the verdict is never `valid`. */
 export function decide(checks) {
-  let revoked = null, unknown = null, pending = null;
+  let revoked = null, unknown = null, pending = null, asOf = false;
   for (const c of checks) {
+    asOf = asOf || c.as_of === true;
     if (c.outcome === FAILED) {
       if (c.name !== 'document_revocation') return ['invalid', c];
       revoked = revoked || c;
@@ -23,6 +26,7 @@ export function decide(checks) {
   if (revoked) return ['revoked', revoked];
   if (unknown) return ['unknown', unknown];
   if (pending) return ['pending', pending];
+  if (asOf) return ['valid_as_of', null];
   return ['valid', null];
 }
 

@@ -10,7 +10,8 @@ import {
 import { verifyCmsDigest, verifyPkcs1 } from './cms.js';
 import { checkSigner } from './jpki.js';
 import { documentLeafHash, revocationLeafHash } from './leaf.js';
-import { CHECK_ORDER, CLOCK_SKEW_SECONDS, REVOCATION_NOT_CHECKED } from './protocol.gen.js';
+import { evidenceChecks } from './offline.js';
+import { CHECK_ORDER, CLOCK_SKEW_SECONDS, NOT_KNOWN_OFFLINE, REVOCATION_NOT_CHECKED } from './protocol.gen.js';
 import { nodeStatus } from './revocations.js';
 import { age, formatTime, pad6 } from './time.js';
 import { ANCHORING_CHECKS, FAILED, PASSED, SIGNATURE_CHECKS, SKIPPED, UNKNOWN, check, verdictOf } from './verdict.js';
@@ -32,7 +33,7 @@ export async function verify(document, bundleBytes, policy) {
 class Run {
   constructor(policy, bundle, document, digest) {
     Object.assign(this, { policy, bundle, document, digest });
-    this.now = Date.now() / 1000;
+    this.now = policy.now ?? Date.now() / 1000; // policy.now: a fixed clock (tests)
     this.checks = {};
     this.signer = null;
   }
@@ -44,11 +45,11 @@ class Run {
     await this.documentLeaf();
     const leaf = b.leaf;
     const anchoring = await this.anchoring(leaf.leaf_hash, b.inclusion, b.head, b.anchor, leaf.lg_code,
-      [['signing time', leaf.signing_time], ['issue time', leaf.issued_at]]);
+      [['signing time', leaf.signing_time], ['issue time', leaf.issued_at]], b.evidence);
     Object.assign(this.checks, anchoring.checks);
     await this.signatureChecks();
     const revocationFacts = await this.documentRevocation();
-    return verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts), this.signer);
+    return verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts, anchoring.evidence), this.signer);
   }
 
   async documentLeaf() {
@@ -61,7 +62,7 @@ class Run {
     this.add('document_leaf', PASSED, `document SHA-256 ${hex(this.digest)} with the bundle's salt gives leaf hash ${hex(computed)}`);
   }
 
-  async anchoring(leafHash, inclusion, head, anchor, lgCodeValue, notAfter) {
+  async anchoring(leafHash, inclusion, head, anchor, lgCodeValue, notAfter, evidence = null) {
     const checks = {};
     const add = (name, outcome, detail, pending = false, extra = {}) => { checks[name] = check(name, outcome, detail, pending, extra); };
     const skipRest = (reason) => {
@@ -80,13 +81,36 @@ class Run {
     else add('registry', FAILED, `the bundle names registry ${anchor.registry}, but this verifier trusts ${policy.registry} only (anyone can deploy a look-alike registry)`);
     if (checks.merkle_inclusion.outcome !== PASSED) return skipRest('the inclusion proof does not lead to the head, so the chain was not asked');
     if (checks.chain_id.outcome !== PASSED || checks.registry.outcome !== PASSED) return skipRest('the anchor is on a chain or registry this verifier does not trust');
-    let facts;
-    try {
-      facts = await readChain(policy, head, anchor);
-    } catch (e) {
-      if (!(e instanceof EvidenceError)) throw e;
-      add('head_anchored', UNKNOWN, `cannot read the chain: ${e.message}`, false, { evidence: 'chain' });
-      return skipRest('no chain evidence (see head_anchored)');
+    return this.chainChecks(checks, skipRest, head, anchor, lgCodeValue, notAfter, evidence);
+  }
+
+  /** Checks 6-11: from the chain, from the bundle's evidence (offline), or from both
+   * (verifier/rules/anchoring.py _chain_checks). */
+  async chainChecks(checks, skipRest, head, anchor, lgCodeValue, notAfter, evidence) {
+    const policy = this.policy;
+    const add = (name, outcome, detail, extra = {}) => { checks[name] = check(name, outcome, detail, false, extra); };
+    const offline = evidence && policy.trustRoot
+      ? evidenceChecks(evidence, head, anchor, { lgCode: lgCodeValue, notAfter, trustRoot: policy.trustRoot, now: this.now })
+      : null;
+    let facts = null;
+    if (!policy.offline) {
+      try {
+        facts = await readChain(policy, head, anchor);
+      } catch (e) {
+        if (!(e instanceof EvidenceError)) throw e;
+        if (!offline) {
+          add('head_anchored', UNKNOWN, `cannot read the chain: ${e.message}`, { evidence: 'chain' });
+          return skipRest('no chain evidence (see head_anchored)');
+        }
+      }
+    }
+    if (facts === null) { // offline, or the chain is out of reach: the evidence decides
+      if (!offline) {
+        add('head_anchored', UNKNOWN, 'offline, and the bundle carries no chain evidence (a version-3 bundle does, once its anchor is final): verify online, or fetch the bundle again', { evidence: 'offline' });
+        return skipRest('no chain evidence (see head_anchored)');
+      }
+      Object.assign(checks, offline.checks);
+      return { checks, facts: null, evidence: offline.facts };
     }
     checks.head_anchored = headAnchored(facts, head, anchor);
     checks.anchor_transaction = anchorTransaction(facts, head, anchor, policy.registry);
@@ -99,7 +123,9 @@ class Run {
       add('finality', SKIPPED, 'the anchor itself did not verify');
       add('anchor_time', SKIPPED, 'the anchor itself did not verify');
     }
-    return { checks, facts };
+    if (!offline) return { checks, facts };
+    for (const [name, found] of Object.entries(offline.checks)) checks[name] = merged(checks[name], found);
+    return { checks, facts, evidence: offline.facts };
   }
 
   anchorTime(facts, notAfter) {
@@ -193,13 +219,15 @@ class Run {
 
   async documentRevocation() {
     const bundle = this.bundle;
-    const nodeUrl = this.policy.nodeUrl;
+    const nodeUrl = this.policy.offline ? null : this.policy.nodeUrl;
     if (bundle.revocation) {
       const [c, facts] = await this.judgeRevocation(bundle.revocation, 'the bundle');
       if (c.outcome === FAILED || nodeUrl === null) { this.checks.document_revocation = c; return facts; }
     }
     if (nodeUrl === null) {
-      if (this.policy.requireRevocationCheck === false) {
+      if (this.policy.offline) {
+        this.add('document_revocation', SKIPPED, NOT_KNOWN_OFFLINE, false, { as_of: true });
+      } else if (this.policy.requireRevocationCheck === false) {
         this.add('document_revocation', SKIPPED, "not checked, by the policy's choice (require_revocation_check off): the bundle carries no revocation and no issuing node was asked, so a revoked document would pass");
       } else {
         this.add('document_revocation', UNKNOWN, REVOCATION_NOT_CHECKED, false, { evidence: 'no-node' });
@@ -247,19 +275,40 @@ class Run {
       false, { revocation: facts }), facts];
   }
 
-  facts(chain, revocation) {
+  facts(chain, revocation, evidence) {
     const b = this.bundle, leaf = b.leaf, anchor = b.anchor;
     const record = chain ? chain.record : null;
+    const node = chain && chain.node ? chain.node : evidence && evidence.node ? evidence.node : null;
+    let confirmations = chain && anchor ? chain.latest_block - anchor.block_number : null;
+    if (confirmations === null && evidence) confirmations = BigInt(evidence.confirmations);
     return {
       leaf_hash: hex(leaf.leaf_hash), lg_code: leaf.lg_code, document_type: leaf.document_type,
       issued_at: leaf.issued_at, signing_time: leaf.signing_time,
       chain_id: anchor ? anchor.chain_id : null, registry: anchor ? anchor.registry : null, node: anchor ? anchor.node : null,
       tx_hash: anchor ? '0x' + hex(anchor.tx_hash) : null, block_number: anchor ? anchor.block_number : null,
-      anchored_at: record ? record.timestamp : null,
-      confirmations: chain && anchor ? chain.latest_block - anchor.block_number : null,
-      municipality_name: chain && chain.node && chain.node.lg_code === leaf.lg_code ? chain.node.name : null,
+      anchored_at: record ? record.timestamp : evidence ? evidence.anchored_at : null,
+      confirmations,
+      municipality_name: node && node.lg_code === leaf.lg_code ? node.name : null,
       signer: this.signer ? { kind: this.signer.kind, serial: this.signer.serialHex, sha256: this.signer.sha256, issuer: this.signer.issuerText } : null,
       revocation,
+      offline: Boolean(this.policy.offline),
+      evidence: Boolean(b.evidence),
+      as_of_block: evidence ? evidence.as_of_block : null,
+      as_of_time: evidence ? evidence.as_of_time : null,
+      timestamped_at: evidence ? evidence.timestamped_at : null,
+      timestamp_present: evidence ? evidence.timestamp_present : false,
     };
   }
+}
+
+/** An online check and the same check from the bundle's evidence (verifier/rules/anchoring.py
+ * _merged): a failure of either fails it; else the chain's answer, which is current. */
+function merged(online, fromEvidence) {
+  if (online.outcome === FAILED) return online;
+  if (fromEvidence.outcome === FAILED) return fromEvidence;
+  if (online.outcome === PASSED) {
+    return check(online.name, online.outcome, online.detail + (fromEvidence.outcome === PASSED ? '; the chain evidence agrees' : ''));
+  }
+  if (fromEvidence.outcome === PASSED) return fromEvidence;
+  return online;
 }

@@ -1,0 +1,25 @@
+// Used by tests/test_page_evidence.py (not a test itself): verifies each bundle of a case list
+// offline with the page's verify() against tests/vectors/v3/trust-root.json and prints
+// [{name, status, failed_check, detail}] as JSON, for comparison with the Python verifier's.
+//   node tests/js/offline_parity.mjs CASES.json
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VECTORS, readBytes, readJson } from './support.mjs';
+import { policyFrom } from '../../verifier/web/src/policy.js';
+import { verify } from '../../verifier/web/src/verify.js';
+
+const V3 = join(VECTORS, 'v3');
+const cases = readJson(process.argv[2]);
+globalThis.fetch = async (url) => { throw new Error(`offline verification asked ${url}`); };
+const built = await policyFrom({
+  rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [],
+  crls: [readFileSync(join(VECTORS, 'signing', 'crl.der')).toString('base64')], trust_root: readJson(join(V3, 'trust-root.json')),
+});
+const policy = { ...built.policy, now: Date.parse(readJson(join(V3, 'expected.json')).verify_at) / 1000 };
+const document = readBytes(join(VECTORS, 'documents', 'resident-record.txt'));
+const results = [];
+for (const c of cases) {
+  const verdict = await verify(document, readBytes(c.path), policy);
+  results.push({ name: c.name, status: verdict.status, failed_check: verdict.failedCheck, detail: verdict.deciding ? verdict.deciding.detail : null });
+}
+process.stdout.write(JSON.stringify(results));
