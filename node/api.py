@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import pathlib
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,7 @@ from node.tokens import Client
 from protocol.bundle import bundle_to_json
 from protocol.leaf import MAX_UINT64, RevocationReason, SignatureFormat
 from protocol.merkle import hash_leaf
+from protocol.trust_root import TrustRootError, load_trust_root, trust_root_to_json
 from verifier.chain import PREFIX_PATTERN, REVOCATIONS_PATH
 from verifier.jpki.errors import RevocationSourceError
 from verifier.jpki.revocation import load_crl_file
@@ -1225,7 +1227,20 @@ def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
         trust_anchors=[cert.der for cert in service.gate.trust_anchors if cert.is_ca],
         crls=crls,
         finality_depth=settings.finality_depth,
+        trust_root=_page_trust_root(settings.trust_root_file),
     )
+
+
+def _page_trust_root(path: pathlib.Path | None) -> dict[str, Any] | None:
+    """The trust root for the page, checked as a verifier would read it; a bad file is left out
+    (and logged) rather than taking the page down."""
+    if path is None:
+        return None
+    try:
+        return trust_root_to_json(load_trust_root(path.read_bytes()))
+    except (OSError, TrustRootError) as exc:
+        log.warning("verification page: trust root %s left out: %s", path, exc)
+        return None
 
 
 def _bundle_response(answer: Any) -> JSONResponse:

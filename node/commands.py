@@ -216,6 +216,7 @@ def _run_dev(settings: NodeSettings) -> None:
                 "trust_dir": env.trust_dir,
                 "crl_files": env.crl_files,
                 "public_port": public_port,
+                "trust_root_file": settings.trust_root_file or env.trust_root,
                 # The local TSA, unless the operator named one (with its own trust anchors).
                 "tsa_url": settings.tsa_url or env.tsa.url,
                 "tsa_trust_anchors": settings.tsa_trust_anchors

@@ -185,6 +185,14 @@ class NodeSettings(BaseSettings):
         None,
         description="PEM file of the certificates a TSA token must chain to (needed with tsa_url).",
     )
+    trust_root_file: Path | None = Field(
+        None,
+        description=(
+            "The consortium's trust-root.json (`notary trust-root export`, signed by governance): "
+            "given to the /verify page, which then also checks a bundle's chain evidence and "
+            "can verify offline."
+        ),
+    )
     tsa_policy: str | None = Field(
         None, description="Refuse tokens issued under another TSA policy OID (dotted)."
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -173,3 +175,19 @@ def test_updates_chain_from_a_pinned_root_signed_by_the_trusted_governance() -> 
         accept_update(first, signed(rewritten, *MEMBERS[:3]))
     with pytest.raises(TrustRootUpdateError, match="another chain"):
         accept_update(first, signed(replace(newer_unsigned, chain_id=5), *MEMBERS[:3]))
+
+
+def test_the_node_page_gets_the_trust_root_it_would_verify_with(tmp_path: Path) -> None:
+    from node.api import _page_trust_root
+
+    good = tmp_path / "trust-root.json"
+    good.write_text(dump_trust_root(ROOT))
+    config = _page_trust_root(good)
+    assert config is not None and load_trust_root(json.dumps(config)) == load_trust_root(
+        good.read_text()
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text(dump_trust_root(ROOT).replace('"version":1', '"version":9'))
+    assert _page_trust_root(bad) is None  # left out (and logged), the page still served
+    assert _page_trust_root(tmp_path / "missing.json") is None
+    assert _page_trust_root(None) is None
