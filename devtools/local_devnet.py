@@ -157,8 +157,13 @@ def _trust_root(
     data_dir: Path, layout: NetworkLayout, rpc_url: str, registry: str, jpki: TestJPKI,
     tsa: DevTsa,
 ) -> Path:  # fmt: skip
-    """The consortium's trust root as `notary trust-root export` would write it, refreshed on
-    every start, so that bundles of this node verify offline (`notary verify --offline`)."""
+    """The consortium's trust root as `notary trust-root export` would write it, so that bundles
+    of this node verify offline (`notary verify --offline`). Exported once: the one-validator
+    chain never changes its signers, and a replay from genesis at every start would grow with
+    the chain."""
+    path = data_dir / "trust-root.json"
+    if path.exists():
+        return path
     anchors = tuple(der for pem in sorted(jpki.trust_dir.glob("*.pem"))
                     for der in read_certificates(pem))  # fmt: skip
     genesis = Genesis.load(layout.genesis_path)
@@ -172,8 +177,9 @@ def _trust_root(
             epoch=genesis.epoch,
         )
     )
-    path = data_dir / "trust-root.json"
-    path.write_text(dump_trust_root(root) + "\n", encoding="utf-8")
+    partial = path.with_suffix(".partial")  # a crash mid-write must not leave half a file
+    partial.write_text(dump_trust_root(root) + "\n", encoding="utf-8")
+    partial.replace(path)
     return path
 
 
