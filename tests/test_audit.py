@@ -482,7 +482,8 @@ def test_unreachable_chain_exits_3_with_one_line(tmp_path: Path) -> None:
 
 
 def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
-    """`notary node --dev` (what `make run` starts): its banner's audit command finds nothing."""
+    """`notary node --dev` (what `make run` starts): its banner's audit command finds nothing,
+    and its offline verify command says VALID AS OF EVIDENCE once the node and chain are gone."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "node", "--dev", "--port", str(port),
@@ -500,7 +501,15 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
         token = (tmp_path / "data" / "dev-token").read_text().strip()
         entry = json.loads((tmp_path / "data" / "demo" / "entry.json").read_text())
         url = f"http://127.0.0.1:{port}"
-        assert http("POST", url + "/v1/entries", entry, token).status == 201
+        submitted = http("POST", url + "/v1/entries", entry, token)
+        assert submitted.status == 201
+        bundle_url = f"{url}/v1/receipts/{submitted.body['receipt_id']}/bundle"
+        wait_until(
+            lambda: "evidence" in (http("GET", bundle_url, token=token).body or {}),
+            90,
+            "the demo bundle with its chain evidence",
+        )
+        (tmp_path / "bundle.json").write_text(json.dumps(http("GET", bundle_url, token=token).body))
         wait_until(
             lambda: (
                 (http("GET", url + "/v1/log/head").body["latest_final_head"] or {}).get("tree_size")
@@ -528,3 +537,13 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
     assert not isinstance(refused.value, urllib.error.HTTPError)  # nothing answers any more
     assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
     assert (tmp_path / "audit-report" / "report.html").exists()
+    # The banner's offline command, with no node and no chain left running.
+    command = text.split("consortium's trust root:", 1)[1].split("Audit the chain")[0]
+    args = shlex.split(command.replace("\\\n", " "))
+    assert args[:2] == [".venv/bin/notary", "verify"] and "--offline" in args
+    offline = subprocess.run(
+        [sys.executable, "-m", "node.cli", *args[1:]],
+        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert offline.returncode == 4, offline.stdout + offline.stderr
+    assert offline.stdout.startswith("VALID AS OF EVIDENCE"), offline.stdout
