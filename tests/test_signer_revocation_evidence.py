@@ -16,6 +16,8 @@ import base64
 import copy
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,9 +45,9 @@ from devtools.testca import (
 )
 from protocol.checks import SIGNER_CERTIFICATE, Outcome, VerdictStatus
 from protocol.clique import SignerSet
-from protocol.trust_root import RegistryFacts, TrustRoot
+from protocol.trust_root import RegistryFacts, TrustRoot, dump_trust_root
 from tests.devnet_helpers import rpc
-from tests.node_harness import NodeProcess, provision_node, signed_entry
+from tests.node_harness import REPO, NodeProcess, provision_node, signed_entry
 from tests.node_harness import http as call
 from verifier import VerificationPolicy, Verifier
 from verifier.jpki import RevocationSources, load_certificates
@@ -284,6 +286,28 @@ def test_offline_with_no_crl_the_signer_check_passes_as_of(world: World) -> None
     check = signer_check(verdict)
     assert check.outcome is Outcome.PASSED and check.as_of, check
     assert "revocation evidence: a CRL issued" in check.detail
+
+
+def test_the_cli_verifies_offline_with_no_crl(world: World, tmp_path: Path) -> None:
+    document, bundle, root = tmp_path / "doc.txt", tmp_path / "bundle.json", tmp_path / "tr.json"
+    document.write_bytes(DOCUMENTS["first"])
+    bundle.write_text(json.dumps(world.bundles["first"]), encoding="utf-8")
+    root.write_text(dump_trust_root(world.trust_root), encoding="utf-8")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "node.cli", "verify", str(document)),
+            *("--bundle", str(bundle), "--trust-root", str(root), "--offline"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert done.stdout.startswith("VALID AS OF EVIDENCE"), done.stdout
+    assert "revocation of the signer certificate published after" in done.stdout
+    assert "judged by the CRL/OCSP evidence the bundle carries" in done.stderr
 
 
 def test_ocsp_evidence_decides_offline_too(world: World) -> None:
