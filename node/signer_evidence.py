@@ -140,6 +140,11 @@ class SignerEvidenceCapturer:
             )
             return "waiting"
         if decision is None:
+            if self.ocsp_sources is not None and now >= entry.signing_time + self.grace:
+                # The responder answered, but not so as to decide (an "unknown", or a revocation
+                # after the signing time): ask again later, not at every pass.
+                backoff = min(MAX_RETRY, backoff * 2)
+                self._retry[index] = (now + backoff, backoff)
             return "waiting"
         self.store.save_signer_evidence(index, decision.record, decision.blobs)
         self._retry.pop(index, None)
