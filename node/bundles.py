@@ -15,7 +15,8 @@ from protocol.bundle import (
     build_bundle,
     build_revocation_section,
 )
-from protocol.evidence import EvidenceSection
+from protocol.errors import LeafEncodingError
+from protocol.evidence import EvidenceSection, SignerRevocationEvidence
 from protocol.leaf import ENCODING_VERSION, DocumentEntry, RevocationEntry, decode_entry
 
 ANCHORED_STATES = (HeadState.ANCHORED, HeadState.FINAL)
@@ -57,31 +58,57 @@ class BundleBuilder:
         revocation = self.revocation_section(stored.leaf_hash)
         evidence = None
         if proof is not None and entry.version == ENCODING_VERSION:
-            evidence = self.evidence(proof[3])
-        bundle = build_bundle(
-            entry=entry,
-            salt=sidecar.salt,
-            signature=sidecar.signature,
-            certificates=list(sidecar.certificates),
-            inclusion=proof[0] if proof else None,
-            head=proof[1] if proof else None,
-            anchor=proof[2] if proof else None,
-            revocation=revocation,
-            evidence=evidence,
-        )
+            evidence = self.evidence(proof[3], index)
+
+        def build(evidence: EvidenceSection | None) -> ProofBundle:
+            return build_bundle(
+                entry=entry,
+                salt=sidecar.salt,
+                signature=sidecar.signature,
+                certificates=list(sidecar.certificates),
+                inclusion=proof[0] if proof else None,
+                head=proof[1] if proof else None,
+                anchor=proof[2] if proof else None,
+                revocation=revocation,
+                evidence=evidence,
+            )
+
+        try:
+            bundle = build(evidence)
+        except LeafEncodingError:
+            if evidence is None or evidence.signer_revocation is None:
+                raise
+            # Over the bundle's 1 MiB with the signer's CRL: serve it without (a verifier
+            # then needs its own revocation sources, as before the re-check).
+            bundle = build(replace(evidence, signer_revocation=None))
         state = "pending" if proof is None else proof[3].state.value
         return BundleAnswer(bundle, state)
 
-    def evidence(self, head: Head) -> EvidenceSection | None:
+    def evidence(self, head: Head, index: int | None = None) -> EvidenceSection | None:
         """The head's chain evidence once final and captured, with its timestamp token if it
-        has one (a version-3 bundle then verifies offline)."""
+        has one (a version-3 bundle then verifies offline), and entry `index`'s signer
+        revocation evidence once the node kept it."""
         if head.state is not HeadState.FINAL:
             return None
         stored = self.store.evidence(head.seq)
         if stored is None:
             return None
         timestamp = self.store.timestamp(head.seq)
-        return replace(stored.section, timestamp=timestamp.token if timestamp else None)
+        return replace(
+            stored.section,
+            timestamp=timestamp.token if timestamp else None,
+            signer_revocation=None if index is None else self.signer_revocation(index),
+        )
+
+    def signer_revocation(self, index: int) -> SignerRevocationEvidence | None:
+        """The CRL or OCSP response that decided entry `index`'s signer at its signing time."""
+        record = self.store.signer_evidence(index)
+        if record is None:
+            return None
+        return SignerRevocationEvidence.of(
+            (self.store.revocation_blob(d) for d in record.crls),
+            (self.store.revocation_blob(d) for d in record.ocsp_responses),
+        )
 
     def revocation_section(self, leaf_hash: bytes) -> RevocationSection | None:
         index = self.store.revocation_of(leaf_hash)

@@ -48,6 +48,27 @@ class Metrics:
             "Final heads whose chain evidence is not captured yet",
             registry=r,
         )
+        self.signer_evidence_pending = Gauge(
+            "notary_signer_evidence_pending",
+            "Document entries whose signer is not re-checked yet (grace not over, or failing)",
+            registry=r,
+        )
+        self.signer_evidence_captured = Counter(
+            "notary_signer_evidence_captured",
+            "Entries whose signer was re-checked at its signing time, the deciding CRL or OCSP "
+            "response kept",
+            registry=r,
+        )
+        self.signer_evidence_failed = Counter(
+            "notary_signer_evidence_failed",
+            "Failed signer re-checks (a revocation source failed; retried with backoff)",
+            registry=r,
+        )
+        self.signers_revoked_at_signing = Counter(
+            "notary_signers_revoked_at_signing",
+            "Entries whose signer the re-check found revoked at the signing time (an alarm)",
+            registry=r,
+        )
         self.unanchored_entries = Gauge(
             "notary_unanchored_entries", "Entries not yet covered by a final head", registry=r
         )

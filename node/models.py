@@ -218,7 +218,7 @@ class HeadEvidence:
     """Unix seconds: when the node captured it (the state proofs are as of its last header)."""
 
     def to_json(self) -> bytes:
-        body = evidence_to_json(replace(self.section, timestamp=None))
+        body = evidence_to_json(replace(self.section, timestamp=None, signer_revocation=None))
         return json.dumps({"captured_at": self.captured_at, "evidence": body}).encode()
 
     @classmethod
@@ -228,6 +228,52 @@ class HeadEvidence:
             return cls(parse_evidence(data["evidence"]), int(data["captured_at"]))
         except (ValueError, KeyError, TypeError, BundleFormatError) as error:
             raise RecordError(f"malformed head evidence: {error!r}") from None
+
+
+class SignerStatus(enum.StrEnum):
+    """What the re-check after the grace period found about an entry's signer."""
+
+    GOOD = "good"
+    """Not revoked at the signing time."""
+    REVOKED = "revoked"
+    """Revoked at the signing time (or by a revocation that reaches back): an alarm. The entry
+    stays in the append-only log; verifiers reject its signer."""
+
+
+@dataclass(frozen=True)
+class SignerEvidence:
+    """An entry's signer re-checked at its signing time after the grace period: the verdict and
+    the CRLs and OCSP responses that decided it, by SHA-256 (the DER is stored once per blob in
+    the store, however many entries it decided)."""
+
+    status: SignerStatus
+    crls: tuple[bytes, ...]
+    ocsp_responses: tuple[bytes, ...]
+    checked_at: int
+    """Unix seconds of the re-check."""
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "status": self.status.value,
+                "crls": [d.hex() for d in self.crls],
+                "ocsp_responses": [d.hex() for d in self.ocsp_responses],
+                "checked_at": self.checked_at,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SignerEvidence:
+        try:
+            data = json.loads(raw)
+            return cls(
+                SignerStatus(data["status"]),
+                tuple(bytes.fromhex(d) for d in data["crls"]),
+                tuple(bytes.fromhex(d) for d in data["ocsp_responses"]),
+                int(data["checked_at"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise RecordError(f"malformed signer evidence: {error!r}") from None
 
 
 class EntryKind(enum.StrEnum):

@@ -36,12 +36,13 @@ from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.revocation_status import RevocationFreshness
 from node.settings import NodeSettings
+from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
 from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
 from verifier.chain import revocation_bucket_json
-from verifier.jpki import RevocationSources, SignerPolicy, load_certificates
+from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, load_certificates
 
 log = logging.getLogger("node")
 
@@ -138,11 +139,7 @@ class NodeService:
                 relay=relay,
                 relay_timeout=settings.relay_timeout,
             )
-        self.capturer: EvidenceCapturer | None = None
-        if settings.rpc_url and self.identity is not None:
-            # Its own connection: capture runs in its own thread, apart from anchoring.
-            reader = EvidenceReader(connect(settings.rpc_url, chain_id=settings.chain_id))
-            self.capturer = EvidenceCapturer(self.store, reader, self.identity, self.metrics)
+        self.capturer = self._chain_evidence()
         self.stamper: HeadStamper | None = None
         if settings.tsa_url:
             if self.identity is None:
@@ -156,6 +153,7 @@ class NodeService:
                 timeout=settings.tsa_timeout,
             )
             self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
+        self.signer_evidence = self._signer_evidence(trust_anchors, revocation)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         # prefix -> (store version it was built at, answer); the anonymous public endpoint
@@ -167,6 +165,29 @@ class NodeService:
         self._relay_thread: threading.Thread | None = None
         self._stamp_thread: threading.Thread | None = None
         self._evidence_thread: threading.Thread | None = None
+        self._signer_thread: threading.Thread | None = None
+
+    def _chain_evidence(self) -> EvidenceCapturer | None:
+        """The final heads' chain evidence capture, when the node anchors."""
+        if not self.settings.rpc_url or self.identity is None:
+            return None
+        # Its own connection: capture runs in its own thread, apart from anchoring.
+        reader = EvidenceReader(connect(self.settings.rpc_url, chain_id=self.settings.chain_id))
+        return EvidenceCapturer(self.store, reader, self.identity, self.metrics)
+
+    def _signer_evidence(
+        self, trust_anchors: tuple[JPKICertificate, ...], revocation: RevocationSources
+    ) -> SignerEvidenceCapturer | None:
+        """The signer re-check after the grace period, when there is something to check with."""
+        if not trust_anchors or revocation.is_empty:
+            return None
+        return SignerEvidenceCapturer(
+            self.store,
+            trust_anchors,
+            revocation,
+            self.metrics,
+            grace=self.settings.revocation_evidence_grace,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,13 +223,27 @@ class NodeService:
                 daemon=True,
             )
             self._evidence_thread.start()
+        if self.signer_evidence is not None:
+            self._signer_thread = threading.Thread(
+                target=run_signer_evidence,
+                args=(self.signer_evidence, self._stop),
+                name="signer-evidence",
+                daemon=True,
+            )
+            self._signer_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.batcher.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
-        for thread in (self._relay_thread, self._stamp_thread, self._evidence_thread):
+        threads = (
+            self._relay_thread,
+            self._stamp_thread,
+            self._evidence_thread,
+            self._signer_thread,
+        )
+        for thread in threads:
             if thread is not None:
                 thread.join(timeout=15)
         self.store.close()

@@ -150,6 +150,15 @@ class NodeSettings(BaseSettings):
             "either counts. Needed when no CRL is configured."
         ),
     )
+    revocation_evidence_grace: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Re-check each entry's signer at its signing time, and keep the deciding CRL or OCSP "
+            "response for its bundles, with evidence issued at least this many seconds after "
+            "the signing time; 0: the first CRL (or OCSP response) issued after it."
+        ),
+    )
     ocsp_from_certificate: bool = Field(
         False, description="Also ask the OCSP responder a signer certificate names (AIA)."
     )

@@ -9,6 +9,7 @@ size takes O(log n) reads (`protocol.merkle.*_from_subtrees`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
@@ -27,6 +28,7 @@ from node.models import (
     HeadState,
     HeadTimestamp,
     RecordError,
+    SignerEvidence,
     sidecar_from_json,
 )
 from protocol.merkle import (
@@ -44,6 +46,7 @@ META_SIZE = b"meta:size"
 META_HEADS = b"meta:heads"
 META_STAMPED = b"meta:stamped"  # heads 0 .. n-1 all have a timestamp (absent: 0)
 META_EVIDENCED = b"meta:evidenced"  # heads 0 .. n-1 all have chain evidence (absent: 0)
+META_SIGNERS_SETTLED = b"meta:signers-settled"  # entries 0 .. n-1 need no signer re-check
 LEAF = b"L"  # + u64 index -> leaf bytes
 SIDECAR = b"X"  # + u64 index -> JSON: salt, signature material, receipt
 INDEX = b"I"  # + leaf hash -> u64 index
@@ -54,6 +57,8 @@ EVIDENCE = b"E"  # + u64 seq -> JSON HeadEvidence (headers, receipt, tx and stat
 RECEIPT = b"R"  # + receipt id -> u64 index
 REQUEST = b"Q"  # + sha256(client, request id) -> JSON {body_sha256, indices}
 REVOKED = b"V"  # + revoked leaf hash -> u64 index of the revocation entry
+SIGNER_EVIDENCE = b"S"  # + u64 index -> JSON SignerEvidence (what decided the signer's status)
+REVOCATION_BLOB = b"B"  # + SHA-256 -> DER CRL or OCSP response, stored once however many use it
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{0,64}")
 
@@ -316,6 +321,52 @@ class LogStore:
             return HeadEvidence.from_json(raw)
         except RecordError as error:
             raise StoreError(f"head {seq}: {error}") from None
+
+    # ------------------------------------------------------------------ signer revocation evidence
+
+    @property
+    def signers_settled(self) -> int:
+        """Every entry below this has its signer evidence, or needs none (revocation entries)."""
+        return self._read_int(META_SIGNERS_SETTLED)
+
+    def save_signer_evidence(
+        self, index: int, record: SignerEvidence | None, blobs: Sequence[bytes]
+    ) -> None:
+        """Keep entry `index`'s signer evidence (None: it needs none) with the CRLs and OCSP
+        responses it names, and move the settled mark over every entry that now has a record,
+        in one synced write: after a SIGKILL the entry has all of it or nothing (and is checked
+        again). Blobs are keyed by their SHA-256, so a CRL shared by many entries is stored once
+        and writing it again changes nothing."""
+        with self._write_lock:
+            settled = self.signers_settled
+            with self.db.write_batch(sync=True) as batch:
+                for blob in blobs:
+                    batch.put(REVOCATION_BLOB + hashlib.sha256(blob).digest(), blob)
+                if record is not None:
+                    batch.put(SIGNER_EVIDENCE + u64(index), record.to_json())
+                if index == settled:
+                    settled += 1
+                    while settled < self._size and (
+                        self.db.get(SIGNER_EVIDENCE + u64(settled)) is not None
+                    ):
+                        settled += 1
+                    batch.put(META_SIGNERS_SETTLED, u64(settled))
+            self._version += 1
+
+    def signer_evidence(self, index: int) -> SignerEvidence | None:
+        raw = self.db.get(SIGNER_EVIDENCE + u64(index))
+        if raw is None:
+            return None
+        try:
+            return SignerEvidence.from_json(raw)
+        except RecordError as error:
+            raise StoreError(f"entry {index}: {error}") from None
+
+    def revocation_blob(self, sha256: bytes) -> bytes:
+        blob: bytes | None = self.db.get(REVOCATION_BLOB + sha256)
+        if blob is None:
+            raise StoreError(f"revocation evidence {sha256.hex()} is missing")
+        return blob
 
     # ------------------------------------------------------------------ small records
 

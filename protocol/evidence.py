@@ -10,7 +10,9 @@ bundle cannot make a verifier decode or hash without limit.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,18 +37,36 @@ MAX_TOKEN_BYTES: Final = 64 * 1024
 """An RFC 3161 token (the TSA's certificate chain is the bulk)."""
 MAX_INDEX: Final = 2**32 - 1
 """Transaction positions in a block."""
+MAX_SIGNER_CRLS: Final = 4
+"""CRLs deciding the signer's status at signing time: one normally (the CA generation's CRL for
+the signer's distribution point issued next after signing); a few leave room for a CA that
+splits or re-keys."""
+MAX_SIGNER_CRL_BYTES: Final = 512 * 1024
+"""One CRL: JPKI splits CRLs per municipality to keep them small; half the bundle's 1 MiB."""
+MAX_SIGNER_OCSP_RESPONSES: Final = 4
+MAX_OCSP_RESPONSE_BYTES: Final = 64 * 1024
+"""One OCSP response (a delegated responder's certificate is the bulk)."""
 
-EVIDENCE_FIELDS: Final = ("headers", "receipt", "transaction", "state", "timestamp")
+EVIDENCE_FIELDS: Final = (
+    "headers",
+    "receipt",
+    "transaction",
+    "state",
+    "timestamp",
+    "signer_revocation",
+)
 RECEIPT_FIELDS: Final = ("index", "value", "proof")
 TRANSACTION_FIELDS: Final = ("value", "proof")
 STATE_FIELDS: Final = ("block_number", "account_proof", "slots")
 SLOT_FIELDS: Final = ("slot", "value", "proof")
+SIGNER_REVOCATION_FIELDS: Final = ("crls", "ocsp_responses")
 EVIDENCE_SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "evidence": EVIDENCE_FIELDS,
     "evidence.receipt": RECEIPT_FIELDS,
     "evidence.transaction": TRANSACTION_FIELDS,
     "evidence.state": STATE_FIELDS,
     "evidence.state.slots[]": SLOT_FIELDS,
+    "evidence.signer_revocation": SIGNER_REVOCATION_FIELDS,
 }
 """The fields of each object, for the schema-consistency test and for producers."""
 
@@ -96,6 +116,29 @@ class StateEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class SignerRevocationEvidence:
+    """The CRLs and OCSP responses (DER) that decided the signer certificate's status at the
+    signing time, kept by the node after its grace period (docs/PROTOCOL.md section 10.3).
+
+    Each list is in ascending order of the blobs' SHA-256 and holds each blob once, so one set
+    of evidence has one serialisation and a CRL appears once per bundle. Whether they are
+    genuine, about this signer and issued after the signing time is the verifier's check."""
+
+    crls: tuple[bytes, ...] = ()
+    ocsp_responses: tuple[bytes, ...] = ()
+
+    @classmethod
+    def of(cls, crls: Iterable[bytes], ocsp_responses: Iterable[bytes]) -> SignerRevocationEvidence:
+        """The canonical form of any collection of blobs: sorted, duplicates dropped."""
+        return cls(_canonical(crls), _canonical(ocsp_responses))
+
+
+def _canonical(blobs: Iterable[bytes]) -> tuple[bytes, ...]:
+    unique = {hashlib.sha256(blob).digest(): blob for blob in blobs}
+    return tuple(unique[digest] for digest in sorted(unique))
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceSection:
     """Everything a verifier needs, with a trust root, to decide checks 6-11 offline."""
 
@@ -106,6 +149,8 @@ class EvidenceSection:
     state: StateEvidence
     timestamp: bytes | None = None
     """DER RFC 3161 TimeStampToken over the signed head, when the node has one."""
+    signer_revocation: SignerRevocationEvidence | None = None
+    """What decided the signer's revocation status at the signing time, once the node kept it."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -129,7 +174,46 @@ def parse_evidence(obj: object, path: str = "evidence") -> EvidenceSection:
     timestamp = None
     if "timestamp" in section:
         timestamp = _base64(section["timestamp"], prefix + "timestamp", MAX_TOKEN_BYTES)
-    return EvidenceSection(headers, receipt, transaction, state, timestamp)
+    signer_revocation = None
+    if "signer_revocation" in section:
+        signer_revocation = _signer_revocation(
+            section["signer_revocation"], prefix + "signer_revocation"
+        )
+    return EvidenceSection(headers, receipt, transaction, state, timestamp, signer_revocation)
+
+
+def _signer_revocation(obj: object, path: str) -> SignerRevocationEvidence:
+    section = json_object(obj, path)
+    prefix = path + "."
+    only_fields(section, SIGNER_REVOCATION_FIELDS, prefix)
+    crls = _der_list(
+        required(section, "crls", prefix), prefix + "crls", MAX_SIGNER_CRLS, MAX_SIGNER_CRL_BYTES
+    )
+    responses = _der_list(
+        required(section, "ocsp_responses", prefix),
+        prefix + "ocsp_responses",
+        MAX_SIGNER_OCSP_RESPONSES,
+        MAX_OCSP_RESPONSE_BYTES,
+    )
+    if not crls and not responses:
+        raise BundleFormatError(path, "holds no CRL and no OCSP response (omit it instead)")
+    return SignerRevocationEvidence(crls, responses)
+
+
+def _der_list(value: object, path: str, high: int, blob_bytes: int) -> tuple[bytes, ...]:
+    """Base64 DER blobs in ascending SHA-256 order, each once (`SignerRevocationEvidence`)."""
+    if type(value) is not list:
+        raise BundleFormatError(path, "must be an array of base64 strings")
+    if len(value) > high:
+        raise BundleFormatError(path, f"has {len(value)} entries; at most {high} allowed")
+    blobs = tuple(_base64(item, f"{path}[{i}]", blob_bytes) for i, item in enumerate(value))
+    digests = [hashlib.sha256(blob).digest() for blob in blobs]
+    for i in range(1, len(digests)):
+        if digests[i] <= digests[i - 1]:
+            raise BundleFormatError(
+                f"{path}[{i}]", "must be in ascending order of SHA-256, each once"
+            )
+    return blobs
 
 
 def _receipt(obj: object, path: str) -> ReceiptEvidence:
@@ -264,6 +348,11 @@ def evidence_to_json(evidence: EvidenceSection) -> dict[str, Any]:
     }
     if evidence.timestamp is not None:
         result["timestamp"] = _b64(evidence.timestamp)
+    if evidence.signer_revocation is not None:
+        result["signer_revocation"] = {
+            "crls": [_b64(c) for c in evidence.signer_revocation.crls],
+            "ocsp_responses": [_b64(r) for r in evidence.signer_revocation.ocsp_responses],
+        }
     return result
 
 
@@ -284,12 +373,17 @@ __all__ = [
     "EVIDENCE_SECTION_FIELDS",
     "MAX_EVIDENCE_HEADERS",
     "MAX_HEADER_BYTES",
+    "MAX_OCSP_RESPONSE_BYTES",
     "MAX_PROOF_NODES",
+    "MAX_SIGNER_CRLS",
+    "MAX_SIGNER_CRL_BYTES",
+    "MAX_SIGNER_OCSP_RESPONSES",
     "MAX_STORAGE_SLOTS",
     "MAX_TOKEN_BYTES",
     "MAX_TRIE_NODE_BYTES",
     "EvidenceSection",
     "ReceiptEvidence",
+    "SignerRevocationEvidence",
     "SlotEvidence",
     "StateEvidence",
     "TransactionEvidence",

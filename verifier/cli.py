@@ -22,7 +22,7 @@ from typing import Any, Final, NoReturn
 import click
 
 from protocol.bundle import ProofBundle, load_bundle
-from protocol.checks import DOCUMENT_REVOCATION, Outcome, VerdictStatus
+from protocol.checks import DOCUMENT_REVOCATION, SIGNER_CERTIFICATE, Outcome, VerdictStatus
 from protocol.errors import BundleFormatError
 from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.errors import PolicyError
@@ -346,6 +346,14 @@ def _revocation_warning(verdict: Verdict, warnings: list[str]) -> None:
             "municipality revoked the document, after that is not known offline: verify online "
             "with --node-url before relying on it for anything that needs the current state."
         )
+        signer = verdict.check(SIGNER_CERTIFICATE)
+        if signer is not None and signer.as_of:
+            warnings.append(
+                "the JPKI signer was judged by the CRL/OCSP evidence the bundle carries: a "
+                "revocation of its certificate published after that (a key compromise reaching "
+                "back before the signing time) is not known; give current CRLs (--crl) or an "
+                "OCSP responder to rule it out."
+            )
         return
     if check.outcome is Outcome.UNKNOWN and check.detail == REVOCATION_NOT_CHECKED:
         warnings.append(

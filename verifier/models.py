@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from protocol.checks import Check, Outcome, VerdictStatus, decide
+from protocol.checks import SIGNER_CERTIFICATE, Check, Outcome, VerdictStatus, decide
 from verifier.errors import PolicyError
 from verifier.jpki import BasicFourItems, JPKICertificate, read_basic_four_items
 
@@ -190,6 +190,12 @@ def _summary(
             + "; not known offline: a withdrawal of the head or a revocation of the document "
             "after that"
         )
+        signer = next((c for c in checks if c.name == SIGNER_CERTIFICATE), None)
+        if signer is not None and signer.as_of:
+            text += (
+                ", nor a revocation of the signer certificate published after the bundle's "
+                "CRL/OCSP evidence (a key compromise reaching back)"
+            )
     else:
         text = "VALID: " + " ".join(parts)
     if facts.signer is not None:

@@ -30,7 +30,7 @@ from verifier.chain import (
     NodeStatusSource,
     RpcChainReader,
 )
-from verifier.jpki import JPKICertificate, SignerCheck, check_signer
+from verifier.jpki import JPKICertificate, RevocationSources, SignerCheck, check_signer
 from verifier.models import DocumentDigest, Verdict, VerdictFacts
 from verifier.policy import VerificationPolicy
 from verifier.rules.anchoring import anchoring_checks
@@ -87,7 +87,9 @@ class Verifier:
             node_status = NodeStatusClient(policy.node_url, timeout=policy.rpc_timeout)
         self._node_status = node_status
         self._cache_ttl = cache_ttl
-        self._signer_cache: dict[tuple[str, int, tuple[str, ...]], tuple[float, SignerCheck]] = {}
+        self._signer_cache: dict[
+            tuple[str, int, tuple[str, ...], tuple[str, ...]], tuple[float, SignerCheck]
+        ] = {}
         self._lock = threading.Lock()
 
     def verify(
@@ -117,9 +119,16 @@ class Verifier:
         )
 
     def _check_signer(
-        self, cert: JPKICertificate, signing_time: int, intermediates: Sequence[JPKICertificate]
+        self,
+        cert: JPKICertificate,
+        signing_time: int,
+        intermediates: Sequence[JPKICertificate],
+        revocation: RevocationSources | None = None,
     ) -> SignerCheck:
-        key = (cert.sha256, signing_time, tuple(c.sha256 for c in intermediates))
+        """The JPKI verdict with the policy's revocation sources, or with `revocation` (the
+        bundle's own evidence), cached by what it depends on."""
+        carried = () if revocation is None else _digests(revocation)
+        key = (cert.sha256, signing_time, tuple(c.sha256 for c in intermediates), carried)
         now = time.monotonic()
         if self._cache_ttl > 0:
             with self._lock:
@@ -132,6 +141,7 @@ class Verifier:
             trust_anchors=self.policy.trust_anchors,
             intermediates=intermediates,
             policy=self.policy,
+            revocation=revocation,
         )
         if self._cache_ttl > 0:
             with self._lock:
@@ -228,6 +238,12 @@ def _facts(
     )
 
 
+def _digests(sources: RevocationSources) -> tuple[str, ...]:
+    """What in-memory revocation data a signer verdict depends on (the bundle's evidence)."""
+    blobs = (*sources.crls, *sources.ocsp_responses)
+    return tuple(hashlib.sha256(blob).hexdigest() for blob in blobs)
+
+
 def _document_sha256(document_or_digest: bytes | DocumentDigest) -> bytes:
     if isinstance(document_or_digest, DocumentDigest):
         return document_or_digest.sha256
@@ -254,6 +270,7 @@ def _run_check_signer(
     trust_anchors: Sequence[JPKICertificate],
     intermediates: Sequence[JPKICertificate],
     policy: VerificationPolicy,
+    revocation: RevocationSources | None = None,
 ) -> SignerCheck:
     """`check_signer` runs its own event loop; inside a running loop, use a worker thread."""
 
@@ -263,7 +280,7 @@ def _run_check_signer(
             signing_time=signing_time,
             trust_anchors=trust_anchors,
             intermediates=intermediates,
-            revocation=policy.revocation,
+            revocation=policy.revocation if revocation is None else revocation,
             policy=policy.signer_policy,
         )
 

@@ -145,12 +145,12 @@ def _ocsp_listing(
         response = ocsp.load_der_ocsp_response(der)
         if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
             return None
-        if not _ocsp_signed_for(issuer, response):
+        if not ocsp_signed_for(issuer, response):
             return None
         for single in response.responses:
             if (
                 single.serial_number == subject.serial_number
-                and single.issuer_key_hash == _key_hash(issuer, single.hash_algorithm)
+                and single.issuer_key_hash == key_hash(issuer, single.hash_algorithm)
                 and single.certificate_status is ocsp.OCSPCertStatus.REVOKED
                 and single.revocation_time_utc is not None
             ):
@@ -161,7 +161,7 @@ def _ocsp_listing(
     return None
 
 
-def _ocsp_signed_for(issuer: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
+def ocsp_signed_for(issuer: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
     """Signed by the issuer itself, or by a responder certificate it issued for OCSP."""
     candidates = [issuer]
     for delegate in response.certificates:
@@ -192,7 +192,7 @@ def _ocsp_signed_for(issuer: x509.Certificate, response: ocsp.OCSPResponse) -> b
     return False
 
 
-def _key_hash(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
+def key_hash(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
     """RFC 6960 issuerKeyHash: the hash of the issuer's subjectPublicKey BIT STRING."""
     spki = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

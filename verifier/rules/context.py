@@ -8,11 +8,14 @@ from datetime import datetime
 
 from protocol.bundle import AnchorSection, HeadSection
 from verifier.chain import AnchorFacts, NodeStatusSource
-from verifier.jpki import JPKICertificate, SignerCheck
+from verifier.jpki import JPKICertificate, RevocationSources, SignerCheck
 from verifier.policy import VerificationPolicy
 
-SignerChecker = Callable[[JPKICertificate, int, Sequence[JPKICertificate]], SignerCheck]
-"""(signer certificate, signing time in Unix seconds, intermediates) → the JPKI verdict."""
+SignerChecker = Callable[
+    [JPKICertificate, int, Sequence[JPKICertificate], RevocationSources | None], SignerCheck
+]
+"""(signer certificate, signing time in Unix seconds, intermediates, revocation sources: None for
+the policy's own) → the JPKI verdict."""
 
 
 @dataclass(frozen=True)

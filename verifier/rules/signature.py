@@ -1,7 +1,8 @@
 """The JPKI checks: signature_binding, signer_certificate and signature (docs/PROTOCOL.md).
 
 The log entry commits to the signature and the signer certificate by their SHA-256; the
-signer certificate must chain to a trusted J-LIS CA and be unrevoked at the signing time; the
+signer certificate must chain to a trusted J-LIS CA and be unrevoked at the signing time (by the
+verifier's revocation sources, else by the CRL or OCSP response the bundle carries); the
 signature must be over the document (PKCS#1 v1.5, or detached CMS with the entry's signing time).
 """
 
@@ -18,9 +19,17 @@ from protocol.checks import (
     Check,
     Outcome,
 )
-from protocol.leaf import SignatureFormat, unix_seconds
+from protocol.leaf import SignatureFormat, from_unix_seconds, unix_seconds
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
-from verifier.jpki import CertificateError, JPKICertificate, JPKIError, SignatureError
+from verifier.jpki import (
+    CertificateError,
+    JPKICertificate,
+    JPKIError,
+    RevocationSources,
+    SignatureError,
+    SignerCheck,
+)
+from verifier.jpki.bundled_revocation import BundledRevocationError, check_bundled_revocation
 from verifier.rules.context import Context
 
 SIGNATURE_CHECKS = CHECK_ORDER[
@@ -80,6 +89,9 @@ def signature_binding(bundle: ProofBundle, value: bytes, signer_der: bytes) -> C
 def signer_certificate(
     context: Context, bundle: ProofBundle, cert: JPKICertificate, others: list[JPKICertificate]
 ) -> Check:
+    """The signer at the signing time. The verifier's own revocation sources decide when they
+    can (fresher: a later revocation reaching back, for key compromise, counts); else the
+    revocation evidence the bundle carries decides, as of its issue (``as_of``)."""
     if not context.policy.trust_anchors:
         return Check(
             SIGNER_CERTIFICATE,
@@ -87,25 +99,67 @@ def signer_certificate(
             "no JPKI trust anchors are configured: give the J-LIS CA certificates of every "
             "generation (--trust)",
         )
+    signing_time = bundle.leaf.signing_time
+    carried = bundle.evidence.signer_revocation if bundle.evidence is not None else None
+    described: tuple[str, ...] = ()
+    if carried is not None:
+        try:
+            described = check_bundled_revocation(
+                cert,
+                [*context.policy.trust_anchors, *others],
+                from_unix_seconds(signing_time),
+                carried.crls,
+                carried.ocsp_responses,
+            )
+        except BundledRevocationError as exc:
+            return Check(
+                SIGNER_CERTIFICATE,
+                Outcome.FAILED,
+                f"the signer's revocation evidence does not hold: {exc.field}: {exc.problem}",
+            )
     try:
-        result = context.check_signer(cert, bundle.leaf.signing_time, others)
+        if carried is None or not context.policy.revocation.is_empty:
+            result = context.check_signer(cert, signing_time, others, None)
+            if carried is None or result.status != "unknown":
+                return _judged(cert, signing_time, result)
+        bundled = RevocationSources(crls=carried.crls, ocsp_responses=carried.ocsp_responses)
+        result = context.check_signer(cert, signing_time, others, bundled)
     except JPKIError as exc:
         return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"the signer check could not run: {exc}")
+    return _judged(cert, signing_time, result, " and ".join(described))
+
+
+def _judged(
+    cert: JPKICertificate, signing_time: int, result: SignerCheck, carried: str = ""
+) -> Check:
+    """The check for a JPKI verdict; `carried` names the bundle's evidence that decided it."""
     who = f"JPKI {cert.kind.value} certificate serial 0x{cert.serial_hex}"
-    when = format_time(bundle.leaf.signing_time)
+    when = format_time(signing_time)
+    source = f" (by the bundle's revocation evidence: {carried})" if carried else ""
     if result.status == "valid":
+        if not carried:
+            return Check(
+                SIGNER_CERTIFICATE,
+                Outcome.PASSED,
+                f"{who} at the signing time {when}: {result.reason}",
+            )
         return Check(
             SIGNER_CERTIFICATE,
             Outcome.PASSED,
-            f"{who} at the signing time {when}: {result.reason}",
+            f"{who} at the signing time {when}: {result.reason}{source}; a revocation "
+            "published after that evidence (a key compromise reaching back) is not known "
+            "without the verifier's own revocation sources",
+            as_of=True,
         )
     if result.status == "unknown":
-        return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"{who} at {when}: {result.reason}")
+        return Check(
+            SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"{who} at {when}: {result.reason}{source}"
+        )
     label = result.status.replace("_", " ")
     return Check(
         SIGNER_CERTIFICATE,
         Outcome.FAILED,
-        f"{who} is {label} at the signing time {when}: {result.reason}",
+        f"{who} is {label} at the signing time {when}: {result.reason}{source}",
     )
 
 
