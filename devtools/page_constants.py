@@ -145,6 +145,11 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("TRANSACTION_FIELDS", list(evidence.TRANSACTION_FIELDS), ""),
                 ("STATE_FIELDS", list(evidence.STATE_FIELDS), ""),
                 ("SLOT_FIELDS", list(evidence.SLOT_FIELDS), ""),
+                ("SIGNER_REVOCATION_FIELDS", list(evidence.SIGNER_REVOCATION_FIELDS), ""),
+                ("MAX_SIGNER_CRLS", evidence.MAX_SIGNER_CRLS, ""),
+                ("MAX_SIGNER_CRL_BYTES", evidence.MAX_SIGNER_CRL_BYTES, ""),
+                ("MAX_SIGNER_OCSP_RESPONSES", evidence.MAX_SIGNER_OCSP_RESPONSES, ""),
+                ("MAX_OCSP_RESPONSE_BYTES", evidence.MAX_OCSP_RESPONSE_BYTES, ""),
             ],
         ),
         (

@@ -125,7 +125,7 @@ for (const [what, fn, field, message] of [
   ['no evidence', (d) => { delete d.evidence; }, 'evidence', /missing/],
   ['evidence in v2', (d) => { d.version = 2; }, 'evidence', /unknown field/],
   ['unknown evidence field', (d) => { d.evidence.extra = 1; }, 'evidence.extra', /unknown field/],
-  ['odd field name', (d) => { d.evidence.state['a b'] = 1; }, "evidence.state.'a b'", /unknown field/],
+  ['odd field name', (d) => { d.evidence.state['a b'] = 1; }, 'evidence.state."a b"', /unknown field/],
   ['no headers', (d) => { d.evidence.headers = []; }, 'evidence.headers', /has 0 entries; 1 to 256 allowed/],
   ['upper-case hex', (d) => { d.evidence.headers[0] = d.evidence.headers[0].toUpperCase().replace('0X', '0x'); }, 'evidence.headers[0]', /lowercase hex/],
   ['oversized header', (d) => { d.evidence.headers[0] = '0x' + '00'.repeat(16 * 1024 + 1); }, 'evidence.headers[0]', /more than 16384 bytes/],
@@ -140,6 +140,10 @@ for (const [what, fn, field, message] of [
   ['bad token', (d) => { d.evidence.timestamp = 'AB='; }, 'evidence.timestamp', /not valid base64/],
   ['non-canonical token', (d) => { d.evidence.timestamp = 'AB=='; }, 'evidence.timestamp', /canonical padded form/],
   ['empty token', (d) => { d.evidence.timestamp = ''; }, 'evidence.timestamp', /non-empty base64/],
+  ['empty signer revocation', (d) => { d.evidence.signer_revocation = { crls: [], ocsp_responses: [] }; }, 'evidence.signer_revocation', /no CRL and no OCSP response/],
+  ['signer revocation field', (d) => { d.evidence.signer_revocation = { crls: [CRL] }; }, 'evidence.signer_revocation.ocsp_responses', /missing/],
+  ['too many CRLs', (d) => { d.evidence.signer_revocation = { crls: Array(5).fill(CRL), ocsp_responses: [] }; }, 'evidence.signer_revocation.crls', /has 5 entries; at most 4 allowed/],
+  ['a CRL twice', (d) => { d.evidence.signer_revocation = { crls: [CRL, CRL], ocsp_responses: [] }; }, 'evidence.signer_revocation.crls[1]', /ascending order of SHA-256, each once/],
 ]) {
   test(`format: ${what} is refused naming ${field}`, () => {
     const error = refused(edit(fn));
@@ -147,6 +151,13 @@ for (const [what, fn, field, message] of [
     assert.match(error.message, message);
   });
 }
+
+test('signer revocation evidence reads, each blob once', () => {
+  const data = edit((d) => { d.evidence.signer_revocation = { crls: [CRL], ocsp_responses: [] }; });
+  const b = loadBundle(new TextEncoder().encode(JSON.stringify(data)));
+  assert.equal(b.evidence.signerRevocation.crls.length, 1);
+  assert.equal(b.evidence.signerRevocation.ocspResponses.length, 0);
+});
 
 test('the version is checked before anything else: 4 is not supported', () => {
   const error = refused(edit((d) => { d.version = 4; d.new_in_v4 = {}; }));

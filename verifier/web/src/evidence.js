@@ -1,31 +1,61 @@
 /** The `evidence` section of a version-3 bundle (protocol/evidence.py, PROTOCOL 10.1): its
  * strict reading, shape only (types, hex, sizes, counts, order), with the same limits and the
  * same field errors. Whether the bytes prove anything is left to the checks (proofs.js). */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { fromBase64, fromHex, toBase64 } from './bytes.js';
 import { FormatError } from './errors.js';
 import { asObject, has, integer, jsonType, onlyFields, required } from './fields.js';
 import {
-  EVIDENCE_FIELDS, MAX_EVIDENCE_HEADERS, MAX_HEADER_BYTES, MAX_INDEX, MAX_PROOF_NODES, MAX_STORAGE_SLOTS,
-  MAX_TOKEN_BYTES, MAX_TRIE_NODE_BYTES, RECEIPT_FIELDS, SLOT_FIELDS, STATE_FIELDS, TRANSACTION_FIELDS,
+  EVIDENCE_FIELDS, MAX_EVIDENCE_HEADERS, MAX_HEADER_BYTES, MAX_INDEX, MAX_OCSP_RESPONSE_BYTES,
+  MAX_PROOF_NODES, MAX_SIGNER_CRL_BYTES, MAX_SIGNER_CRLS, MAX_SIGNER_OCSP_RESPONSES, MAX_STORAGE_SLOTS,
+  MAX_TOKEN_BYTES, MAX_TRIE_NODE_BYTES, RECEIPT_FIELDS, SIGNER_REVOCATION_FIELDS, SLOT_FIELDS, STATE_FIELDS,
+  TRANSACTION_FIELDS,
 } from './protocol.gen.js';
 
-const only = (obj, allowed, prefix) => onlyFields(obj, allowed, prefix, 'repr');
 
 export function parseEvidence(obj, path = 'evidence') {
   const section = asObject(obj, path);
   const prefix = path + '.';
-  only(section, EVIDENCE_FIELDS, prefix);
+  onlyFields(section, EVIDENCE_FIELDS, prefix);
   const headers = blobs(required(section, 'headers', prefix), prefix + 'headers', 1, MAX_EVIDENCE_HEADERS, MAX_HEADER_BYTES);
   const receipt = parseReceipt(required(section, 'receipt', prefix), prefix + 'receipt');
   const transaction = parseTransaction(required(section, 'transaction', prefix), prefix + 'transaction');
   const state = parseState(required(section, 'state', prefix), prefix + 'state');
   const timestamp = has(section, 'timestamp') ? base64(section.timestamp, prefix + 'timestamp', MAX_TOKEN_BYTES) : null;
-  return { headers, receipt, transaction, state, timestamp };
+  const signerRevocation = has(section, 'signer_revocation')
+    ? parseSignerRevocation(section.signer_revocation, prefix + 'signer_revocation') : null;
+  return { headers, receipt, transaction, state, timestamp, signerRevocation };
+}
+// The CRLs or OCSP responses that decided the signer at its signing time: read (and kept for
+// the shape rules), not yet used by the page's signer check.
+function parseSignerRevocation(obj, path) {
+  const section = asObject(obj, path);
+  const prefix = path + '.';
+  onlyFields(section, SIGNER_REVOCATION_FIELDS, prefix);
+  const crls = derList(required(section, 'crls', prefix), prefix + 'crls', MAX_SIGNER_CRLS, MAX_SIGNER_CRL_BYTES);
+  const ocspResponses = derList(required(section, 'ocsp_responses', prefix), prefix + 'ocsp_responses',
+    MAX_SIGNER_OCSP_RESPONSES, MAX_OCSP_RESPONSE_BYTES);
+  if (!crls.length && !ocspResponses.length) throw new FormatError(path, 'holds no CRL and no OCSP response (omit it instead)');
+  return { crls, ocspResponses };
+}
+function derList(value, path, high, blobBytes) {
+  if (!Array.isArray(value)) throw new FormatError(path, 'must be an array of base64 strings');
+  if (value.length > high) throw new FormatError(path, `has ${value.length} entries; at most ${high} allowed`);
+  const blobs = value.map((item, i) => base64(item, `${path}[${i}]`, blobBytes));
+  const digests = blobs.map((blob) => sha256(blob));
+  for (let i = 1; i < digests.length; i++) {
+    if (compareBytes(digests[i], digests[i - 1]) <= 0) throw new FormatError(`${path}[${i}]`, 'must be in ascending order of SHA-256, each once');
+  }
+  return blobs;
+}
+function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 function parseReceipt(obj, path) {
   const section = asObject(obj, path);
   const prefix = path + '.';
-  only(section, RECEIPT_FIELDS, prefix);
+  onlyFields(section, RECEIPT_FIELDS, prefix);
   return {
     index: Number(integer(required(section, 'index', prefix), prefix + 'index', 0, MAX_INDEX)),
     value: blob(required(section, 'value', prefix), prefix + 'value', MAX_TRIE_NODE_BYTES),
@@ -35,7 +65,7 @@ function parseReceipt(obj, path) {
 function parseTransaction(obj, path) {
   const section = asObject(obj, path);
   const prefix = path + '.';
-  only(section, TRANSACTION_FIELDS, prefix);
+  onlyFields(section, TRANSACTION_FIELDS, prefix);
   return {
     value: blob(required(section, 'value', prefix), prefix + 'value', MAX_TRIE_NODE_BYTES),
     proof: proof(required(section, 'proof', prefix), prefix + 'proof', 1),
@@ -44,7 +74,7 @@ function parseTransaction(obj, path) {
 function parseState(obj, path) {
   const section = asObject(obj, path);
   const prefix = path + '.';
-  only(section, STATE_FIELDS, prefix);
+  onlyFields(section, STATE_FIELDS, prefix);
   const block = integer(required(section, 'block_number', prefix), prefix + 'block_number', 1, (1n << 63n) - 1n);
   const account = proof(required(section, 'account_proof', prefix), prefix + 'account_proof', 1);
   const raw = required(section, 'slots', prefix);
@@ -59,7 +89,7 @@ function parseState(obj, path) {
 function parseSlot(obj, path) {
   const section = asObject(obj, path);
   const prefix = path + '.';
-  only(section, SLOT_FIELDS, prefix);
+  onlyFields(section, SLOT_FIELDS, prefix);
   return {
     slot: word(required(section, 'slot', prefix), prefix + 'slot'),
     value: word(required(section, 'value', prefix), prefix + 'value'),

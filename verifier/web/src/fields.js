@@ -22,15 +22,13 @@ const byCodePoint = (a, b) => {
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 };
-/** Python's repr() of a plain string (single quotes unless it holds one). */
-const pyRepr = (s) => (s.includes("'") && !s.includes('"') ? `"${s}"` : `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
-/** The first unknown field (Python's sorted order), quoted when it is no plain name: as JSON in
- * the bundle (protocol/bundle.py), as Python's repr in the evidence (protocol/evidence.py). */
-export function onlyFields(obj, allowed, prefix, quote = 'json') {
+/** The first unknown field (Python's sorted order), quoted as JSON when it is no plain name, as
+ * protocol/json_fields.py does for the bundle and its evidence. */
+export function onlyFields(obj, allowed, prefix) {
   const unknown = Object.keys(obj).filter((k) => !allowed.includes(k)).sort(byCodePoint);
   if (!unknown.length) return;
   let name = unknown[0];
-  if (!/^[A-Za-z0-9_]+$/.test(name)) name = quote === 'json' ? JSON.stringify(name) : pyRepr(name);
+  if (!/^[A-Za-z0-9_]+$/.test(name)) name = JSON.stringify(name);
   throw new FormatError(prefix + name, 'unknown field (not part of the bundle format)');
 }
 export function required(obj, name, prefix, anchored = false) {

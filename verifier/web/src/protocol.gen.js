@@ -44,11 +44,16 @@ export const MAX_TRIE_NODE_BYTES = 65536;
 export const MAX_STORAGE_SLOTS = 16;
 export const MAX_TOKEN_BYTES = 65536;
 export const MAX_INDEX = 4294967295; // transaction positions
-export const EVIDENCE_FIELDS = Object.freeze(['headers', 'receipt', 'transaction', 'state', 'timestamp']);
+export const EVIDENCE_FIELDS = Object.freeze(['headers', 'receipt', 'transaction', 'state', 'timestamp', 'signer_revocation']);
 export const RECEIPT_FIELDS = Object.freeze(['index', 'value', 'proof']);
 export const TRANSACTION_FIELDS = Object.freeze(['value', 'proof']);
 export const STATE_FIELDS = Object.freeze(['block_number', 'account_proof', 'slots']);
 export const SLOT_FIELDS = Object.freeze(['slot', 'value', 'proof']);
+export const SIGNER_REVOCATION_FIELDS = Object.freeze(['crls', 'ocsp_responses']);
+export const MAX_SIGNER_CRLS = 4;
+export const MAX_SIGNER_CRL_BYTES = 524288;
+export const MAX_SIGNER_OCSP_RESPONSES = 4;
+export const MAX_OCSP_RESPONSE_BYTES = 65536;
 
 // protocol.header, clique, mpt, receipts, evidence_proofs: chain evidence (PROTOCOL 10)
 export const HEADER_FIELDS = Object.freeze([Object.freeze(['parentHash', 32]), Object.freeze(['sha3Uncles', 32]), Object.freeze(['miner', 20]), Object.freeze(['stateRoot', 32]), Object.freeze(['transactionsRoot', 32]), Object.freeze(['receiptsRoot', 32]), Object.freeze(['logsBloom', 256]), Object.freeze(['difficulty', 'int']), Object.freeze(['number', 'int']), Object.freeze(['gasLimit', 'int']), Object.freeze(['gasUsed', 'int']), Object.freeze(['timestamp', 'int']), Object.freeze(['extraData', 0]), Object.freeze(['mixHash', 32]), Object.freeze(['nonce', 8]), Object.freeze(['baseFeePerGas', 'int']), Object.freeze(['withdrawalsRoot', 32]), Object.freeze(['blobGasUsed', 'int']), Object.freeze(['excessBlobGas', 'int']), Object.freeze(['parentBeaconBlockRoot', 32]), Object.freeze(['requestsHash', 32])]); // [name, bytes|'int']
