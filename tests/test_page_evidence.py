@@ -10,6 +10,7 @@ verdict and the deciding check must be the same, and an altered piece must never
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -103,12 +104,12 @@ def _mutations() -> dict[str, Callable[[dict[str, Any]], None]]:
     return found
 
 
-def _policy() -> VerificationPolicy:
+def _policy(*, crls: bool = True) -> VerificationPolicy:
     expected = json.loads((V3 / "expected.json").read_text(encoding="utf-8"))
     return VerificationPolicy.for_trust_root(
         load_trust_root((V3 / "trust-root.json").read_bytes()),
         offline=True,
-        revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
+        revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"] if crls else []),
         now=datetime.fromisoformat(expected["verify_at"]),
     )
 
@@ -145,3 +146,73 @@ def test_page_and_python_agree_on_altered_evidence(tmp_path: Path) -> None:
     # still proves the records: the synthetic chain's state root is the same in every block.
     accepted = [name for name, (status, _) in python.items() if status != "invalid"]
     assert accepted == ["state at the anchor block"], accepted
+
+
+def _signer_revocation_cases() -> dict[str, dict[str, Any]]:
+    """name → a bundle: the v3 vectors with `evidence.signer_revocation`, and further edits of
+    its CRL (bytes flipped across it, the CRL also given as an OCSP response, left out)."""
+    carrying: dict[str, Any] = json.loads(
+        (V3 / "bundles" / "signer-revocation.json").read_text(encoding="utf-8")
+    )
+    found: dict[str, dict[str, Any]] = {}
+    expected = json.loads((V3 / "expected.json").read_text(encoding="utf-8"))
+    for name in expected["without_own_crls"]["bundles"]:
+        found[name] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    crl = base64.b64decode(carrying["evidence"]["signer_revocation"]["crls"][0])
+    for position in (0, 5, 40, len(crl) // 2, len(crl) - 300, len(crl) - 1):
+        altered = bytearray(crl)
+        altered[position] ^= 0x01
+        bundle = json.loads(json.dumps(carrying))
+        bundle["evidence"]["signer_revocation"]["crls"] = [base64.b64encode(altered).decode()]
+        found[f"crl@{position}"] = bundle
+    both = json.loads(json.dumps(carrying))
+    both["evidence"]["signer_revocation"]["ocsp_responses"] = [base64.b64encode(crl).decode()]
+    found["crl and a CRL as OCSP"] = both
+    none = json.loads(json.dumps(carrying))
+    del none["evidence"]["signer_revocation"]
+    found["no signer_revocation"] = none
+    return found
+
+
+def test_page_and_python_agree_on_signer_revocation_evidence(tmp_path: Path) -> None:
+    # PROTOCOL 10.3 on the same bytes: with no CRL of their own (the bundle's evidence decides)
+    # and with the vectors' CRL (their own source decides), the page and the Python verifier
+    # give the same verdict and the same signer_certificate outcome, detail and as_of.
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH"
+    cases = []
+    for index, (name, bundle) in enumerate(_signer_revocation_cases().items()):
+        path = tmp_path / f"{index}.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        cases.append({"name": name, "path": str(path)})
+    (tmp_path / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
+    for own_crls in (False, True):
+        verifier = Verifier(_policy(crls=own_crls))
+        python = {}
+        for c in cases:
+            verdict = verifier.verify(DOCUMENT, Path(c["path"]).read_bytes())
+            signer = verdict.check("signer_certificate")
+            assert signer is not None
+            python[c["name"]] = (
+                verdict.status.value,
+                verdict.failed_check,
+                {"outcome": signer.outcome.value, "detail": signer.detail, "as_of": signer.as_of},
+            )
+        done = subprocess.run(
+            [node, "tests/js/offline_parity.mjs", str(tmp_path / "cases.json")]
+            + ([] if own_crls else ["--no-crls"]),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        page = {
+            r["name"]: (r["status"], r["failed_check"], r["signer"])
+            for r in json.loads(done.stdout)
+        }
+        assert page == python, {n: (python[n], page[n]) for n in python if python[n] != page[n]}
+        statuses = {name: status for name, (status, _, _) in python.items()}
+        assert statuses["v3/bundles/signer-revocation.json"] == "valid_as_of"
+        assert statuses["no signer_revocation"] == ("valid_as_of" if own_crls else "unknown")

@@ -586,3 +586,26 @@ def test_an_offline_policy_refuses_the_network() -> None:
         VerificationPolicy.for_trust_root(root, offline=True, rpc_urls=["http://127.0.0.1:1"])
     with pytest.raises(PolicyError, match="trust root"):
         VerificationPolicy(rpc_urls=[], registry=CHAIN["registry"], chain_id=1, offline=True)
+
+
+@pytest.mark.parametrize("name", sorted(V3_EXPECTED["without_own_crls"]["bundles"]))
+def test_v3_signer_revocation_evidence_decides_without_own_crls(name: str) -> None:
+    # PROTOCOL 10.3: with no CRL of its own, offline, the bundle's signer_revocation decides
+    # the signer check (as of that evidence), once every blob holds.
+    case = V3_EXPECTED["without_own_crls"]["bundles"][name]
+    policy = VerificationPolicy.for_trust_root(
+        load_trust_root((V3 / "trust-root.json").read_bytes()),
+        offline=True,
+        now=datetime.fromisoformat(V3_EXPECTED["verify_at"]),
+        require_revocation_check=False,
+    )
+    verdict = Verifier(policy).verify(
+        (VECTORS / case["document"]).read_bytes(), (VECTORS / name).read_bytes()
+    )
+    assert verdict.status.value == case["offline"], verdict.summary
+    assert verdict.failed_check == case["failed_check"]
+    signer = verdict.check("signer_certificate")
+    assert signer is not None and signer.as_of is case["signer_certificate_as_of"], signer
+    assert "evidence.signer_revocation" in signer.detail or "bundle's revocation evidence" in (
+        signer.detail
+    )

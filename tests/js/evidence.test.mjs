@@ -64,6 +64,17 @@ for (const [name, c] of Object.entries(EXPECTED.bundles)) {
   });
 }
 
+for (const [name, c] of Object.entries(EXPECTED.without_own_crls.bundles)) {
+  test(`${name}: with no CRL of the page's own, the bundle's signer evidence decides: ${c.offline}`, async () => {
+    const bare = await policy({ crls: [] });
+    const verdict = await verify(readBytes(join(VECTORS, c.document)), readBytes(join(VECTORS, name)), bare);
+    assert.deepEqual([verdict.status, verdict.failedCheck], [c.offline, c.failed_check], verdict.deciding && verdict.deciding.detail);
+    const signer = verdict.checks.find((k) => k.name === 'signer_certificate');
+    assert.equal(signer.as_of === true, c.signer_certificate_as_of, signer.detail);
+    assert.match(signer.detail, c.failed_check ? /evidence\.signer_revocation\./ : /by the bundle's revocation evidence: a CRL issued /);
+  });
+}
+
 test('valid_as_of: which checks are as of the evidence, and the block they are as of', async () => {
   const verdict = await verify(readBytes(join(VECTORS, 'documents', 'resident-record.txt')), readBytes(join(V3, 'bundles', 'valid.json')), offline);
   assert.equal(verdict.status, 'valid_as_of');

@@ -154,6 +154,7 @@ class SigningMaterial:
     signer_der: bytes
     cms: bytes
     pkcs1: bytes
+    crl: bytes
 
     @classmethod
     def load(cls, root: Path = VECTORS) -> SigningMaterial:
@@ -166,6 +167,7 @@ class SigningMaterial:
             signer_der=der("signer.pem"),
             cms=(root / SIGNING / "resident-record.p7s").read_bytes(),
             pkcs1=(root / SIGNING / "income-certificate.sig").read_bytes(),
+            crl=(root / SIGNING / "crl.der").read_bytes(),
         )
 
 
@@ -1044,8 +1046,63 @@ def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str,
             "failed_check": check,
             "description": f"evidence.{field}: byte {position} flipped",
         }
+    _signer_revocation_vectors(valid, material.crl, document, files, expected)
     files["v3/expected.json"] = _json_bytes(expected)
     return files
+
+
+def _signer_revocation_vectors(
+    valid: dict[str, Any],
+    crl_der: bytes,
+    document: str,
+    files: dict[str, bytes],
+    expected: dict[str, Any],
+) -> None:
+    """The valid bundle carrying the CA's CRL as `evidence.signer_revocation` (PROTOCOL 10.3),
+    and two whose evidence does not hold (an altered CRL; a blob that is no OCSP response).
+    With the policy's own CRL they verify as the others; `without_own_crls` gives the verdict
+    when the bundle's evidence alone decides the signer (offline, no CRL configured)."""
+    crl = base64.b64encode(crl_der).decode()
+    altered = bytearray(crl_der)
+    altered[-1] ^= 0x01  # the CA's signature
+    cases = {
+        "v3/bundles/signer-revocation.json": ({"crls": [crl], "ocsp_responses": []}, None),
+        "v3/bundles/invalid/signer-revocation-crl.json": (
+            {"crls": [base64.b64encode(bytes(altered)).decode()], "ocsp_responses": []},
+            "evidence.signer_revocation.crls[0]: the CA's signature altered",
+        ),
+        "v3/bundles/invalid/signer-revocation-ocsp.json": (
+            {"crls": [], "ocsp_responses": [crl]},
+            "evidence.signer_revocation.ocsp_responses[0]: a CRL, not an OCSP response",
+        ),
+    }
+    expected["without_own_crls"] = {
+        "description": (
+            "The same bundles verified offline with no CRL configured: the bundle's "
+            "signer_revocation decides the signer check, as of that evidence."
+        ),
+        "bundles": {},
+    }
+    for path, (carried, description) in cases.items():
+        bundle = copy.deepcopy(valid)
+        bundle["evidence"]["signer_revocation"] = carried
+        files[path] = _json_bytes(bundle)
+        failed = None if description is None else "signer_certificate"
+        case: dict[str, Any] = {
+            "document": document,
+            "online": "valid" if failed is None else "invalid",
+            "offline": "valid_as_of" if failed is None else "invalid",
+            "failed_check": failed,
+        }
+        if description is not None:
+            case["description"] = description
+        expected["bundles"][path] = case
+        expected["without_own_crls"]["bundles"][path] = {
+            "document": document,
+            "offline": "valid_as_of" if failed is None else "invalid",
+            "failed_check": failed,
+            "signer_certificate_as_of": failed is None,
+        }
 
 
 def _json_bytes(data: Any) -> bytes:

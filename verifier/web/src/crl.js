@@ -9,8 +9,26 @@ const UNDERSTOOD_CRL_EXTENSIONS = new Set([
   OID.crlNumber, OID.issuingDistributionPoint, OID.authorityKeyIdentifier, OID.freshestCrl,
 ]);
 
-export function parseCrl(der) {
+/** A CRL from strict DER. With `lenient`, as `cryptography` loads one (extensions read only
+ * when used): an unreadable extension leaves the CRL loaded but not usable, so that its issuer
+ * and signature are still judged (verifier/jpki/bundled_revocation.py). */
+export function parseCrl(der, lenient = false) {
   const [parsed] = parseDer(der, CertificateList);
+  if (!lenient) return readCrl(der, parsed);
+  try {
+    return readCrl(der, parsed);
+  } catch {
+    const tbs = parsed.tbsCertList;
+    const issuer = readName(tbs.issuer);
+    return {
+      der, tbs: new Uint8Array(parsed.tbsCertListRaw), issuer, issuerKey: nameKey(issuer),
+      thisUpdate: secondsOf(tbs.thisUpdate), nextUpdate: tbs.nextUpdate ? secondsOf(tbs.nextUpdate) : null, revoked: new Map(),
+      signatureAlgorithm: parsed.signatureAlgorithm.algorithm, signature: bytesOf(parsed.signature),
+      idp: null, usable: false, problem: 'an unreadable extension',
+    };
+  }
+}
+function readCrl(der, parsed) {
   const tbs = parsed.tbsCertList;
   const issuer = readName(tbs.issuer);
   const revoked = new Map();

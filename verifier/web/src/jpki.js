@@ -2,12 +2,34 @@
  * path to a configured trust anchor chosen by name and signature, validity and revocation of
  * every certificate in it. */
 import { revocationAt } from './crl.js';
+import { answerAbout, ocspSignedFor } from './ocsp.js';
 import { isoOffset } from './time.js';
 import { profileProblems, signedBy } from './x509.js';
 
-const CRL_REASONS = ['unspecified', 'key compromise', 'CA compromise', 'affiliation changed',
-  'superseded', 'cessation of operation', 'certificate hold', 'unused',
-  'remove from CRL', 'privilege withdrawn', 'AA compromise'];
+// asn1crypto's CRLReason.human_friendly, as the Python verifier words a revocation.
+const CRL_REASONS = ['an unspecified reason', 'a compromised key', 'the CA being compromised', 'an affiliation change',
+  'certificate supersession', 'a cessation of operation', 'a certificate hold', 'an unspecified reason',
+  'removal from the CRL', 'privilege withdrawl', 'the AA being compromised'];
+const NOT_GOOD_AT_SIGNING_TIME = "no OCSP response says the certificate was good at the signing time (an 'unknown' answer, or a revocation dated after the signing time, decides nothing here)";
+
+/** What the OCSP responses say about the signer `cert` (issued by `issuer`) at `when`
+ * (verifier/jpki/ocsp_status.py): good, revoked (its answer), or the problems. */
+async function ocspStatus(cert, issuer, when, responses) {
+  const problems = [];
+  for (const basic of responses) {
+    if (!(await ocspSignedFor(issuer, basic))) { addProblem(problems, 'it is signed neither by the CA nor by a responder the CA authorised'); continue; }
+    const single = await answerAbout(basic, cert, issuer);
+    if (!single) continue;
+    if (single.nextUpdate !== null && single.nextUpdate < when) { addProblem(problems, 'it is too old: its nextUpdate is before the signing time'); continue; }
+    if (single.status === 'good') return { good: true, revoked: null, problems: [] };
+    if (single.status === 'revoked' && single.revokedAt <= when) return { good: false, revoked: { date: single.revokedAt, reason: single.reason }, problems: [] };
+  }
+  return { good: false, revoked: null, problems: problems.length ? problems : [NOT_GOOD_AT_SIGNING_TIME] };
+}
+function addProblem(problems, reason) {
+  const text = `OCSP response: ${reason}`;
+  if (!problems.includes(text)) problems.push(text);
+}
 
 async function untrustedIssuer(cert, candidates) {
   const sameName = candidates.filter((c) => c.subjectKey === cert.issuerKey);
@@ -29,7 +51,9 @@ async function buildPath(cert, anchors, others, depth) {
   }
   return null;
 }
-export async function checkSigner(cert, when, anchors, others, crls) {
+/** `crls` are parsed CRLs; `ocsp` parsed basic OCSP responses (ocsp.js), which may decide the
+ * signer certificate itself when no CRL covers it, and revoke it when a CRL says valid. */
+export async function checkSigner(cert, when, anchors, others, crls, ocsp = []) {
   const result = (status, reason, path = null, revokedAt = null) => ({ status, reason, path, revokedAt });
   if (cert.kind !== 'signature') return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: signature)`);
   const problems = profileProblems(cert);
@@ -47,8 +71,15 @@ export async function checkSigner(cert, when, anchors, others, crls) {
     if (when < c.notBefore) return result('not_yet_valid', `${where} only became valid on ${isoOffset(c.notBefore)}, after the signing time ${at}`, path);
     const rev = await revocationAt(c, path[i + 1], when, crls);
     revocationProblems = revocationProblems.concat(rev.problems);
+    if (i === 0 && ocsp.length && !rev.revoked) {
+      // No CRL decided, or one said valid: a responder's answer at the signing time counts.
+      const status = await ocspStatus(c, path[1], when, ocsp);
+      if (status.revoked) rev.revoked = status.revoked;
+      else if (status.good) rev.covered = true;
+      else if (!rev.covered) revocationProblems = revocationProblems.concat(status.problems);
+    }
     if (rev.revoked) {
-      const reason = CRL_REASONS[rev.revoked.reason] || 'unspecified';
+      const reason = CRL_REASONS[rev.revoked.reason ?? 0] || 'an unspecified reason';
       return result('revoked', `${where} was revoked on ${isoOffset(rev.revoked.date)} (${reason}), before the signing time ${at}`, path, rev.revoked.date);
     }
     if (!rev.covered) {

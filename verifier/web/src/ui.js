@@ -348,6 +348,7 @@ function invalidReason(d) {
       expired: ['署名者の電子証明書は、署名した時点で有効期限が切れていました。', "The signer's certificate had expired when the document was signed."],
       not_yet_valid: ['署名した時点で、署名者の電子証明書はまだ有効になっていませんでした。', "The signer's certificate was not yet valid when the document was signed."],
       untrusted: ['署名者の電子証明書は、信頼できる認証局（J-LIS）が発行したものではありません。', "The signer's certificate was not issued by a trusted authority (J-LIS)."],
+      signer_evidence: ['証明データに含まれる署名者の失効情報（CRL・OCSP）が、改ざんされているか、署名者の認証局のものではありません。', "The signer's revocation evidence in the proof file was altered, or is not from the signer's CA."],
     })[d.kind] || ['署名者の電子証明書が、署名用電子証明書の要件を満たしていません。', "The signer's certificate is not a valid JPKI signature certificate."];
     default: return ['証明データの内容が台帳（ブロックチェーン）の記録と一致しません。', 'The proof does not match the record on the ledger (blockchain).'];
   }
