@@ -17,6 +17,7 @@ functions (`node/timestamping.py`), and the bundle's verifier will.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -252,4 +253,16 @@ def _signer_subject(response: TimeStampResponse) -> str:
 
 
 def _reason(error: VerificationError) -> str:
-    return str(error).rstrip(".") or type(error).__name__
+    """The library's reason; OpenSSL's error stack (its source files and line numbers) read as
+    what failed: the TSA certificate's chain at genTime (OpenSSL's verify error), or the CMS
+    signature (the outermost reason), as the verification page says it too."""
+    text = str(error).rstrip(".") or type(error).__name__
+    if "ErrorStack(" not in text:
+        return text
+    chain = re.search(r'data: "Verify error: ([^"]*)"', text)
+    if chain:
+        return f"the TSA certificate does not chain to a TSA of the trust root: {chain.group(1)}"
+    reasons = re.findall(r'reason: "([^"]*)"', text)
+    if reasons:
+        return f"the CMS signature does not verify ({reasons[-1]})"
+    return text

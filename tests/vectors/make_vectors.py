@@ -35,6 +35,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from anchor import AnchorRecord, NodeRecord, NodeStatus
 from protocol.bundle import (
@@ -61,8 +62,10 @@ from protocol.leaf import (
     unix_seconds,
 )
 from protocol.merkle import MerkleTree
+from protocol.signed_head import head_timestamp_digest
 from protocol.trust_root import dump_trust_root
 from tests.vectors.evidence_chain import ANCHOR_BLOCK, Anchor, build_chain
+from tests.vectors.tsa_token import TestTsa
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 
 VECTORS = Path(__file__).resolve().parent
@@ -1003,7 +1006,9 @@ def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str,
             evidence=synthetic.evidence,
         )
     )
-    root = dataclasses.replace(synthetic.trust_root, jpki_anchors=(material.ca_der,))
+    root = dataclasses.replace(
+        synthetic.trust_root, jpki_anchors=(material.ca_der,), tsa_anchors=(TSA.ca_der,)
+    )
     files = {
         "v3/chain.json": _json_bytes(synthetic.chain),
         "v3/trust-root.json": (dump_trust_root(root) + "\n").encode(),
@@ -1047,6 +1052,7 @@ def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str,
             "description": f"evidence.{field}: byte {position} flipped",
         }
     _signer_revocation_vectors(valid, material.crl, document, files, expected)
+    _timestamp_vectors(valid, head, document, files, expected)
     files["v3/expected.json"] = _json_bytes(expected)
     return files
 
@@ -1103,6 +1109,77 @@ def _signer_revocation_vectors(
             "failed_check": failed,
             "signer_certificate_as_of": failed is None,
         }
+
+
+TSA = TestTsa("Notary", 0x7501)
+"""The v3 trust root's TSA (its CA is the root's one `tsa_anchors` entry)."""
+TIMESTAMPED_AFTER = 30
+"""Seconds from the anchor block's time to the test TSA's genTime."""
+
+
+def _timestamp_vectors(
+    valid: dict[str, Any],
+    head: Head,
+    document: str,
+    files: dict[str, bytes],
+    expected: dict[str, Any],
+) -> None:
+    """The valid bundle with an RFC 3161 token over its head (`evidence.timestamp`, checked
+    against the trust root's TSAs into anchor_time), and four whose token does not hold: one
+    over another head, one with its signature altered, one by a TSA the trust root does not
+    name, one by a certificate of the trusted CA without the timeStamping purpose."""
+    anchor = valid["anchor"]
+
+    def digest(seq: int) -> bytes:
+        return head_timestamp_digest(
+            chain_id=anchor["chain_id"],
+            registry=anchor["registry"],
+            node=anchor["node"],
+            seq=seq,
+            tree_size=head.tree.size,
+            root=head.tree.root,
+        )
+
+    gen_time = datetime.fromtimestamp(unix_seconds(head.time) + TIMESTAMPED_AFTER, UTC)
+    token = TSA.token(digest(head.seq), gen_time, 1)
+    altered = bytearray(token)
+    altered[-1] ^= 0x01  # the last byte of the TSA's ECDSA signature
+    cases = {
+        "v3/bundles/timestamped.json": (token, None),
+        "v3/bundles/invalid/timestamp-other-head.json": (
+            TSA.token(digest(head.seq + 1), gen_time, 2),
+            "evidence.timestamp: a token of the trusted TSA over the node's next head",
+        ),
+        "v3/bundles/invalid/timestamp-signature.json": (
+            bytes(altered),
+            "evidence.timestamp: the last byte of the TSA's signature flipped",
+        ),
+        "v3/bundles/invalid/timestamp-untrusted-tsa.json": (
+            TestTsa("Other", 0x7601).token(digest(head.seq), gen_time, 3),
+            "evidence.timestamp: a token by a TSA the trust root does not name",
+        ),
+        "v3/bundles/invalid/timestamp-eku.json": (
+            TestTsa("Notary", 0x7511, eku=ExtendedKeyUsageOID.CODE_SIGNING).token(
+                digest(head.seq), gen_time, 4
+            ),
+            "evidence.timestamp: signed by a certificate of the trusted CA for code signing, "
+            "not time-stamping",
+        ),
+    }
+    for path, (carried, description) in cases.items():
+        bundle = copy.deepcopy(valid)
+        bundle["evidence"]["timestamp"] = base64.b64encode(carried).decode()
+        files[path] = _json_bytes(bundle)
+        failed = None if description is None else "anchor_time"
+        case: dict[str, Any] = {
+            "document": document,
+            "online": "valid" if failed is None else "invalid",
+            "offline": "valid_as_of" if failed is None else "invalid",
+            "failed_check": failed,
+        }
+        if description is not None:
+            case["description"] = description
+        expected["bundles"][path] = case
 
 
 def _json_bytes(data: Any) -> bytes:
