@@ -35,6 +35,7 @@ from protocol import (
     receipts,
     registry_abi,
     registry_storage,
+    signed_head,
     trust_root,
 )
 from verifier import chain, policy
@@ -183,6 +184,16 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             [
                 ("TRUST_ROOT_VERSION", trust_root.TRUST_ROOT_VERSION, ""),
                 ("MAX_TRUST_ROOT_BYTES", trust_root.MAX_TRUST_ROOT_BYTES, ""),
+            ],
+        ),
+        (
+            "protocol.signed_head: the EIP-712 signed head an RFC 3161 token covers (SHA-256)",
+            [
+                ("EIP712_DOMAIN_TYPE", signed_head.DOMAIN_TYPE, ""),
+                ("REGISTRY_NAME", signed_head.REGISTRY_NAME, "the domain's name"),
+                ("REGISTRY_VERSION", signed_head.REGISTRY_VERSION, "the domain's version"),
+                ("HEAD_TYPE", signed_head.HEAD_TYPE, ""),
+                ("SIGNED_HEAD_LENGTH", signed_head.SIGNED_HEAD_LENGTH, "bytes: 0x1901, two hashes"),
             ],
         ),
         (

@@ -27,7 +27,7 @@ REGISTRY_VERSION: Final = "2"
 """`NotaryRegistry.VERSION`: the EIP-712 domain version (version 1 had no `anchorMany`)."""
 
 HEAD_TYPE: Final = "Head(address node,uint64 seq,uint64 treeSize,bytes32 root)"
-_DOMAIN_TYPE: Final = (
+DOMAIN_TYPE: Final = (
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 SIGNED_HEAD_LENGTH: Final = 66
@@ -38,7 +38,7 @@ def domain_separator(chain_id: int, registry: str) -> bytes:
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
             [
-                keccak(text=_DOMAIN_TYPE),
+                keccak(text=DOMAIN_TYPE),
                 keccak(text=REGISTRY_NAME),
                 keccak(text=REGISTRY_VERSION),
                 chain_id,

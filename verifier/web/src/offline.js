@@ -9,6 +9,7 @@ import {
 import { CLOCK_SKEW_SECONDS, NODE_STATUS } from './protocol.gen.js';
 import { anchorSlot } from './storage.js';
 import { formatTime, pad6 } from './time.js';
+import { TimestampProblem, verifyHeadTimestamp } from './timestamp.js';
 import { FAILED, PASSED, SKIPPED, check } from './verdict.js';
 
 export const EVIDENCE_CHECKS = ['head_anchored', 'anchor_transaction', 'head_not_withdrawn', 'node_authorised', 'finality', 'anchor_time'];
@@ -23,8 +24,8 @@ function attempt(fn) {
   }
 }
 
-/** {checks, facts} from `evidence` against `trustRoot` (its signer history); `now` in Unix seconds. */
-export function evidenceChecks(evidence, head, anchor, { lgCode, notAfter, trustRoot, now }) {
+/** {checks, facts} from `evidence` against `trustRoot` (its signer history and TSAs); `now` in Unix seconds. */
+export async function evidenceChecks(evidence, head, anchor, { lgCode, notAfter, trustRoot, now }) {
   const checks = {};
   const [decoded, headerError] = attempt(() => {
     const headers = decodeHeaders(evidence);
@@ -49,14 +50,16 @@ export function evidenceChecks(evidence, head, anchor, { lgCode, notAfter, trust
   const [finality, finalityError] = attempt(() => proveFinality(headers, trustRoot.history, anchor.block_hash));
   checks.finality = finalityError ? failed('finality', finalityError) : check('finality', PASSED,
     `${finality.distinct} distinct signers of the trust root sealed the ${headers.length - 1} block(s) on top of block ${first.number}; ${finality.required} needed (⌊N/2⌋+1)`);
-  checks.anchor_time = anchorTime(evidence, first, state, notAfter, trustRoot, now);
+  const [anchorTimeCheck, stamped] = await anchorTime(evidence, first, state, notAfter, trustRoot, now, head, anchor);
+  checks.anchor_time = anchorTimeCheck;
   const facts = {
     anchored_at: Number(first.timestamp),
     as_of_block: state ? state.header.number : null,
     as_of_time: state ? Number(state.header.timestamp) : null,
     confirmations: headers.length - 1,
-    timestamped_at: null,
+    timestamped_at: stamped,
     timestamp_present: evidence.timestamp !== null,
+    timestamp_status: anchorTimeCheck.tsa || null,
     node: state ? state.node : null,
   };
   return { checks, facts };
@@ -114,25 +117,35 @@ function nodeCheck(state, anchor, lgCode, log, block) {
   return check('node_authorised', PASSED,
     `node ${anchor.node} is registered for municipality ${pad6(node.lg_code)} and active at block ${block}, by the registry's proven storage`);
 }
-function anchorTime(evidence, first, state, notAfter, trustRoot, now) {
+async function anchorTime(evidence, first, state, notAfter, trustRoot, now, head, anchor) {
   const anchored = Number(first.timestamp);
   const record = state ? state.anchor : null;
   if (record && Number(record.timestamp) !== anchored) {
-    return check('anchor_time', FAILED, `the registry recorded time ${formatTime(record.timestamp)} but the anchor header says ${formatTime(anchored)}`);
+    return [check('anchor_time', FAILED, `the registry recorded time ${formatTime(record.timestamp)} but the anchor header says ${formatTime(anchored)}`), null];
   }
-  if (anchored > now + CLOCK_SKEW_SECONDS) return check('anchor_time', FAILED, `the anchor block's time ${formatTime(anchored)} is in the future`);
+  if (anchored > now + CLOCK_SKEW_SECONDS) return [check('anchor_time', FAILED, `the anchor block's time ${formatTime(anchored)} is in the future`), null];
   for (const [what, seconds] of notAfter) {
     if (seconds > anchored + CLOCK_SKEW_SECONDS) {
-      return check('anchor_time', FAILED, `the entry's ${what} ${formatTime(seconds)} is after the anchor time ${formatTime(anchored)}: an anchor cannot precede what it proves`);
+      return [check('anchor_time', FAILED, `the entry's ${what} ${formatTime(seconds)} is after the anchor time ${formatTime(anchored)}: an anchor cannot precede what it proves`), null];
     }
   }
   let detail = `anchored at ${formatTime(anchored)} (the anchor header's time), block ${first.number}`;
-  if (evidence.timestamp !== null) {
-    // The page does not verify RFC 3161 tokens (docs/VERIFY_PAGE.md): it says so, and the
-    // block time above, proven by the seals, stands on its own.
-    detail += trustRoot.tsaAnchors.length
-      ? '; a TSA token is present, not checked by the page (notary verify --offline checks it against the trust root\'s TSAs)'
-      : '; a TSA token is present, not checked: the trust root names no TSA';
+  if (evidence.timestamp === null) return [check('anchor_time', PASSED, detail, false, { tsa: 'none' }), null];
+  if (!trustRoot.tsaAnchors.length) {
+    detail += '; a TSA token is present, not checked: the trust root names no TSA';
+    return [check('anchor_time', PASSED, detail, false, { tsa: 'not_checked' }), null];
   }
-  return check('anchor_time', PASSED, detail, false, { tsa: evidence.timestamp === null ? 'none' : 'not_checked' });
+  // The token over the head, against the trust root's TSAs (verifier/timestamp.py): the node
+  // is the key that anchored, as the registry's HeadAnchored log says.
+  let stamp;
+  try {
+    stamp = await verifyHeadTimestamp(evidence.timestamp, {
+      chainId: anchor.chain_id, registry: anchor.registry, node: anchor.node, seq: head.seq, treeSize: head.tree_size, root: head.root,
+    }, trustRoot.tsaAnchors);
+  } catch (e) {
+    if (!(e instanceof TimestampProblem)) throw e;
+    return [check('anchor_time', FAILED, `the chain evidence does not hold: evidence.timestamp: ${e.message}`, false, { tsa: 'failed' }), null];
+  }
+  detail += `; timestamped at ${formatTime(stamp.genTime)} by ${stamp.tsa} (RFC 3161, a TSA of the trust root)`;
+  return [check('anchor_time', PASSED, detail, false, { tsa: 'verified' }), stamp.genTime];
 }

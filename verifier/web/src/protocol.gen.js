@@ -75,6 +75,13 @@ export const ANCHOR_LAYOUT = Object.freeze({'seq': Object.freeze([0, 0, 8]), 'tr
 export const TRUST_ROOT_VERSION = 1;
 export const MAX_TRUST_ROOT_BYTES = 4194304;
 
+// protocol.signed_head: the EIP-712 signed head an RFC 3161 token covers (SHA-256)
+export const EIP712_DOMAIN_TYPE = 'EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)';
+export const REGISTRY_NAME = 'NotaryRegistry'; // the domain's name
+export const REGISTRY_VERSION = '2'; // the domain's version
+export const HEAD_TYPE = 'Head(address node,uint64 seq,uint64 treeSize,bytes32 root)';
+export const SIGNED_HEAD_LENGTH = 66; // bytes: 0x1901, two hashes
+
 // protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';
 export const GET_NODE_SIGNATURE = 'getNode(address)';

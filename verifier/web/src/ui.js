@@ -420,7 +420,13 @@ function renderFacts(result) {
     add('証拠の時点', 'Evidence as of', `ブロック / block ${f.as_of_block}${f.as_of_time !== null ? `\u3000${jst(f.as_of_time)}` : ''}`);
     if (result.status === 'valid_as_of') add('オフラインでは不明', 'Not known offline', 'その後の記録の取消・書類の失効 / a later withdrawal of the record or revocation of the document');
   }
-  if (f.timestamp_present) add('タイムスタンプ（RFC 3161）', 'Timestamp token (RFC 3161)', 'あり、このページでは未検証 / present, not checked by this page');
+  if (f.timestamped_at !== null && f.timestamped_at !== undefined) {
+    add('タイムスタンプ（RFC 3161）', 'Timestamp token (RFC 3161)', `${jst(f.timestamped_at)}（信頼ルートのTSAが確認 / by a TSA of the trust root）`);
+  } else if (f.timestamp_present) {
+    add('タイムスタンプ（RFC 3161）', 'Timestamp token (RFC 3161)', f.timestamp_status === 'failed'
+      ? 'あり、無効（anchor_time を参照） / present, not valid (see anchor_time)'
+      : 'あり、未検証：信頼ルートにTSAなし / present, not checked: the trust root names no TSA');
+  }
   if (f.revocation) {
     const [ja, en] = reasonWords(f.revocation.reason);
     add('失効', 'Revoked', `${jst(f.revocation.revoked_at)} — ${ja} / ${en}`);

@@ -91,7 +91,7 @@ class Run {
     const policy = this.policy;
     const add = (name, outcome, detail, extra = {}) => { checks[name] = check(name, outcome, detail, false, extra); };
     const offline = evidence && policy.trustRoot
-      ? evidenceChecks(evidence, head, anchor, { lgCode: lgCodeValue, notAfter, trustRoot: policy.trustRoot, now: this.now })
+      ? await evidenceChecks(evidence, head, anchor, { lgCode: lgCodeValue, notAfter, trustRoot: policy.trustRoot, now: this.now })
       : null;
     let facts = null;
     if (!policy.offline) {
@@ -324,6 +324,7 @@ class Run {
       as_of_time: evidence ? evidence.as_of_time : null,
       timestamped_at: evidence ? evidence.timestamped_at : null,
       timestamp_present: evidence ? evidence.timestamp_present : false,
+      timestamp_status: evidence ? evidence.timestamp_status : null,
     };
   }
 }
