@@ -15,12 +15,14 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from protocol.signed_head import head_timestamp_digest
 from protocol.trust_root import load_trust_root
 from tests.node_harness import REPO
+from tests.vectors.make_vectors import TSA
 from verifier import VerificationPolicy, Verifier
 from verifier.jpki import RevocationSources
 
@@ -216,3 +218,121 @@ def test_page_and_python_agree_on_signer_revocation_evidence(tmp_path: Path) -> 
         statuses = {name: status for name, (status, _, _) in python.items()}
         assert statuses["v3/bundles/signer-revocation.json"] == "valid_as_of"
         assert statuses["no signer_revocation"] == ("valid_as_of" if own_crls else "unknown")
+
+
+def _timestamp_cases() -> dict[str, dict[str, Any]]:
+    """name → a bundle: the v3 vectors with `evidence.timestamp` (a valid token, one over
+    another head, one with its signature altered, one by an untrusted TSA, one by a certificate
+    without the timeStamping purpose), tokens stamped when the TSA certificate had expired or
+    was not yet valid, and the valid token with a byte flipped at positions across it."""
+    expected = json.loads((V3 / "expected.json").read_text(encoding="utf-8"))
+    found: dict[str, dict[str, Any]] = {
+        name: json.loads((VECTORS / name).read_text(encoding="utf-8"))
+        for name in expected["bundles"]
+        if "timestamp" in name
+    }
+    assert len(found) == 5, sorted(found)
+    stamped = found["v3/bundles/timestamped.json"]
+    head, anchor = stamped["head"], stamped["anchor"]
+    digest = head_timestamp_digest(
+        chain_id=anchor["chain_id"],
+        registry=anchor["registry"],
+        node=anchor["node"],
+        seq=head["seq"],
+        tree_size=head["tree_size"],
+        root=bytes.fromhex(head["root"]),
+    )
+
+    def carrying(token: bytes) -> dict[str, Any]:
+        bundle = json.loads(json.dumps(stamped))
+        bundle["evidence"]["timestamp"] = base64.b64encode(token).decode()
+        return bundle
+
+    found["stamped after the TSA certificate expired"] = carrying(
+        TSA.token(digest, datetime(2035, 6, 1, tzinfo=UTC), 9)
+    )
+    found["stamped before the TSA certificate was valid"] = carrying(
+        TSA.token(digest, datetime(2024, 6, 1, tzinfo=UTC), 10)
+    )
+    token = base64.b64decode(stamped["evidence"]["timestamp"])
+    for position in range(0, len(token), 23):
+        altered = bytearray(token)
+        altered[position] ^= 0x01
+        found[f"token@{position}"] = carrying(bytes(altered))
+    return found
+
+
+# What the Python reference's parser (rfc3161-client, asn1crypto) says of a token that is not DER
+# is its own text, and the page's stricter DER reader refuses a few tokens OpenSSL reads (and
+# then refuses too); each says it in its own words. Everything else must read the same.
+_UNREADABLE = ("not a DER RFC 3161 TimeStampToken", "cannot be read", "cannot be found")
+
+
+def test_page_and_python_agree_on_timestamp_tokens(tmp_path: Path) -> None:
+    # verifier/timestamp.py and the page's timestamp.js on the same tokens: the same verdict,
+    # deciding check and anchor_time outcome, the same anchor_time detail (genTime and the
+    # TSA when valid, the refusal when not) but for tokens neither can read, and the same
+    # timestamped_at fact.
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH"
+    verifier = Verifier(_policy())
+    cases, python = [], {}
+    for index, (name, bundle) in enumerate(_timestamp_cases().items()):
+        path = tmp_path / f"{index}.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        cases.append({"name": name, "path": str(path)})
+        verdict = verifier.verify(DOCUMENT, path.read_bytes())
+        check = verdict.check("anchor_time")
+        assert check is not None
+        stamped = verdict.facts.timestamped_at
+        python[name] = (
+            verdict.status.value,
+            verdict.failed_check,
+            check.outcome.value,
+            check.detail,
+            None if stamped is None else int(stamped.timestamp()),
+        )
+    (tmp_path / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
+    done = subprocess.run(
+        [node, "tests/js/offline_parity.mjs", str(tmp_path / "cases.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    page = {
+        r["name"]: (
+            r["status"],
+            r["failed_check"],
+            r["anchor_time"]["outcome"],
+            r["anchor_time"]["detail"],
+            r["timestamped_at"],
+        )
+        for r in json.loads(done.stdout)
+    }
+    assert page.keys() == python.keys()
+    differ = {}
+    for name, theirs in python.items():
+        ours = page[name]
+        unreadable = any(text in detail for text in _UNREADABLE for detail in (theirs[3], ours[3]))
+        if (ours[:3], ours[4]) != (theirs[:3], theirs[4]) or (
+            not unreadable and ours[3] != theirs[3]
+        ):
+            differ[name] = (theirs, ours)
+    assert not differ, differ
+    statuses = {name: status for name, (status, *_) in python.items()}
+    assert statuses["v3/bundles/timestamped.json"] == "valid_as_of"
+    assert python["v3/bundles/timestamped.json"][3].endswith(
+        "timestamped at 2026-01-15T09:01:30Z by CN=Notary TEST TSA,O=municipal-notary TEST,C=JP "
+        "(RFC 3161, a TSA of the trust root)"
+    )
+    refused = [name for name, status in statuses.items() if status != "invalid"]
+    # A flipped byte outside what the TSA signs (the certificate set's own signature is
+    # checked; the SignedData's digestAlgorithms list is not) may leave the token valid.
+    assert "v3/bundles/timestamped.json" in refused
+    assert not [n for n in refused if n.startswith("v3/bundles/invalid/")], refused
+    details = {name: detail for name, (_, _, _, detail, _) in python.items()}
+    assert "certificate has expired" in details["stamped after the TSA certificate expired"]
+    assert "not yet valid" in details["stamped before the TSA certificate was valid"]

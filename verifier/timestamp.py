@@ -262,7 +262,9 @@ def _reason(error: VerificationError) -> str:
     chain = re.search(r'data: "Verify error: ([^"]*)"', text)
     if chain:
         return f"the TSA certificate does not chain to a TSA of the trust root: {chain.group(1)}"
-    reasons = re.findall(r'reason: "([^"]*)"', text)
-    if reasons:
-        return f"the CMS signature does not verify ({reasons[-1]})"
+    # The innermost PKCS7 reason says what failed ("digest failure", "signature failure");
+    # PKCS7_verify wraps them all as a signature failure.
+    reason = re.search(r'library: "PKCS7 routines"[^}]*?reason: "([^"]*)"', text)
+    if reason:
+        return f"the CMS signature does not verify ({reason.group(1)})"
     return text

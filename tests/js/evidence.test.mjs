@@ -175,3 +175,33 @@ test('the version is checked before anything else: 4 is not supported', () => {
   assert.equal(error.field, 'version');
   assert.match(error.message, /version 4 is not supported \(this verifier reads versions 1, 2, 3;/);
 });
+
+test('evidence.timestamp: a token of the trust root\'s TSA over the head gives its genTime and TSA; refused ones fail anchor_time naming why', async () => {
+  const document = readBytes(join(VECTORS, 'documents', 'resident-record.txt'));
+  const anchorTime = async (name, p = offline) => {
+    const verdict = await verify(document, readBytes(join(V3, 'bundles', name)), p);
+    return [verdict, verdict.checks.find((k) => k.name === 'anchor_time')];
+  };
+  const [stamped, valid] = await anchorTime('timestamped.json');
+  assert.equal(valid.outcome, 'passed');
+  assert.match(valid.detail, /; timestamped at 2026-01-15T09:01:30Z by CN=Notary TEST TSA,O=municipal-notary TEST,C=JP \(RFC 3161, a TSA of the trust root\)$/);
+  assert.equal(stamped.facts.timestamped_at, Date.parse('2026-01-15T09:01:30Z') / 1000);
+  assert.equal(stamped.facts.timestamp_status, 'verified');
+  const refusals = {
+    'invalid/timestamp-other-head.json': /evidence\.timestamp: the token covers digest [0-9a-f]{64}, not the expected [0-9a-f]{64}$/,
+    'invalid/timestamp-signature.json': /evidence\.timestamp: the timestamp token is not valid: the CMS signature does not verify \(signature failure\)$/,
+    'invalid/timestamp-untrusted-tsa.json': /does not chain to a TSA of the trust root: unable to get local issuer certificate$/,
+    'invalid/timestamp-eku.json': /does not chain to a TSA of the trust root: unsuitable certificate purpose$/,
+  };
+  for (const [name, detail] of Object.entries(refusals)) {
+    const [verdict, refused] = await anchorTime(name);
+    assert.equal(refused.outcome, 'failed', name);
+    assert.match(refused.detail, detail, name);
+    assert.equal(verdict.facts.timestamped_at, null);
+  }
+  // A trust root that names no TSA: the token is reported, not checked.
+  const noTsa = await policy({ trust_root: { ...TRUST_ROOT, tsa_anchors: [] } });
+  const [, unchecked] = await anchorTime('invalid/timestamp-signature.json', noTsa);
+  assert.equal(unchecked.outcome, 'passed');
+  assert.match(unchecked.detail, /; a TSA token is present, not checked: the trust root names no TSA$/);
+});

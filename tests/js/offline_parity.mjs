@@ -1,6 +1,6 @@
 // Used by tests/test_page_evidence.py (not a test itself): verifies each bundle of a case list
 // offline with the page's verify() against tests/vectors/v3/trust-root.json and prints
-// [{name, status, failed_check, detail, signer}] as JSON, for comparison with the Python
+// [{name, status, failed_check, detail, signer, anchor_time}] as JSON, for comparison with the Python
 // verifier's. With --no-crls the page has no CRL of its own (the bundle's signer_revocation
 // evidence then decides the signer check).
 //   node tests/js/offline_parity.mjs CASES.json [--no-crls]
@@ -23,9 +23,12 @@ const results = [];
 for (const c of cases) {
   const verdict = await verify(document, readBytes(c.path), policy);
   const signer = verdict.checks.find((k) => k.name === 'signer_certificate');
+  const anchorTime = verdict.checks.find((k) => k.name === 'anchor_time');
   results.push({
     name: c.name, status: verdict.status, failed_check: verdict.failedCheck, detail: verdict.deciding ? verdict.deciding.detail : null,
     signer: { outcome: signer.outcome, detail: signer.detail, as_of: signer.as_of === true },
+    anchor_time: anchorTime ? { outcome: anchorTime.outcome, detail: anchorTime.detail } : null,
+    timestamped_at: verdict.facts ? verdict.facts.timestamped_at : null,
   });
 }
 process.stdout.write(JSON.stringify(results));

@@ -40,6 +40,9 @@ const SIGNATURE_ALGORITHMS = {
   [OID.sha256WithRSA]: ['rsa', 'SHA-256'], '1.2.840.113549.1.1.12': ['rsa', 'SHA-384'], '1.2.840.113549.1.1.13': ['rsa', 'SHA-512'],
   '1.2.840.10045.4.3.2': ['ec', 'SHA-256'], '1.2.840.10045.4.3.3': ['ec', 'SHA-384'], '1.2.840.10045.4.3.4': ['ec', 'SHA-512'],
 };
+// Real algorithms OpenSSL checks and the page does not (Ed25519, RSA-PSS, SHA-1 and SHA-224 ones).
+const UNSUPPORTED_SIGNATURES = ['1.3.101.112', '1.3.101.113', '1.2.840.113549.1.1.10', '1.2.840.113549.1.1.5',
+  '1.2.840.113549.1.1.14', '1.2.840.10045.4.1', '1.2.840.10045.4.3.1'];
 // Extensions OpenSSL understands: another one marked critical makes a certificate unusable.
 const KNOWN_EXTENSIONS = new Set(['2.5.29.14', '2.5.29.15', '2.5.29.17', '2.5.29.18', '2.5.29.19', '2.5.29.30', '2.5.29.31',
   '2.5.29.32', '2.5.29.33', '2.5.29.35', '2.5.29.36', '2.5.29.37', '2.5.29.54', '1.3.6.1.5.5.7.1.1']);
@@ -73,12 +76,12 @@ export async function verifyHeadTimestamp(token, head, anchors) {
   const chainProblem = await chainError(signer, embedded, anchors.map((der) => readCertificate(der, 'a TSA anchor')), info.genTime);
   if (chainProblem) throw notValid(`the TSA certificate does not chain to a TSA of the trust root: ${chainProblem}`);
   const hash = HASHES[cms.digestAlgorithm];
-  if (!hash || !hash[2]) throw new TimestampProblem(`the token's digest algorithm ${cms.digestAlgorithm} is not one the page can check`);
+  if (!hash) throw notValid('the CMS signature does not verify (signature failure)'); // OpenSSL knows no such digest
+  if (!hash[2]) throw new TimestampProblem(`the token's digest algorithm ${hash[0]} is not one the page can check`);
   const attributes = signedAttributes(cms.signedAttrs);
   const messageDigest = attributes.get(OID.messageDigest);
-  if (!messageDigest || !equal(messageDigest[0].valueBlock.valueHexView, hash[1](content))) {
-    throw notValid('the CMS signature does not verify (digest failure)');
-  }
+  if (!messageDigest) throw notValid('the CMS signature does not verify (unable to find message digest)');
+  if (!equal(messageDigest[0].valueBlock.valueHexView, hash[1](content))) throw notValid('the CMS signature does not verify (digest failure)');
   const signed = cms.signedAttrsRaw.slice();
   signed[0] = 0x31; // signed over the DER SET OF, not the [0] IMPLICIT tag (RFC 5652 5.4)
   if (!(await verifySignature(signer, hash[2], cms.signature, signed))) throw notValid('the CMS signature does not verify (signature failure)');
@@ -122,6 +125,8 @@ function readCertificate(der, what) {
     cert.pathLen = pathLen === undefined ? null : pathLen;
     const eku = cert.extensions.get(OID.extKeyUsage);
     cert.eku = eku ? { critical: eku.critical, purposes: Array.from(extensionAs(eku, ExtendedKeyUsage)) } : null;
+    const signatureValue = childrenOf(derTree(der))[2];
+    cert.signatureUnusedBits = signatureValue instanceof asn1js.BitString ? signatureValue.valueBlock.unusedBits : -1;
     return cert;
   } catch (e) {
     throw new TimestampProblem(`not a DER RFC 3161 TimeStampToken: ${what} is unreadable: ${e.message}`);
@@ -155,14 +160,19 @@ async function chainError(leaf, embedded, anchors, time) {
     if (i > 0 && cert.pathLen !== null && intermediates > cert.pathLen) return 'path length constraint exceeded';
     if (i > 0 && !selfIssued(cert)) intermediates++;
   }
+  // A key that does not decode (an EC point off its curve) stops OpenSSL before any signature.
+  for (const cert of chain) if (!(await importable(cert))) return 'unspecified certificate verification error';
   for (let n = chain.length - 1; n >= 0; n--) {
     const cert = chain[n];
     if (n < chain.length - 1) {
       const kind = SIGNATURE_ALGORITHMS[cert.signatureAlgorithm];
-      if (!kind) return `the certificate's signature algorithm ${cert.signatureAlgorithm} is not one the page can check`;
-      if (!(await verifySignature(chain[n + 1], kind[1], cert.signature, cert.tbs, kind[0]))) return 'certificate signature failure';
+      if (!kind && UNSUPPORTED_SIGNATURES.includes(cert.signatureAlgorithm)) {
+        throw new TimestampProblem(`the TSA chain is signed with ${cert.signatureAlgorithm}, an algorithm the page cannot check`);
+      }
+      if (!kind || cert.signatureUnusedBits !== 0 || cert.innerAlgorithm !== cert.signatureAlgorithm
+          || !(await verifySignature(chain[n + 1], kind[1], cert.signature, cert.tbs, kind[0]))) return 'certificate signature failure';
     }
-    if (time < cert.notBefore) return 'certificate is not yet valid';
+    if (time < cert.notBefore) return 'certificate is not yet valid or the system clock is incorrect';
     if (time > cert.notAfter) return 'certificate has expired';
   }
   return null;
@@ -239,6 +249,18 @@ async function verifySignature(cert, hashName, signature, data, kind = null) {
     return false;
   }
 }
+async function importable(cert) {
+  let algorithm;
+  if (cert.keyAlgorithm === OID.rsaEncryption) algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  else if (cert.keyAlgorithm === EC_PUBLIC_KEY && CURVES[curveOf(cert.spki)]) algorithm = { name: 'ECDSA', namedCurve: CURVES[curveOf(cert.spki)][0] };
+  else return true; // judged by its signatures
+  try {
+    await crypto.subtle.importKey('spki', cert.spki, algorithm, false, ['verify']);
+    return true;
+  } catch {
+    return false;
+  }
+}
 function curveOf(spki) {
   const [algorithm] = childrenOf(derTree(spki));
   const parameters = childrenOf(algorithm)[1];
@@ -247,7 +269,9 @@ function curveOf(spki) {
 /** ECDSA-Sig-Value (DER) as WebCrypto's r ‖ s, or null. */
 function rawEcdsa(der, size) {
   try {
-    const [r, s] = childrenOf(derTree(der));
+    const parts = childrenOf(derTree(der));
+    if (parts.length !== 2 || !parts.every((n) => n instanceof asn1js.Integer)) return null;
+    const [r, s] = parts;
     const out = new Uint8Array(2 * size);
     for (const [i, n] of [r, s].entries()) {
       let v = new Uint8Array(n.valueBlock.valueHexView);
