@@ -1,6 +1,6 @@
 /** CRLs (verifier/jpki): parsed by @peculiar/asn1-x509 from strict DER; scope (RFC 5280 6.3.3,
  * simplified) and revocation of a certificate at the signing time. */
-import { CRLReason, CertificateList, IssuingDistributionPoint } from '@peculiar/asn1-x509';
+import { CRLReason, CertificateList, InvalidityDate, IssuingDistributionPoint } from '@peculiar/asn1-x509';
 import { bytesOf, parseDer, secondsOf, signedInteger } from './der.js';
 import { isoOffset } from './time.js';
 import { OID, extensionAs, generalNames, nameKey, readExtensions, readName, rsaVerify } from './x509.js';
@@ -36,7 +36,10 @@ function readCrl(der, parsed) {
     let reason = null;
     const extensions = readExtensions(entry.crlEntryExtensions);
     if (extensions.has(OID.crlReason)) reason = extensionAs(extensions.get(OID.crlReason), CRLReason).reason;
-    revoked.set(signedInteger(entry.userCertificate).toString(16), { date: secondsOf(entry.revocationDate), reason });
+    const invalidSince = extensions.has(OID.invalidityDate)
+      ? secondsOf(extensionAs(extensions.get(OID.invalidityDate), InvalidityDate).value) : null;
+    const indirect = extensions.has(OID.certificateIssuer);
+    revoked.set(signedInteger(entry.userCertificate).toString(16), { date: secondsOf(entry.revocationDate), reason, invalidSince, indirect });
   }
   const extensions = readExtensions(tbs.crlExtensions);
   const crl = {

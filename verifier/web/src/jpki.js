@@ -1,6 +1,7 @@
 /** The signer's certificate at the signing time (verifier/jpki/validation.py): JPKI profile, a
  * path to a configured trust anchor chosen by name and signature, validity and revocation of
  * every certificate in it. */
+import { backdatedRevocation, describeBackdated } from './compromise.js';
 import { revocationAt } from './crl.js';
 import { answerAbout, ocspSignedFor } from './ocsp.js';
 import { isoOffset } from './time.js';
@@ -93,5 +94,13 @@ export async function checkSigner(cert, when, anchors, others, crls, ocsp = []) 
   // made outside the CA generation's own validity, and so does this page.
   if (when > anchor.notAfter) return result('expired', `a CA certificate in the path expired on ${isoOffset(anchor.notAfter)}, before the signing time ${at}`, path);
   if (when < anchor.notBefore) return result('not_yet_valid', `a CA certificate in the path only became valid on ${isoOffset(anchor.notBefore)}, after the signing time ${at}`, path);
+  // Checked on a valid path only, the signer before its CAs (verifier/jpki/validation.py).
+  for (let i = 0; i < path.length - 1; i++) {
+    const listing = await backdatedRevocation(path[i], path[i + 1], when, crls, ocsp);
+    if (listing) {
+      const whose = i === 0 ? 'the signer certificate' : 'a CA certificate in the path';
+      return result('revoked', describeBackdated(listing, whose, when), path, listing.date);
+    }
+  }
   return result('valid', 'trusted chain, valid and not revoked at the signing time', path);
 }
