@@ -172,6 +172,7 @@ async def check_signer_async(
     strict = _context(signing_time, anchors, others, evidence, require=True)
     outcome = await _validate(cert, strict)
     revocation_waived = False
+    by_ocsp: RevokedError | None = None  # OCSP answers only for the signer (ocsp_status)
     if isinstance(outcome, InsufficientRevinfoError) and (
         evidence.ocsp_responses or not policy.require_revocation_info
     ):
@@ -181,6 +182,7 @@ async def check_signer_async(
             decided, revocation_waived = await _decide_by_ocsp(
                 verdict, cert, unchecked, strict, evidence, policy
             )
+            by_ocsp = decided if isinstance(decided, RevokedError) else None
             outcome = decided or outcome
         else:
             outcome = unchecked
@@ -188,9 +190,11 @@ async def check_signer_async(
         # Valid by CRL; a responder's revocation before the signing time still counts.
         status = await ocsp_status(cert.asn1, outcome, strict)
         if status.revoked is not None:
-            outcome = status.revoked
+            outcome = by_ocsp = status.revoked
     if isinstance(outcome, BaseException):
-        return _interpret(verdict, outcome)
+        # pyhanko reports an OCSP revocation at no position in the path: it is the signer's.
+        signer = outcome is by_ocsp
+        return _interpret(verdict, outcome, "the signer certificate" if signer else None)
     if (expired := _anchor_outside_validity(verdict, outcome, anchors)) is not None:
         return expired
     if (compromised := _revoked_before_its_date(verdict, outcome, evidence)) is not None:
@@ -402,9 +406,11 @@ def _revoked_before_its_date(
     return None
 
 
-def _interpret(verdict: _Verdict, outcome: BaseException) -> SignerCheck:  # noqa: PLR0911
+def _interpret(  # noqa: PLR0911
+    verdict: _Verdict, outcome: BaseException, where: str | None = None
+) -> SignerCheck:
     path = outcome.original_path if isinstance(outcome, PathValidationError) else None
-    where = _position(outcome)
+    where = where or _position(outcome)
     when = verdict.signing_time.isoformat()
     if isinstance(outcome, RevokedError):
         revoked_at = outcome.revocation_dt
