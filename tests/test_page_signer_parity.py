@@ -116,7 +116,8 @@ def test_page_and_python_agree_on_saved_ocsp_responses(
     """CA-signed and delegated OCSP responses as a bundle carries them: good, revoked before
     signing, revoked after signing (moved, or key compromise). An answer "revoked" dated after
     the signing time decides nothing (docs/OPERATOR.md: a CRL, or an answer saved at signing
-    time, decides it), so both sides say unknown there, never valid."""
+    time, decides it), so both sides say unknown for a move, never valid; a key compromise
+    reaches back and revokes."""
     h = jpki_hierarchy
     honest = TestOCSPResponder.for_hierarchy(h.out_dir, delegate=delegate)
     responder = TestOCSPResponder.for_hierarchy(h.out_dir, delegate=delegate)
@@ -128,7 +129,7 @@ def test_page_and_python_agree_on_saved_ocsp_responses(
         ("good", honest, h.ee_valid_gen02, h.now - 2 * HOUR, "valid"),
         ("revoked before signing", responder, h.ee_revoked, h.revoked_at + HOUR, "revoked"),
         ("moved after signing", responder, moved, h.now - 2 * HOUR, "unknown"),
-        ("key compromise after signing", responder, compromised, h.now - 2 * HOUR, "unknown"),
+        ("key compromise after signing", responder, compromised, h.now - 2 * HOUR, "revoked"),
     ]
     page_cases, python = [], {}
     for name, answering, signer, signed_at, expected in cases:

@@ -173,12 +173,14 @@ async def check_signer_async(
     outcome = await _validate(cert, strict)
     revocation_waived = False
     by_ocsp: RevokedError | None = None  # OCSP answers only for the signer (ocsp_status)
+    lenient_path: ValidationPath | None = None
     if isinstance(outcome, InsufficientRevinfoError) and (
         evidence.ocsp_responses or not policy.require_revocation_info
     ):
         lenient = _context(signing_time, anchors, others, evidence, require=False)
         unchecked = await _validate(cert, lenient)
         if isinstance(unchecked, ValidationPath):
+            lenient_path = unchecked
             decided, revocation_waived = await _decide_by_ocsp(
                 verdict, cert, unchecked, strict, evidence, policy
             )
@@ -192,9 +194,7 @@ async def check_signer_async(
         if status.revoked is not None:
             outcome = by_ocsp = status.revoked
     if isinstance(outcome, BaseException):
-        # pyhanko reports an OCSP revocation at no position in the path: it is the signer's.
-        signer = outcome is by_ocsp
-        return _interpret(verdict, outcome, "the signer certificate" if signer else None)
+        return _not_validated(verdict, outcome, by_ocsp, lenient_path, evidence)
     if (expired := _anchor_outside_validity(verdict, outcome, anchors)) is not None:
         return expired
     if (compromised := _revoked_before_its_date(verdict, outcome, evidence)) is not None:
@@ -203,6 +203,25 @@ async def check_signer_async(
     if revocation_waived:
         reason = f"chain valid at the signing time; revocation NOT checked ({NO_REVOCATION_INFO})"
     return verdict("valid", reason, outcome)
+
+
+def _not_validated(
+    verdict: _Verdict,
+    outcome: BaseException,
+    by_ocsp: RevokedError | None,
+    lenient_path: ValidationPath | None,
+    evidence: RevocationEvidence,
+) -> SignerCheck:
+    """The verdict when the path did not validate at the signing time."""
+    if isinstance(outcome, InsufficientRevinfoError) and lenient_path is not None:
+        # Undecided at the signing time, yet a revocation that reaches back (key compromise,
+        # an invalidity date) still settles it.
+        compromised = _revoked_before_its_date(verdict, lenient_path, evidence)
+        if compromised is not None:
+            return compromised
+    # pyhanko reports an OCSP revocation at no position in the path: it is the signer's.
+    where = "the signer certificate" if outcome is by_ocsp else None
+    return _interpret(verdict, outcome, where)
 
 
 def _refusal(

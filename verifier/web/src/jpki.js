@@ -84,6 +84,8 @@ export async function checkSigner(cert, when, anchors, others, crls, ocsp = []) 
       return result('revoked', `${where} was revoked on ${isoOffset(rev.revoked.date)} (${reason}), before the signing time ${at}`, path, rev.revoked.date);
     }
     if (!rev.covered) {
+      const compromised = await reachingBack(path, when, crls, ocsp); // as verifier/jpki/validation.py
+      if (compromised) return compromised;
       let reason = `no CRL/OCSP covers this certificate at the signing time ${at}`;
       if (revocationProblems.length) reason += '; sources that failed: ' + revocationProblems.join('; ');
       return result('unknown', reason, path);
@@ -94,13 +96,19 @@ export async function checkSigner(cert, when, anchors, others, crls, ocsp = []) 
   // made outside the CA generation's own validity, and so does this page.
   if (when > anchor.notAfter) return result('expired', `a CA certificate in the path expired on ${isoOffset(anchor.notAfter)}, before the signing time ${at}`, path);
   if (when < anchor.notBefore) return result('not_yet_valid', `a CA certificate in the path only became valid on ${isoOffset(anchor.notBefore)}, after the signing time ${at}`, path);
-  // Checked on a valid path only, the signer before its CAs (verifier/jpki/validation.py).
+  return (await reachingBack(path, when, crls, ocsp))
+    || result('valid', 'trusted chain, valid and not revoked at the signing time', path);
+}
+
+/** A revocation dated after `when` that still counts (compromise.js), the signer before its
+ * CAs, as a `checkSigner` result; null if none. */
+async function reachingBack(path, when, crls, ocsp) {
   for (let i = 0; i < path.length - 1; i++) {
     const listing = await backdatedRevocation(path[i], path[i + 1], when, crls, ocsp);
     if (listing) {
       const whose = i === 0 ? 'the signer certificate' : 'a CA certificate in the path';
-      return result('revoked', describeBackdated(listing, whose, when), path, listing.date);
+      return { status: 'revoked', reason: describeBackdated(listing, whose, when), path, revokedAt: listing.date };
     }
   }
-  return result('valid', 'trusted chain, valid and not revoked at the signing time', path);
+  return null;
 }
