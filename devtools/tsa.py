@@ -109,7 +109,7 @@ def generate_tsa(
         .not_valid_before(start)
         .not_valid_after(start + valid_for + timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -123,7 +123,7 @@ def generate_tsa(
         .not_valid_before(start)
         .not_valid_after(start + valid_for)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
+        .add_extension(key_usage(ca=False), critical=True)
         # RFC 3161 §2.3: the TSA's certificate has this one purpose, marked critical.
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=True)
         .add_extension(
@@ -143,7 +143,8 @@ def generate_tsa(
     return files
 
 
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
+def key_usage(*, ca: bool) -> x509.KeyUsage:
+    """A TSA hierarchy's key usage: certificates and CRLs for the CA, signing for the TSA."""
     return x509.KeyUsage(
         digital_signature=not ca,
         content_commitment=False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import pathlib
 import re
@@ -1233,14 +1234,22 @@ def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
 
 def _page_trust_root(path: pathlib.Path | None) -> dict[str, Any] | None:
     """The trust root for the page, checked as a verifier would read it; a bad file is left out
-    (and logged) rather than taking the page down."""
+    (and logged) rather than taking the page down. Parsed once per file version: the page is
+    served to anyone, so a request must not cost a read and a parse."""
     if path is None:
         return None
     try:
-        return trust_root_to_json(load_trust_root(path.read_bytes()))
+        stat = path.stat()
+        return _trust_root_json(str(path), stat.st_mtime_ns, stat.st_size)
     except (OSError, TrustRootError) as exc:
         log.warning("verification page: trust root %s left out: %s", path, exc)
         return None
+
+
+@functools.lru_cache(maxsize=4)
+def _trust_root_json(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    del mtime_ns, size  # only part of the cache key
+    return trust_root_to_json(load_trust_root(pathlib.Path(path).read_bytes()))
 
 
 def _bundle_response(answer: Any) -> JSONResponse:

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from devtools.tsa import key_usage
+
 TSA_POLICY = "1.3.6.1.4.1.32473.1.1"
 """The test TSA's policy OID (devtools.tsa.DEV_POLICY: the documentation arc of RFC 5612)."""
 VALID_FROM = datetime(2025, 1, 1, tzinfo=UTC)
@@ -80,7 +82,7 @@ class TestTsa:
             .not_valid_before(VALID_FROM)
             .not_valid_after(VALID_UNTIL)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_usage(ca=True), critical=True)
+            .add_extension(key_usage(ca=True), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(self._ca_key, hashes.SHA256(), ecdsa_deterministic=True)
         )
@@ -96,7 +98,7 @@ class TestTsa:
             .not_valid_before(VALID_FROM)
             .not_valid_after(VALID_UNTIL)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage(ca=False), critical=True)
+            .add_extension(key_usage(ca=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([self.eku]), critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca_key.public_key()),
@@ -184,15 +186,3 @@ class TestTsa:
         return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
-def _usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not ca,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
