@@ -17,7 +17,7 @@ from protocol.bundle import (
 )
 from protocol.errors import LeafEncodingError
 from protocol.evidence import EvidenceSection, SignerRevocationEvidence
-from protocol.leaf import ENCODING_VERSION, DocumentEntry, RevocationEntry, decode_entry
+from protocol.leaf import LEGACY_ENCODING_VERSION, DocumentEntry, RevocationEntry, decode_entry
 
 ANCHORED_STATES = (HeadState.ANCHORED, HeadState.FINAL)
 
@@ -57,7 +57,7 @@ class BundleBuilder:
         proof = self._proof(stored.index)
         revocation = self.revocation_section(stored.leaf_hash)
         evidence = None
-        if proof is not None and entry.version == ENCODING_VERSION:
+        if proof is not None and entry.version != LEGACY_ENCODING_VERSION:
             evidence = self.evidence(proof[3], index)
 
         def build(evidence: EvidenceSection | None) -> ProofBundle:

@@ -26,13 +26,15 @@ from protocol.errors import BundleFormatError, LeafEncodingError
 from protocol.evidence import EvidenceSection, evidence_to_json, parse_evidence
 from protocol.json_fields import json_int, json_object, json_type, only_fields, required
 from protocol.leaf import (
-    DOCUMENT_ENCODING_VERSIONS,
+    COMMITTED_SIGNER_VERSION,
     ENCODING_VERSION,
     LEGACY_ENCODING_VERSION,
     MAX_UINT16,
     MAX_UINT64,
+    NO_REQUESTER,
     SALT_SIZE,
     DocumentEntry,
+    EntryKind,
     RevocationEntry,
     SignatureFormat,
     encode_document,
@@ -42,16 +44,27 @@ from protocol.leaf import (
 )
 from protocol.merkle import hash_leaf
 
-BUNDLE_VERSION: Final = ENCODING_VERSION
-"""What producers write. A bundle's version is its document leaf's encoding version: 2 (the
-leaf commits to the signer with `signer_commitment`), or 1 (the leaf holds `signer_sha256`
+BUNDLE_VERSIONS: Final = (LEGACY_ENCODING_VERSION, COMMITTED_SIGNER_VERSION)
+"""Versions 1 and 2: the bundle's version is its document leaf's encoding version, 2 (the
+leaf commits to the signer with `signer_commitment`) or 1 (the leaf holds `signer_sha256`
 itself; bundles of the first logs, still read). The JSON fields are the same in both."""
-BUNDLE_VERSIONS: Final = DOCUMENT_ENCODING_VERSIONS
-"""The versions whose number is the leaf's encoding version (what the clerk's page reads)."""
 EVIDENCE_VERSION: Final = 3
 """An anchored bundle of a version-2 leaf that carries chain evidence (`evidence`, PROTOCOL
 section 10) for offline verification. Versions 1 and 2 are read and verified as before."""
-READABLE_VERSIONS: Final = (*BUNDLE_VERSIONS, EVIDENCE_VERSION)
+SEALED_VERSION: Final = 4
+"""A bundle of a version-3 leaf (document or event, with the requester commitment): the leaf
+section adds `kind` and `requester_commitment`; `evidence` once the node captured it."""
+BUNDLE_VERSION: Final = SEALED_VERSION
+"""What producers write."""
+READABLE_VERSIONS: Final = (*BUNDLE_VERSIONS, EVIDENCE_VERSION, SEALED_VERSION)
+LEAF_VERSION_OF_BUNDLE: Final = {
+    LEGACY_ENCODING_VERSION: LEGACY_ENCODING_VERSION,
+    COMMITTED_SIGNER_VERSION: COMMITTED_SIGNER_VERSION,
+    EVIDENCE_VERSION: COMMITTED_SIGNER_VERSION,
+    SEALED_VERSION: ENCODING_VERSION,
+}
+ENTRY_KIND_LABELS: Final = {EntryKind.DOCUMENT: "document", EntryKind.EVENT: "event"}
+"""`leaf.kind` of a version-4 bundle."""
 MAX_BUNDLE_BYTES: Final = 1024 * 1024
 MAX_PATH_LENGTH: Final = 64
 """An RFC 6962 inclusion path in a tree of at most 2**64 leaves has at most 64 hashes."""
@@ -88,6 +101,13 @@ LEAF_FIELDS: Final = (
     "signer_sha256",
     "signature_sha256",
 )
+SEALED_LEAF_FIELDS: Final = (
+    LEAF_FIELDS[0],
+    "kind",
+    *LEAF_FIELDS[1:],
+    "requester_commitment",
+)
+"""The leaf fields of a version-4 bundle."""
 SIGNATURE_FIELDS: Final = ("format", "value", "certificates")
 INCLUSION_FIELDS: Final = ("leaf_index", "tree_size", "path")
 HEAD_FIELDS: Final = ("seq", "tree_size", "root")
@@ -110,6 +130,7 @@ REVOCATION_ENTRY_FIELDS: Final = (
 )
 SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "leaf": LEAF_FIELDS,
+    "leaf (version 4)": SEALED_LEAF_FIELDS,
     "signature": SIGNATURE_FIELDS,
     "inclusion": INCLUSION_FIELDS,
     "head": HEAD_FIELDS,
@@ -154,11 +175,13 @@ class LeafSection:
     signer_sha256: bytes
     signature_sha256: bytes
     version: int = LEGACY_ENCODING_VERSION
-    """The leaf's encoding version (the bundle's version)."""
+    """The leaf's encoding version (1, 2 or 3; `LEAF_VERSION_OF_BUNDLE`)."""
+    kind: EntryKind = EntryKind.DOCUMENT
+    requester_commitment: bytes = NO_REQUESTER
 
     @property
     def signer_ref(self) -> bytes:
-        """What the leaf holds for the signer: the commitment (version 2) or the SHA-256."""
+        """What the leaf holds for the signer: the commitment (version 2, 3) or the SHA-256."""
         if self.version == LEGACY_ENCODING_VERSION:
             return self.signer_sha256
         return signer_commitment(self.salt, self.signer_sha256)
@@ -180,6 +203,8 @@ class LeafSection:
                 self.signer_ref,
                 self.signature_sha256,
                 version=self.version,
+                requester_ref=self.requester_commitment,
+                kind=self.kind,
             )
         )
 
@@ -195,6 +220,8 @@ class LeafSection:
             signer_ref=self.signer_ref,
             signature_sha256=self.signature_sha256,
             version=self.version,
+            requester_ref=self.requester_commitment,
+            kind=self.kind,
         )
 
 
@@ -275,9 +302,9 @@ class RevocationSection:
 
 @dataclass(frozen=True, slots=True)
 class ProofBundle:
-    """A parsed proof bundle (version 1, 2 or 3). `status` is "pending" until the node anchored
+    """A parsed proof bundle (version 1 to 4). `status` is "pending" until the node anchored
     the entry; a pending bundle has no inclusion, head or anchor. A version-3 bundle is anchored
-    and carries `evidence`."""
+    and carries `evidence`; a version-4 one may (once the node captured it)."""
 
     version: int
     status: BundleStatus
@@ -366,17 +393,20 @@ def parse_bundle(obj: object) -> ProofBundle:
     top = json_object(obj, "bundle")
     version = _check_version(top)
     with_evidence = version == EVIDENCE_VERSION
-    only_fields(top, EVIDENCE_TOP_LEVEL_FIELDS if with_evidence else TOP_LEVEL_FIELDS, "")
+    may_have_evidence = version >= EVIDENCE_VERSION
+    only_fields(top, EVIDENCE_TOP_LEVEL_FIELDS if may_have_evidence else TOP_LEVEL_FIELDS, "")
     status = _status(required(top, "status", ""), "status")
     if with_evidence and status != "anchored":
         raise BundleFormatError(
             "status", 'a version-3 bundle is "anchored" (it carries the anchor\'s evidence)'
         )
-    leaf = _leaf(required(top, "leaf", ""), ENCODING_VERSION if with_evidence else version)
+    if "evidence" in top and status != "anchored":
+        raise BundleFormatError("evidence", 'only an "anchored" bundle carries evidence')
+    leaf = _leaf(required(top, "leaf", ""), LEAF_VERSION_OF_BUNDLE[version])
     signature = _signature(required(top, "signature", ""))
     inclusion, head, anchor = _anchoring(top, status, "")
     evidence = None
-    if with_evidence:
+    if with_evidence or "evidence" in top:
         evidence = parse_evidence(required(top, "evidence", ""), "evidence")
     revocation = None
     if "revocation" in top:
@@ -453,8 +483,21 @@ def _anchoring(
 
 def _leaf(obj: object, version: int) -> LeafSection:
     leaf = json_object(obj, "leaf")
-    only_fields(leaf, LEAF_FIELDS, "leaf.")
+    sealed = version == ENCODING_VERSION
+    only_fields(leaf, SEALED_LEAF_FIELDS if sealed else LEAF_FIELDS, "leaf.")
+    kind, requester = EntryKind.DOCUMENT, NO_REQUESTER
+    if sealed:
+        kind = _entry_kind(required(leaf, "kind", "leaf."), "leaf.kind")
+        value = required(leaf, "requester_commitment", "leaf.")
+        if value is not None:
+            requester = _hex32(value, "leaf.requester_commitment")
+            if requester == NO_REQUESTER:
+                raise BundleFormatError(
+                    "leaf.requester_commitment", "no requester is written null, not zeros"
+                )
     return LeafSection(
+        kind=kind,
+        requester_commitment=requester,
         leaf_hash=_hex32(required(leaf, "leaf_hash", "leaf."), "leaf.leaf_hash"),
         salt=_hex32(required(leaf, "salt", "leaf."), "leaf.salt"),
         lg_code=_lg_code(required(leaf, "lg_code", "leaf."), "leaf.lg_code"),
@@ -469,6 +512,13 @@ def _leaf(obj: object, version: int) -> LeafSection:
             required(leaf, "signature_sha256", "leaf."), "leaf.signature_sha256"
         ),
     )
+
+
+def _entry_kind(value: object, path: str) -> EntryKind:
+    for kind, label in ENTRY_KIND_LABELS.items():
+        if value == label:
+            return kind
+    raise BundleFormatError(path, 'must be "document" or "event"')
 
 
 def _signature(obj: object) -> SignatureSection:
@@ -692,11 +742,14 @@ def make_document_entry(
     signature_format: SignatureFormat,
     signature: bytes,
     signer_certificate: bytes,
+    requester_ref: bytes = NO_REQUESTER,
+    kind: EntryKind = EntryKind.DOCUMENT,
 ) -> DocumentEntry:
-    """The document entry a node appends to its log (its `encode()` is the leaf data).
+    """The document (or event) entry a node appends to its log (`encode()` is the leaf data).
 
-    The current encoding (version 2): the signer is committed with the document's salt, so
-    the public log does not link the documents one card signed.
+    The current encoding (version 3): the signer is committed with the document's salt, so
+    the public log does not link the documents one card signed; `requester_ref` is the
+    requester commitment of the resident's signed application (`NO_REQUESTER` if none).
     """
     return DocumentEntry(
         salted_digest=salted_digest(salt, document_sha256),
@@ -708,6 +761,8 @@ def make_document_entry(
         signer_ref=signer_commitment(salt, hashlib.sha256(signer_certificate).digest()),
         signature_sha256=hashlib.sha256(signature).digest(),
         version=ENCODING_VERSION,
+        requester_ref=requester_ref,
+        kind=kind,
     )
 
 
@@ -723,8 +778,9 @@ def build_bundle(
     revocation: RevocationSection | None = None,
     evidence: EvidenceSection | None = None,
 ) -> ProofBundle:
-    """A bundle for `entry`: "pending" without inclusion/head/anchor, "anchored" with all three,
-    version 3 with `evidence` (an anchored version-2 entry only).
+    """A bundle for `entry`: "pending" without inclusion/head/anchor, "anchored" with all three;
+    `evidence` only when anchored and the leaf commits to its signer (version 2 or 3). The
+    version follows the leaf: 1, 2 (3 with evidence), or 4 for a version-3 leaf.
 
     The result went through `bundle_to_json` and `parse_bundle`, so a producer can only
     hand out what every verifier accepts.
@@ -742,10 +798,12 @@ def build_bundle(
     parts = (inclusion, head, anchor)
     if any(part is None for part in parts) and any(part is not None for part in parts):
         raise LeafEncodingError("give inclusion, head and anchor together, or none of them")
-    if evidence is not None and (inclusion is None or entry.version != ENCODING_VERSION):
-        raise LeafEncodingError("evidence goes only into an anchored bundle of a version-2 leaf")
+    if evidence is not None and (inclusion is None or entry.version == LEGACY_ENCODING_VERSION):
+        raise LeafEncodingError(
+            "evidence goes only into an anchored bundle of a version-2 or -3 leaf"
+        )
     bundle = ProofBundle(
-        version=entry.version if evidence is None else EVIDENCE_VERSION,
+        version=_bundle_version(entry.version, with_evidence=evidence is not None),
         status="pending" if inclusion is None else "anchored",
         leaf=LeafSection(
             leaf_hash=entry.leaf_hash(),
@@ -757,6 +815,8 @@ def build_bundle(
             signer_sha256=signer_sha256,
             signature_sha256=entry.signature_sha256,
             version=entry.version,
+            kind=entry.kind,
+            requester_commitment=entry.requester_ref,
         ),
         signature=SignatureSection.of(entry.signature_format, signature, certificates),
         inclusion=inclusion,
@@ -766,6 +826,12 @@ def build_bundle(
         evidence=evidence,
     )
     return _checked(bundle)
+
+
+def _bundle_version(leaf_version: int, *, with_evidence: bool) -> int:
+    if leaf_version == ENCODING_VERSION:
+        return SEALED_VERSION
+    return EVIDENCE_VERSION if with_evidence else leaf_version
 
 
 def build_revocation_section(
@@ -808,11 +874,14 @@ def dump_bundle(bundle: ProofBundle) -> str:
 def bundle_to_json(bundle: ProofBundle) -> dict[str, Any]:
     """The bundle as JSON-ready data (the inverse of `parse_bundle`)."""
     leaf = bundle.leaf
+    leaf_json: dict[str, Any] = {"leaf_hash": leaf.leaf_hash.hex()}
+    if leaf.version == ENCODING_VERSION:
+        leaf_json["kind"] = ENTRY_KIND_LABELS[leaf.kind]
     result: dict[str, Any] = {
         "version": bundle.version,
         "status": bundle.status,
         "leaf": {
-            "leaf_hash": leaf.leaf_hash.hex(),
+            **leaf_json,
             "salt": leaf.salt.hex(),
             "lg_code": format_lg_code(leaf.lg_code),
             "document_type": leaf.document_type,
@@ -827,6 +896,11 @@ def bundle_to_json(bundle: ProofBundle) -> dict[str, Any]:
             "certificates": list(bundle.signature.certificates_base64),
         },
     }
+    if leaf.version == ENCODING_VERSION:
+        requester = leaf.requester_commitment
+        result["leaf"]["requester_commitment"] = (
+            None if requester == NO_REQUESTER else requester.hex()
+        )
     result.update(_anchoring_to_json(bundle.inclusion, bundle.head, bundle.anchor))
     if bundle.evidence is not None:
         result["evidence"] = evidence_to_json(bundle.evidence)

@@ -8,8 +8,11 @@ cannot be tested against it without the holder's salt), and the signer, since en
 signed cannot be linked through the public log (version 1 leaves held the certificate's plain
 SHA-256 and stay verifiable). The RFC 6962 leaf hash is ``SHA-256(0x00 || encode())``.
 
-Two entry kinds share one log: a *document* entry per notarised document and a *revocation*
-entry that withdraws an earlier document entry by its leaf hash.
+Three entry kinds share one log: a *document* entry per notarised document, an *event* entry
+per login or signature event a JPKI holder wants to prove later (same layout, its own type
+codes), and a *revocation* entry that withdraws an earlier entry by its leaf hash. Since
+encoding version 3 a document leaf also commits to the requester: a salted commitment to the
+resident's JPKI-signed application and card serial number, which only the resident can open.
 """
 
 from __future__ import annotations
@@ -28,20 +31,33 @@ from protocol.merkle import hash_leaf
 DOMAIN_TAG: Final = b"municipal-notary"
 """First 16 bytes of every leaf: no other SHA-256 input in the system starts with them."""
 
-ENCODING_VERSION: Final = 2
-"""Byte 16 of a document leaf a node writes now: the signer field is `signer_commitment`.
+ENCODING_VERSION: Final = 3
+"""Byte 16 of a document or event leaf a node writes now: version 2 plus `requester_ref`.
 
 Byte 16 of every leaf. Document entries: 1 (signer field = SHA-256 of the certificate, the
-first logs) or 2; revocation entries: 1 (their layout never changed). Verifiers refuse others.
+first logs), 2 (signer field = `signer_commitment`) or 3 (version 2 plus the requester
+commitment; the only version of event entries); revocation entries: 1 (their layout never
+changed). Verifiers refuse others.
 """
 LEGACY_ENCODING_VERSION: Final = 1
-DOCUMENT_ENCODING_VERSIONS: Final = (LEGACY_ENCODING_VERSION, ENCODING_VERSION)
+COMMITTED_SIGNER_VERSION: Final = 2
+DOCUMENT_ENCODING_VERSIONS: Final = (
+    LEGACY_ENCODING_VERSION,
+    COMMITTED_SIGNER_VERSION,
+    ENCODING_VERSION,
+)
 REVOCATION_ENCODING_VERSION: Final = 1
 
 SALTED_DIGEST_TAG: Final = b"municipal-notary/salted-document-digest/v1"
 """Domain tag of the salted document digest (docs/PROTOCOL.md, "Salt rule")."""
 SIGNER_COMMITMENT_TAG: Final = b"municipal-notary/signer-commitment/v1"
-"""Domain tag of the signer commitment of version-2 document leaves."""
+"""Domain tag of the signer commitment of version-2 and -3 leaves."""
+REQUESTER_COMMITMENT_TAG: Final = b"municipal-notary/requester-commitment/v1"
+"""Domain tag of the requester commitment of version-3 leaves."""
+NO_REQUESTER: Final = bytes(32)
+"""`requester_ref` of an entry with no signed application (counter issuance, events)."""
+MAX_SERIAL_BYTES: Final = 20
+"""RFC 5280 4.1.2.2: a certificate serial number is a positive integer of at most 20 octets."""
 
 SALT_SIZE: Final = 32
 DIGEST_SIZE: Final = 32
@@ -50,10 +66,13 @@ MAX_UINT64: Final = 2**64 - 1
 
 _HEADER: Final = struct.Struct(">16sBB")
 _DOCUMENT: Final = struct.Struct(">16sBB32sIHQQB32s32s")
+_DOCUMENT_V3: Final = struct.Struct(">16sBB32sIHQQB32s32s32s")
 _REVOCATION: Final = struct.Struct(">16sBB32sIHQ")
 
 DOCUMENT_LEAF_SIZE: Final = _DOCUMENT.size
-"""137 bytes."""
+"""137 bytes (versions 1 and 2)."""
+DOCUMENT_V3_LEAF_SIZE: Final = _DOCUMENT_V3.size
+"""169 bytes: version 2 and the 32-byte requester commitment (documents and events)."""
 REVOCATION_LEAF_SIZE: Final = _REVOCATION.size
 """64 bytes."""
 
@@ -63,6 +82,11 @@ class EntryKind(enum.IntEnum):
 
     DOCUMENT = 1
     REVOCATION = 2
+    EVENT = 3
+    """A login or signature event (version 3 only): the document layout, an `EventType`."""
+
+
+SIGNED_ENTRY_KINDS: Final = (EntryKind.DOCUMENT, EntryKind.EVENT)
 
 
 class SignatureFormat(enum.IntEnum):
@@ -100,6 +124,15 @@ class DocumentType(enum.IntEnum):
     """戸籍証明書"""
 
 
+class EventType(enum.IntEnum):
+    """What an event entry records (uint16, in the document-type field of the layout)."""
+
+    LOGIN = 1
+    """A login with the card's user-authentication certificate (利用者証明用電子証明書)."""
+    SIGNATURE = 2
+    """An electronic signature with the signature certificate (署名用電子証明書)."""
+
+
 class RevocationReason(enum.IntEnum):
     """Why a municipality withdrew a document it issued (uint16)."""
 
@@ -120,6 +153,18 @@ def document_type_label(code: int) -> str:
         if 0x8000 <= code <= 0xFFFE:
             return f"municipality-defined type {code}"
         return f"unregistered type {code}"
+
+
+def event_type_label(code: int) -> str:
+    try:
+        return EventType(code).name.lower()
+    except ValueError:
+        return f"unregistered event type {code}"
+
+
+def entry_type_label(kind: EntryKind, code: int) -> str:
+    """The type code read as what it is for this kind of entry."""
+    return event_type_label(code) if kind == EntryKind.EVENT else document_type_label(code)
 
 
 def revocation_reason_label(code: int) -> str:
@@ -153,14 +198,39 @@ def signer_commitment(salt: bytes, signer_sha256: bytes) -> bytes:
     return hashlib.sha256(SIGNER_COMMITMENT_TAG + salt + signer_sha256).digest()
 
 
+def requester_commitment(salt: bytes, application_sha256: bytes, card_serial: int) -> bytes:
+    """SHA-256(REQUESTER_COMMITMENT_TAG || salt || SHA-256(application) || serial (20 bytes)).
+
+    The requester field of a version-3 leaf. `salt` is the requester salt (not the document's:
+    the resident, who alone receives it, can open the commitment to a verifier without giving
+    away anything else); the serial is the card certificate's, big-endian, left-padded.
+    """
+    _check_bytes(salt, SALT_SIZE, "requester salt")
+    _check_bytes(application_sha256, DIGEST_SIZE, "application digest")
+    serial = card_serial_bytes(card_serial)
+    return hashlib.sha256(REQUESTER_COMMITMENT_TAG + salt + application_sha256 + serial).digest()
+
+
+def card_serial_bytes(card_serial: int) -> bytes:
+    """A certificate serial number as the 20 bytes the requester commitment hashes."""
+    if isinstance(card_serial, bool) or not isinstance(card_serial, int) or card_serial <= 0:
+        raise LeafEncodingError("a certificate serial number is a positive integer")
+    if card_serial.bit_length() > 8 * MAX_SERIAL_BYTES:
+        raise LeafEncodingError(f"a certificate serial number has at most {MAX_SERIAL_BYTES} bytes")
+    return card_serial.to_bytes(MAX_SERIAL_BYTES, "big")
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentEntry:
-    """A notarised document: salted digest, issuer, type, times and the signature's fingerprints.
+    """A notarised document (or, `kind` EVENT, a login or signature event): salted digest,
+    issuer, type, times and the signature's fingerprints.
 
     Times are Unix seconds (UTC). `signing_time` is the moment the JPKI signer signed: the
     signer certificate is judged at that moment, so the leaf commits to it (a bundle holder
     cannot move it to before a revocation). `signer_ref` is, by `version`, the certificate's
-    SHA-256 (1) or `signer_commitment(salt, SHA-256(certificate))` (2).
+    SHA-256 (1) or `signer_commitment(salt, SHA-256(certificate))` (2, 3). `requester_ref`
+    (version 3) is `requester_commitment(...)` of the resident's signed application, or
+    `NO_REQUESTER`; for an event `document_type` holds its `EventType`.
     """
 
     salted_digest: bytes
@@ -172,10 +242,21 @@ class DocumentEntry:
     signer_ref: bytes
     signature_sha256: bytes
     version: int = LEGACY_ENCODING_VERSION
+    requester_ref: bytes = NO_REQUESTER
+    kind: EntryKind = EntryKind.DOCUMENT
 
     def __post_init__(self) -> None:
         if self.version not in DOCUMENT_ENCODING_VERSIONS:
             raise LeafEncodingError(f"document leaf encoding version {self.version!r} is unknown")
+        if self.kind not in SIGNED_ENTRY_KINDS:
+            raise LeafEncodingError("kind must be a document or an event")
+        _check_bytes(self.requester_ref, DIGEST_SIZE, "requester_ref")
+        if self.version < ENCODING_VERSION and (
+            self.kind != EntryKind.DOCUMENT or self.requester_ref != NO_REQUESTER
+        ):
+            raise LeafEncodingError(
+                f"events and requester commitments need leaf version {ENCODING_VERSION}"
+            )
         _check_bytes(self.salted_digest, DIGEST_SIZE, "salted_digest")
         check_lg_code(self.lg_code)
         _check_int(self.document_type, 1, MAX_UINT16 - 1, "document_type")
@@ -187,7 +268,7 @@ class DocumentEntry:
         _check_bytes(self.signature_sha256, DIGEST_SIZE, "signature_sha256")
 
     def encode(self) -> bytes:
-        """The 137 leaf bytes (docs/PROTOCOL.md, "Document entry")."""
+        """The 137 (versions 1, 2) or 169 (version 3) leaf bytes (PROTOCOL.md, "Document entry")."""
         return encode_document(
             self.salted_digest,
             self.lg_code,
@@ -198,6 +279,8 @@ class DocumentEntry:
             self.signer_ref,
             self.signature_sha256,
             version=self.version,
+            requester_ref=self.requester_ref,
+            kind=self.kind,
         )
 
     def leaf_hash(self) -> bytes:
@@ -216,6 +299,8 @@ def encode_document(
     signature_sha256: bytes,
     *,
     version: int,
+    requester_ref: bytes = NO_REQUESTER,
+    kind: EntryKind = EntryKind.DOCUMENT,
 ) -> bytes:
     """The document layout itself, for callers whose fields are already validated.
 
@@ -224,6 +309,21 @@ def encode_document(
     if version not in DOCUMENT_ENCODING_VERSIONS:
         raise LeafEncodingError(f"document leaf encoding version {version!r} is unknown")
     try:
+        if version == ENCODING_VERSION:
+            return _DOCUMENT_V3.pack(
+                DOMAIN_TAG,
+                version,
+                kind,
+                salted_digest,
+                lg_code,
+                document_type,
+                issued_at,
+                signing_time,
+                signature_format,
+                signer_ref,
+                signature_sha256,
+                requester_ref,
+            )
         return _DOCUMENT.pack(
             DOMAIN_TAG,
             version,
@@ -281,14 +381,18 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
         raise LeafEncodingError("not a municipal-notary leaf (wrong domain tag)")
     supported = {
         EntryKind.DOCUMENT: DOCUMENT_ENCODING_VERSIONS,
+        EntryKind.EVENT: (ENCODING_VERSION,),
         EntryKind.REVOCATION: (REVOCATION_ENCODING_VERSION,),
     }.get(kind, ())
     if supported and version not in supported:
         raise LeafEncodingError(f"leaf encoding version {version} is not supported")
-    if kind == EntryKind.DOCUMENT:
-        if len(data) != DOCUMENT_LEAF_SIZE:
-            raise LeafEncodingError(f"a document leaf has {DOCUMENT_LEAF_SIZE} bytes")
-        fields = _DOCUMENT.unpack(data)[3:]
+    if kind in SIGNED_ENTRY_KINDS:
+        layout = _DOCUMENT_V3 if version == ENCODING_VERSION else _DOCUMENT
+        if len(data) != layout.size:
+            raise LeafEncodingError(
+                f"a version-{version} {EntryKind(kind).name.lower()} leaf has {layout.size} bytes"
+            )
+        fields = layout.unpack(data)[3:]
         try:
             signature_format = SignatureFormat(fields[5])
         except ValueError:
@@ -303,6 +407,8 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
             fields[6],
             fields[7],
             version=version,
+            requester_ref=fields[8] if version == ENCODING_VERSION else NO_REQUESTER,
+            kind=EntryKind(kind),
         )
     if kind == EntryKind.REVOCATION:
         if len(data) != REVOCATION_LEAF_SIZE:
