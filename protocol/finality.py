@@ -36,4 +36,3 @@ def clique_finality(signers: int) -> FinalityDepth:
     return FinalityDepth(
         clique_signer_limit(signers), f"floor({signers}/2)+1 for {signers} Clique signers"
     )
-
