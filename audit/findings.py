@@ -44,6 +44,7 @@ HEAD_NOT_SERVED: Final = "head-not-served"
 # A node's log read from its static tiles (docs/AUDIT.md, "Auditing from tiles").
 CHECKPOINT_INVALID: Final = "checkpoint-invalid"
 CHECKPOINT_NOT_ANCHORED: Final = "checkpoint-not-anchored"
+TILES_MISMATCH: Final = "tiles-mismatch"
 TILES_BEHIND: Final = "tiles-behind"
 # A published trust root (`notary audit --trust-root`), checked against the chain.
 TRUST_ROOT_CHAIN_ID: Final = "trust-root-chain-id"

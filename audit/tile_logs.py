@@ -14,8 +14,14 @@ from audit import findings as f
 from audit.findings import Finding
 from audit.logs import LogCheck
 from audit.registry import Anchor, MunicipalNode
-from protocol.merkle import CompactRange, ProofError, hash_leaf, verify_consistency
-from protocol.tiles import TILE_WIDTH
+from protocol.merkle import (
+    CompactRange,
+    ProofError,
+    hash_leaf,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
+from protocol.tiles import TILE_WIDTH, Tile, tile_for, tile_path, tiles_between
 from verifier.tiles import TileClient, TileReadError, TileSource, TileVerificationError
 
 
@@ -49,6 +55,7 @@ def check_tile_log(
             )
         _check_consistency(client, anchors, result, advance)
         _check_leaves(client, node, anchors, checkpoint.tree_size, result)
+        _check_tiles(client, node, checkpoint.tree_size, result)
         advance(len(node.anchors) - len(anchors))
         result.status = "checked"
     except TileReadError as error:
@@ -92,7 +99,16 @@ def _check_leaves(
     pending = deque(sorted(anchors, key=lambda a: a.tree_size))
     frontier = CompactRange()
     for index in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
-        for leaf in client.entries(size, index):
+        leaves = client.entries(size, index)
+        if [hash_leaf(leaf) for leaf in leaves] != client.tile(tile_for(size, 0, index)):
+            result.findings.append(
+                _finding(
+                    node,
+                    f.TILES_MISMATCH,
+                    f"entry bundle {index} does not match the hashes of tile {tile_path(0, index)}",
+                )
+            )
+        for leaf in leaves:
             frontier.append(hash_leaf(leaf))
             while pending and pending[0].tree_size == frontier.size:
                 anchor = pending.popleft()
@@ -110,6 +126,26 @@ def _check_leaves(
         result.findings.append(
             _finding(node, f.LEAVES_WITHHELD, f"the entry bundles hold {frontier.size} of {size}")
         )
+
+
+def _check_tiles(client: TileClient, node: MunicipalNode, size: int, result: LogCheck) -> None:
+    """Every hash of every tile above level 0 is the root of the 256 hashes under it: with the
+    bundles' check, no tile can hold a hash that the leaves do not make."""
+    for tile in tiles_between(0, size):
+        if tile.level == 0:
+            continue
+        hashes = client.tile(tile)
+        for offset, expected in enumerate(hashes):
+            below = client.tile(Tile(tile.level - 1, tile.index * TILE_WIDTH + offset))
+            if root_from_leaf_hashes(below) != expected:
+                result.findings.append(
+                    _finding(
+                        node,
+                        f.TILES_MISMATCH,
+                        f"hash {offset} of tile {tile.path} is not the root of the tile under it",
+                    )
+                )
+                return
 
 
 def _finding(node: MunicipalNode, code: str, message: str) -> Finding:
