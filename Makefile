@@ -8,12 +8,12 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 CONTRACTS := contracts/build/NotaryRegistry.json
 
-.PHONY: run test setup lint browser netns-tools openssl contracts contracts-lock bench clean
+.PHONY: run test setup lint browser netns-tools openssl nginx contracts contracts-lock bench clean
 
 run: setup openssl
 	$(BIN)/notary node --dev
 
-test: setup lint browser netns-tools openssl
+test: setup lint browser netns-tools openssl nginx
 	$(BIN)/pytest
 
 # The verification page's browser test drives Debian's chromium (no browser download).
@@ -27,6 +27,10 @@ netns-tools:
 # The development TSA (devtools/tsa.py: `notary node --dev`, the timestamp tests) runs `openssl ts`.
 openssl:
 	command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl)
+
+# The tile tests and bench/tiles.py serve a node's static tiles with Debian's nginx.
+nginx:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y --no-install-recommends nginx-light)
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(CONTRACTS)
 
@@ -55,7 +59,7 @@ lint: setup
 	$(BIN)/mypy
 	npx --no-install eslint verifier/web tests/js eslint.config.mjs
 
-bench: setup
+bench: setup nginx
 	$(PY) -m bench.merkle
 	$(PY) -m bench.gas
 	$(PY) -m bench.devnet
@@ -63,6 +67,7 @@ bench: setup
 	$(PY) -m bench.node
 	$(PY) -m bench.audit
 	$(PY) -m bench.nation
+	$(PY) -m bench.tiles
 
 clean:
 	rm -rf $(VENV) node_modules contracts/build

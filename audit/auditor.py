@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from eth_utils.address import to_checksum_address
 
@@ -33,11 +33,14 @@ from audit.registry import (
     check_code,
     governance_json,
 )
+from audit.tile_logs import check_tile_log
 from audit.trust_root import ChainView, TrustRootCheck, check_trust_root
 from contracts.artifact import LOCK_FILE
 from protocol.trust_root import TrustRoot
 from verifier.jsonrpc import ChainReadError, JsonRpcClient, hex_bytes
+from verifier.tiles import TileSource
 
+_T = TypeVar("_T")
 REPORT_FORMAT: Final = "municipal-notary-audit/1"
 DEFAULT_PERIOD: Final = 1
 RPC_TIMEOUT: Final = 30.0
@@ -72,6 +75,9 @@ class AuditConfig:
     node_urls: Mapping[str, str] = field(default_factory=dict)
     """Node address or 6-digit local-government code → base URL of the node's API."""
     nodes_file: str | None = None
+    tile_sources: Mapping[str, TileSource] = field(default_factory=dict)
+    """Node address or local-government code → its static tiles and checkpoint key: that node's
+    log is read from its tiles instead of its API."""
     period: int = DEFAULT_PERIOD
     epoch: int = 30_000
     lock_file: Path = LOCK_FILE
@@ -246,7 +252,12 @@ def run_audit(config: AuditConfig, progress: Progress | None = None) -> AuditRep
     logs: dict[str, LogCheck] = {}
     advance = progress.phase("node logs", sum(len(n.anchors) for n in events.nodes.values()))
     for origin, node in events.nodes.items():
-        logs[origin] = check_log(node, _url_for(config.node_urls, node.keys, node.lg_code), advance)
+        tiles = _url_for(config.tile_sources, node.keys, node.lg_code)
+        if tiles is not None:
+            logs[origin] = check_tile_log(node, tiles, advance)
+        else:
+            url = _url_for(config.node_urls, node.keys, node.lg_code)
+            logs[origin] = check_log(node, url, advance)
     progress.done()
 
     report = AuditReport(
@@ -325,7 +336,7 @@ def _find_registry(rpc: JsonRpcClient, creations: list[str], lock_file: Path) ->
     return str(matching[0])
 
 
-def _url_for(urls: Mapping[str, str], keys: list[str], lg_code: str) -> str | None:
+def _url_for(urls: Mapping[str, _T], keys: list[str], lg_code: str) -> _T | None:
     lowered = {k.lower(): v for k, v in urls.items()}
     for key in [*keys, lg_code]:
         if key.lower() in lowered:

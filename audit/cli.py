@@ -17,8 +17,10 @@ from eth_utils.address import is_address
 
 from audit.auditor import AuditConfig, run_audit
 from audit.html import render_html
+from protocol.checkpoint import CheckpointError, parse_verifier_key
 from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.jsonrpc import ChainReadError
+from verifier.tiles import TileSource
 
 USAGE_EXIT = 2
 INCOMPLETE_EXIT = 3
@@ -52,7 +54,8 @@ class _Bars:
     "--nodes",
     "nodes_file",
     type=click.Path(path_type=Path),
-    help='JSON file: {"<node address or lg code>": "<node base URL>", ...}.',
+    help='JSON file: {"<node address or lg code>": "<node base URL>" or '
+    '{"tiles": "<tiles base URL>", "note_key": "<checkpoint verifier key>"}, ...}.',
 )
 @click.option(
     "--out",
@@ -102,10 +105,12 @@ def audit(
         _usage(f"--rpc {rpc_url!r} must start with http:// or https://")
     if registry is not None and not is_address(registry):
         _usage(f"--registry {registry!r} is not a 20-byte hex address")
+    node_urls, tile_sources = _read_nodes(nodes_file) if nodes_file else ({}, {})
     config = AuditConfig(
         rpc_url=rpc_url,
         registry=registry,
-        node_urls=_read_nodes(nodes_file) if nodes_file else {},
+        node_urls=node_urls,
+        tile_sources=tile_sources,
         nodes_file=str(nodes_file) if nodes_file else None,
         period=period,
         epoch=epoch,
@@ -139,19 +144,38 @@ def _read_trust_root(path: Path) -> TrustRoot:
         _usage(f"--trust-root {path} is not a trust root: {error}")
 
 
-def _read_nodes(path: Path) -> dict[str, str]:
+def _read_nodes(path: Path) -> tuple[dict[str, str], dict[str, TileSource]]:
+    """Node API URLs, and the nodes whose log is read from static tiles instead."""
     try:
         data = json.loads(path.read_text())
     except OSError as error:
         _usage(f"cannot read --nodes {path}: {error.strerror}")
     except ValueError as error:
         _usage(f"--nodes {path} is not JSON: {error}")
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v.startswith(("http://", "https://"))
-        for k, v in data.items()
-    ):
-        _usage(f'--nodes {path} must be an object {{"<address or lg code>": "http(s)://..."}}')
-    return data
+    shape = (
+        f'--nodes {path} must be an object {{"<address or lg code>": "http(s)://..." or '
+        '{"tiles": "http(s)://...", "note_key": "<origin>+<hash>+<key>"}}'
+    )
+    if not isinstance(data, dict):
+        _usage(shape)
+    urls: dict[str, str] = {}
+    tiles: dict[str, TileSource] = {}
+    for key, value in data.items():
+        if isinstance(value, str) and _is_http(value):
+            urls[key] = value
+        elif isinstance(value, dict) and _is_http(value.get("tiles")):
+            try:
+                verifier = parse_verifier_key(str(value.get("note_key", "")))
+            except CheckpointError as error:
+                _usage(f"--nodes {path}: {key}: note_key: {error}")
+            tiles[key] = TileSource(value["tiles"], verifier)
+        else:
+            _usage(shape)
+    return urls, tiles
+
+
+def _is_http(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
 def _print_summary(document: dict[str, Any], out: Path) -> None:

@@ -41,6 +41,11 @@ LEAVES_MISMATCH: Final = "leaves-mismatch"
 NODE_UNREACHABLE: Final = "node-unreachable"
 NODE_URL_MISSING: Final = "node-url-missing"
 HEAD_NOT_SERVED: Final = "head-not-served"
+# A node's log read from its static tiles (docs/AUDIT.md, "Auditing from tiles").
+CHECKPOINT_INVALID: Final = "checkpoint-invalid"
+CHECKPOINT_NOT_ANCHORED: Final = "checkpoint-not-anchored"
+TILES_MISMATCH: Final = "tiles-mismatch"
+TILES_BEHIND: Final = "tiles-behind"
 # A published trust root (`notary audit --trust-root`), checked against the chain.
 TRUST_ROOT_CHAIN_ID: Final = "trust-root-chain-id"
 TRUST_ROOT_GENESIS: Final = "trust-root-genesis"
@@ -52,7 +57,14 @@ TRUST_ROOT_SIGNATURES: Final = "trust-root-signatures"
 TRUST_ROOT_OUTDATED: Final = "trust-root-outdated"
 
 WARNINGS: Final = frozenset(
-    {HEAD_WITHDRAWN, NODE_URL_MISSING, SHARED_LG_CODE, UNDECODABLE_ACTION, TRUST_ROOT_OUTDATED}
+    {
+        HEAD_WITHDRAWN,
+        NODE_URL_MISSING,
+        TILES_BEHIND,
+        SHARED_LG_CODE,
+        UNDECODABLE_ACTION,
+        TRUST_ROOT_OUTDATED,
+    }
 )
 """Findings that record a legitimate but notable event or an incomplete audit, not a breach."""
 

@@ -380,6 +380,7 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     _add_entry_routes(app, service)
     _add_log_routes(app, service)
     _add_operation_routes(app, service, plane)
+    _add_tile_routes(app, service)
     _add_relay_routes(app, service)
     _add_page_routes(app, service)
     _add_docs_routes(app)
@@ -1464,3 +1465,17 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+def _add_tile_routes(app: FastAPI, service: NodeService) -> None:
+    """LGWAN side: the checkpoint key for the operator to hand to verifiers and auditors through
+    a channel they trust (the tiles themselves are static files, served by a web server)."""
+
+    @app.get("/v1/tiles/key", tags=["operations"], summary="The log's checkpoint verifier key")
+    def tiles_key() -> dict[str, Any]:
+        published = service.tiles.writer.published if service.tiles is not None else None
+        return {
+            "origin": service.note_key.name,
+            "verifier_key": str(service.note_key.verifier),
+            "checkpoint_size": published,
+        }

@@ -34,6 +34,10 @@ SUBCOMMANDS = {
         "verifier.cli:verify",
         "Check a document and its proof bundle: exit 0 valid, 1 invalid/revoked, 3 undecided.",
     ),
+    "tiles": (
+        "node.tiles_cli:tiles",
+        "The log as static C2SP tiles: the checkpoint key; export a stopped node's log.",
+    ),
     "trust-root": (
         "node.cli:trust_root",
         "Export the consortium's trust root from the chain, sign it (a member), verify it.",

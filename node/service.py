@@ -38,8 +38,10 @@ from node.revocation_status import RevocationFreshness
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
+from node.tiles import NOTE_KEY_FILE, TilePublisher, TileWriter, load_or_create_note_key
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
+from protocol.checkpoint import NoteSigner
 from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, load_certificates
@@ -154,6 +156,7 @@ class NodeService:
             )
             self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
         self.signer_evidence = self._signer_evidence(trust_anchors, revocation)
+        self.note_key, self.tiles = self._tile_publisher(settings)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         # prefix -> (store version it was built at, answer); the anonymous public endpoint
@@ -166,6 +169,14 @@ class NodeService:
         self._stamp_thread: threading.Thread | None = None
         self._evidence_thread: threading.Thread | None = None
         self._signer_thread: threading.Thread | None = None
+
+    def _tile_publisher(self, settings: NodeSettings) -> tuple[NoteSigner, TilePublisher | None]:
+        """The checkpoint key (made at first start) and, unless off, the tile publisher."""
+        key = load_or_create_note_key(settings.data_dir / NOTE_KEY_FILE, settings.origin)
+        if not settings.tiles:
+            return key, None
+        writer = TileWriter(self.store, settings.tile_dir, key)
+        return key, TilePublisher(writer, self.metrics.registry)
 
     def _chain_evidence(self) -> EvidenceCapturer | None:
         """The final heads' chain evidence capture, when the node anchors."""
@@ -231,6 +242,8 @@ class NodeService:
                 daemon=True,
             )
             self._signer_thread.start()
+        if self.tiles is not None:
+            self.tiles.start(self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -242,6 +255,7 @@ class NodeService:
             self._stamp_thread,
             self._evidence_thread,
             self._signer_thread,
+            None if self.tiles is None else self.tiles.thread,
         )
         for thread in threads:
             if thread is not None:

@@ -212,6 +212,24 @@ class NodeSettings(BaseSettings):
         300.0, gt=0, description="Longest wait between attempts while the TSA fails."
     )
 
+    # The log as static C2SP tiles and a signed checkpoint (docs/OPERATOR.md, "Serving the log
+    # as static tiles").
+    tiles: bool = Field(
+        True, description="Write the log as tiles and a checkpoint as heads anchor."
+    )
+    tiles_dir: Path | None = Field(
+        None, description="Where the tiles and the checkpoint go; default DATA_DIR/tiles."
+    )
+    checkpoint_origin: str | None = Field(
+        None,
+        pattern=r"^[^\s+]+$",
+        max_length=255,
+        description=(
+            "The checkpoint's origin line and its key's name; default "
+            "notary.example/<lg_code>. Changing it later needs a new checkpoint key."
+        ),
+    )
+
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_bulk_entries: int = Field(10_000, ge=1)
 
@@ -278,6 +296,15 @@ class NodeSettings(BaseSettings):
     def page_rpc_url(self) -> str | None:
         """What the /verify page and bundles name: public_rpc_url, else the first rpc_url."""
         return self.public_rpc_url or (self.rpc_url[0] if self.rpc_url else None)
+
+    @property
+    def origin(self) -> str:
+        """The log's checkpoint origin: names this municipality's log."""
+        return self.checkpoint_origin or f"notary.example/{self.lg_code:06d}"
+
+    @property
+    def tile_dir(self) -> Path:
+        return self.tiles_dir or self.data_dir / "tiles"
 
     @property
     def store_dir(self) -> Path:
