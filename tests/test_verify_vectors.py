@@ -151,7 +151,7 @@ def test_valid_vector_passes_every_check_but_the_optional_revocation() -> None:
 def test_pre_seal_vectors_fail_the_seal_policy_by_default(name: str) -> None:
     expected = EXPECTED["seal_policy"][name]
     document = INCOME if "pkcs1" in name else RESIDENT
-    verdict = run(name.split("/")[-1], document, require_municipal_seal=True)
+    verdict = run(name.rsplit("/", maxsplit=1)[-1], document, require_municipal_seal=True)
     assert verdict.status.value == expected["status"]
     assert verdict.failed_check == expected["failed_check"]
     assert verdict.reason is not None and "--accept-unsealed" in verdict.reason

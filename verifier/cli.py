@@ -26,8 +26,13 @@ from typing import Any, Final, NoReturn
 import click
 
 from protocol.bundle import ProofBundle, load_bundle
-from protocol.checks import DOCUMENT_REVOCATION, SIGNER_CERTIFICATE, Outcome, VerdictStatus
-from protocol.checks import ISSUER_POLICY
+from protocol.checks import (
+    DOCUMENT_REVOCATION,
+    ISSUER_POLICY,
+    SIGNER_CERTIFICATE,
+    Outcome,
+    VerdictStatus,
+)
 from protocol.errors import BundleFormatError
 from protocol.requester import RequesterDisclosure, load_disclosure
 from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root

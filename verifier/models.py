@@ -185,18 +185,7 @@ def _summary(
 ) -> str:
     if deciding is not None:
         return f"{status.value.upper()}: {deciding.name}: {deciding.detail}"
-    if facts.entry_kind == "event":
-        parts = [f"{facts.document_type_label or 'unknown'} event"]
-        if facts.signing_time is not None:
-            parts.append(f"at {_iso(facts.signing_time)}")
-        if facts.lg_code is not None:
-            parts.append(f"recorded by municipality {facts.lg_code:06d}")
-    else:
-        parts = [f"{facts.document_type_label or 'document'}"]
-        if facts.lg_code is not None:
-            parts.append(f"issued by municipality {facts.lg_code:06d}")
-        if facts.issued_at is not None:
-            parts.append(f"at {_iso(facts.issued_at)}")
+    parts = _what(facts)
     if facts.anchored_at is not None:
         parts.append(
             f"anchored {_iso(facts.anchored_at)} in block {facts.block_number} "
@@ -230,8 +219,25 @@ def _summary(
     return text
 
 
+def _what(facts: VerdictFacts) -> list[str]:
+    """A document's type, issuer and issue time; an event's type, time and municipality."""
+    if facts.entry_kind == "event":
+        parts = [f"{facts.document_type_label or 'unknown'} event"]
+        if facts.signing_time is not None:
+            parts.append(f"at {_iso(facts.signing_time)}")
+        if facts.lg_code is not None:
+            parts.append(f"recorded by municipality {facts.lg_code:06d}")
+        return parts
+    parts = [f"{facts.document_type_label or 'document'}"]
+    if facts.lg_code is not None:
+        parts.append(f"issued by municipality {facts.lg_code:06d}")
+    if facts.issued_at is not None:
+        parts.append(f"at {_iso(facts.issued_at)}")
+    return parts
+
+
 def _signed_with(signer: dict[str, Any]) -> str:
-    """"signed with the municipal seal of ..." or "signed with a <JPKI kind> serial 0x..."."""
+    """ "signed with the municipal seal of ..." or "signed with a <JPKI kind> serial 0x..."."""
     seal = signer.get("seal")
     if seal is not None:
         office = seal["common_name"] or "an office"

@@ -19,10 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from protocol.bundle import ProofBundle, load_bundle, parse_bundle
+from protocol.bundle import ENTRY_KIND_LABELS, ProofBundle, load_bundle, parse_bundle
 from protocol.checks import BUNDLE_FORMAT, CHECK_ORDER, Check, Outcome
 from protocol.errors import BundleFormatError
-from protocol.bundle import ENTRY_KIND_LABELS
 from protocol.leaf import EntryKind, entry_type_label, from_unix_seconds
 from protocol.requester import RequesterDisclosure
 from verifier.chain import (

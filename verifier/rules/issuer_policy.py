@@ -120,7 +120,8 @@ def issuer_policy(
             f"{leaf.lg_code:06d}: a seal signs only its own municipality's documents",
         ), signer
     detail = f"{who} may sign {what}"
-    if signer.kind in PERSONAL_SIGNATURE and is_unsealed_allowed(leaf, policy):
-        if signer.kind not in accepted_signer_kinds(leaf.kind, leaf.document_type):
-            detail += f": {UNSEALED_ACCEPTED}"
+    if is_unsealed_allowed(leaf, policy) and signer.kind not in accepted_signer_kinds(
+        leaf.kind, leaf.document_type
+    ):
+        detail += f": {UNSEALED_ACCEPTED}"
     return Check(ISSUER_POLICY, Outcome.PASSED, detail), signer

@@ -23,8 +23,7 @@ def requester_disclosure(
     committed = leaf.version == ENCODING_VERSION and leaf.requester_commitment != NO_REQUESTER
     if disclosure is None:
         detail = (
-            "no requester disclosure given; the entry commits to its requester without naming "
-            "them"
+            "no requester disclosure given; the entry commits to its requester without naming them"
             if committed
             else "no requester disclosure given (the entry names no requester)"
         )

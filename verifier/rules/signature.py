@@ -59,19 +59,29 @@ def signature_checks(
         cert = certificate_from_der(certificates[0])
         others = [certificate_from_der(der) for der in certificates[1:]]
     except CertificateError as exc:
-        return [
-            binding,
-            Check(ISSUER_POLICY, Outcome.SKIPPED, "the signer certificate is unreadable"),
-            Check(SIGNER_CERTIFICATE, Outcome.FAILED, f"a bundle certificate is unreadable: {exc}"),
-            Check(SIGNATURE, Outcome.SKIPPED, "the signer certificate is unreadable"),
-        ], None, None
+        return (
+            [
+                binding,
+                Check(ISSUER_POLICY, Outcome.SKIPPED, "the signer certificate is unreadable"),
+                Check(
+                    SIGNER_CERTIFICATE, Outcome.FAILED, f"a bundle certificate is unreadable: {exc}"
+                ),
+                Check(SIGNATURE, Outcome.SKIPPED, "the signer certificate is unreadable"),
+            ],
+            None,
+            None,
+        )
     policy_check, signer = issuer_policy(bundle.leaf, cert, context.policy)
-    return [
-        binding,
-        policy_check,
-        signer_certificate(context, bundle, cert, others),
-        signature(bundle, digest, value, cert),
-    ], cert, signer
+    return (
+        [
+            binding,
+            policy_check,
+            signer_certificate(context, bundle, cert, others),
+            signature(bundle, digest, value, cert),
+        ],
+        cert,
+        signer,
+    )
 
 
 def signature_binding(bundle: ProofBundle, value: bytes, signer_der: bytes) -> Check:
