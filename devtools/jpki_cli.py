@@ -44,12 +44,14 @@ def _parse_time(value: str | None) -> datetime | None:
 )
 @click.option("--now", default=None, help="Reference time (ISO 8601 with zone); default: now.")
 def test_ca(out_dir: Path, now: str | None) -> None:
-    """Write a synthetic JPKI-TEST CA hierarchy (test keys: never use them for real)."""
+    """Write synthetic JPKI-TEST (card and smartphone) and LGPKI-TEST (municipal seal) CA
+    hierarchies (test keys: never use them for real)."""
     try:
         hierarchy = generate_test_hierarchy(out_dir, _parse_time(now))
     except JPKIError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote the JPKI-TEST hierarchy to {hierarchy.out_dir}")
+    click.echo(f"wrote the JPKI-TEST and LGPKI-TEST hierarchies to {hierarchy.out_dir}")
+    click.echo(f"seal trust anchor: {hierarchy.lgpki_ca.cert}")
     click.echo(f"manifest: {hierarchy.manifest}")
 
 

@@ -36,6 +36,7 @@ from protocol import (
     registry_abi,
     registry_storage,
     signed_head,
+    signers,
     trust_root,
 )
 from verifier import chain, policy
@@ -197,6 +198,23 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             ],
         ),
         (
+            "protocol.leaf and protocol.signers: events, requesters, signer kinds (PROTOCOL 2, 11)",
+            [
+                ("ENTRY_KIND_EVENT", int(leaf.EntryKind.EVENT), "version-3 leaves only"),
+                ("EVENT_TYPES", by_code(leaf.EventType), "by code"),
+                ("REQUESTER_COMMITMENT_TAG", leaf.REQUESTER_COMMITMENT_TAG.decode("ascii"), ""),
+                ("ORGANIZATION_IDENTIFIER_OID", signers.ORGANIZATION_IDENTIFIER_OID, ""),
+                (
+                    "SEAL_ORGANIZATION_IDENTIFIER_PREFIX",
+                    signers.SEAL_ORGANIZATION_IDENTIFIER_PREFIX,
+                    "",
+                ),
+                ("SEAL_POLICY_OIDS", list(signers.SEAL_POLICY_OIDS), ""),
+                ("SMARTPHONE_POLICY_OIDS", list(signers.SMARTPHONE_POLICY_OIDS), ""),
+                ("SIGNER_KINDS", [k.value for k in signers.SignerKind], ""),
+            ],
+        ),
+        (
             "protocol.registry_abi: what the page reads from NotaryRegistry",
             [
                 ("GET_ANCHOR_SIGNATURE", abi.GET_ANCHOR_SIGNATURE, ""),
@@ -212,6 +230,7 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             "protocol.checks and verifier.rules.revocation: the checks (PROTOCOL 7)",
             [
                 ("CHECK_ORDER", list(checks.CHECK_ORDER), ""),
+                ("ON_REQUEST_CHECKS", list(checks.ON_REQUEST_CHECKS), "skipped unless asked"),
                 ("REVOCATION_NOT_CHECKED", REVOCATION_NOT_CHECKED, ""),
                 ("NOT_KNOWN_OFFLINE", NOT_KNOWN_OFFLINE, "document_revocation offline"),
                 ("VERDICT_STATUSES", [s.value for s in checks.VerdictStatus], ""),

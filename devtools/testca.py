@@ -1,10 +1,13 @@
-"""A synthetic JPKI-TEST hierarchy: the fixtures a JPKI verifier must get right.
+"""Synthetic JPKI-TEST and LGPKI-TEST hierarchies: the fixtures a verifier must get right.
 
-It mirrors the production profile (single-tier self-signed roots, two sign-CA generations with
-one DN, DirName CRL distribution points split per municipality, basic four items in the
-subjectAltName) under the organisation ``O=JPKI-TEST`` so that nothing it writes can be taken
-for a production certificate. All personal data is invented. Private keys are written with
-mode 0600 and exist only in the output folder: never commit them.
+JPKI-TEST mirrors the production profile (single-tier self-signed roots, two sign-CA generations
+with one DN, DirName CRL distribution points split per municipality, basic four items in the
+subjectAltName) under the organisation ``O=JPKI-TEST``, with smartphone certificates
+(スマホ用電子証明書) marked by the test smartphone policy. LGPKI-TEST is an organisational CA
+(``O=LGPKI-TEST``) issuing municipal seal certificates (職責証明書: an office, never a person)
+bound to a local government by organizationIdentifier ``LGCJP-<code>``. Nothing either writes
+can be taken for a production certificate; all personal data is invented. Private keys are
+written with mode 0600 and exist only in the output folder: never commit them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from protocol.signers import (
+    SEAL_POLICY_OIDS,
+    SMARTPHONE_POLICY_OIDS,
+    seal_organization_identifier,
+)
 from verifier.jpki import basic_four
 from verifier.jpki.certificates import SIGNATURE_POLICY_OID, USER_AUTHENTICATION_POLICY_OID
 from verifier.jpki.errors import JPKIError
@@ -36,6 +44,11 @@ SIGN_OU: Final = "JPKI for digital signature"
 AUTH_OU: Final = "JPKI for user authentication"
 TEST_OCSP_URL: Final = "http://ocsp.jpki-test.invalid/"
 """AIA OCSP URL of the test user-authentication certificate (.invalid never resolves)."""
+
+LGPKI_ORGANISATION: Final = "LGPKI-TEST"
+LGPKI_CA_OU: Final = "Organization CA"
+SEAL_POLICY_OID: Final = SEAL_POLICY_OIDS[0]
+SMARTPHONE_POLICY_OID: Final = SMARTPHONE_POLICY_OIDS[0]
 
 KEY_BITS: Final = 2048
 _DAY: Final = timedelta(days=1)
@@ -55,6 +68,25 @@ class Municipality:
 
 TSUKUBA: Final = Municipality("Ibaraki-ken", "Tsukuba-shi")
 IIZUKA: Final = Municipality("Fukuoka-ken", "Iizuka-shi")
+
+
+@dataclass(frozen=True)
+class SealHolder:
+    """A local government and the office (職責) its seal certificate is issued to."""
+
+    municipality: str
+    lg_code: int
+    title: str
+
+    @property
+    def common_name(self) -> str:
+        return f"{self.municipality} {self.title}"
+
+
+CHIYODA_MAYOR: Final = SealHolder("Chiyoda-ku", 131016, "Mayor")
+"""The seal of the demo municipality (131016, the code the tests and vectors use)."""
+TSUKUBA_MAYOR: Final = SealHolder("Tsukuba-shi", 82201, "Mayor")
+CHIYODA_REGISTRAR: Final = SealHolder("Chiyoda-ku", 131016, "Director of Resident Affairs")
 
 
 @dataclass(frozen=True, repr=False)
@@ -91,6 +123,9 @@ SYNTHETIC_PEOPLE: Final[dict[str, SyntheticPerson]] = {
     "sign-ee-fake-ca-forged-aki": SyntheticPerson(
         "偽造 二郎", "1", "420010707", "茨城県つくば市偽造町七丁目7番地"
     ),
+    "sign-ee-smartphone": SyntheticPerson(
+        "試験 携帯", "2", "420030808", "福岡県飯塚市検証町八丁目8番地"
+    ),
 }
 """Test people, by role. The manifest never repeats these; only the certificates hold them."""
 
@@ -113,6 +148,38 @@ def crl_distribution_point_name(purpose_ou: str, place: Municipality) -> x509.Na
         ("OU", "CRL Distribution Points"),
         ("OU", place.prefecture),
         ("CN", f"{place.city} CRLDP"),
+    )
+
+
+def lgpki_ca_name(organisation: str = LGPKI_ORGANISATION) -> x509.Name:
+    """The organisational CA's DN (the fake LGPKI CA copies it)."""
+    return _name(("C", "JP"), ("O", organisation), ("OU", LGPKI_CA_OU))
+
+
+def lgpki_crl_distribution_point_name() -> x509.Name:
+    return _name(
+        ("C", "JP"),
+        ("O", LGPKI_ORGANISATION),
+        ("OU", LGPKI_CA_OU),
+        ("OU", "CRL Distribution Points"),
+        ("CN", "Organization CA CRLDP"),
+    )
+
+
+def seal_subject(holder: SealHolder) -> x509.Name:
+    """``C=JP, O=LGPKI-TEST, L=<municipality>, organizationIdentifier=LGCJP-<code>,
+    title=<office>, CN=<municipality office>``: an office, no person."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, LGPKI_ORGANISATION),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, holder.municipality),
+            x509.NameAttribute(
+                NameOID.ORGANIZATION_IDENTIFIER, seal_organization_identifier(holder.lg_code)
+            ),
+            x509.NameAttribute(NameOID.TITLE, holder.title),
+            x509.NameAttribute(NameOID.COMMON_NAME, holder.common_name),
+        ]
     )
 
 
@@ -191,12 +258,37 @@ class TestHierarchy:
     crl_gen02_tsukuba: CRLFile
     crl_gen02_iizuka: CRLFile
     crl_auth_tsukuba: CRLFile
+    ee_smartphone_sign: Issued
+    """スマホ用署名用電子証明書 from sign-CA gen02 (Iizuka's CRL covers it)."""
+    ee_smartphone_auth: Issued
+    """スマホ用利用者証明用電子証明書 from the user-authentication CA (Tsukuba's CRL)."""
+    lgpki_ca: Issued
+    fake_lgpki_ca: Issued
+    """Copies the LGPKI-TEST CA's DN with its own key."""
+    seal: Issued
+    """Chiyoda-ku's (131016) mayor: the seal of the municipality the tests notarise for."""
+    seal_other_municipality: Issued
+    """Tsukuba-shi's (082201) mayor: a good seal, of another local government."""
+    seal_revoked: Issued
+    """A Chiyoda-ku office whose seal was revoked at `revoked_at` (key compromise)."""
+    seal_fake: Issued
+    """A Chiyoda-ku seal from the fake LGPKI CA."""
+    crl_lgpki: CRLFile
     all_issued: tuple[Issued, ...] = field(default=(), repr=False)
 
     @property
     def trust_anchors(self) -> tuple[Path, ...]:
-        """The genuine roots: both sign-CA generations and the user-authentication CA."""
+        """The genuine JPKI roots: both sign-CA generations and the user-authentication CA."""
         return (self.sign_ca_gen01.cert, self.sign_ca_gen02.cert, self.auth_ca.cert)
+
+    @property
+    def seal_trust_anchors(self) -> tuple[Path, ...]:
+        """The genuine LGPKI-TEST root: the only anchor a seal may chain to."""
+        return (self.lgpki_ca.cert,)
+
+    @property
+    def seal_crl_files(self) -> tuple[Path, ...]:
+        return (self.crl_lgpki.path,)
 
     @property
     def crl_files(self) -> tuple[Path, ...]:
@@ -269,6 +361,51 @@ def make_signature_ee(
     )
 
 
+def make_smartphone_signature_ee(
+    *,
+    issuer_cert: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey,
+    place: Municipality,
+    person: SyntheticPerson,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """A card signature profile plus the smartphone marker policy (protocol.signers)."""
+    subject = _name(("C", "JP"), ("L", place.prefecture), ("L", place.city), ("CN", _opaque_id(25)))
+    dp = crl_distribution_point_name(SIGN_OU, place)
+    return (
+        _ee_builder(issuer_cert, key, subject, not_before, not_after, _ski_of(issuer_cert))
+        .add_extension(_ee_key_usage(non_repudiation=True), critical=True)
+        .add_extension(_policy(SIGNATURE_POLICY_OID, SMARTPHONE_POLICY_OID), critical=True)
+        .add_extension(_dirname_crl_dp(dp), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_basic_four_names(person)), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def make_seal_ee(
+    *,
+    issuer_cert: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey,
+    holder: SealHolder,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """A municipal seal (職責証明書): digitalSignature+nonRepudiation, the seal policy, the
+    LGPKI-TEST CRL distribution point; no subjectAltName, no personal data."""
+    return (
+        _ee_builder(
+            issuer_cert, key, seal_subject(holder), not_before, not_after, _ski_of(issuer_cert)
+        )
+        .add_extension(_ee_key_usage(non_repudiation=True), critical=True)
+        .add_extension(_policy(SEAL_POLICY_OID), critical=False)
+        .add_extension(_dirname_crl_dp(lgpki_crl_distribution_point_name()), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
 def make_user_auth_ee(
     *,
     issuer_cert: x509.Certificate,
@@ -278,8 +415,11 @@ def make_user_auth_ee(
     not_before: datetime,
     not_after: datetime,
     ocsp_url: str = TEST_OCSP_URL,
+    smartphone: bool = False,
 ) -> x509.Certificate:
-    """A user-authentication certificate: opaque CN, clientAuth, OCSP URL, no personal data."""
+    """A user-authentication certificate: opaque CN, clientAuth, OCSP URL, no personal data;
+    `smartphone` adds the smartphone marker policy."""
+    policies = (USER_AUTHENTICATION_POLICY_OID, SMARTPHONE_POLICY_OID)[: 2 if smartphone else 1]
     subject = _name(("C", "JP"), ("CN", _opaque_id(23)))
     ocsp = x509.AccessDescription(
         AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
@@ -288,7 +428,7 @@ def make_user_auth_ee(
         _ee_builder(issuer_cert, key, subject, not_before, not_after, _ski_of(issuer_cert))
         .add_extension(_ee_key_usage(non_repudiation=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(_policy(USER_AUTHENTICATION_POLICY_OID), critical=True)
+        .add_extension(_policy(*policies), critical=True)
         .add_extension(_dirname_crl_dp(crl_distribution_point_name(AUTH_OU, place)), critical=False)
         .add_extension(x509.AuthorityInformationAccess([ocsp]), critical=False)
         .sign(issuer_key, hashes.SHA256())
@@ -451,6 +591,8 @@ def _generate(writer: _Writer, now: datetime) -> TestHierarchy:
     crl_gen02_tsukuba = crl("crl-sign-gen02-tsukuba", gen02, SIGN_OU, TSUKUBA, [revoked])
     crl_gen02_iizuka = crl("crl-sign-gen02-iizuka", gen02, SIGN_OU, IIZUKA, [])
     crl_auth_tsukuba = crl("crl-auth-tsukuba", auth, AUTH_OU, TSUKUBA, [])
+    phone = _smartphone_fixtures(writer, now, gen02, auth)
+    seals = _seal_fixtures(writer, now, revoked_at)
     return TestHierarchy(
         out_dir=writer.root_dir,
         manifest=writer.write_manifest(now, revoked_at),
@@ -472,8 +614,80 @@ def _generate(writer: _Writer, now: datetime) -> TestHierarchy:
         crl_gen02_tsukuba=crl_gen02_tsukuba,
         crl_gen02_iizuka=crl_gen02_iizuka,
         crl_auth_tsukuba=crl_auth_tsukuba,
+        **phone,
+        **seals,
         all_issued=tuple(writer.by_role.values()),
     )
+
+
+def _smartphone_fixtures(writer: _Writer, now: datetime, sign: _CA, auth: _CA) -> dict[str, Any]:
+    sign_key, auth_key = new_key(), new_key()
+    signature = make_smartphone_signature_ee(
+        issuer_cert=sign.cert,
+        issuer_key=sign.key,
+        key=sign_key,
+        place=IIZUKA,
+        person=SYNTHETIC_PEOPLE["sign-ee-smartphone"],
+        not_before=now - 100 * _DAY,
+        not_after=now + 1500 * _DAY,
+    )
+    authentication = make_user_auth_ee(
+        issuer_cert=auth.cert,
+        issuer_key=auth.key,
+        key=auth_key,
+        place=TSUKUBA,
+        not_before=now - 100 * _DAY,
+        not_after=now + 1500 * _DAY,
+        smartphone=True,
+    )
+    return {
+        "ee_smartphone_sign": writer.issued("sign-ee-smartphone", signature, sign_key, sign.role),
+        "ee_smartphone_auth": writer.issued(
+            "auth-ee-smartphone", authentication, auth_key, auth.role
+        ),
+    }
+
+
+def _seal_fixtures(writer: _Writer, now: datetime, revoked_at: datetime) -> dict[str, Any]:
+    """The LGPKI-TEST organisational CA, its seals and CRL, and an impostor CA."""
+    ca = writer.root("lgpki-ca", lgpki_ca_name(), now - 1460 * _DAY, now + 2190 * _DAY)
+    fake = writer.root("fake-lgpki-ca", lgpki_ca_name(), now - 365 * _DAY, now + 3650 * _DAY)
+
+    def seal(role: str, issuer: _CA, holder: SealHolder) -> Issued:
+        key = new_key()
+        cert = make_seal_ee(
+            issuer_cert=issuer.cert,
+            issuer_key=issuer.key,
+            key=key,
+            holder=holder,
+            not_before=now - 400 * _DAY,
+            not_after=now + 700 * _DAY,
+        )
+        return writer.issued(role, cert, key, issuer.role)
+
+    valid = seal("seal-chiyoda-mayor", ca, CHIYODA_MAYOR)
+    other = seal("seal-tsukuba-mayor", ca, TSUKUBA_MAYOR)
+    revoked = seal("seal-chiyoda-revoked", ca, CHIYODA_REGISTRAR)
+    fake_seal = seal("seal-fake-ca", fake, CHIYODA_MAYOR)
+    dp = lgpki_crl_distribution_point_name()
+    listing = CRLEntry(revoked.serial, revoked_at, x509.ReasonFlags.key_compromise)
+    signed = make_crl(
+        issuer_cert=ca.cert,
+        issuer_key=ca.key,
+        distribution_point=dp,
+        revoked=[listing],
+        this_update=now,
+        next_update=now + _DAY,
+    )
+    return {
+        "lgpki_ca": writer.by_role[ca.role],
+        "fake_lgpki_ca": writer.by_role[fake.role],
+        "seal": valid,
+        "seal_other_municipality": other,
+        "seal_revoked": revoked,
+        "seal_fake": fake_seal,
+        "crl_lgpki": writer.crl("crl-lgpki", signed, ca.role, dp, (revoked.serial,)),
+    }
 
 
 class _Writer:
@@ -567,6 +781,7 @@ class _Writer:
         manifest = {
             "generator": "devtools.testca",
             "organisation": ORGANISATION,
+            "seal_organisation": LGPKI_ORGANISATION,
             "synthetic": True,
             "generated_at": now.isoformat(),
             "revoked_at": revoked_at.isoformat(),
@@ -647,8 +862,10 @@ def _ee_builder(
     )
 
 
-def _policy(oid: str) -> x509.CertificatePolicies:
-    return x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(oid), None)])
+def _policy(*oids: str) -> x509.CertificatePolicies:
+    return x509.CertificatePolicies(
+        [x509.PolicyInformation(x509.ObjectIdentifier(oid), None) for oid in oids]
+    )
 
 
 def _dirname_crl_dp(name: x509.Name) -> x509.CRLDistributionPoints:

@@ -130,7 +130,7 @@ REVOCATION_ENTRY_FIELDS: Final = (
 )
 SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "leaf": LEAF_FIELDS,
-    "leaf (version 4)": SEALED_LEAF_FIELDS,
+    "leaf_v4": SEALED_LEAF_FIELDS,
     "signature": SIGNATURE_FIELDS,
     "inclusion": INCLUSION_FIELDS,
     "head": HEAD_FIELDS,

@@ -49,6 +49,11 @@ NODE_AUTHORISED: Final = "node_authorised"
 FINALITY: Final = "finality"
 ANCHOR_TIME: Final = "anchor_time"
 SIGNATURE_BINDING: Final = "signature_binding"
+ISSUER_POLICY: Final = "issuer_policy"
+"""May this kind of signer sign this entry (protocol.signers), and is a seal this
+municipality's own."""
+REQUESTER_DISCLOSURE: Final = "requester_disclosure"
+"""Does the holder's requester disclosure open the leaf's requester commitment."""
 SIGNER_CERTIFICATE: Final = "signer_certificate"
 SIGNATURE: Final = "signature"
 DOCUMENT_REVOCATION: Final = "document_revocation"
@@ -56,6 +61,7 @@ DOCUMENT_REVOCATION: Final = "document_revocation"
 CHECK_ORDER: Final = (
     BUNDLE_FORMAT,
     DOCUMENT_LEAF,
+    REQUESTER_DISCLOSURE,
     MERKLE_INCLUSION,
     CHAIN_ID,
     REGISTRY,
@@ -66,11 +72,15 @@ CHECK_ORDER: Final = (
     FINALITY,
     ANCHOR_TIME,
     SIGNATURE_BINDING,
+    ISSUER_POLICY,
     SIGNER_CERTIFICATE,
     SIGNATURE,
     DOCUMENT_REVOCATION,
 )
 """Every verdict lists exactly these checks, in this order (docs/PROTOCOL.md, "Verification")."""
+ON_REQUEST_CHECKS: Final = (REQUESTER_DISCLOSURE,)
+"""Checks performed only when the verifier is given something to check (a requester
+disclosure): skipped otherwise, and then not listed as "not checked" in a summary."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,19 @@ AUTHENTICATION: Final = frozenset(
     {SignerKind.JPKI_CARD_AUTHENTICATION, SignerKind.JPKI_SMARTPHONE_AUTHENTICATION}
 )
 
+ORGANIZATION_IDENTIFIER_OID: Final = "2.5.4.97"
+"""The subject attribute that names a seal's local government (X.520 organizationIdentifier)."""
 SEAL_ORGANIZATION_IDENTIFIER_PREFIX: Final = "LGCJP-"
+
+TEST_POLICY_ARC: Final = "2.999.392.15"
+"""Certificate policies this project had to assume live under the X.660 example arc (2.999), so
+no test certificate can pass for a production one. docs/PROTOCOL.md, "Signer kinds"."""
+SEAL_POLICY_OIDS: Final = (f"{TEST_POLICY_ARC}.1.1",)
+"""Policies of a municipal seal certificate (職責証明書): the LGPKI-TEST seal policy. A
+consortium adds the production LGPKI organisational-CA policy here when it adopts one."""
+SMARTPHONE_POLICY_OIDS: Final = (f"{TEST_POLICY_ARC}.2.1",)
+"""The marker that a JPKI certificate lives in a smartphone (スマホ用電子証明書), besides the
+card's purpose policy: a JPKI-TEST assumption (the production marker is not public to us)."""
 _SEAL_ORGANIZATION_IDENTIFIER: Final = re.compile(r"LGCJP-([0-9]{6})")
 
 

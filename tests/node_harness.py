@@ -75,7 +75,7 @@ def signed_entry(signer: Issued, document: bytes, **overrides: Any) -> dict[str,
     )
     body: dict[str, Any] = {
         "document_sha256": hashlib.sha256(document).hexdigest(),
-        "document_type": 1,
+        "document_type": 0x8001,  # municipality-defined: signed with a JPKI card
         "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
     }

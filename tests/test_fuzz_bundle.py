@@ -87,6 +87,7 @@ def verifier() -> Verifier:
         revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         now=datetime.fromisoformat(EXPECTED["verify_at"]),
         trust_root=TRUST_ROOT,
+        require_municipal_seal=False,
     )
     return Verifier(policy, chain_reader=RecordedChain.load())
 

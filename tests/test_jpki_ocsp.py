@@ -266,7 +266,7 @@ def _pending_bundle(h: TestHierarchy, signer: Issued, folder: Path) -> tuple[Pat
         document_sha256=hashlib.sha256(document.read_bytes()).digest(),
         salt=salt,
         lg_code=131016,
-        document_type=1,
+        document_type=0x8001,  # municipality-defined: a JPKI card may sign it
         issued_at=h.now - HOUR,
         signing_time=h.now - HOUR,
         signature_format=SignatureFormat.CMS,

@@ -160,7 +160,7 @@ def test_fake_ee_is_signed_by_the_fake_ca_only(jpki_hierarchy: TestHierarchy) ->
 
 def test_private_keys_are_owner_only(jpki_hierarchy: TestHierarchy) -> None:
     keys = sorted(jpki_hierarchy.out_dir.rglob("*.key"))
-    assert len(keys) == len(jpki_hierarchy.all_issued) == 12
+    assert len(keys) == len(jpki_hierarchy.all_issued) == 20
     for path in keys:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 

@@ -113,6 +113,7 @@ def _policy(*, crls: bool = True) -> VerificationPolicy:
         offline=True,
         revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"] if crls else []),
         now=datetime.fromisoformat(expected["verify_at"]),
+        require_municipal_seal=False,
     )
 
 

@@ -51,6 +51,7 @@ def policy(**changes: Any) -> VerificationPolicy:
         "trust_anchors": load_certificates([VECTORS / "signing" / "ca.pem"]),
         "revocation": RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         "now": datetime.fromisoformat(EXPECTED["verify_at"]),
+        "require_municipal_seal": EXPECTED["require_municipal_seal"],
     }
     fields.update(changes)
     return VerificationPolicy(**fields)
@@ -113,8 +114,8 @@ def test_explicit_opt_out_is_valid_and_says_revocation_was_not_checked() -> None
 def recorded_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`notary verify` with the vectors' chain facts instead of a JSON-RPC endpoint."""
 
-    def run(document: Any, bundle: Any, p: VerificationPolicy) -> Any:
-        return Verifier(p, chain_reader=RecordedChain.load()).verify(document, bundle)
+    def run(document: Any, bundle: Any, p: VerificationPolicy, **options: Any) -> Any:
+        return Verifier(p, chain_reader=RecordedChain.load()).verify(document, bundle, **options)
 
     monkeypatch.setattr(verifier.cli, "run_verification", run)
 
@@ -124,6 +125,7 @@ def notary_verify(tmp_path: Path, document: Path, bundle: ProofBundle, *extra: s
     path.write_text(dump_bundle(bundle), encoding="utf-8")
     args = [str(document), "--bundle", str(path), "--chain-id", str(CHAIN["chain_id"])]
     args += ["--registry", CHAIN["registry"], "--trust", str(VECTORS / "signing" / "ca.pem")]
+    args += ["--accept-unsealed"]  # pre-seal vectors (expected.json)
     args += ["--crl", str(VECTORS / "signing" / "crl.der"), *extra]
     env = {"NOTARY_RPC_URL": None, "NOTARY_NODE_URL": None}
     return CliRunner().invoke(verifier.cli.verify, args, env=env)

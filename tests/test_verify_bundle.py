@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -31,7 +32,7 @@ from protocol.bundle import (
 )
 from protocol.errors import BundleFormatError, LeafEncodingError
 from protocol.evidence import EVIDENCE_SECTION_FIELDS, MAX_EVIDENCE_HEADERS
-from protocol.leaf import RevocationEntry, SignatureFormat
+from protocol.leaf import COMMITTED_SIGNER_VERSION, RevocationEntry, SignatureFormat
 
 ROOT = Path(__file__).parent.parent
 VECTORS = Path(__file__).parent / "vectors"
@@ -154,10 +155,10 @@ def test_unknown_fields_are_refused_at_every_level() -> None:
 def test_version_is_checked_before_unknown_fields() -> None:
     # A future bundle must be told "wrong version", not "unknown field".
     data = valid()
-    data["version"] = 4
-    data["new_in_v4"] = {}
+    data["version"] = 5
+    data["new_in_v5"] = {}
     error = refused(data)
-    assert error.field == "version" and "version 4 is not supported" in str(error)
+    assert error.field == "version" and "version 5 is not supported" in str(error)
 
 
 def test_size_limit_is_checked_before_parsing() -> None:
@@ -245,7 +246,8 @@ def resident_entry(**changes: Any) -> Any:
         "signer_certificate": p["certificates"][0],
     }
     fields.update(changes)
-    return make_document_entry(**fields)
+    # The valid vector is a pre-seal (version-2) leaf; make_document_entry writes version 3.
+    return dataclasses.replace(make_document_entry(**fields), version=COMMITTED_SIGNER_VERSION)
 
 
 def test_producer_rebuilds_the_valid_vector_exactly() -> None:
@@ -318,7 +320,7 @@ def test_schema_is_draft_2020_12_and_lists_the_parser_fields() -> None:
     assert list(SCHEMA["properties"]) == list(EVIDENCE_TOP_LEVEL_FIELDS)
     assert [f for f in EVIDENCE_TOP_LEVEL_FIELDS if f != "evidence"] == list(TOP_LEVEL_FIELDS)
     assert set(SCHEMA["required"]) == {"version", "status", "leaf", "signature"}
-    assert SCHEMA["properties"]["version"]["enum"] == list(READABLE_VERSIONS) == [1, 2, 3]
+    assert SCHEMA["properties"]["version"]["enum"] == list(READABLE_VERSIONS) == [1, 2, 3, 4]
     assert list(BUNDLE_VERSIONS) == [1, 2]
     defs = SCHEMA["$defs"]
     for section, fields in SECTION_FIELDS.items():

@@ -25,7 +25,7 @@ EXPECTED = json.loads((VECTORS / "expected.json").read_text(encoding="utf-8"))
 RESIDENT = VECTORS / "documents" / "resident-record.txt"
 PENDING = VECTORS / "bundles" / "pending.json"
 VALID = VECTORS / "bundles" / "valid-cms.json"
-TRUST = ["--trust", str(VECTORS / "signing" / "ca.pem")]
+TRUST = ["--trust", str(VECTORS / "signing" / "ca.pem"), "--accept-unsealed"]  # pre-seal
 CRL = ["--crl", str(VECTORS / "signing" / "crl.der")]
 NO_NODE = "--no-revocation-check"  # no issuing node here (tests/test_security_verifier.py)
 PERSONAL = ("試験 ベクトル", "東京都千代田区試験町一丁目1番地", "420000101")
@@ -89,11 +89,13 @@ def test_pending_bundle_json_exit_3_without_personal_data() -> None:
     report = json.loads(done.stdout)
     assert report["status"] == "pending" and report["exit_code"] == 3
     assert report["failed_check"] == "merkle_inclusion"
-    assert [c["name"] for c in report["checks"]][:3] == [
+    assert [c["name"] for c in report["checks"]][:4] == [
         "bundle_format",
         "document_leaf",
+        "requester_disclosure",
         "merkle_inclusion",
     ]
+    assert report["facts"]["signer"]["signer_kind"] == "jpki-card-signature"
     assert {c["name"]: c["outcome"] for c in report["checks"]}["signature"] == "passed"
     assert "signer_personal_data" not in report
     assert not any(item in done.stdout + done.stderr for item in PERSONAL)
@@ -135,7 +137,7 @@ def test_digest_mode() -> None:
 
 
 def test_no_trust_anchors_warns_and_cannot_be_valid() -> None:
-    code, stdout, stderr = invoke(str(RESIDENT), "--bundle", str(PENDING))
+    code, stdout, stderr = invoke(str(RESIDENT), "--bundle", str(PENDING), "--accept-unsealed")
     assert code == 3
     assert "no --trust given" in stderr
     assert "[??  ] signer_certificate" in stdout

@@ -43,6 +43,7 @@ PROBE = textwrap.dedent(
         trust_anchors=load_certificates([vectors + "/signing/ca.pem"]),
         revocation=RevocationSources(crl_files=[vectors + "/signing/crl.der"]),
         require_revocation_check=False,
+        require_municipal_seal=False,
     )
     verdict = Verifier(policy).verify(document, bundle)
     loaded = sorted({n.split(".")[0] for n in sys.modules} & BLOCKED)

@@ -15,21 +15,28 @@ from hypothesis import strategies as st
 
 from protocol.errors import LeafEncodingError
 from protocol.leaf import (
+    COMMITTED_SIGNER_VERSION,
     DOCUMENT_LEAF_SIZE,
+    DOCUMENT_V3_LEAF_SIZE,
     DOMAIN_TAG,
     ENCODING_VERSION,
     LEGACY_ENCODING_VERSION,
+    NO_REQUESTER,
+    REQUESTER_COMMITMENT_TAG,
     REVOCATION_LEAF_SIZE,
     SALTED_DIGEST_TAG,
     SIGNER_COMMITMENT_TAG,
     DocumentEntry,
     DocumentType,
+    EntryKind,
+    EventType,
     RevocationEntry,
     SignatureFormat,
     decode_entry,
     document_type_label,
     is_valid_lg_code,
     new_salt,
+    requester_commitment,
     salted_digest,
     signer_commitment,
     unix_seconds,
@@ -60,6 +67,8 @@ def entry_from(vector: dict[str, Any]) -> DocumentEntry | RevocationEntry:
         signer_ref=bytes.fromhex(fields["signer_ref"]),
         signature_sha256=bytes.fromhex(fields["signature_sha256"]),
         version=fields["version"],
+        requester_ref=bytes.fromhex(fields.get("requester_ref", NO_REQUESTER.hex())),
+        kind=EntryKind.EVENT if vector["kind"] == "event" else EntryKind.DOCUMENT,
     )
 
 
@@ -117,7 +126,7 @@ def test_protocol_document_publishes_the_vectors() -> None:
 
 
 def test_document_layout_offsets() -> None:
-    entry = sample_document()
+    entry = sample_document(version=COMMITTED_SIGNER_VERSION)
     data = entry.encode()
     assert len(data) == DOCUMENT_LEAF_SIZE == 137
     assert data[0:16] == DOMAIN_TAG == b"municipal-notary"
@@ -131,6 +140,45 @@ def test_document_layout_offsets() -> None:
     assert data[72] == 1  # CMS
     assert data[73:105] == entry.signer_ref
     assert data[105:137] == entry.signature_sha256
+
+
+def test_version_3_layout_appends_the_requester_commitment() -> None:
+    requester = b"\x44" * 32
+    entry = sample_document(requester_ref=requester)
+    data = entry.encode()
+    v2 = sample_document(version=COMMITTED_SIGNER_VERSION).encode()
+    assert len(data) == DOCUMENT_V3_LEAF_SIZE == 169
+    assert data[16] == 3 and data[17] == 1
+    assert data[18:137] == v2[18:137]
+    assert data[137:169] == requester
+    assert decode_entry(data) == entry
+    event = sample_document(kind=EntryKind.EVENT, document_type=EventType.LOGIN)
+    assert event.encode()[17] == 3 and decode_entry(event.encode()) == event
+
+
+def test_requester_commitment_is_the_tagged_hash_of_salt_application_and_serial() -> None:
+    salt, application = b"\x55" * 32, b"\x66" * 32
+    expected = hashlib.sha256(
+        REQUESTER_COMMITMENT_TAG + salt + application + (0x1234).to_bytes(20, "big")
+    ).digest()
+    assert requester_commitment(salt, application, 0x1234) == expected
+    with pytest.raises(LeafEncodingError, match="positive"):
+        requester_commitment(salt, application, 0)
+    with pytest.raises(LeafEncodingError, match="20 bytes"):
+        requester_commitment(salt, application, 2**160)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kind": EntryKind.EVENT},
+        {"requester_ref": b"\x44" * 32},
+    ],
+    ids=["event", "requester"],
+)
+def test_events_and_requesters_need_version_3(change: dict[str, Any]) -> None:
+    with pytest.raises(LeafEncodingError, match="need leaf version 3"):
+        sample_document(version=COMMITTED_SIGNER_VERSION, **change)
 
 
 def test_revocation_layout_offsets() -> None:
@@ -154,6 +202,9 @@ def test_revocation_layout_offsets() -> None:
         {"signer_ref": b"\x23" * 32},
         {"signature_sha256": b"\x34" * 32},
         {"version": LEGACY_ENCODING_VERSION},
+        {"version": COMMITTED_SIGNER_VERSION},
+        {"requester_ref": b"\x01" * 32},
+        {"kind": EntryKind.EVENT},
     ],
     ids=lambda change: next(iter(change)),
 )
@@ -175,10 +226,12 @@ def test_kinds_and_raw_data_are_domain_separated() -> None:
     ("data", "message"),
     [
         (b"", "too short"),
-        (DOMAIN_TAG + b"\x03\x01" + bytes(119), "version 3"),
+        (DOMAIN_TAG + b"\x04\x01" + bytes(151), "version 4"),
         (DOMAIN_TAG + b"\x02\x02" + bytes(46), "version 2"),
-        (DOMAIN_TAG + b"\x01\x03" + bytes(46), "kind 3"),
+        (DOMAIN_TAG + b"\x01\x04" + bytes(46), "kind 4"),
+        (DOMAIN_TAG + b"\x02\x03" + bytes(119), "version 2 is not supported"),
         (DOMAIN_TAG + b"\x01\x01" + bytes(118), "137 bytes"),
+        (DOMAIN_TAG + b"\x03\x01" + bytes(119), "169 bytes"),
         (DOMAIN_TAG + b"\x01\x02" + bytes(47), "64 bytes"),
     ],
     ids=[
@@ -186,7 +239,9 @@ def test_kinds_and_raw_data_are_domain_separated() -> None:
         "future-version",
         "revocation-version-2",
         "unknown-kind",
+        "event-version-2",
         "short-document",
+        "short-version-3",
         "long-revocation",
     ],
 )
@@ -215,7 +270,8 @@ def test_decode_refuses_an_unknown_signature_format() -> None:
         ({"signing_time": 2**64}, "signing_time"),
         ({"signature_format": 1}, "SignatureFormat"),
         ({"signer_ref": "22" * 32}, "signer_ref"),
-        ({"version": 3}, "version 3"),
+        ({"version": 4}, "version 4"),
+        ({"requester_ref": b"\x01" * 31}, "requester_ref"),
     ],
 )
 def test_out_of_range_fields_are_refused(change: dict[str, Any], message: str) -> None:

@@ -172,10 +172,14 @@ def test_user_authentication_certificate_is_not_a_signer(jpki_hierarchy: TestHie
     signer = Signer.from_issued(h.ee_user_auth, h.auth_ca)
     log = MiniLog()
     item = log.add_document(DOCUMENT, signer, signing_time=h.now - HOUR)
-    assert_invalid_signer(verifier(h).verify(DOCUMENT, anchored(log, item)), "not accepted")
-    # ... unless a relying party's policy says otherwise.
+    verdict = verifier(h).verify(DOCUMENT, anchored(log, item))
+    assert verdict.failed_check == "issuer_policy", verdict.summary
+    signer_check = verdict.check("signer_certificate")
+    assert signer_check is not None and "not accepted" in signer_check.detail
+    # The issuance policy decides, not the relying party's SignerPolicy: only a login event
+    # takes a user-authentication certificate (tests/test_verify_seal.py).
     auth_ok = SignerPolicy(allowed_kinds=frozenset({CertificateKind.USER_AUTHENTICATION}))
-    assert verifier(h, auth_ok).verify(DOCUMENT, anchored(log, item)).ok
+    assert not verifier(h, auth_ok).verify(DOCUMENT, anchored(log, item)).ok
 
 
 def test_raw_pkcs1_signature(jpki_hierarchy: TestHierarchy) -> None:
@@ -275,7 +279,7 @@ def _node_recorded(
         document_sha256=hashlib.sha256(DOCUMENT).digest(),
         salt=b"\x07" * 32,
         lg_code=131016,
-        document_type=1,
+        document_type=0x8001,  # municipality-defined: a JPKI card may sign it
         issued_at=signing_time,
         signing_time=signing_time,
         signature_format=fmt,

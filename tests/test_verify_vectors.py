@@ -61,6 +61,7 @@ def policy(**changes: Any) -> VerificationPolicy:
         "revocation": RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         "now": datetime.fromisoformat(EXPECTED["verify_at"]),
         "require_revocation_check": EXPECTED["require_revocation_check"],
+        "require_municipal_seal": EXPECTED["require_municipal_seal"],
     }
     fields.update(changes)
     return VerificationPolicy(**fields)
@@ -131,14 +132,29 @@ def test_valid_vector_passes_every_check_but_the_optional_revocation() -> None:
     verdict = run()
     assert verdict.ok and verdict.failed_check is None and verdict.reason is None
     assert outcomes(verdict) == {name: "passed" for name in CHECK_ORDER} | {
-        "document_revocation": "skipped"
+        "document_revocation": "skipped",
+        "requester_disclosure": "skipped",  # on request only: no disclosure given
     }
     assert verdict.summary.startswith("VALID: resident_record_copy issued by municipality 131016")
-    assert "not checked: document_revocation" in verdict.summary
+    assert "not checked: document_revocation;" in verdict.summary + ";"
     facts = verdict.facts
     assert facts.anchored_at == datetime.fromisoformat("2026-01-15T09:01:00+00:00")
     assert (facts.block_number, facts.confirmations, facts.chain_id) == (5, 35, 31337)
     assert facts.signer is not None and facts.signer["kind"] == "signature"
+    assert facts.signer["signer_kind"] == "jpki-card-signature"
+    assert "signed with a My Number card signature certificate" in verdict.summary
+    issuer = verdict.check("issuer_policy")
+    assert issuer is not None and "pre-seal bundle, --accept-unsealed" in issuer.detail
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["seal_policy"]))
+def test_pre_seal_vectors_fail_the_seal_policy_by_default(name: str) -> None:
+    expected = EXPECTED["seal_policy"][name]
+    document = INCOME if "pkcs1" in name else RESIDENT
+    verdict = run(name.rsplit("/", maxsplit=1)[-1], document, require_municipal_seal=True)
+    assert verdict.status.value == expected["status"]
+    assert verdict.failed_check == expected["failed_check"]
+    assert verdict.reason is not None and "--accept-unsealed" in verdict.reason
 
 
 def test_pkcs1_vector_and_digest_only_verification() -> None:
@@ -532,6 +548,7 @@ def v3_policy(*, offline: bool) -> VerificationPolicy:
         revocation=RevocationSources(crl_files=[VECTORS / "signing" / "crl.der"]),
         now=datetime.fromisoformat(V3_EXPECTED["verify_at"]),
         require_revocation_check=False,
+        require_municipal_seal=V3_EXPECTED["require_municipal_seal"],
     )
 
 
@@ -598,6 +615,7 @@ def test_v3_signer_revocation_evidence_decides_without_own_crls(name: str) -> No
         offline=True,
         now=datetime.fromisoformat(V3_EXPECTED["verify_at"]),
         require_revocation_check=False,
+        require_municipal_seal=False,
     )
     verdict = Verifier(policy).verify(
         (VECTORS / case["document"]).read_bytes(), (VECTORS / name).read_bytes()

@@ -6,6 +6,10 @@ the verdict is valid only with an explicit ``--no-revocation-check``), 4 valid o
 bundle's chain evidence (``--offline``: a later withdrawal or revocation is not known).
 ``--trust-root`` pins the chain, the registry and the J-LIS CAs to the consortium's trust root
 and checks a version-3 bundle's evidence against it; ``--offline`` then asks no one.
+``--seal-trust`` gives the LGPKI CAs that vouch for municipal seals (never for JPKI
+certificates, as ``--trust``'s never vouch for seals); ``--accept-unsealed`` accepts a pre-seal
+bundle of a registered type signed with a JPKI card, with a warning. ``--requester-disclosure``
+checks the holder's opening of the requester commitment and prints the card serial.
 Human output is one verdict line and then every check; ``--json`` prints the same as one
 JSON object. The signer's personal data (the basic four items of the JPKI certificate) is
 printed only with ``--show-signer``. Expected errors end with one line on stderr, never a traceback.
@@ -22,8 +26,15 @@ from typing import Any, Final, NoReturn
 import click
 
 from protocol.bundle import ProofBundle, load_bundle
-from protocol.checks import DOCUMENT_REVOCATION, SIGNER_CERTIFICATE, Outcome, VerdictStatus
+from protocol.checks import (
+    DOCUMENT_REVOCATION,
+    ISSUER_POLICY,
+    SIGNER_CERTIFICATE,
+    Outcome,
+    VerdictStatus,
+)
 from protocol.errors import BundleFormatError
+from protocol.requester import RequesterDisclosure, load_disclosure
 from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.errors import PolicyError
 from verifier.jpki import (
@@ -37,6 +48,7 @@ from verifier.jpki import (
 from verifier.jpki.ocsp import parse_ocsp_response
 from verifier.models import DocumentDigest, Verdict
 from verifier.policy import VerificationPolicy
+from verifier.rules.issuer_policy import UNSEALED_ACCEPTED
 from verifier.rules.revocation import REVOCATION_NOT_CHECKED
 from verifier.verify import verify as run_verification
 
@@ -98,6 +110,27 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
     multiple=True,
     type=click.Path(path_type=Path),
     help="J-LIS CA certificate file, or a folder of them (repeatable: every CA generation).",
+)
+@click.option(
+    "--seal-trust",
+    "seal_trust_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="LGPKI organisational CA certificate file, or a folder of them (repeatable): the only "
+    "anchors a municipal seal may chain to.",
+)
+@click.option(
+    "--accept-unsealed",
+    is_flag=True,
+    help="Accept a pre-seal bundle (version-1 or -2 leaf) of a registered certificate type "
+    "signed with a JPKI signature certificate instead of the municipality's seal.",
+)
+@click.option(
+    "--requester-disclosure",
+    "disclosure_path",
+    type=click.Path(path_type=Path),
+    help="The holder's requester disclosure (JSON): check that it opens the entry's requester "
+    "commitment and show the requesting card's serial.",
 )
 @click.option(
     "--crl",
@@ -175,6 +208,9 @@ def verify(
     registry: str | None,
     chain_id: int | None,
     trust_paths: tuple[Path, ...],
+    seal_trust_paths: tuple[Path, ...],
+    accept_unsealed: bool,
+    disclosure_path: Path | None,
     crl_files: tuple[Path, ...],
     crl_urls: tuple[str, ...],
     ocsp_urls: tuple[str, ...],
@@ -196,12 +232,15 @@ def verify(
     if offline and trust_root is None:
         _usage("--offline needs --trust-root (the signer history the evidence is checked by)")
     digest = _document_digest(document, is_digest)
+    disclosure = _read_disclosure(disclosure_path) if disclosure_path is not None else None
     warnings: list[str] = []
     settings = _Settings(
         rpc_urls=rpc_urls,
         registry=registry,
         chain_id=chain_id,
         trust_anchors=_trust_anchors(trust_paths, warnings),
+        seal_trust_anchors=_trust_anchors(seal_trust_paths, warnings, "--seal-trust"),
+        accept_unsealed=accept_unsealed,
         revocation=_revocation(
             _RevocationOptions(
                 crl_files,
@@ -220,8 +259,9 @@ def verify(
         offline=offline,
     )
     policy = settings.policy(bundle)
-    verdict = run_verification(digest, bundle, policy)
+    verdict = run_verification(digest, bundle, policy, requester_disclosure=disclosure)
     _revocation_warning(verdict, settings.warnings)
+    _unsealed_warning(verdict, settings.warnings)
     if as_json:
         click.echo(json.dumps(_json_report(verdict, settings.warnings, show_signer), indent=2))
     else:
@@ -235,6 +275,8 @@ class _Settings:
     registry: str | None
     chain_id: int | None
     trust_anchors: list[JPKICertificate]
+    seal_trust_anchors: list[JPKICertificate]
+    accept_unsealed: bool
     revocation: RevocationSources
     node_url: str | None
     skip_revocation: bool
@@ -267,10 +309,10 @@ class _Settings:
             self.warnings.append(
                 f"no --rpc given: asking {DEFAULT_RPC_URL} (the local development chain)."
             )
-        if not self.trust_anchors:
+        if not self.trust_anchors and not self.seal_trust_anchors:
             self.warnings.append(
                 "no --trust given: the JPKI signer cannot be checked, so the verdict cannot be "
-                "valid."
+                "valid (a municipal seal needs the LGPKI CAs: --seal-trust)."
             )
         if self.finality is not None and self.finality < 0:
             _usage(f"--finality must be 0 or more, not {self.finality}")
@@ -280,6 +322,8 @@ class _Settings:
                 registry=registry,
                 chain_id=chain_id,
                 trust_anchors=self.trust_anchors,
+                seal_trust_anchors=self.seal_trust_anchors,
+                require_municipal_seal=not self.accept_unsealed,
                 revocation=self.revocation,
                 finality_depth=self.finality,
                 node_url=self.node_url,
@@ -314,6 +358,8 @@ class _Settings:
                 root,
                 rpc_urls=() if self.offline else (self.rpc_urls or (DEFAULT_RPC_URL,)),
                 trust_anchors=self.trust_anchors,
+                seal_trust_anchors=self.seal_trust_anchors,
+                require_municipal_seal=not self.accept_unsealed,
                 revocation=self.revocation,
                 node_url=self.node_url,
                 require_revocation_check=not self.skip_revocation,
@@ -332,6 +378,27 @@ def _read_trust_root(path: Path) -> TrustRoot:
         return load_trust_root(data)
     except TrustRootError as exc:
         _usage(f"{path} is not a valid trust root: {exc}")
+
+
+def _read_disclosure(path: Path) -> RequesterDisclosure:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _usage(f"cannot read the requester disclosure {path}: {exc.strerror}")
+    try:
+        return load_disclosure(data)
+    except BundleFormatError as exc:
+        _usage(f"{path} is not a valid requester disclosure: {exc}")
+
+
+def _unsealed_warning(verdict: Verdict, warnings: list[str]) -> None:
+    """--accept-unsealed made the difference: say that the municipality did not seal it."""
+    check = verdict.check(ISSUER_POLICY)
+    if check is not None and check.passed and UNSEALED_ACCEPTED in check.detail:
+        warnings.append(
+            "accepted without the municipal seal (--accept-unsealed): this pre-seal document "
+            "was signed with a personal JPKI certificate, not the municipality's seal."
+        )
 
 
 def _revocation_warning(verdict: Verdict, warnings: list[str]) -> None:
@@ -395,7 +462,9 @@ def _document_digest(document: str, is_digest: bool) -> DocumentDigest:
         _usage(f"cannot read the document {document}: {exc.strerror}")
 
 
-def _trust_anchors(paths: tuple[Path, ...], warnings: list[str]) -> list[JPKICertificate]:
+def _trust_anchors(
+    paths: tuple[Path, ...], warnings: list[str], option: str = "--trust"
+) -> list[JPKICertificate]:
     """Certificates from files, or from every certificate file in a folder.
 
     In a folder, files that hold no certificate (a CRL saved as .der, say) are skipped with a
@@ -414,20 +483,21 @@ def _trust_anchors(paths: tuple[Path, ...], warnings: list[str]) -> list[JPKICer
                 try:
                     loaded.append((file, load_certificates([file])))
                 except CertificateError:
-                    warnings.append(f"--trust {path}: skipped {file.name} (not a certificate)")
+                    warnings.append(f"{option} {path}: skipped {file.name} (not a certificate)")
             if not loaded:
-                _usage(f"--trust {path}: no certificate files in this folder")
+                _usage(f"{option} {path}: no certificate files in this folder")
         else:
             try:
                 loaded = [(path, load_certificates([path]))]
             except CertificateError as exc:
-                _usage(f"--trust: {exc}")
+                _usage(f"{option}: {exc}")
+        whose = "J-LIS" if option == "--trust" else "LGPKI"
         for source, certs in loaded:
             for cert in certs:
                 if not cert.is_ca:
                     _usage(
-                        f"--trust: {source} holds an end-entity certificate (serial "
-                        f"0x{cert.serial_hex}); give the J-LIS CA certificates"
+                        f"{option}: {source} holds an end-entity certificate (serial "
+                        f"0x{cert.serial_hex}); give the {whose} CA certificates"
                     )
             certificates.extend(certs)
     return certificates

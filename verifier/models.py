@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from protocol.checks import SIGNER_CERTIFICATE, Check, Outcome, VerdictStatus, decide
+from protocol.checks import (
+    ON_REQUEST_CHECKS,
+    SIGNER_CERTIFICATE,
+    Check,
+    Outcome,
+    VerdictStatus,
+    decide,
+)
 from verifier.errors import PolicyError
 from verifier.jpki import BasicFourItems, JPKICertificate, read_basic_four_items
 
@@ -60,6 +67,8 @@ class VerdictFacts:
 
     leaf_hash: str | None = None
     lg_code: int | None = None
+    entry_kind: str | None = None
+    """"document" or "event" (a login or signature event: `document_type` is its event type)."""
     document_type: int | None = None
     document_type_label: str | None = None
     issued_at: datetime | None = None
@@ -72,6 +81,9 @@ class VerdictFacts:
     anchored_at: datetime | None = None
     confirmations: int | None = None
     signer: dict[str, Any] | None = None
+    """Kind, signer kind, serial, fingerprint, issuer; a seal's office (`seal`). No subject."""
+    requester: dict[str, Any] | None = None
+    """Card serial and application digest, when a requester disclosure opened the leaf."""
     revocation: dict[str, Any] | None = None
     as_of_block: int | None = None
     """Offline: the block the chain evidence shows the registry's state at."""
@@ -83,6 +95,7 @@ class VerdictFacts:
         return {
             "leaf_hash": self.leaf_hash,
             "lg_code": None if self.lg_code is None else f"{self.lg_code:06d}",
+            "entry_kind": self.entry_kind,
             "document_type": self.document_type,
             "document_type_label": self.document_type_label,
             "issued_at": _iso(self.issued_at),
@@ -95,6 +108,7 @@ class VerdictFacts:
             "anchored_at": _iso(self.anchored_at),
             "confirmations": self.confirmations,
             "signer": self.signer,
+            "requester": self.requester,
             "revocation": self.revocation,
             "as_of_block": self.as_of_block,
             "as_of_time": _iso(self.as_of_time),
@@ -171,11 +185,7 @@ def _summary(
 ) -> str:
     if deciding is not None:
         return f"{status.value.upper()}: {deciding.name}: {deciding.detail}"
-    parts = [f"{facts.document_type_label or 'document'}"]
-    if facts.lg_code is not None:
-        parts.append(f"issued by municipality {facts.lg_code:06d}")
-    if facts.issued_at is not None:
-        parts.append(f"at {_iso(facts.issued_at)}")
+    parts = _what(facts)
     if facts.anchored_at is not None:
         parts.append(
             f"anchored {_iso(facts.anchored_at)} in block {facts.block_number} "
@@ -199,12 +209,41 @@ def _summary(
     else:
         text = "VALID: " + " ".join(parts)
     if facts.signer is not None:
-        text += f"; signed with JPKI certificate serial 0x{facts.signer['serial']}"
+        text += "; " + _signed_with(facts.signer)
+    if facts.requester is not None:
+        text += f"; requested with card certificate serial 0x{facts.requester['card_serial']}"
     skip = Outcome.SKIPPED
-    skipped = [c.name for c in checks if c.outcome is skip]
+    skipped = [c.name for c in checks if c.outcome is skip and c.name not in ON_REQUEST_CHECKS]
     if skipped:
         text += "; not checked: " + ", ".join(skipped)
     return text
+
+
+def _what(facts: VerdictFacts) -> list[str]:
+    """A document's type, issuer and issue time; an event's type, time and municipality."""
+    if facts.entry_kind == "event":
+        parts = [f"{facts.document_type_label or 'unknown'} event"]
+        if facts.signing_time is not None:
+            parts.append(f"at {_iso(facts.signing_time)}")
+        if facts.lg_code is not None:
+            parts.append(f"recorded by municipality {facts.lg_code:06d}")
+        return parts
+    parts = [f"{facts.document_type_label or 'document'}"]
+    if facts.lg_code is not None:
+        parts.append(f"issued by municipality {facts.lg_code:06d}")
+    if facts.issued_at is not None:
+        parts.append(f"at {_iso(facts.issued_at)}")
+    return parts
+
+
+def _signed_with(signer: dict[str, Any]) -> str:
+    """ "signed with the municipal seal of ..." or "signed with a <JPKI kind> serial 0x..."."""
+    seal = signer.get("seal")
+    if seal is not None:
+        office = seal["common_name"] or "an office"
+        return f"sealed by {office} ({seal['organization_identifier']}, {seal['organisation']})"
+    what = signer.get("description") or "JPKI certificate"
+    return f"signed with a {what} serial 0x{signer['serial']}"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -16,7 +16,13 @@ from eth_utils.address import is_address, to_checksum_address
 
 from protocol.trust_root import TrustRoot
 from verifier.errors import PolicyError
-from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, parse_certificate
+from verifier.jpki import (
+    CertificateKind,
+    JPKICertificate,
+    RevocationSources,
+    SignerPolicy,
+    parse_certificate,
+)
 
 DEFAULT_RPC_TIMEOUT: Final = 10.0
 DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -31,7 +37,13 @@ class VerificationPolicy:
     - `registry`, `chain_id`: the NotaryRegistry the consortium runs; a bundle anchored
       anywhere else is invalid.
     - `trust_anchors`: the J-LIS CA certificates (every generation). With none while
-      `require_signature` is on, the signer check is ``unknown``.
+      `require_signature` is on, a JPKI signer's check is ``unknown``.
+    - `seal_trust_anchors`: the LGPKI organisational CA certificates that vouch for municipal
+      seals; only they do (a J-LIS CA never makes a seal valid, nor these a JPKI certificate).
+    - `require_municipal_seal`: on (the default), a registered certificate type must carry its
+      municipality's seal. Off accepts a pre-seal bundle (a version-1 or -2 leaf) signed with
+      a JPKI signature certificate, and the check says so (`notary verify --accept-unsealed`);
+      a version-3 leaf was issued under the seal rule and gets no such exception.
     - `revocation`: CRL files, URLs, OCSP (`verifier.jpki.RevocationSources`).
     - `finality_depth`: blocks required on top of the anchor block. None asks the chain
       (``clique_getSigners``: floor(N/2)+1 for N signers), else
@@ -59,6 +71,8 @@ class VerificationPolicy:
     registry: str
     chain_id: int
     trust_anchors: Sequence[JPKICertificate] = ()
+    seal_trust_anchors: Sequence[JPKICertificate] = ()
+    require_municipal_seal: bool = True
     revocation: RevocationSources = field(default_factory=RevocationSources)
     finality_depth: int | None = None
     node_url: str | None = None
@@ -88,16 +102,22 @@ class VerificationPolicy:
     def __post_init__(self) -> None:
         self._check_chain()
         self._check_trust_root()
-        anchors = tuple(self.trust_anchors)
-        for anchor in anchors:
-            if not isinstance(anchor, JPKICertificate):
-                raise PolicyError("trust_anchors must be parsed certificates (load_certificates)")
-            if not anchor.is_ca:
-                raise PolicyError(
-                    f"trust anchor serial 0x{anchor.serial_hex} is not a CA certificate: "
-                    "give the J-LIS CA certificates, not an end-entity certificate"
-                )
-        object.__setattr__(self, "trust_anchors", anchors)
+        for name, whose in (("trust_anchors", "J-LIS"), ("seal_trust_anchors", "LGPKI")):
+            anchors = tuple(getattr(self, name))
+            for anchor in anchors:
+                if not isinstance(anchor, JPKICertificate):
+                    raise PolicyError(f"{name} must be parsed certificates (load_certificates)")
+                if not anchor.is_ca:
+                    raise PolicyError(
+                        f"trust anchor serial 0x{anchor.serial_hex} is not a CA certificate: "
+                        f"give the {whose} CA certificates, not an end-entity certificate"
+                    )
+            object.__setattr__(self, name, anchors)
+        if set(self.trust_anchors) & set(self.seal_trust_anchors):
+            raise PolicyError(
+                "a CA certificate is both a J-LIS and a seal trust anchor: each PKI vouches "
+                "only for its own certificates"
+            )
         if self.node_url is not None:
             _check_http_url(self.node_url, "node URL")
             object.__setattr__(self, "node_url", self.node_url.rstrip("/"))
@@ -158,6 +178,13 @@ class VerificationPolicy:
             raise PolicyError(
                 "offline verification asks no one over the network; drop " + ", ".join(network)
             )
+
+    def anchors_for(self, cert: JPKICertificate) -> tuple[JPKICertificate, ...]:
+        """The trust anchors of the PKI `cert` claims to belong to: the seal's for a seal
+        certificate, the J-LIS ones for anything else (never both)."""
+        if cert.kind is CertificateKind.SEAL:
+            return tuple(self.seal_trust_anchors)
+        return tuple(self.trust_anchors)
 
     def current_time(self) -> datetime:
         """The policy's idea of now, in UTC."""

@@ -10,6 +10,7 @@ evidence is ``unknown``, never ``valid``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import threading
 import time
@@ -18,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from protocol.bundle import ProofBundle, load_bundle, parse_bundle
+from protocol.bundle import ENTRY_KIND_LABELS, ProofBundle, load_bundle, parse_bundle
 from protocol.checks import BUNDLE_FORMAT, CHECK_ORDER, Check, Outcome
 from protocol.errors import BundleFormatError
-from protocol.leaf import document_type_label, from_unix_seconds
+from protocol.leaf import EntryKind, entry_type_label, from_unix_seconds
+from protocol.requester import RequesterDisclosure
 from verifier.chain import (
     AnchorFacts,
     CachingChainReader,
@@ -30,13 +32,21 @@ from verifier.chain import (
     NodeStatusSource,
     RpcChainReader,
 )
-from verifier.jpki import JPKICertificate, RevocationSources, SignerCheck, check_signer
+from verifier.jpki import (
+    CertificateKind,
+    JPKICertificate,
+    RevocationSources,
+    SignerCheck,
+    check_signer,
+)
 from verifier.models import DocumentDigest, Verdict, VerdictFacts
 from verifier.policy import VerificationPolicy
 from verifier.rules.anchoring import anchoring_checks
 from verifier.rules.context import Context
 from verifier.rules.document import document_leaf
 from verifier.rules.evidence import EvidenceFacts
+from verifier.rules.issuer_policy import SignerFacts
+from verifier.rules.requester import requester_disclosure
 from verifier.rules.revocation import document_revocation
 from verifier.rules.signature import signature_checks
 
@@ -45,14 +55,21 @@ def verify(
     document_or_digest: bytes | DocumentDigest,
     bundle: ProofBundle | bytes | str | Mapping[str, Any],
     policy: VerificationPolicy,
+    *,
+    requester_disclosure: RequesterDisclosure | None = None,
 ) -> Verdict:
     """Check `document_or_digest` against `bundle` under `policy`.
 
     Pass the document's bytes, or `DocumentDigest` (its SHA-256) when only that is at hand.
-    The bundle may be parsed already or given as JSON text. For many verifications, build one
-    `Verifier` and reuse it (connections and, optionally, cached lookups).
+    The bundle may be parsed already or given as JSON text. With the holder's
+    `requester_disclosure` (`protocol.requester.load_disclosure`), the verdict also says which
+    card requested the document, or is invalid if the disclosure does not open the entry's
+    requester commitment. For many verifications, build one `Verifier` and reuse it
+    (connections and, optionally, cached lookups).
     """
-    return Verifier(policy).verify(document_or_digest, bundle)
+    return Verifier(policy).verify(
+        document_or_digest, bundle, requester_disclosure=requester_disclosure
+    )
 
 
 class Verifier:
@@ -88,7 +105,8 @@ class Verifier:
         self._node_status = node_status
         self._cache_ttl = cache_ttl
         self._signer_cache: dict[
-            tuple[str, int, tuple[str, ...], tuple[str, ...]], tuple[float, SignerCheck]
+            tuple[str, int, tuple[str, ...], tuple[str, ...], frozenset[CertificateKind]],
+            tuple[float, SignerCheck],
         ] = {}
         self._lock = threading.Lock()
 
@@ -96,6 +114,8 @@ class Verifier:
         self,
         document_or_digest: bytes | DocumentDigest,
         bundle: ProofBundle | bytes | str | Mapping[str, Any],
+        *,
+        requester_disclosure: RequesterDisclosure | None = None,
     ) -> Verdict:
         digest = _document_sha256(document_or_digest)
         try:
@@ -107,7 +127,7 @@ class Verifier:
                 for name in CHECK_ORDER[1:]
             ]
             return Verdict.from_checks(checks, VerdictFacts())
-        return _verdict(self._context(), parsed, digest)
+        return _verdict(self._context(), parsed, digest, requester_disclosure)
 
     def _context(self) -> Context:
         return Context(
@@ -123,12 +143,14 @@ class Verifier:
         cert: JPKICertificate,
         signing_time: int,
         intermediates: Sequence[JPKICertificate],
-        revocation: RevocationSources | None = None,
+        revocation: RevocationSources | None,
+        allowed: frozenset[CertificateKind],
     ) -> SignerCheck:
-        """The JPKI verdict with the policy's revocation sources, or with `revocation` (the
-        bundle's own evidence), cached by what it depends on."""
+        """The signer verdict against the anchors of the certificate's own PKI, with the
+        policy's revocation sources or with `revocation` (the bundle's own evidence), accepting
+        the `allowed` certificate kinds; cached by what it depends on."""
         carried = () if revocation is None else _digests(revocation)
-        key = (cert.sha256, signing_time, tuple(c.sha256 for c in intermediates), carried)
+        key = (cert.sha256, signing_time, tuple(c.sha256 for c in intermediates), carried, allowed)
         now = time.monotonic()
         if self._cache_ttl > 0:
             with self._lock:
@@ -138,10 +160,11 @@ class Verifier:
         result = _run_check_signer(
             cert,
             signing_time=from_unix_seconds(signing_time),
-            trust_anchors=self.policy.trust_anchors,
+            trust_anchors=self.policy.anchors_for(cert),
             intermediates=intermediates,
             policy=self.policy,
             revocation=revocation,
+            allowed=allowed,
         )
         if self._cache_ttl > 0:
             with self._lock:
@@ -151,7 +174,12 @@ class Verifier:
         return result
 
 
-def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
+def _verdict(
+    context: Context,
+    bundle: ProofBundle,
+    digest: bytes,
+    disclosure: RequesterDisclosure | None = None,
+) -> Verdict:
     """Every rule, in CHECK_ORDER; the verdict follows from the checks."""
     leaf = bundle.leaf
     read = f"proof bundle version {bundle.version}, status {bundle.status}"
@@ -165,31 +193,57 @@ def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
         not_after_anchor=(("signing time", leaf.signing_time), ("issue time", leaf.issued_at)),
         evidence=bundle.evidence,
     )
-    signature, signer = signature_checks(context, bundle, digest)
+    signature, signer, signer_facts = signature_checks(context, bundle, digest)
     revocation, revocation_facts = document_revocation(context, bundle)
+    requester, requester_facts = requester_disclosure(leaf, disclosure)
     found = {
         check.name: check
         for check in (
             Check(BUNDLE_FORMAT, Outcome.PASSED, read),
             document_leaf(bundle, digest),
+            requester,
             *anchoring.checks.values(),
             *signature,
             revocation,
         )
     }
-    return Verdict.from_checks(
-        [found[name] for name in CHECK_ORDER],
-        _facts(bundle, anchoring.facts, revocation_facts, signer, anchoring.evidence),
-        signer,
+    facts = _facts(
+        bundle,
+        anchoring.facts,
+        revocation_facts,
+        _signer_facts(signer, signer_facts),
+        anchoring.evidence,
+        requester_facts,
     )
+    return Verdict.from_checks([found[name] for name in CHECK_ORDER], facts, signer)
+
+
+def _signer_facts(
+    cert: JPKICertificate | None, signer: SignerFacts | None
+) -> dict[str, Any] | None:
+    """Who signed, without personal data: the kind, serial and issuer; a seal's office."""
+    if cert is None:
+        return None
+    facts: dict[str, Any] = {
+        "kind": cert.kind.value,
+        "signer_kind": signer.kind.value if signer is not None else None,
+        "description": signer.kind.description if signer is not None else None,
+        "serial": cert.serial_hex,
+        "sha256": cert.sha256,
+        "issuer": cert.issuer,
+    }
+    if signer is not None and signer.seal is not None:
+        facts["seal"] = signer.seal.as_public_dict()
+    return facts
 
 
 def _facts(
     bundle: ProofBundle,
     chain: AnchorFacts | None,
     revocation: dict[str, Any] | None,
-    signer_cert: JPKICertificate | None,
+    signer: dict[str, Any] | None,
     evidence: EvidenceFacts | None = None,
+    requester: dict[str, Any] | None = None,
 ) -> VerdictFacts:
     leaf = bundle.leaf
     anchor = bundle.anchor
@@ -204,19 +258,12 @@ def _facts(
         anchored_at = anchored_at if anchored_at is not None else evidence.anchored_at
         if confirmations is None:
             confirmations = evidence.confirmations
-    signer = None
-    if signer_cert is not None:
-        signer = {
-            "kind": signer_cert.kind.value,
-            "serial": signer_cert.serial_hex,
-            "sha256": signer_cert.sha256,
-            "issuer": signer_cert.issuer,
-        }
     return VerdictFacts(
         leaf_hash=leaf.leaf_hash.hex(),
         lg_code=leaf.lg_code,
+        entry_kind=ENTRY_KIND_LABELS[EntryKind(leaf.kind)],
         document_type=leaf.document_type,
-        document_type_label=document_type_label(leaf.document_type),
+        document_type_label=entry_type_label(leaf.kind, leaf.document_type),
         issued_at=from_unix_seconds(leaf.issued_at),
         signing_time=from_unix_seconds(leaf.signing_time),
         chain_id=anchor.chain_id if anchor else None,
@@ -227,6 +274,7 @@ def _facts(
         anchored_at=from_unix_seconds(anchored_at) if anchored_at is not None else None,
         confirmations=confirmations,
         signer=signer,
+        requester=requester,
         revocation=revocation,
         as_of_block=evidence.as_of_block if evidence is not None else None,
         as_of_time=(
@@ -270,7 +318,8 @@ def _run_check_signer(
     trust_anchors: Sequence[JPKICertificate],
     intermediates: Sequence[JPKICertificate],
     policy: VerificationPolicy,
-    revocation: RevocationSources | None = None,
+    revocation: RevocationSources | None,
+    allowed: frozenset[CertificateKind],
 ) -> SignerCheck:
     """`check_signer` runs its own event loop; inside a running loop, use a worker thread."""
 
@@ -281,7 +330,7 @@ def _run_check_signer(
             trust_anchors=trust_anchors,
             intermediates=intermediates,
             revocation=policy.revocation if revocation is None else revocation,
-            policy=policy.signer_policy,
+            policy=dataclasses.replace(policy.signer_policy, allowed_kinds=allowed),
         )
 
     try:

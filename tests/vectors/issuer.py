@@ -28,7 +28,15 @@ from protocol.bundle import (
     build_revocation_section,
     make_document_entry,
 )
-from protocol.leaf import DocumentEntry, RevocationEntry, SignatureFormat, new_salt, unix_seconds
+from protocol.leaf import (
+    NO_REQUESTER,
+    DocumentEntry,
+    EntryKind,
+    RevocationEntry,
+    SignatureFormat,
+    new_salt,
+    unix_seconds,
+)
 from protocol.merkle import MerkleTree
 
 
@@ -89,9 +97,11 @@ class MiniLog:
         *,
         signing_time: datetime,
         issued_at: datetime | None = None,
-        document_type: int = 1,
+        document_type: int = 0x8001,  # municipality-defined: a JPKI card may sign it
         fmt: SignatureFormat = SignatureFormat.CMS,
         lg_code: int | None = None,
+        kind: EntryKind = EntryKind.DOCUMENT,
+        requester_ref: bytes = NO_REQUESTER,
     ) -> LogDocument:
         signature = signer.sign(document, signing_time, fmt)
         salt = new_salt()
@@ -105,6 +115,8 @@ class MiniLog:
             signature_format=fmt,
             signature=signature,
             signer_certificate=signer.der,
+            requester_ref=requester_ref,
+            kind=kind,
         )
         self.leaves.append(entry.leaf_hash())
         return LogDocument(entry, salt, signature, tuple(signer.certificates), len(self.leaves) - 1)

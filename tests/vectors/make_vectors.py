@@ -50,7 +50,7 @@ from protocol.bundle import (
     make_document_entry,
 )
 from protocol.leaf import (
-    ENCODING_VERSION,
+    COMMITTED_SIGNER_VERSION,
     LEGACY_ENCODING_VERSION,
     DocumentEntry,
     DocumentType,
@@ -357,7 +357,7 @@ def _filler(i: int) -> DocumentEntry:
         signature_format=SignatureFormat.CMS,
         signer_ref=_h(f"filler signer {i}"),
         signature_sha256=_h(f"filler signature {i}"),
-        version=ENCODING_VERSION,
+        version=COMMITTED_SIGNER_VERSION,
     )
 
 
@@ -365,9 +365,11 @@ def _filler(i: int) -> DocumentEntry:
 class Log:
     """The vector log: 7 entries under head 0, then a filler and a revocation under head 1.
 
-    The CMS entry has the current leaf encoding (version 2, signer commitment); the PKCS#1
-    entry keeps version 1 (the signer's plain SHA-256), as the first logs wrote it: both
-    must stay verifiable."""
+    These are pre-seal entries: the CMS entry has leaf encoding version 2 (signer commitment),
+    the PKCS#1 entry version 1 (the signer's plain SHA-256), as the first logs wrote them, both
+    registered types signed with a JPKI card. Their expected verdicts are under
+    `require_municipal_seal` off (`--accept-unsealed`), so each still exercises the check it
+    was made for; under the default policy they fail issuer_policy (expected.json says so)."""
 
     cms_entry: DocumentEntry
     pkcs1_entry: DocumentEntry
@@ -387,16 +389,19 @@ def salt_for(name: str) -> bytes:
 
 def build_log(material: SigningMaterial) -> Log:
     resident, income = (text.encode() for text in DOCUMENTS.values())
-    cms_entry = make_document_entry(
-        document_sha256=hashlib.sha256(resident).digest(),
-        salt=salt_for("resident-record"),
-        lg_code=LG_CODE,
-        document_type=DocumentType.RESIDENT_RECORD_COPY,
-        issued_at=ISSUED_AT,
-        signing_time=SIGNING_TIME,
-        signature_format=SignatureFormat.CMS,
-        signature=material.cms,
-        signer_certificate=material.signer_der,
+    cms_entry = dataclasses.replace(
+        make_document_entry(
+            document_sha256=hashlib.sha256(resident).digest(),
+            salt=salt_for("resident-record"),
+            lg_code=LG_CODE,
+            document_type=DocumentType.RESIDENT_RECORD_COPY,
+            issued_at=ISSUED_AT,
+            signing_time=SIGNING_TIME,
+            signature_format=SignatureFormat.CMS,
+            signature=material.cms,
+            signer_certificate=material.signer_der,
+        ),
+        version=COMMITTED_SIGNER_VERSION,
     )
     pkcs1_entry = dataclasses.replace(
         make_document_entry(
@@ -679,7 +684,7 @@ def _malformed(valid: dict[str, Any]) -> list[tuple[str, bytes, str, str]]:
             "cut in half",
         ),
         ("array.json", b"[1, 2, 3]\n", "bundle", "a JSON array, not an object"),
-        ("wrong-version.json", variant(_set("version", 4)), "version", "version 4"),
+        ("wrong-version.json", variant(_set("version", 5)), "version", "version 5"),
         ("missing-version.json", variant(drop("version")), "version", "no version field"),
         (
             "truncated-base64.json",
@@ -925,10 +930,17 @@ def build_vectors(root: Path = VECTORS) -> dict[str, bytes]:
             f"trust anchor signing/ca.pem, CRL signing/crl.der, now {VERIFY_AT}; no issuing "
             "node is asked and require_revocation_check is off, so only a bundle's own "
             "revocation section counts: with it on, a bundle that would be valid is unknown "
-            "at document_revocation)."
+            "at document_revocation). These are pre-seal bundles (registered types signed "
+            "with a JPKI card): require_municipal_seal is off; with it on (the default) each "
+            "otherwise valid one is invalid at issuer_policy (seal_policy)."
         ),
         "verify_at": VERIFY_AT,
         "require_revocation_check": False,
+        "require_municipal_seal": False,
+        "seal_policy": {
+            "bundles/valid-cms.json": {"status": "invalid", "failed_check": "issuer_policy"},
+            "bundles/valid-pkcs1.json": {"status": "invalid", "failed_check": "issuer_policy"},
+        },
         "bundles": {},
         "malformed": {},
     }
@@ -1021,8 +1033,9 @@ def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str,
             f"now {VERIFY_AT}, revocation check not required. Online: chain facts from "
             "v3/chain.json and the evidence checked too; offline: the evidence alone. Both must "
             "agree: valid online is valid_as_of offline, and an altered piece of evidence fails "
-            "the same check either way."
+            "the same check either way. Pre-seal bundles: require_municipal_seal off."
         ),
+        "require_municipal_seal": False,
         "verify_at": VERIFY_AT,
         "bundles": {
             "v3/bundles/valid.json": {

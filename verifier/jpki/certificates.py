@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from protocol.signers import ORGANIZATION_IDENTIFIER_OID, SEAL_POLICY_OIDS, seal_lg_code
 from verifier.jpki.errors import CertificateError
 
 SIGNATURE_POLICY_OID: Final = "1.2.392.200149.8.5.1.1.20"
@@ -37,10 +38,13 @@ MIN_RSA_BITS: Final = 2048
 
 
 class CertificateKind(enum.StrEnum):
-    """Which JPKI certificate this is, decided by its certificate policy OID alone."""
+    """Which certificate this is, decided by its certificate policy OIDs alone: a JPKI purpose,
+    or a municipal seal (`protocol.signers.SEAL_POLICY_OIDS`). `verifier.jpki.signer_kind`
+    refines it (card or smartphone)."""
 
     SIGNATURE = "signature"
     USER_AUTHENTICATION = "user_authentication"
+    SEAL = "seal"
     UNKNOWN = "unknown"
 
 
@@ -242,13 +246,17 @@ def _build(cert: x509.Certificate) -> JPKICertificate:
 
 
 def _kind(policy_oids: tuple[str, ...]) -> CertificateKind:
-    is_signature = SIGNATURE_POLICY_OID in policy_oids
-    is_authentication = USER_AUTHENTICATION_POLICY_OID in policy_oids
-    if is_signature and not is_authentication:
-        return CertificateKind.SIGNATURE
-    if is_authentication and not is_signature:
-        return CertificateKind.USER_AUTHENTICATION
-    return CertificateKind.UNKNOWN
+    found = [
+        kind
+        for kind, present in (
+            (CertificateKind.SIGNATURE, SIGNATURE_POLICY_OID in policy_oids),
+            (CertificateKind.USER_AUTHENTICATION, USER_AUTHENTICATION_POLICY_OID in policy_oids),
+            (CertificateKind.SEAL, any(oid in policy_oids for oid in SEAL_POLICY_OIDS)),
+        )
+        if present
+    ]
+    # Two purposes in one certificate is no profile at all: refuse rather than pick one.
+    return found[0] if len(found) == 1 else CertificateKind.UNKNOWN
 
 
 def _policies(extensions: x509.Extensions) -> tuple[tuple[str, ...], bool]:
@@ -331,17 +339,26 @@ def _aki(extensions: x509.Extensions) -> bytes | None:
         return None
 
 
+def organization_identifiers(cert: JPKICertificate) -> tuple[str, ...]:
+    """The subject's organizationIdentifier values (a seal names its local government here)."""
+    oid = x509.ObjectIdentifier(ORGANIZATION_IDENTIFIER_OID)
+    return tuple(str(a.value) for a in cert.x509.subject.get_attributes_for_oid(oid))
+
+
 def profile_problems(cert: JPKICertificate) -> list[str]:
-    """What in this end-entity certificate departs from the JPKI profile (empty if nothing).
+    """What in this end-entity certificate departs from its profile (empty if nothing).
 
     Checked: RSA ≥ 2048 with SHA-256, the policy OID (critical for signature certificates),
-    and the key usages each kind needs. Chain, validity and revocation are `validation`'s job.
+    and the key usages each kind needs; a seal names one local government
+    (organizationIdentifier ``LGCJP-<code>``). Chain, validity and revocation are
+    `validation`'s job.
     """
     problems: list[str] = []
     if cert.kind is CertificateKind.UNKNOWN:
         problems.append(
             "no JPKI certificate policy (expected "
-            f"{SIGNATURE_POLICY_OID} or {USER_AUTHENTICATION_POLICY_OID})"
+            f"{SIGNATURE_POLICY_OID} or {USER_AUTHENTICATION_POLICY_OID}) and no municipal "
+            "seal policy"
         )
     if cert.public_key_algorithm != "rsa" or (cert.public_key_bits or 0) < MIN_RSA_BITS:
         problems.append(f"key is not RSA with at least {MIN_RSA_BITS} bits")
@@ -358,4 +375,14 @@ def profile_problems(cert: JPKICertificate) -> list[str]:
             problems.append("key usage lacks digital_signature")
         if CLIENT_AUTH_EKU_OID not in cert.extended_key_usage:
             problems.append("extended key usage lacks clientAuth")
+    elif cert.kind is CertificateKind.SEAL:
+        missing = {"digital_signature", "non_repudiation"} - cert.key_usage
+        if missing:
+            problems.append(f"key usage lacks {', '.join(sorted(missing))}")
+        identifiers = organization_identifiers(cert)
+        if len(identifiers) != 1 or seal_lg_code(identifiers[0]) is None:
+            problems.append(
+                "a seal names exactly one local government: organizationIdentifier "
+                "LGCJP-<6-digit local-government code>"
+            )
     return problems

@@ -54,6 +54,7 @@ NO_REVOCATION_INFO: Final = "no CRL/OCSP covers this certificate"
 _KEY_USAGE: Final[dict[CertificateKind, set[str]]] = {
     CertificateKind.SIGNATURE: {"digital_signature", "non_repudiation"},
     CertificateKind.USER_AUTHENTICATION: {"digital_signature"},
+    CertificateKind.SEAL: {"digital_signature", "non_repudiation"},
     CertificateKind.UNKNOWN: {"digital_signature"},
 }
 _EXTENDED_KEY_USAGE: Final[dict[CertificateKind, set[str]]] = {
@@ -235,7 +236,8 @@ def _refusal(
             f"a {cert.kind.value} certificate is not accepted here (accepted: {allowed})",
         )
     if policy.enforce_profile and (problems := profile_problems(cert)):
-        return "invalid", "not a JPKI certificate profile: " + "; ".join(problems)
+        profile = "municipal seal" if cert.kind is CertificateKind.SEAL else "JPKI"
+        return "invalid", f"not a {profile} certificate profile: " + "; ".join(problems)
     if (untrusted := _untrusted_issuer(cert, issuers)) is not None:
         return "untrusted", untrusted
     return None

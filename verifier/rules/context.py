@@ -8,14 +8,22 @@ from datetime import datetime
 
 from protocol.bundle import AnchorSection, HeadSection
 from verifier.chain import AnchorFacts, NodeStatusSource
-from verifier.jpki import JPKICertificate, RevocationSources, SignerCheck
+from verifier.jpki import CertificateKind, JPKICertificate, RevocationSources, SignerCheck
 from verifier.policy import VerificationPolicy
 
 SignerChecker = Callable[
-    [JPKICertificate, int, Sequence[JPKICertificate], RevocationSources | None], SignerCheck
+    [
+        JPKICertificate,
+        int,
+        Sequence[JPKICertificate],
+        RevocationSources | None,
+        frozenset[CertificateKind],
+    ],
+    SignerCheck,
 ]
 """(signer certificate, signing time in Unix seconds, intermediates, revocation sources: None for
-the policy's own) → the JPKI verdict."""
+the policy's own, the certificate kinds the entry accepts) → the signer verdict, against the
+trust anchors of the certificate's own PKI (JPKI or the seal's)."""
 
 
 @dataclass(frozen=True)

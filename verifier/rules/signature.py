@@ -1,9 +1,12 @@
-"""The JPKI checks: signature_binding, signer_certificate and signature (docs/PROTOCOL.md).
+"""The signer checks: signature_binding, issuer_policy, signer_certificate and signature
+(docs/PROTOCOL.md).
 
 The log entry commits to the signature and the signer certificate by their SHA-256; the
-signer certificate must chain to a trusted J-LIS CA and be unrevoked at the signing time (by the
-verifier's revocation sources, else by the CRL or OCSP response the bundle carries); the
-signature must be over the document (PKCS#1 v1.5, or detached CMS with the entry's signing time).
+signer's kind must be one the entry accepts (`verifier.rules.issuer_policy`); the signer
+certificate must chain to a trusted CA of its own PKI (J-LIS for JPKI, the LGPKI anchors for a
+seal) and be unrevoked at the signing time (by the verifier's revocation sources, else by the
+CRL or OCSP response the bundle carries); the signature must be over the document (PKCS#1 v1.5,
+or detached CMS with the entry's signing time).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 from protocol.bundle import ProofBundle, format_time
 from protocol.checks import (
     CHECK_ORDER,
+    ISSUER_POLICY,
     SIGNATURE,
     SIGNATURE_BINDING,
     SIGNER_CERTIFICATE,
@@ -23,6 +27,7 @@ from protocol.leaf import SignatureFormat, from_unix_seconds, unix_seconds
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
 from verifier.jpki import (
     CertificateError,
+    CertificateKind,
     JPKICertificate,
     JPKIError,
     RevocationSources,
@@ -31,6 +36,7 @@ from verifier.jpki import (
 )
 from verifier.jpki.bundled_revocation import BundledRevocationError, check_bundled_revocation
 from verifier.rules.context import Context
+from verifier.rules.issuer_policy import SignerFacts, allowed_certificate_kinds, issuer_policy
 
 SIGNATURE_CHECKS = CHECK_ORDER[
     CHECK_ORDER.index(SIGNATURE_BINDING) : CHECK_ORDER.index(SIGNATURE) + 1
@@ -40,11 +46,12 @@ SIGNATURE_CHECKS = CHECK_ORDER[
 
 def signature_checks(
     context: Context, bundle: ProofBundle, digest: bytes
-) -> tuple[list[Check], JPKICertificate | None]:
-    """The three checks in order, and the signer certificate when it could be read."""
+) -> tuple[list[Check], JPKICertificate | None, SignerFacts | None]:
+    """The four checks in order, the signer certificate when it could be read, and its kind
+    when it has one."""
     if not context.policy.require_signature:
-        reason = "the policy does not require the JPKI signature"
-        return [Check(name, Outcome.SKIPPED, reason) for name in SIGNATURE_CHECKS], None
+        reason = "the policy does not require the signature"
+        return [Check(name, Outcome.SKIPPED, reason) for name in SIGNATURE_CHECKS], None, None
     value = bundle.signature.value
     certificates = bundle.signature.certificates
     binding = signature_binding(bundle, value, certificates[0])
@@ -52,16 +59,29 @@ def signature_checks(
         cert = certificate_from_der(certificates[0])
         others = [certificate_from_der(der) for der in certificates[1:]]
     except CertificateError as exc:
-        return [
+        return (
+            [
+                binding,
+                Check(ISSUER_POLICY, Outcome.SKIPPED, "the signer certificate is unreadable"),
+                Check(
+                    SIGNER_CERTIFICATE, Outcome.FAILED, f"a bundle certificate is unreadable: {exc}"
+                ),
+                Check(SIGNATURE, Outcome.SKIPPED, "the signer certificate is unreadable"),
+            ],
+            None,
+            None,
+        )
+    policy_check, signer = issuer_policy(bundle.leaf, cert, context.policy)
+    return (
+        [
             binding,
-            Check(SIGNER_CERTIFICATE, Outcome.FAILED, f"a bundle certificate is unreadable: {exc}"),
-            Check(SIGNATURE, Outcome.SKIPPED, "the signer certificate is unreadable"),
-        ], None
-    return [
-        binding,
-        signer_certificate(context, bundle, cert, others),
-        signature(bundle, digest, value, cert),
-    ], cert
+            policy_check,
+            signer_certificate(context, bundle, cert, others),
+            signature(bundle, digest, value, cert),
+        ],
+        cert,
+        signer,
+    )
 
 
 def signature_binding(bundle: ProofBundle, value: bytes, signer_der: bytes) -> Check:
@@ -92,13 +112,10 @@ def signer_certificate(
     """The signer at the signing time. The verifier's own revocation sources decide when they
     can (fresher: a later revocation reaching back, for key compromise, counts); else the
     revocation evidence the bundle carries decides, as of its issue (``as_of``)."""
-    if not context.policy.trust_anchors:
-        return Check(
-            SIGNER_CERTIFICATE,
-            Outcome.UNKNOWN,
-            "no JPKI trust anchors are configured: give the J-LIS CA certificates of every "
-            "generation (--trust)",
-        )
+    anchors = context.policy.anchors_for(cert)
+    if not anchors:
+        return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, _no_anchors(cert))
+    allowed = allowed_certificate_kinds(bundle.leaf, context.policy)
     signing_time = bundle.leaf.signing_time
     carried = bundle.evidence.signer_revocation if bundle.evidence is not None else None
     described: tuple[str, ...] = ()
@@ -106,7 +123,7 @@ def signer_certificate(
         try:
             described = check_bundled_revocation(
                 cert,
-                [*context.policy.trust_anchors, *others],
+                [*anchors, *others],
                 from_unix_seconds(signing_time),
                 carried.crls,
                 carried.ocsp_responses,
@@ -119,21 +136,34 @@ def signer_certificate(
             )
     try:
         if carried is None or not context.policy.revocation.is_empty:
-            result = context.check_signer(cert, signing_time, others, None)
+            result = context.check_signer(cert, signing_time, others, None, allowed)
             if carried is None or result.status != "unknown":
                 return _judged(cert, signing_time, result)
         bundled = RevocationSources(crls=carried.crls, ocsp_responses=carried.ocsp_responses)
-        result = context.check_signer(cert, signing_time, others, bundled)
+        result = context.check_signer(cert, signing_time, others, bundled, allowed)
     except JPKIError as exc:
         return Check(SIGNER_CERTIFICATE, Outcome.UNKNOWN, f"the signer check could not run: {exc}")
     return _judged(cert, signing_time, result, " and ".join(described))
 
 
+def _no_anchors(cert: JPKICertificate) -> str:
+    if cert.kind is CertificateKind.SEAL:
+        return (
+            "no municipal seal trust anchors are configured: give the LGPKI organisational CA "
+            "certificates (--seal-trust)"
+        )
+    return (
+        "no JPKI trust anchors are configured: give the J-LIS CA certificates of every "
+        "generation (--trust)"
+    )
+
+
 def _judged(
     cert: JPKICertificate, signing_time: int, result: SignerCheck, carried: str = ""
 ) -> Check:
-    """The check for a JPKI verdict; `carried` names the bundle's evidence that decided it."""
-    who = f"JPKI {cert.kind.value} certificate serial 0x{cert.serial_hex}"
+    """The check for a signer verdict; `carried` names the bundle's evidence that decided it."""
+    pki = "municipal seal" if cert.kind is CertificateKind.SEAL else "JPKI"
+    who = f"{pki} {cert.kind.value} certificate serial 0x{cert.serial_hex}"
     when = format_time(signing_time)
     source = f" (by the bundle's revocation evidence: {carried})" if carried else ""
     if result.status == "valid":

@@ -6,7 +6,7 @@
 export const DOMAIN_TAG = 'municipal-notary';
 export const SALTED_DIGEST_TAG = 'municipal-notary/salted-document-digest/v1';
 export const SIGNER_COMMITMENT_TAG = 'municipal-notary/signer-commitment/v1';
-export const DOCUMENT_ENCODING_VERSIONS = Object.freeze([1, 2]);
+export const DOCUMENT_ENCODING_VERSIONS = Object.freeze([1, 2, 3]);
 export const LEGACY_ENCODING_VERSION = 1; // signer_sha256 as is
 export const REVOCATION_ENCODING_VERSION = 1;
 export const ENTRY_KIND_DOCUMENT = 1; // byte 17 of a leaf
@@ -17,9 +17,9 @@ export const REVOCATION_REASONS = Object.freeze([null, 'unspecified', 'issued_in
 
 // protocol.bundle: the proof bundle (PROTOCOL 5)
 export const BUNDLE_VERSIONS = Object.freeze([1, 2]); // = the leaf's encoding
-export const BUNDLE_VERSION = 2; // what producers write
+export const BUNDLE_VERSION = 4; // what producers write
 export const EVIDENCE_VERSION = 3; // carries `evidence`
-export const READABLE_VERSIONS = Object.freeze([1, 2, 3]);
+export const READABLE_VERSIONS = Object.freeze([1, 2, 3, 4]);
 export const MAX_BUNDLE_BYTES = 1048576;
 export const MAX_PATH_LENGTH = 64;
 export const MAX_CERTIFICATES = 8;
@@ -82,6 +82,16 @@ export const REGISTRY_VERSION = '2'; // the domain's version
 export const HEAD_TYPE = 'Head(address node,uint64 seq,uint64 treeSize,bytes32 root)';
 export const SIGNED_HEAD_LENGTH = 66; // bytes: 0x1901, two hashes
 
+// protocol.leaf and protocol.signers: events, requesters, signer kinds (PROTOCOL 2, 11)
+export const ENTRY_KIND_EVENT = 3; // version-3 leaves only
+export const EVENT_TYPES = Object.freeze([null, 'login', 'signature']); // by code
+export const REQUESTER_COMMITMENT_TAG = 'municipal-notary/requester-commitment/v1';
+export const ORGANIZATION_IDENTIFIER_OID = '2.5.4.97';
+export const SEAL_ORGANIZATION_IDENTIFIER_PREFIX = 'LGCJP-';
+export const SEAL_POLICY_OIDS = Object.freeze(['2.999.392.15.1.1']);
+export const SMARTPHONE_POLICY_OIDS = Object.freeze(['2.999.392.15.2.1']);
+export const SIGNER_KINDS = Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature', 'jpki-card-authentication', 'jpki-smartphone-authentication', 'lgpki-seal']);
+
 // protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';
 export const GET_NODE_SIGNATURE = 'getNode(address)';
@@ -92,7 +102,8 @@ export const TOPIC_HEAD_ANCHORED = '0x63bb8e358dadc8a28f5d3d83d4f19d5b75dca8309b
 export const NODE_STATUS = Object.freeze(['unregistered', 'active', 'suspended', 'retired']); // by status code
 
 // protocol.checks and verifier.rules.revocation: the checks (PROTOCOL 7)
-export const CHECK_ORDER = Object.freeze(['bundle_format', 'document_leaf', 'merkle_inclusion', 'chain_id', 'registry', 'head_anchored', 'anchor_transaction', 'head_not_withdrawn', 'node_authorised', 'finality', 'anchor_time', 'signature_binding', 'signer_certificate', 'signature', 'document_revocation']);
+export const CHECK_ORDER = Object.freeze(['bundle_format', 'document_leaf', 'requester_disclosure', 'merkle_inclusion', 'chain_id', 'registry', 'head_anchored', 'anchor_transaction', 'head_not_withdrawn', 'node_authorised', 'finality', 'anchor_time', 'signature_binding', 'issuer_policy', 'signer_certificate', 'signature', 'document_revocation']);
+export const ON_REQUEST_CHECKS = Object.freeze(['requester_disclosure']); // skipped unless asked
 export const REVOCATION_NOT_CHECKED = 'revocation not checked: the bundle carries no revocation and no issuing node was asked. A holder can delete a revocation from a bundle, so only the issuing node can rule one out: give its URL (policy node_url; notary verify --node-url URL), or accept the risk explicitly (require_revocation_check off; notary verify --no-revocation-check)';
 export const NOT_KNOWN_OFFLINE = 'not known offline: the bundle carries no revocation, and only the issuing node can say whether the municipality revoked the document (or whether a revocation was cut from the bundle); verify online with the node\'s URL to rule it out'; // document_revocation offline
 export const VERDICT_STATUSES = Object.freeze(['valid', 'invalid', 'pending', 'revoked', 'unknown', 'valid_as_of']);
