@@ -97,7 +97,7 @@ def decode(raw: bytes, certificate: Callable[[bytes], bytes]) -> EntrySidecar:
         hashes = [raw[at + 32 * i : at + 32 * (i + 1)] for i in range(count)]
         at += 32 * count
         certificates = tuple(certificate(h) for h in hashes)
-        splices = []
+        splices: list[tuple[int, int]] = []
         for _ in range(raw[at]):
             splices.append(_SPLICE.unpack_from(raw, at + 1 + _SPLICE.size * len(splices)))
         at += 1 + _SPLICE.size * len(splices)
