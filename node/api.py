@@ -42,6 +42,8 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from anchor import SignedHead
 from node.intake import SignatureInput, Submission, SubmissionRejectedError
 from node.models import Head
+from node.proof_path import PATH as PROOF_PATH
+from node.proof_path import InclusionFastPath
 from node.service import NodeService
 from node.tokens import Client
 from protocol.bundle import bundle_to_json
@@ -365,6 +367,13 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
         redoc_url=None,
     )
     guards = _guards(service)
+    app.add_middleware(  # innermost: inside the request metrics and the body limit
+        InclusionFastPath,
+        index_of=service.index_of,
+        log_size=lambda: service.log_size,
+        inclusion_proof=service.inclusion_proof,
+        route=functools.cache(lambda: _route(app, PROOF_PATH)),
+    )
     app.add_middleware(
         BodyLimit,
         limit=service.settings.max_body_bytes,
@@ -450,6 +459,10 @@ def token_scopes(route: APIRoute) -> set[str]:
             scopes.add(scope)
         pending.extend(dependant.dependencies)
     return scopes
+
+
+def _route(app: FastAPI, path: str) -> BaseRoute | None:
+    return next((r for r in app.router.routes if _path(r) == path), None)
 
 
 def _path(route: BaseRoute) -> str | None:
