@@ -53,6 +53,13 @@ class SubmissionRejectedError(Exception):
         self.problem = problem
         self.retry_after = retry_after
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Refusals cross from intake worker processes (node.intake_pool) pickled.
+        return (
+            SubmissionRejectedError,
+            (self.field, self.detail, self.status, self.problem, self.retry_after),
+        )
+
 
 REVOCATION_RETRY_AFTER = 300
 """Seconds a caller waits before resubmitting while the node's revocation data is unusable:

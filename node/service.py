@@ -9,10 +9,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, connect
@@ -23,18 +22,17 @@ from node.anchoring import AnchorWorker, Batcher, run_worker
 from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
 from node.evidence import EvidenceCapturer, run_capturer
 from node.intake import (
-    SignerGate,
-    SigningWindow,
     Submission,
     SubmissionRejectedError,
     body_fingerprint,
     document_entry,
     revocation_entry,
 )
+from node.intake_pool import IntakePool, build_gate
 from node.metrics import Metrics
 from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
+from node.receipt_signer import ReceiptSigner
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
-from node.revocation_status import RevocationFreshness
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
@@ -43,8 +41,9 @@ from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stam
 from node.tokens import Client, TokenStore
 from protocol.checkpoint import NoteSigner
 from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
+from protocol.merkle import hash_leaf
 from verifier.chain import revocation_bucket_json
-from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, load_certificates
+from verifier.jpki import JPKICertificate, RevocationSources
 
 log = logging.getLogger("node")
 
@@ -75,30 +74,13 @@ class NodeService:
         self.tokens = TokenStore(settings.data_dir / "tokens.json")
         self.metrics = Metrics()
         self.metrics.tree_size.set(self.store.size)
-        trust_anchors = tuple(load_certificates(_trust_files(settings)))
-        revocation = RevocationSources(
-            crl_files=[str(p) for p in settings.crl_files],
-            ocsp_urls=settings.ocsp_urls,
-            use_certificate_ocsp_urls=settings.ocsp_from_certificate,
-            ocsp_require_nonce=settings.ocsp_require_nonce,
-            fetch_timeout=settings.ocsp_timeout,
-        )
-        self.freshness = RevocationFreshness(
-            trust_anchors,
-            revocation.crl_files,
-            ocsp_configured=bool(settings.ocsp_urls or settings.ocsp_from_certificate),
-            grace=timedelta(seconds=settings.crl_stale_grace),
-        )
-        self.gate = SignerGate(
-            trust_anchors=trust_anchors,
-            revocation=revocation,
-            policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
-            window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
-            stale_cause=self.freshness.stale_cause,
-        )
+        parts = build_gate(settings)
+        self.freshness, self.gate = parts.freshness, parts.gate
+        self.intake_pool = IntakePool(settings)
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
         )
+        self._receipt_signer = ReceiptSigner(self.key)
         self.batcher = Batcher(
             self.store, settings.batch_max_entries, settings.batch_interval, self.metrics
         )
@@ -155,7 +137,7 @@ class NodeService:
                 timeout=settings.tsa_timeout,
             )
             self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
-        self.signer_evidence = self._signer_evidence(trust_anchors, revocation)
+        self.signer_evidence = self._signer_evidence(parts.trust_anchors, parts.revocation)
         self.note_key, self.tiles = self._tile_publisher(settings)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
@@ -260,6 +242,7 @@ class NodeService:
         for thread in threads:
             if thread is not None:
                 thread.join(timeout=15)
+        self.intake_pool.close()
         self.store.close()
 
     # ------------------------------------------------------------------ writes
@@ -278,6 +261,9 @@ class NodeService:
         if replay is not None:
             return replay
         entries: list[NewEntry] = []
+        if self.intake_pool.wanted(len(submissions)):
+            entries = self.intake_pool.document_entries(submissions, client=client.name, bulk=bulk)
+            return self._append(entries, client, request_id, body)
         for position, submission in enumerate(submissions):
             prefix = f"entries[{position}]." if bulk else ""
             entries.append(
@@ -360,9 +346,12 @@ class NodeService:
             self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
         self.metrics.tree_size.set(self.store.size)
         self.batcher.on_appended()
-        return SubmitResult(
-            [self.receipt(self._entry(first + i)) for i in range(len(entries))], replayed=False
-        )
+        # Receipts from what was just written (the same records a read would return).
+        stored = [
+            StoredEntry(first + i, e.leaf, hash_leaf(e.leaf), e.sidecar)
+            for i, e in enumerate(entries)
+        ]
+        return SubmitResult([self.receipt(s) for s in stored], replayed=False)
 
     # ------------------------------------------------------------------ reads
 
@@ -401,8 +390,8 @@ class NodeService:
         if self.identity is not None:
             body |= {"chain_id": self.identity.chain_id, "registry": self.identity.registry}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        signature = self.key.sign_message(encode_defunct(text=canonical)).signature
-        return body | {"receipt_signature": "0x" + bytes(signature).hex()}
+        signature = self._receipt_signer.sign_text(canonical)
+        return body | {"receipt_signature": "0x" + signature.hex()}
 
     # The log and its heads, for the API's read routes.
 
@@ -531,13 +520,3 @@ def _required(value: Any, name: str) -> Any:
     if value is None:
         raise ValueError(f"setting {name} is required")
     return value
-
-
-def _trust_files(settings: NodeSettings) -> list[str]:
-    if settings.trust_dir is None:
-        return []
-    return sorted(
-        str(p)
-        for p in settings.trust_dir.iterdir()
-        if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
-    )

@@ -232,6 +232,19 @@ class NodeSettings(BaseSettings):
 
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_bulk_entries: int = Field(10_000, ge=1)
+    intake_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description=(
+            "Worker processes that check a bulk request's signatures and signers in parallel "
+            "(default: one per core); 0 checks everything in the node's own process."
+        ),
+    )
+    intake_pool_min_entries: int = Field(
+        256,
+        ge=1,
+        description="Bulk requests with fewer entries are checked in-process (no hand-over cost).",
+    )
 
     @field_validator("lg_code")
     @classmethod

@@ -14,6 +14,7 @@ import json
 import re
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import plyvel
 
+from node import sidecars
 from node.models import (
     EntrySidecar,
     Head,
@@ -48,7 +50,8 @@ META_STAMPED = b"meta:stamped"  # heads 0 .. n-1 all have a timestamp (absent: 0
 META_EVIDENCED = b"meta:evidenced"  # heads 0 .. n-1 all have chain evidence (absent: 0)
 META_SIGNERS_SETTLED = b"meta:signers-settled"  # entries 0 .. n-1 need no signer re-check
 LEAF = b"L"  # + u64 index -> leaf bytes
-SIDECAR = b"X"  # + u64 index -> JSON: salt, signature material, receipt
+SIDECAR = b"X"  # + u64 index -> binary sidecar (node/sidecars.py), or JSON in older folders
+CERTIFICATE = b"C"  # + SHA-256 -> certificate DER, stored once however many entries name it
 INDEX = b"I"  # + leaf hash -> u64 index
 NODE = b"N"  # + u8 level + u64 position -> subtree hash
 HEAD = b"H"  # + u64 seq -> JSON head record
@@ -61,6 +64,19 @@ SIGNER_EVIDENCE = b"S"  # + u64 index -> JSON SignerEvidence (what decided the s
 REVOCATION_BLOB = b"B"  # + SHA-256 -> DER CRL or OCSP response, stored once however many use it
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{0,64}")
+
+LEVELDB_OPTIONS: dict[str, Any] = {
+    # A large memtable turns a 10,000-entry batch into one in-memory write, and makes fewer,
+    # larger level-0 files (LevelDB stalls writers while level 0 is full).
+    "write_buffer_size": 64 << 20,
+    "max_file_size": 16 << 20,  # fewer files per level: fewer, longer compactions
+    "lru_cache_size": 64 << 20,  # the upper Merkle levels and hot index blocks stay in memory
+    "bloom_filter_bits": 10,  # a missing leaf hash (404) costs no disk read per level
+    "block_size": 16 << 10,
+}
+"""Tuned for the node's write pattern (bench/RESULTS.md, Node). Any folder opens with any of
+these: they change how new files are written, not the format."""
+CACHED_CERTIFICATES = 1024
 
 
 class StoreError(Exception):
@@ -93,12 +109,16 @@ class LogStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = plyvel.DB(str(path), create_if_missing=True)
+            self.db = plyvel.DB(str(path), create_if_missing=True, **LEVELDB_OPTIONS)
         except plyvel.IOError as error:
             raise StoreError(
                 f"cannot open {path}: {error} (is another node running on it?)"
             ) from None
         self._write_lock = threading.Lock()
+        # Certificates known to be on disk (written by a synced batch), and DER read back.
+        self._stored_certificates: set[bytes] = set()
+        self._certificates: OrderedDict[bytes, bytes] = OrderedDict()
+        self._certificates_lock = threading.Lock()
         self._version = 0
         self._size = self._read_int(META_SIZE)
         self._heads = self._read_int(META_HEADS)
@@ -125,15 +145,21 @@ class LogStore:
         self, entries: Sequence[NewEntry], extra_writes: dict[bytes, bytes] | None = None
     ) -> int:
         """Append entries in one synced batch; return the index of the first."""
+        encoded = [sidecars.encode(entry.sidecar) for entry in entries]
         with self._write_lock:
             first = self._size
             frontier = self._frontier.copy()
+            new_certificates: dict[bytes, bytes] = {}
             with self.db.write_batch(sync=True) as batch:
                 for offset, entry in enumerate(entries):
                     index = first + offset
                     leaf_hash = hash_leaf(entry.leaf)
+                    sidecar, certificates = encoded[offset]
                     batch.put(LEAF + u64(index), entry.leaf)
-                    batch.put(SIDECAR + u64(index), entry.sidecar.to_json())
+                    batch.put(SIDECAR + u64(index), sidecar)
+                    for sha256, der in certificates.items():
+                        if sha256 not in self._stored_certificates:
+                            new_certificates[sha256] = der
                     batch.put(INDEX + leaf_hash, u64(index))
                     batch.put(RECEIPT + entry.receipt_id.encode(), u64(index))
                     if entry.revokes is not None:
@@ -141,9 +167,14 @@ class LogStore:
                     # The leaf and every subtree it completes, under their (level, position).
                     for level, position, node in frontier.append(leaf_hash):
                         batch.put(NODE + _NODE.pack(level, position), node)
+                for sha256, der in new_certificates.items():
+                    batch.put(CERTIFICATE + sha256, der)
                 for key, value in (extra_writes or {}).items():
                     batch.put(key, value)
                 batch.put(META_SIZE, u64(first + len(entries)))
+            if len(self._stored_certificates) > 100_000:  # a bound; forgetting costs a rewrite
+                self._stored_certificates.clear()
+            self._stored_certificates.update(new_certificates)
             self._frontier = frontier
             self._size = first + len(entries)
             self._version += 1
@@ -157,10 +188,29 @@ class LogStore:
         if leaf is None or sidecar is None:
             raise StoreError(f"entry {index} is missing below size {self._size}")
         try:
-            record = sidecar_from_json(sidecar)
+            if sidecars.is_json(sidecar):  # written before the binary form
+                record = sidecar_from_json(sidecar)
+            else:
+                record = sidecars.decode(sidecar, self.certificate)
         except RecordError as error:
             raise StoreError(f"entry {index}: {error}") from None
         return StoredEntry(index, leaf, hash_leaf(leaf), record)
+
+    def certificate(self, sha256: bytes) -> bytes:
+        """A certificate an entry names, by its SHA-256 (immutable: cached)."""
+        with self._certificates_lock:
+            der = self._certificates.get(sha256)
+            if der is not None:
+                self._certificates.move_to_end(sha256)
+                return der
+        stored: bytes | None = self.db.get(CERTIFICATE + sha256)
+        if stored is None:
+            raise RecordError(f"certificate {sha256.hex()} is missing")
+        with self._certificates_lock:
+            self._certificates[sha256] = stored
+            if len(self._certificates) > CACHED_CERTIFICATES:
+                self._certificates.popitem(last=False)
+        return stored
 
     def index_of(self, leaf_hash: bytes) -> int | None:
         raw = self.db.get(INDEX + leaf_hash)

@@ -1,0 +1,93 @@
+"""Bulk intake checks in worker processes: same entries, same first refusal, as in-process."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+import node.intake_pool
+from anchor.keys import write_keystore
+from devtools.testca import TestHierarchy
+from node.api import EntryIn
+from node.intake import SubmissionRejectedError
+from node.models import DocumentSidecar
+from node.service import NodeService
+from node.settings import load_settings
+from node.tokens import Client
+from protocol.merkle import hash_leaf
+from tests.node_harness import signed_entry
+
+pytest_plugins = ["tests.jpki_fixtures"]
+
+
+def service(tmp_path: Path, h: TestHierarchy, workers: int) -> NodeService:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    for anchor in h.trust_anchors:
+        shutil.copy(anchor, trust / anchor.name)
+    write_keystore(Account.create(), tmp_path / "key.json", "pw")
+    (tmp_path / "pw").write_text("pw\n")
+    settings = load_settings(
+        data_dir=tmp_path,
+        key_file=tmp_path / "key.json",
+        password_file=tmp_path / "pw",
+        trust_dir=trust,
+        crl_files=list(h.crl_files),
+        lg_code=131016,
+        intake_workers=workers,
+        intake_pool_min_entries=2,
+    )
+    return NodeService(settings)
+
+
+def test_refusals_cross_processes_whole() -> None:
+    error = SubmissionRejectedError("entries[3].x", "why", 503, "p", retry_after=9)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes)
+    assert (copy.field, copy.detail, copy.status, copy.problem, copy.retry_after) == (
+        "entries[3].x", "why", 503, "p", 9,
+    )  # fmt: skip
+
+
+def test_workers_check_in_order_and_raise_the_first_refusal(
+    tmp_path: Path, jpki_hierarchy: TestHierarchy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node.intake_pool, "CHUNK", 2)  # 7 entries: four chunks, two workers
+    bodies = [signed_entry(jpki_hierarchy.ee_valid_gen02, f"doc {i}".encode()) for i in range(7)]
+    good = [EntryIn.model_validate(b).submission() for b in bodies]
+    # Positions 3 and 5 sign other documents; 3 is the first refused, in the second chunk.
+    bad = list(good)
+    bad[3], bad[5] = (
+        EntryIn.model_validate({**bodies[i], "document_sha256": "00" * 32}).submission()
+        for i in (3, 5)
+    )
+    pooled = service(tmp_path, jpki_hierarchy, workers=2)
+    client = Client("issuer", frozenset({"submit"}))
+    try:
+        assert pooled.intake_pool.wanted(len(good))
+        with pytest.raises(SubmissionRejectedError) as refused:
+            pooled.submit(bad, client, None, None, bulk=True)
+        assert refused.value.field == "entries[3].signature.value"
+        assert pooled.store.size == 0  # all or none
+
+        result = pooled.submit(good, client, None, None, bulk=True)
+        assert [r["leaf_index"] for r in result.receipts] == list(range(7))
+        for receipt, submission in zip(result.receipts, good, strict=True):
+            stored = pooled.store.entry(receipt["leaf_index"])
+            assert stored is not None and isinstance(stored.sidecar, DocumentSidecar)
+            assert stored.sidecar.signature == submission.signature.value
+            assert receipt["leaf_hash"] == hash_leaf(stored.leaf).hex()
+            assert receipt == pooled.receipt(stored)  # what a later read signs, byte for byte
+            unsigned = {k: v for k, v in receipt.items() if k != "receipt_signature"}
+            text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            signer = Account.recover_message(
+                encode_defunct(text=text), signature=receipt["receipt_signature"]
+            )
+            assert signer == pooled.key.address
+    finally:
+        pooled.stop()
