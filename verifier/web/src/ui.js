@@ -87,7 +87,7 @@ const jst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000))}（日�
 const dateJst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000)).split(' ')[0]} (JST)`;
 
 // ---------------------------------------------------------------- configuration
-const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'crls', 'trust_root', 'offline'];
+const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'lgpki_anchors', 'crls', 'trust_root', 'offline'];
 function readSettings() {
   const problems = [];
   let raw = {};
@@ -101,7 +101,7 @@ function readSettings() {
   const ignored = [...new URLSearchParams(location.search).keys()].filter((k) => URL_SETTING_NAMES.includes(k));
   if (ignored.length) problems.push(`リンク（URL）に含まれる設定 ${ignored.join(', ')} は無視しました / settings in the link (${ignored.join(', ')}) were ignored: this page uses only its own configuration`);
   const pick = (key) => (raw[key] === undefined ? null : raw[key]);
-  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], crls: [], trust_root: null, ignored };
+  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], lgpki_anchors: [], crls: [], trust_root: null, ignored };
   const root = pick('trust_root');
   if (root !== null) {
     if (typeof root === 'object' && !Array.isArray(root)) settings.trust_root = root;
@@ -139,6 +139,7 @@ function readSettings() {
     else problems.push('finality_depth は 0 以上の整数です / must be a non-negative integer');
   }
   settings.trust_anchors = Array.isArray(raw.trust_anchors) ? raw.trust_anchors.filter((t) => typeof t === 'string') : [];
+  settings.lgpki_anchors = Array.isArray(raw.lgpki_anchors) ? raw.lgpki_anchors.filter((t) => typeof t === 'string') : [];
   settings.crls = Array.isArray(raw.crls) ? raw.crls.filter((t) => typeof t === 'string') : [];
   const missing = [];
   if (!settings.trust_root) { // a trust root names the chain and registry, and allows offline use
@@ -194,6 +195,7 @@ function renderSettings() {
     [['登録簿', 'Registry'], s.registry || '—'],
     [['失効の問い合わせ先', 'Revocation status from'], s.node_url || 'なし / none'],
     [['認証局（J-LIS）', 'Trust anchors (J-LIS CAs)'], p ? p.trustAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
+    [['認証局（LGPKI・公印）', 'Trust anchors for municipal seals (LGPKI CAs)'], p ? p.sealAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
     [['失効リスト（CRL）', 'Certificate revocation lists'], p ? `${p.crls.length}` : '—'],
     [['確定に必要なブロック数', 'Finality depth'], s.finality_depth === null ? 'チェーンに問い合わせ / ask the chain' : String(s.finality_depth)],
     [['信頼ルート', 'Trust root'], p && p.trustRoot ? trustRootText(p.trustRoot) : 'なし / none'],
