@@ -475,6 +475,7 @@ export async function readSealedPdf(bytes) {
   const end1 = b + c;
   if (end1 > bytes.length) fail('/ByteRange reaches beyond the end of the file');
   eofEnd(bytes, end1);
+  if (bytes[end1] === 10 || (bytes[end1] === 13 && bytes[end1 - 1] !== 13)) fail('the signature does not cover its revision\'s last end of line');
   if (pdf.startxrefBefore(end1) !== prev) fail('the revision the signature covers is not the one the update builds on');
   if (lastXref < end1) fail('the last cross-reference section lies inside the signed revision');
   if (sigObject.end > end1) fail('the signature dictionary is not inside the signed revision');
