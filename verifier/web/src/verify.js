@@ -51,7 +51,8 @@ class Run {
     Object.assign(this.checks, anchoring.checks);
     await this.signatureChecks();
     const revocationFacts = await this.documentRevocation();
-    return verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts, anchoring.evidence), this.signer);
+    const verdict = verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts, anchoring.evidence), this.signer);
+    return { ...verdict, bundleSignature: b.signature.value }; // a sealed PDF compares its own (sealed.js)
   }
 
   async documentLeaf() {
