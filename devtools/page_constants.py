@@ -187,7 +187,11 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                     "",
                 ),
                 ("SEAL_KINDS", sorted(k.value for k in signers.SEAL), ""),
-                ("PERSONAL_SIGNATURE_KINDS", sorted(k.value for k in signers.PERSONAL_SIGNATURE), ""),
+                (
+                    "PERSONAL_SIGNATURE_KINDS",
+                    sorted(k.value for k in signers.PERSONAL_SIGNATURE),
+                    "",
+                ),
                 ("AUTHENTICATION_KINDS", sorted(k.value for k in signers.AUTHENTICATION), ""),
                 ("ACCEPTED_SIGNER_KINDS", accepted_signer_kinds(), "by entry kind, type"),
                 (

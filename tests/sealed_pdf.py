@@ -29,7 +29,9 @@ from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner
 BUNDLE_NAME = "notary-bundle.json"
 
 
-def original_pdf(text: str = "Certificate of residence (test)", *, stream_xref: bool = False) -> bytes:
+def original_pdf(
+    text: str = "Certificate of residence (test)", *, stream_xref: bool = False
+) -> bytes:
     """A one-page PDF (classic xref table, or xref stream and object streams)."""
     writer = PdfFileWriter(stream_xrefs=stream_xref)
     content = generic.StreamObject(
@@ -142,7 +144,9 @@ def _fixtures(folder: Path) -> None:
         return sign_cms(document, key=key, cert=cert, signing_time=now)
 
     folder.mkdir(parents=True, exist_ok=True)
-    bundle = b'{"fixture": "not a real bundle", "note": "the JS reader tests read the container only"}\n'
+    bundle = (
+        b'{"fixture": "not a real bundle", "note": "the JS reader tests read the container only"}\n'
+    )
     for variant, stream_xref in (("table", False), ("xrefstream", True)):
         signed = sign_pdf(original_pdf(stream_xref=stream_xref), sign)
         (folder / f"signed-{variant}.pdf").write_bytes(signed.pdf)

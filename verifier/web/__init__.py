@@ -46,7 +46,7 @@ class PageConfig:
     crls: Sequence[bytes] = ()
     """DER CRLs of those CAs (and of the LGPKI CAs)."""
     lgpki_anchors: Sequence[bytes] = ()
-    """DER LGPKI CA certificates: a municipal seal (organisational certificate) must chain to one."""
+    """DER LGPKI CA certificates: a municipal seal (organisational certificate) chains to one."""
     finality_depth: int | None = None
     trust_root: Mapping[str, Any] | None = None
     """The consortium's trust-root.json, as its JSON object (`protocol.trust_root`): with it the
