@@ -130,3 +130,11 @@ test('an embedded stream swapped for a decompression bomb is refused', async () 
   // the offsets after the stream are now wrong: refused either way, never read
   await refused(fromLatin1(forged));
 });
+
+test('the file specification must name notary-bundle.json too', async () => {
+  const text = latin1(read('sealed-table.pdf'));
+  const at = text.lastIndexOf('/F (notary\\055bundle\\056json)');
+  assert.ok(at > 0);
+  const renamed = text.slice(0, at + 4) + 'N' + text.slice(at + 5);
+  await refused(fromLatin1(renamed), /\/F is not notary-bundle.json/);
+});

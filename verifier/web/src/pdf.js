@@ -418,6 +418,15 @@ function same(a, b) {
   return false;
 }
 const text = (v) => (v && v.string ? latin1(v.string, 0, v.string.length) : null);
+/** A PDF text string: UTF-16BE with its BOM, else PDFDocEncoding (ASCII here). */
+function textString(v) {
+  if (!v || !v.string) return null;
+  const b = v.string;
+  if (b[0] === 0xfe && b[1] === 0xff) {
+    try { return new TextDecoder('utf-16be', { fatal: true }).decode(b.subarray(2)); } catch { return null; }
+  }
+  return text(v);
+}
 /** The length of the DER element at the start of `bytes` (one definite-length TLV). */
 function derLength(bytes) {
   if (bytes.length < 2 || bytes[0] !== 0x30) fail('/Contents does not hold a CMS SignedData (DER SEQUENCE)');
@@ -558,6 +567,11 @@ async function readUpdate(pdf, end1, last, lastXref, signed, root1, catalog1) {
   if (text(list[0]) !== BUNDLE_FILE_NAME) fail(`the embedded file is not named ${BUNDLE_FILE_NAME}`);
   const spec = await pdf.resolve(map, list[1]);
   if (!isDict(spec)) fail('the embedded file has no file specification');
+  for (const key of ['F', 'UF']) { // the file specification names the same file
+    if (key === 'UF' && !spec.has('UF')) continue;
+    const value = await pdf.resolve(map, spec.get(key));
+    if (textString(value) !== BUNDLE_FILE_NAME) fail(`the embedded file's /${key} is not ${BUNDLE_FILE_NAME}`);
+  }
   const ef = await pdf.resolve(map, spec.get('EF'));
   const fileRef = isDict(ef) ? ef.get('F') : null;
   if (!isRef(fileRef) || !last.entries.has(fileRef.num)) fail('the embedded file is not a stream of the update');
