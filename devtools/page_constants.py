@@ -88,7 +88,7 @@ def layout(fields: Mapping[str, registry_storage.Field]) -> dict[str, JsValue]:
     return {name: [f.slot, f.offset, f.size] for name, f in fields.items()}
 
 
-def by_code_map(mapping: Mapping[enum.IntEnum, str]) -> list[str | None]:
+def by_code_map(mapping: Mapping[leaf.EntryKind, str]) -> list[str | None]:
     return by_code_labels({int(k): v for k, v in mapping.items()})
 
 

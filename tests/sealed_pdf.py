@@ -9,6 +9,8 @@ incremental update embedding `notary-bundle.json` (pyHanko's `embed_file`, Flate
 own; the JS tests only read the container, they do not verify the signer).
 """
 
+# pyHanko's writer API is untyped.
+# mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
 import asyncio
@@ -77,6 +79,7 @@ def sign_pdf(original: bytes, sign: Callable[[bytes], bytes], *, reserve: int = 
     prep, _tbs, output = asyncio.run(
         pdf_signer.async_digest_doc_for_signing(writer, bytes_reserved=reserve, in_place=False)
     )
+    assert isinstance(output, io.BytesIO)
     data = output.getvalue()
     start, end = prep.reserved_region_start, prep.reserved_region_end
     document = data[:start] + data[end:]
