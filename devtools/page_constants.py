@@ -88,6 +88,37 @@ def layout(fields: Mapping[str, registry_storage.Field]) -> dict[str, JsValue]:
     return {name: [f.slot, f.offset, f.size] for name, f in fields.items()}
 
 
+def by_code_map(mapping: Mapping[leaf.EntryKind, str]) -> list[str | None]:
+    return by_code_labels({int(k): v for k, v in mapping.items()})
+
+
+def by_code_labels(labels: Mapping[int, str]) -> list[str | None]:
+    return [labels.get(code) for code in range(max(labels) + 1)]
+
+
+def accepted_signer_kinds() -> dict[str, JsValue]:
+    """`signers.accepted_signer_kinds` as a table the page looks up: per entry kind, the
+    registered types (documents) or each event type, and `other` for every other code."""
+    document, event = leaf.EntryKind.DOCUMENT, leaf.EntryKind.EVENT
+    registered = sorted(int(t) for t in leaf.DocumentType)
+    kinds = [signers.accepted_signer_kinds(document, t) for t in registered]
+    if any(k != kinds[0] for k in kinds):
+        raise ValueError("registered document types no longer share one signer policy")
+    return {
+        "document": {
+            "registered": sorted(k.value for k in kinds[0]),
+            "other": sorted(k.value for k in signers.accepted_signer_kinds(document, 0x8000)),
+        },
+        "event": {
+            **{
+                e.name.lower(): sorted(k.value for k in signers.accepted_signer_kinds(event, e))
+                for e in leaf.EventType
+            },
+            "other": sorted(k.value for k in signers.accepted_signer_kinds(event, 0xFFFE)),
+        },
+    }
+
+
 def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
     """(source, [(name, value, comment)]) in the order the file lists them."""
     abi = registry_abi
@@ -98,13 +129,19 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("DOMAIN_TAG", leaf.DOMAIN_TAG.decode("ascii"), ""),
                 ("SALTED_DIGEST_TAG", leaf.SALTED_DIGEST_TAG.decode("ascii"), ""),
                 ("SIGNER_COMMITMENT_TAG", leaf.SIGNER_COMMITMENT_TAG.decode("ascii"), ""),
+                ("REQUESTER_COMMITMENT_TAG", leaf.REQUESTER_COMMITMENT_TAG.decode("ascii"), ""),
                 ("DOCUMENT_ENCODING_VERSIONS", list(leaf.DOCUMENT_ENCODING_VERSIONS), ""),
                 ("LEGACY_ENCODING_VERSION", leaf.LEGACY_ENCODING_VERSION, "signer_sha256 as is"),
+                ("ENCODING_VERSION", leaf.ENCODING_VERSION, "adds requester_ref; events"),
                 ("REVOCATION_ENCODING_VERSION", leaf.REVOCATION_ENCODING_VERSION, ""),
                 ("ENTRY_KIND_DOCUMENT", int(leaf.EntryKind.DOCUMENT), "byte 17 of a leaf"),
                 ("ENTRY_KIND_REVOCATION", int(leaf.EntryKind.REVOCATION), ""),
+                ("ENTRY_KIND_EVENT", int(leaf.EntryKind.EVENT), "version 3 only"),
+                ("DOCUMENT_LEAF_SIZE", leaf.DOCUMENT_LEAF_SIZE, "bytes, versions 1, 2"),
+                ("DOCUMENT_V3_LEAF_SIZE", leaf.DOCUMENT_V3_LEAF_SIZE, "bytes, version 3"),
                 ("SIGNATURE_FORMATS", by_code(leaf.SignatureFormat), "by leaf code"),
                 ("DOCUMENT_TYPES", by_code(leaf.DocumentType), "by code"),
+                ("EVENT_TYPES", by_code(leaf.EventType), "by code"),
                 ("REVOCATION_REASONS", by_code(leaf.RevocationReason), "by code"),
             ],
         ),
@@ -114,6 +151,13 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("BUNDLE_VERSIONS", list(bundle.BUNDLE_VERSIONS), "= the leaf's encoding"),
                 ("BUNDLE_VERSION", bundle.BUNDLE_VERSION, "what producers write"),
                 ("EVIDENCE_VERSION", bundle.EVIDENCE_VERSION, "carries `evidence`"),
+                ("SEALED_VERSION", bundle.SEALED_VERSION, "a version-3 leaf; evidence optional"),
+                (
+                    "LEAF_VERSION_OF_BUNDLE",
+                    {str(k): v for k, v in bundle.LEAF_VERSION_OF_BUNDLE.items()},
+                    "bundle version -> leaf version",
+                ),
+                ("ENTRY_KIND_LABELS", by_code_map(bundle.ENTRY_KIND_LABELS), "leaf.kind by code"),
                 ("READABLE_VERSIONS", list(bundle.READABLE_VERSIONS), ""),
                 ("MAX_BUNDLE_BYTES", bundle.MAX_BUNDLE_BYTES, ""),
                 ("MAX_PATH_LENGTH", bundle.MAX_PATH_LENGTH, ""),
@@ -124,12 +168,37 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("TOP_LEVEL_FIELDS", list(bundle.TOP_LEVEL_FIELDS), ""),
                 ("EVIDENCE_TOP_LEVEL_FIELDS", list(bundle.EVIDENCE_TOP_LEVEL_FIELDS), "v3"),
                 ("LEAF_FIELDS", list(bundle.LEAF_FIELDS), ""),
+                ("SEALED_LEAF_FIELDS", list(bundle.SEALED_LEAF_FIELDS), "version 4"),
                 ("SIGNATURE_FIELDS", list(bundle.SIGNATURE_FIELDS), ""),
                 ("INCLUSION_FIELDS", list(bundle.INCLUSION_FIELDS), ""),
                 ("HEAD_FIELDS", list(bundle.HEAD_FIELDS), ""),
                 ("ANCHOR_FIELDS", list(bundle.ANCHOR_FIELDS), ""),
                 ("REVOCATION_FIELDS", list(bundle.REVOCATION_FIELDS), ""),
                 ("REVOCATION_ENTRY_FIELDS", list(bundle.REVOCATION_ENTRY_FIELDS), ""),
+            ],
+        ),
+        (
+            "protocol.signers: signer kinds and who may sign what (the issuance policy)",
+            [
+                ("SIGNER_KINDS", [k.value for k in signers.SignerKind], ""),
+                (
+                    "SIGNER_KIND_DESCRIPTIONS",
+                    {k.value: k.description for k in signers.SignerKind},
+                    "",
+                ),
+                ("SEAL_KINDS", sorted(k.value for k in signers.SEAL), ""),
+                (
+                    "PERSONAL_SIGNATURE_KINDS",
+                    sorted(k.value for k in signers.PERSONAL_SIGNATURE),
+                    "",
+                ),
+                ("AUTHENTICATION_KINDS", sorted(k.value for k in signers.AUTHENTICATION), ""),
+                ("ACCEPTED_SIGNER_KINDS", accepted_signer_kinds(), "by entry kind, type"),
+                (
+                    "SEAL_ORGANIZATION_IDENTIFIER_PREFIX",
+                    signers.SEAL_ORGANIZATION_IDENTIFIER_PREFIX,
+                    "+ 6-digit lg code",
+                ),
             ],
         ),
         (
@@ -198,20 +267,11 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
             ],
         ),
         (
-            "protocol.leaf and protocol.signers: events, requesters, signer kinds (PROTOCOL 2, 11)",
+            "protocol.signers: how a certificate shows its kind (PROTOCOL 14)",
             [
-                ("ENTRY_KIND_EVENT", int(leaf.EntryKind.EVENT), "version-3 leaves only"),
-                ("EVENT_TYPES", by_code(leaf.EventType), "by code"),
-                ("REQUESTER_COMMITMENT_TAG", leaf.REQUESTER_COMMITMENT_TAG.decode("ascii"), ""),
                 ("ORGANIZATION_IDENTIFIER_OID", signers.ORGANIZATION_IDENTIFIER_OID, ""),
-                (
-                    "SEAL_ORGANIZATION_IDENTIFIER_PREFIX",
-                    signers.SEAL_ORGANIZATION_IDENTIFIER_PREFIX,
-                    "",
-                ),
                 ("SEAL_POLICY_OIDS", list(signers.SEAL_POLICY_OIDS), ""),
                 ("SMARTPHONE_POLICY_OIDS", list(signers.SMARTPHONE_POLICY_OIDS), ""),
-                ("SIGNER_KINDS", [k.value for k in signers.SignerKind], ""),
             ],
         ),
         (

@@ -112,11 +112,11 @@ test('unknown fields are refused at every level', () => {
 
 test('the version is checked before unknown fields', () => {
   const data = JSON.parse(VALID_TEXT);
-  data.version = 4;
-  data.new_in_v4 = {};
+  data.version = 5;
+  data.new_in_v5 = {};
   const error = refused(JSON.stringify(data));
   assert.equal(error.field, 'version');
-  assert.match(error.message, /version 4 is not supported/);
+  assert.match(error.message, /version 5 is not supported/);
 });
 
 test('the size limit is checked before parsing, nesting and encoding are refused', () => {

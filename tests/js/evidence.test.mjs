@@ -170,10 +170,10 @@ test('signer revocation evidence reads, each blob once', () => {
   assert.equal(b.evidence.signerRevocation.ocspResponses.length, 0);
 });
 
-test('the version is checked before anything else: 4 is not supported', () => {
-  const error = refused(edit((d) => { d.version = 4; d.new_in_v4 = {}; }));
+test('the version is checked before anything else: 5 is not supported', () => {
+  const error = refused(edit((d) => { d.version = 5; d.new_in_v5 = {}; }));
   assert.equal(error.field, 'version');
-  assert.match(error.message, /version 4 is not supported \(this verifier reads versions 1, 2, 3;/);
+  assert.match(error.message, /version 5 is not supported \(this verifier reads versions 1, 2, 3, 4;/);
 });
 
 test('evidence.timestamp: a token of the trust root\'s TSA over the head gives its genTime and TSA; refused ones fail anchor_time naming why', async () => {

@@ -44,7 +44,9 @@ class PageConfig:
     trust_anchors: Sequence[bytes] = ()
     """DER CA certificates (every J-LIS generation)."""
     crls: Sequence[bytes] = ()
-    """DER CRLs of those CAs."""
+    """DER CRLs of those CAs (and of the LGPKI CAs)."""
+    lgpki_anchors: Sequence[bytes] = ()
+    """DER LGPKI CA certificates: a municipal seal (organisational certificate) chains to one."""
     finality_depth: int | None = None
     trust_root: Mapping[str, Any] | None = None
     """The consortium's trust-root.json, as its JSON object (`protocol.trust_root`): with it the
@@ -59,6 +61,7 @@ class PageConfig:
             "registry": self.registry,
             "node_url": self.node_url,
             "trust_anchors": [base64.b64encode(der).decode("ascii") for der in self.trust_anchors],
+            "lgpki_anchors": [base64.b64encode(der).decode("ascii") for der in self.lgpki_anchors],
             "crls": [base64.b64encode(der).decode("ascii") for der in self.crls],
             "finality_depth": self.finality_depth,
             "trust_root": None if self.trust_root is None else dict(self.trust_root),

@@ -39,6 +39,13 @@ CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
     help="J-LIS CA certificate file or folder (every generation); repeat.",
 )
 @click.option(
+    "--lgpki-trust",
+    "lgpki_trust",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="LGPKI CA certificate file or folder (the municipal seals' CAs); repeat.",
+)
+@click.option(
     "--crl",
     "crls",
     multiple=True,
@@ -61,20 +68,16 @@ def main(
     registry: str | None,
     node_url: str | None,
     trust: tuple[Path, ...],
+    lgpki_trust: tuple[Path, ...],
     crls: tuple[Path, ...],
     finality_depth: int | None,
     trust_root: Path | None,
     output: Path,
 ) -> None:
     """Write the clerk's verification page (one self-contained HTML file)."""
-    files: list[Path] = []
-    for path in trust:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES)
-        else:
-            files.append(path)
     try:
-        anchors = [cert.der for cert in load_certificates(files)]
+        anchors = [cert.der for cert in load_certificates(_certificate_files(trust))]
+        seal_anchors = [cert.der for cert in load_certificates(_certificate_files(lgpki_trust))]
         revocation_lists = [load_crl_file(path) for path in crls]
     except (CertificateError, RevocationSourceError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -96,12 +99,23 @@ def main(
         registry=registry,
         node_url=node_url,
         trust_anchors=anchors,
+        lgpki_anchors=seal_anchors,
         crls=revocation_lists,
         finality_depth=finality_depth,
         trust_root=root_json,
     )
     output.write_text(render_page(config), encoding="utf-8")
     click.echo(f"wrote {output} ({len(anchors)} trust anchors, {len(revocation_lists)} CRLs)")
+
+
+def _certificate_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
 
 
 if __name__ == "__main__":

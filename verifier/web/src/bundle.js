@@ -8,9 +8,10 @@ import { asObject, has, integer, isObject, jsonType, onlyFields, required } from
 import { parseJson } from './json.js';
 import { isValidLgCode } from './leaf.js';
 import {
-  ANCHOR_FIELDS, BUNDLE_VERSION, EVIDENCE_TOP_LEVEL_FIELDS, EVIDENCE_VERSION, HEAD_FIELDS, INCLUSION_FIELDS, LEAF_FIELDS, MAX_BLOB_BYTES,
-  MAX_BUNDLE_BYTES, MAX_CERTIFICATES, MAX_CHAIN_INT, MAX_PATH_LENGTH, READABLE_VERSIONS, REVOCATION_ENTRY_FIELDS,
-  REVOCATION_FIELDS, SIGNATURE_FIELDS, SIGNATURE_FORMATS, TOP_LEVEL_FIELDS,
+  ANCHOR_FIELDS, BUNDLE_VERSION, ENCODING_VERSION, ENTRY_KIND_LABELS, EVIDENCE_TOP_LEVEL_FIELDS, EVIDENCE_VERSION, HEAD_FIELDS,
+  INCLUSION_FIELDS, LEAF_FIELDS, LEAF_VERSION_OF_BUNDLE, MAX_BLOB_BYTES, MAX_BUNDLE_BYTES, MAX_CERTIFICATES, MAX_CHAIN_INT,
+  MAX_PATH_LENGTH, READABLE_VERSIONS, REVOCATION_ENTRY_FIELDS, REVOCATION_FIELDS, SEALED_LEAF_FIELDS, SIGNATURE_FIELDS,
+  SIGNATURE_FORMATS, TOP_LEVEL_FIELDS,
 } from './protocol.gen.js';
 
 // Field widths of the leaf encoding (PROTOCOL 2): uint16 codes, uint64 sizes and indices.
@@ -75,22 +76,41 @@ export function parseBundle(obj) {
   }
   const version = Number(top.version);
   const withEvidence = version === EVIDENCE_VERSION; // an anchored version-2 leaf and its chain evidence
-  onlyFields(top, withEvidence ? EVIDENCE_TOP_LEVEL_FIELDS : TOP_LEVEL_FIELDS, '');
+  const mayHaveEvidence = version >= EVIDENCE_VERSION; // version 4: once the node captured it
+  onlyFields(top, mayHaveEvidence ? EVIDENCE_TOP_LEVEL_FIELDS : TOP_LEVEL_FIELDS, '');
   const status = statusOf(required(top, 'status', ''), 'status');
   if (withEvidence && status !== 'anchored') throw new FormatError('status', 'a version-3 bundle is "anchored" (it carries the anchor\'s evidence)');
-  // = the document leaf's encoding version (PROTOCOL 2); a version-3 bundle holds a version-2 leaf
-  const leaf = { ...parseLeaf(required(top, 'leaf', '')), version: withEvidence ? BUNDLE_VERSION : version };
+  if (has(top, 'evidence') && status !== 'anchored') throw new FormatError('evidence', 'only an "anchored" bundle carries evidence');
+  // the signed entry's leaf encoding version (PROTOCOL 2): 1, 2 (bundles 2 and 3) or 3 (bundle 4)
+  const leafVersion = LEAF_VERSION_OF_BUNDLE[String(version)];
+  const leaf = { ...parseLeaf(required(top, 'leaf', ''), leafVersion), version: leafVersion };
   const signature = parseSignature(required(top, 'signature', ''));
   const [inclusion, head, anchor] = parseAnchoring(top, status, '');
-  const evidence = withEvidence ? parseEvidence(required(top, 'evidence', ''), 'evidence') : null;
+  const evidence = withEvidence || has(top, 'evidence') ? parseEvidence(required(top, 'evidence', ''), 'evidence') : null;
   const revocation = has(top, 'revocation') ? parseRevocationSection(top.revocation, 'revocation') : null;
   return { version, status, leaf, signature, inclusion, head, anchor, evidence, revocation };
 }
-function parseLeaf(obj) {
+function entryKind(v, path) {
+  const label = typeof v === 'string' ? ENTRY_KIND_LABELS.find((l) => l === v) : undefined;
+  if (!label) throw new FormatError(path, 'must be "document" or "event"');
+  return label;
+}
+function parseLeaf(obj, leafVersion) {
   const leaf = asObject(obj, 'leaf');
-  onlyFields(leaf, LEAF_FIELDS, 'leaf.');
+  const sealed = leafVersion === ENCODING_VERSION;
+  onlyFields(leaf, sealed ? SEALED_LEAF_FIELDS : LEAF_FIELDS, 'leaf.');
   const field = (name) => required(leaf, name, 'leaf.');
+  let kind = 'document', requester = null;
+  if (sealed) {
+    kind = entryKind(field('kind'), 'leaf.kind');
+    const value = field('requester_commitment');
+    if (value !== null) {
+      requester = hex32(value, 'leaf.requester_commitment');
+      if (requester.every((b) => b === 0)) throw new FormatError('leaf.requester_commitment', 'no requester is written null, not zeros');
+    }
+  }
   return {
+    kind,
     leaf_hash: hex32(field('leaf_hash'), 'leaf.leaf_hash'),
     salt: hex32(field('salt'), 'leaf.salt'),
     lg_code: lgCode(field('lg_code'), 'leaf.lg_code'),
@@ -99,6 +119,7 @@ function parseLeaf(obj) {
     signing_time: time(field('signing_time'), 'leaf.signing_time'),
     signer_sha256: hex32(field('signer_sha256'), 'leaf.signer_sha256'),
     signature_sha256: hex32(field('signature_sha256'), 'leaf.signature_sha256'),
+    requester_commitment: requester, // null: no requester (the leaf holds zeros)
   };
 }
 function parseSignature(obj) {

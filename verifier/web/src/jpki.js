@@ -53,10 +53,12 @@ async function buildPath(cert, anchors, others, depth) {
   return null;
 }
 /** `crls` are parsed CRLs; `ocsp` parsed basic OCSP responses (ocsp.js), which may decide the
- * signer certificate itself when no CRL covers it, and revoke it when a CRL says valid. */
-export async function checkSigner(cert, when, anchors, others, crls, ocsp = []) {
+ * signer certificate itself when no CRL covers it, and revoke it when a CRL says valid.
+ * `accepted`: the certificate purposes (x509.js `kind`) that may sign here; `anchors` are the
+ * anchor set of that purpose's PKI (J-LIS for JPKI, LGPKI for a seal: signers.js). */
+export async function checkSigner(cert, when, anchors, others, crls, ocsp = [], accepted = ['signature']) {
   const result = (status, reason, path = null, revokedAt = null) => ({ status, reason, path, revokedAt });
-  if (cert.kind !== 'signature') return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: signature)`);
+  if (!accepted.includes(cert.kind)) return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: ${accepted.join(', ')})`);
   const problems = profileProblems(cert);
   if (problems.length) return result('invalid', 'not a JPKI certificate profile: ' + problems.join('; '));
   const untrusted = await untrustedIssuer(cert, [...anchors, ...others]);

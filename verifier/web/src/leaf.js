@@ -1,9 +1,9 @@
-/** Leaf encoding (verifier/leaf.py, PROTOCOL 2-3): document and revocation leaves, salted
+/** Leaf encoding (protocol/leaf.py, PROTOCOL 2-3): document, event and revocation leaves, salted
  * digests, signer commitments and the local-government code's check digit. */
 import { concat, sha256, uint, utf8 } from './bytes.js';
 import { hashLeaf } from './rfc6962.js';
 import {
-  DOMAIN_TAG, ENTRY_KIND_DOCUMENT, ENTRY_KIND_REVOCATION, LEGACY_ENCODING_VERSION,
+  DOMAIN_TAG, ENCODING_VERSION, ENTRY_KIND_DOCUMENT, ENTRY_KIND_EVENT, ENTRY_KIND_REVOCATION, LEGACY_ENCODING_VERSION,
   REVOCATION_ENCODING_VERSION, SALTED_DIGEST_TAG, SIGNATURE_FORMATS, SIGNER_COMMITMENT_TAG,
 } from './protocol.gen.js';
 
@@ -20,17 +20,25 @@ export function isValidLgCode(code) {
 
 export async function saltedDigest(salt, documentSha256) { return sha256(concat(utf8(SALTED_DIGEST_TAG), salt, documentSha256)); }
 
-/** Version 2 leaves hold SHA-256(tag || salt || SHA-256(certificate)), version 1 the SHA-256. */
+/** Version 2 and 3 leaves hold SHA-256(tag || salt || SHA-256(certificate)), version 1 the SHA-256. */
 export async function signerRef(leaf) {
   return leaf.version === LEGACY_ENCODING_VERSION ? leaf.signer_sha256 : sha256(concat(utf8(SIGNER_COMMITMENT_TAG), leaf.salt, leaf.signer_sha256));
 }
 
-/** The 137 bytes of a document leaf from its fields (verifier/leaf.py encode_document_leaf). */
+/** No requester (counter issuance, events): the version-3 leaf holds 32 zero bytes. */
+export const NO_REQUESTER = new Uint8Array(32);
+
+/** The 137 (versions 1, 2) or 169 (version 3: documents and events, plus the requester
+ * commitment) bytes of a signed entry's leaf from its fields (protocol/leaf.py encode_document). */
 export function encodeDocumentLeaf(f) {
+  const v3 = f.version === ENCODING_VERSION;
+  const kind = f.kind === 'event' ? ENTRY_KIND_EVENT : ENTRY_KIND_DOCUMENT;
+  if (!v3 && kind !== ENTRY_KIND_DOCUMENT) throw new Error(`events need leaf version ${ENCODING_VERSION}`);
   return concat(
-    DOMAIN, new Uint8Array([f.version, ENTRY_KIND_DOCUMENT]), f.salted_digest,
+    DOMAIN, new Uint8Array([f.version, kind]), f.salted_digest,
     uint(f.lg_code, 4), uint(f.document_type, 2), uint(f.issued_at, 8), uint(f.signing_time, 8),
     new Uint8Array([SIGNATURE_FORMATS.indexOf(f.signature_format)]), f.signer_ref, f.signature_sha256,
+    v3 ? (f.requester_commitment || NO_REQUESTER) : new Uint8Array(0),
   );
 }
 /** The document leaf a bundle's leaf fields and the document's SHA-256 give. */

@@ -35,6 +35,19 @@ export async function policyFrom(settings) {
       problems.push(`${anchorName}[${i}]: ${e.message}: ignored`);
     }
   });
+  // LGPKI CA certificates: a municipal seal (lgpki-seal, signers.js) must chain to one of them.
+  const sealAnchors = [];
+  (settings.lgpki_anchors || []).forEach((text, i) => {
+    try {
+      for (const der of blobsFromText(text)) {
+        const cert = parseCertificate(der);
+        if (!cert.isCa) problems.push(`lgpki_anchors[${i}] is not a CA certificate (serial 0x${cert.serialHex}): ignored`);
+        else sealAnchors.push(cert);
+      }
+    } catch (e) {
+      problems.push(`lgpki_anchors[${i}]: ${e.message}: ignored`);
+    }
+  });
   settings.crls.forEach((text, i) => {
     try {
       for (const der of blobsFromText(text)) crls.push(parseCrl(der));
@@ -42,13 +55,13 @@ export async function policyFrom(settings) {
       problems.push(`crls[${i}]: not a DER or PEM CRL (${e.message}): ignored`);
     }
   });
-  for (const a of anchors) await withFingerprint(a);
+  for (const a of [...anchors, ...sealAnchors]) await withFingerprint(a);
   return {
     policy: {
       rpcUrls: settings.rpc_urls, chainId, registry, trustRoot,
       // no network at all: decided from the bundle's evidence (the page can be switched to it)
       offline: trustRoot !== null && !settings.rpc_urls.length,
-      trustAnchors: anchors, crls, finalityDepth: settings.finality_depth, nodeUrl: settings.node_url,
+      trustAnchors: anchors, sealAnchors, crls, finalityDepth: settings.finality_depth, nodeUrl: settings.node_url,
       requireSignature: true,
       requireRevocationCheck: true, // never a green VALID without asking the issuing node
     },

@@ -6,19 +6,28 @@
 export const DOMAIN_TAG = 'municipal-notary';
 export const SALTED_DIGEST_TAG = 'municipal-notary/salted-document-digest/v1';
 export const SIGNER_COMMITMENT_TAG = 'municipal-notary/signer-commitment/v1';
+export const REQUESTER_COMMITMENT_TAG = 'municipal-notary/requester-commitment/v1';
 export const DOCUMENT_ENCODING_VERSIONS = Object.freeze([1, 2, 3]);
 export const LEGACY_ENCODING_VERSION = 1; // signer_sha256 as is
+export const ENCODING_VERSION = 3; // adds requester_ref; events
 export const REVOCATION_ENCODING_VERSION = 1;
 export const ENTRY_KIND_DOCUMENT = 1; // byte 17 of a leaf
 export const ENTRY_KIND_REVOCATION = 2;
+export const ENTRY_KIND_EVENT = 3; // version 3 only
+export const DOCUMENT_LEAF_SIZE = 137; // bytes, versions 1, 2
+export const DOCUMENT_V3_LEAF_SIZE = 169; // bytes, version 3
 export const SIGNATURE_FORMATS = Object.freeze([null, 'cms', 'pkcs1']); // by leaf code
 export const DOCUMENT_TYPES = Object.freeze([null, 'resident_record_copy', 'resident_record_items', 'seal_registration', 'income_tax_assessment', 'tax_payment', 'family_register']); // by code
+export const EVENT_TYPES = Object.freeze([null, 'login', 'signature']); // by code
 export const REVOCATION_REASONS = Object.freeze([null, 'unspecified', 'issued_in_error', 'superseded', 'withdrawn_by_issuer', 'signer_key_compromise']); // by code
 
 // protocol.bundle: the proof bundle (PROTOCOL 5)
 export const BUNDLE_VERSIONS = Object.freeze([1, 2]); // = the leaf's encoding
 export const BUNDLE_VERSION = 4; // what producers write
 export const EVIDENCE_VERSION = 3; // carries `evidence`
+export const SEALED_VERSION = 4; // a version-3 leaf; evidence optional
+export const LEAF_VERSION_OF_BUNDLE = Object.freeze({'1': 1, '2': 2, '3': 2, '4': 3}); // bundle version -> leaf version
+export const ENTRY_KIND_LABELS = Object.freeze([null, 'document', null, 'event']); // leaf.kind by code
 export const READABLE_VERSIONS = Object.freeze([1, 2, 3, 4]);
 export const MAX_BUNDLE_BYTES = 1048576;
 export const MAX_PATH_LENGTH = 64;
@@ -29,12 +38,22 @@ export const MAX_CHAIN_INT = 9223372036854775807n; // chain ids and block number
 export const TOP_LEVEL_FIELDS = Object.freeze(['version', 'status', 'leaf', 'signature', 'inclusion', 'head', 'anchor', 'revocation']);
 export const EVIDENCE_TOP_LEVEL_FIELDS = Object.freeze(['version', 'status', 'leaf', 'signature', 'inclusion', 'head', 'anchor', 'evidence', 'revocation']); // v3
 export const LEAF_FIELDS = Object.freeze(['leaf_hash', 'salt', 'lg_code', 'document_type', 'issued_at', 'signing_time', 'signer_sha256', 'signature_sha256']);
+export const SEALED_LEAF_FIELDS = Object.freeze(['leaf_hash', 'kind', 'salt', 'lg_code', 'document_type', 'issued_at', 'signing_time', 'signer_sha256', 'signature_sha256', 'requester_commitment']); // version 4
 export const SIGNATURE_FIELDS = Object.freeze(['format', 'value', 'certificates']);
 export const INCLUSION_FIELDS = Object.freeze(['leaf_index', 'tree_size', 'path']);
 export const HEAD_FIELDS = Object.freeze(['seq', 'tree_size', 'root']);
 export const ANCHOR_FIELDS = Object.freeze(['chain_id', 'registry', 'node', 'lg_code', 'tx_hash', 'block_number', 'block_hash']);
 export const REVOCATION_FIELDS = Object.freeze(['status', 'entry', 'inclusion', 'head', 'anchor']);
 export const REVOCATION_ENTRY_FIELDS = Object.freeze(['leaf_hash', 'revoked_leaf_hash', 'lg_code', 'reason', 'revoked_at']);
+
+// protocol.signers: signer kinds and who may sign what (the issuance policy)
+export const SIGNER_KINDS = Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature', 'jpki-card-authentication', 'jpki-smartphone-authentication', 'lgpki-seal']);
+export const SIGNER_KIND_DESCRIPTIONS = Object.freeze({'jpki-card-signature': 'My Number card signature certificate', 'jpki-smartphone-signature': 'smartphone JPKI signature certificate', 'jpki-card-authentication': 'My Number card user-authentication certificate', 'jpki-smartphone-authentication': 'smartphone JPKI user-authentication certificate', 'lgpki-seal': 'municipal seal (LGPKI organisational certificate)'});
+export const SEAL_KINDS = Object.freeze(['lgpki-seal']);
+export const PERSONAL_SIGNATURE_KINDS = Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature']);
+export const AUTHENTICATION_KINDS = Object.freeze(['jpki-card-authentication', 'jpki-smartphone-authentication']);
+export const ACCEPTED_SIGNER_KINDS = Object.freeze({'document': Object.freeze({'registered': Object.freeze(['lgpki-seal']), 'other': Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature', 'lgpki-seal'])}), 'event': Object.freeze({'login': Object.freeze(['jpki-card-authentication', 'jpki-smartphone-authentication']), 'signature': Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature']), 'other': Object.freeze([])})}); // by entry kind, type
+export const SEAL_ORGANIZATION_IDENTIFIER_PREFIX = 'LGCJP-'; // + 6-digit lg code
 
 // protocol.evidence: the `evidence` section of a version-3 bundle (PROTOCOL 10.1)
 export const MAX_EVIDENCE_HEADERS = 256;
@@ -82,15 +101,10 @@ export const REGISTRY_VERSION = '2'; // the domain's version
 export const HEAD_TYPE = 'Head(address node,uint64 seq,uint64 treeSize,bytes32 root)';
 export const SIGNED_HEAD_LENGTH = 66; // bytes: 0x1901, two hashes
 
-// protocol.leaf and protocol.signers: events, requesters, signer kinds (PROTOCOL 2, 11)
-export const ENTRY_KIND_EVENT = 3; // version-3 leaves only
-export const EVENT_TYPES = Object.freeze([null, 'login', 'signature']); // by code
-export const REQUESTER_COMMITMENT_TAG = 'municipal-notary/requester-commitment/v1';
+// protocol.signers: how a certificate shows its kind (PROTOCOL 14)
 export const ORGANIZATION_IDENTIFIER_OID = '2.5.4.97';
-export const SEAL_ORGANIZATION_IDENTIFIER_PREFIX = 'LGCJP-';
 export const SEAL_POLICY_OIDS = Object.freeze(['2.999.392.15.1.1']);
 export const SMARTPHONE_POLICY_OIDS = Object.freeze(['2.999.392.15.2.1']);
-export const SIGNER_KINDS = Object.freeze(['jpki-card-signature', 'jpki-smartphone-signature', 'jpki-card-authentication', 'jpki-smartphone-authentication', 'lgpki-seal']);
 
 // protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';

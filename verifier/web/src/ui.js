@@ -3,6 +3,7 @@
 import { toChecksumAddress } from './eip55.js';
 import { policyFrom } from './policy.js';
 import { formatTime, pad6 } from './time.js';
+import { compareTicket, shortId, verifySealedPdf } from './sealed.js';
 import { verify } from './verify.js';
 import { basicFourItems, formatName } from './x509.js';
 
@@ -87,7 +88,7 @@ const jst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000))}（日�
 const dateJst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000)).split(' ')[0]} (JST)`;
 
 // ---------------------------------------------------------------- configuration
-const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'crls', 'trust_root', 'offline'];
+const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'lgpki_anchors', 'crls', 'trust_root', 'offline'];
 function readSettings() {
   const problems = [];
   let raw = {};
@@ -101,7 +102,7 @@ function readSettings() {
   const ignored = [...new URLSearchParams(location.search).keys()].filter((k) => URL_SETTING_NAMES.includes(k));
   if (ignored.length) problems.push(`リンク（URL）に含まれる設定 ${ignored.join(', ')} は無視しました / settings in the link (${ignored.join(', ')}) were ignored: this page uses only its own configuration`);
   const pick = (key) => (raw[key] === undefined ? null : raw[key]);
-  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], crls: [], trust_root: null, ignored };
+  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], lgpki_anchors: [], crls: [], trust_root: null, ignored };
   const root = pick('trust_root');
   if (root !== null) {
     if (typeof root === 'object' && !Array.isArray(root)) settings.trust_root = root;
@@ -139,6 +140,7 @@ function readSettings() {
     else problems.push('finality_depth は 0 以上の整数です / must be a non-negative integer');
   }
   settings.trust_anchors = Array.isArray(raw.trust_anchors) ? raw.trust_anchors.filter((t) => typeof t === 'string') : [];
+  settings.lgpki_anchors = Array.isArray(raw.lgpki_anchors) ? raw.lgpki_anchors.filter((t) => typeof t === 'string') : [];
   settings.crls = Array.isArray(raw.crls) ? raw.crls.filter((t) => typeof t === 'string') : [];
   const missing = [];
   if (!settings.trust_root) { // a trust root names the chain and registry, and allows offline use
@@ -149,7 +151,7 @@ function readSettings() {
   return { settings, problems, missing };
 }
 
-const state = { documentFile: null, bundleFile: null, run: 0, result: null, policy: null, settings: null, blocked: null, ready: null, offline: false };
+const state = { sealed: null, documentFile: null, bundleFile: null, run: 0, result: null, policy: null, settings: null, blocked: null, ready: null, offline: false };
 
 async function setUp() {
   const { settings, problems, missing } = readSettings();
@@ -194,6 +196,7 @@ function renderSettings() {
     [['登録簿', 'Registry'], s.registry || '—'],
     [['失効の問い合わせ先', 'Revocation status from'], s.node_url || 'なし / none'],
     [['認証局（J-LIS）', 'Trust anchors (J-LIS CAs)'], p ? p.trustAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
+    [['認証局（LGPKI・公印）', 'Trust anchors for municipal seals (LGPKI CAs)'], p ? p.sealAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
     [['失効リスト（CRL）', 'Certificate revocation lists'], p ? `${p.crls.length}` : '—'],
     [['確定に必要なブロック数', 'Finality depth'], s.finality_depth === null ? 'チェーンに問い合わせ / ask the chain' : String(s.finality_depth)],
     [['信頼ルート', 'Trust root'], p && p.trustRoot ? trustRootText(p.trustRoot) : 'なし / none'],
@@ -217,8 +220,24 @@ function chooseFile(kind, file) {
   const zone = $(kind === 'document' ? 'drop-document' : 'drop-bundle');
   zone.classList.add('filled');
   $(kind === 'document' ? 'document-name' : 'bundle-name').textContent = `✓ ${file.name}（${file.size.toLocaleString('ja-JP')} バイト / bytes）`;
-  if (state.documentFile && state.bundleFile) run();
+  if (kind === 'document') state.sealed = null;
+  runIfReady();
 }
+/** Both files, or a sealed PDF alone (a PDF that names embedded files: then the page reads the
+ * proof file from inside it, and any fault of the container is a verdict, never a wait). */
+async function runIfReady() {
+  if (!state.documentFile) return;
+  if (state.bundleFile) { run(); return; }
+  const file = state.documentFile;
+  if (file.size > MAX_DOCUMENT_BYTES) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (file !== state.documentFile || state.bundleFile) return;
+  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 5));
+  const claimsSealed = head === '%PDF-' && new TextDecoder('latin1').decode(bytes).includes('/EmbeddedFiles');
+  state.sealed = claimsSealed;
+  if (claimsSealed) run();
+}
+function sealedPending() { return state.documentFile && !state.bundleFile && state.sealed; }
 function wireZone(kind) {
   const zone = $(kind === 'document' ? 'drop-document' : 'drop-bundle');
   const input = $(kind === 'document' ? 'document-input' : 'bundle-input');
@@ -259,9 +278,13 @@ async function run() {
     } else if (state.documentFile.size > MAX_DOCUMENT_BYTES) {
       result = { status: 'unknown', failedCheck: 'document_size', deciding: { name: 'document_size', outcome: 'unknown', detail: 'document too large' }, checks: [], facts: {}, signer: null };
     } else {
-      const [documentBytes, bundleBytes] = await Promise.all([state.documentFile.arrayBuffer(), state.bundleFile.arrayBuffer()]);
       const policy = state.policy.trustRoot ? { ...state.policy, offline: state.offline || !state.policy.rpcUrls.length } : state.policy;
-      result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), policy);
+      if (state.bundleFile) {
+        const [documentBytes, bundleBytes] = await Promise.all([state.documentFile.arrayBuffer(), state.bundleFile.arrayBuffer()]);
+        result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), policy);
+      } else { // a sealed PDF: the proof file is inside it
+        result = await verifySealedPdf(new Uint8Array(await state.documentFile.arrayBuffer()), policy);
+      }
     }
   } catch (e) { // a bug or a browser failure must never look like a verdict on the document
     console.error(e);
@@ -397,6 +420,8 @@ function render(result) {
   $('actions').hidden = false;
   renderFacts(result);
   renderChecks(result);
+  renderSignerKind(result);
+  renderTicket();
   $('signer-panel').hidden = !result.signer;
   verdict.focus({ preventScroll: false });
 }
@@ -434,7 +459,9 @@ function renderFacts(result) {
   if (f.chain_id !== null && f.chain_id !== undefined) add('チェーンID', 'Chain id', String(f.chain_id), true);
   if (f.tx_hash) add('記録トランザクション', 'Transaction', f.tx_hash, true);
   add('台帳上の識別子', 'Leaf hash', f.leaf_hash, true);
+  if (f.signer && f.signer.signer_kind) add('署名に使われた証明書', 'Signed with', signerKindText(f.signer).join(' / '));
   if (f.signer) add('署名者の証明書（シリアル番号）', "Signer's certificate serial", `0x${f.signer.serial}`, true);
+  if (result.sealed) add('封印PDF', 'Sealed PDF', `署名された範囲 ${result.sealed.documentBytes.toLocaleString('ja-JP')} バイト / ${result.sealed.documentBytes} signed bytes; 証明データはPDF内 / proof file inside the PDF`);
   $('facts').replaceChildren(...rows);
   // Unless the verdict is valid or revoked, these are the proof file's claims, not facts.
   const confirmed = result.status === 'valid' || result.status === 'revoked';
@@ -500,7 +527,9 @@ function showSigner() {
 
 function reset() {
   state.run++;
-  state.documentFile = state.bundleFile = state.result = null;
+  state.documentFile = state.bundleFile = state.result = state.sealed = null;
+  $('ticket').value = '';
+  renderTicket();
   for (const kind of ['document', 'bundle']) {
     $(`${kind}-input`).value = '';
     $(`${kind}-name`).textContent = '';
@@ -518,6 +547,49 @@ function reset() {
   $('document-input').focus();
 }
 
+// ---------------------------------------------------------------- signer kind and counter mode
+const SIGNER_KIND_WORDS = {
+  'jpki-card-signature': ['マイナンバーカード（署名用電子証明書）', 'My Number card (signature certificate)'],
+  'jpki-smartphone-signature': ['スマホ用電子証明書（署名用）', 'smartphone certificate (signature)'],
+  'jpki-card-authentication': ['マイナンバーカード（利用者証明用電子証明書）', 'My Number card (user-authentication certificate)'],
+  'jpki-smartphone-authentication': ['スマホ用電子証明書（利用者証明用）', 'smartphone certificate (user authentication)'],
+  'lgpki-seal': ['自治体の公印（LGPKI 職責証明書）', "the municipality's seal (LGPKI organisational certificate)"],
+};
+/** The signer kind in plain words; for a seal the organisation and title (never a person). */
+function signerKindText(signer) {
+  const [ja, en] = SIGNER_KIND_WORDS[signer.signer_kind] || ['不明な証明書', 'unknown certificate'];
+  if (signer.signer_kind !== 'lgpki-seal') return [ja, en];
+  const who = [signer.organization, signer.unit, signer.title].filter(Boolean).join(' ');
+  return [who ? `${ja}：${who}` : ja, who ? `${en}: ${who}` : en];
+}
+function renderSignerKind(result) {
+  const line = $('verdict-signer');
+  const signer = result.facts && result.facts.signer;
+  if (!signer || !signer.signer_kind) { line.hidden = true; line.removeAttribute('data-signer-kind'); return; }
+  const [ja, en] = signerKindText(signer);
+  line.dataset.signerKind = signer.signer_kind;
+  line.replaceChildren(...bilingual(`署名: ${ja}`, `Signed with: ${en}`));
+  line.hidden = false;
+}
+/** Counter mode: the ticket's receipt id against the document's (the leaf hash). */
+function renderTicket() {
+  const box = $('ticket-result');
+  const on = $('counter-mode').checked;
+  const typed = $('ticket').value.trim();
+  if (!on || !typed || !state.result) { box.hidden = true; box.removeAttribute('data-ticket'); box.replaceChildren(); return; }
+  const c = compareTicket(typed, state.result);
+  box.dataset.ticket = c.outcome;
+  const words = {
+    match: [`OK 引換券と書類は一致しています（受付番号 ${shortId(c.ticket)}）`, 'OK: the ticket and the document match'],
+    mismatch: ['取り違い', `Mix-up: this is not the ticket's document (ticket ${shortId(c.ticket)}, document ${shortId(c.document)}). Do not hand it over.`],
+    unreadable: ['引換券のQRコードを読み取れません。もう一度読み取ってください。', 'The ticket\'s QR code could not be read. Scan it again.'],
+    'no-document': ['書類の受付番号が分からないため照合できません（証明データを読めません）。', 'The document\'s receipt id is unknown (the proof file could not be read): cannot compare.'],
+  }[c.outcome];
+  const extra = c.outcome === 'mismatch' ? [el('p', { text: 'この書類は引換券のものではありません。渡さないでください。' })] : [];
+  box.replaceChildren(el('p', { class: 'ticket-word', text: words[0] }), ...extra, el('p', { class: 'en', lang: 'en', text: words[1] }));
+  box.hidden = false;
+}
+
 // ---------------------------------------------------------------- wiring
 /** Wire the page up; `body[data-ready]` is set once the configuration is read. */
 export function start() {
@@ -529,14 +601,23 @@ export function start() {
     e.preventDefault();
     const files = [...(e.dataTransfer ? e.dataTransfer.files : [])];
     if (files.length === 2) dropBoth(files);
+    else if (files.length === 1 && !/\.json$/i.test(files[0].name)) chooseFile('document', files[0]);
   });
   $('show-signer').addEventListener('click', () => ($('signer-data').hidden ? showSigner() : hideSigner()));
-  $('rerun').addEventListener('click', () => { if (state.documentFile && state.bundleFile) run(); });
+  $('rerun').addEventListener('click', () => { if (state.documentFile && (state.bundleFile || sealedPending())) run(); });
+  $('counter-mode').addEventListener('change', () => {
+    $('counter-box').hidden = !$('counter-mode').checked;
+    if ($('counter-mode').checked) $('ticket').focus();
+    renderTicket();
+  });
+  // A USB QR scanner types the ticket and presses Enter.
+  $('ticket').addEventListener('input', renderTicket);
+  $('ticket').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); renderTicket(); } });
   $('reset').addEventListener('click', reset);
   $('offline-mode').addEventListener('change', () => {
     state.offline = $('offline-mode').checked;
     renderSettings();
-    if (state.documentFile && state.bundleFile) run();
+    if (state.documentFile && (state.bundleFile || sealedPending())) run();
   });
   state.ready = setUp().then(() => { document.body.dataset.ready = 'true'; });
 }

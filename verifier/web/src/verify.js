@@ -17,6 +17,7 @@ import { nodeStatus } from './revocations.js';
 import { age, formatTime, pad6 } from './time.js';
 import { ANCHORING_CHECKS, FAILED, PASSED, SIGNATURE_CHECKS, SKIPPED, UNKNOWN, check, verdictOf } from './verdict.js';
 import { parseCertificate, withFingerprint } from './x509.js';
+import { LGPKI_SEAL, POLICY_FROM_LEAF_VERSION, policyProblem, purposeOf, signerSummary } from './signers.js';
 
 export async function verify(document, bundleBytes, policy) {
   const digest = await sha256(document);
@@ -50,7 +51,8 @@ class Run {
     Object.assign(this.checks, anchoring.checks);
     await this.signatureChecks();
     const revocationFacts = await this.documentRevocation();
-    return verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts, anchoring.evidence), this.signer);
+    const verdict = verdictOf(CHECK_ORDER.map((n) => this.checks[n]), this.facts(anchoring.facts, revocationFacts, anchoring.evidence), this.signer);
+    return { ...verdict, bundleSignature: b.signature.value }; // a sealed PDF compares its own (sealed.js)
   }
 
   async documentLeaf() {
@@ -178,15 +180,27 @@ class Run {
   }
 
   async signerCertificate(cert, others) {
-    if (!this.policy.trustAnchors.length) {
-      this.add('signer_certificate', UNKNOWN, 'no JPKI trust anchors are configured: give the J-LIS CA certificates of every generation (trust_anchors)', false, { kind: 'no_anchors' });
+    // signers.js: the kind the certificate claims picks the anchor set it must chain to; from
+    // leaf version 3 on, the issuance policy decides whether that kind may sign this entry.
+    const leaf = this.bundle.leaf;
+    const kind = cert.signerKind;
+    const withPolicy = leaf.version >= POLICY_FROM_LEAF_VERSION;
+    if (withPolicy && kind) {
+      const refused = policyProblem(leaf, cert, kind);
+      if (refused) { this.add('signer_certificate', FAILED, refused.detail, false, { kind: refused.kind }); return; }
+    }
+    const seal = withPolicy && kind === LGPKI_SEAL;
+    const accepted = withPolicy && kind ? [purposeOf(kind)] : ['signature'];
+    const anchors = seal ? this.policy.sealAnchors || [] : this.policy.trustAnchors;
+    if (!anchors.length) {
+      if (seal) this.add('signer_certificate', UNKNOWN, 'no LGPKI trust anchors are configured: give the LGPKI CA certificates that issue municipal seals (lgpki_anchors)', false, { kind: 'no_anchors' });
+      else this.add('signer_certificate', UNKNOWN, 'no JPKI trust anchors are configured: give the J-LIS CA certificates of every generation (trust_anchors)', false, { kind: 'no_anchors' });
       return;
     }
     // verifier/rules/signature.py: the bundle's revocation evidence must hold (it names the
     // blob that does not); the page's own CRLs decide when they can; else the bundle's
     // evidence decides, as of its issue.
-    const when = this.bundle.leaf.signing_time;
-    const anchors = this.policy.trustAnchors;
+    const when = leaf.signing_time;
     const carried = this.bundle.evidence ? this.bundle.evidence.signerRevocation : null;
     let bundled = null;
     if (carried) {
@@ -199,15 +213,15 @@ class Run {
       }
     }
     if (!carried || this.policy.crls.length) {
-      const own = await checkSigner(cert, when, anchors, others, this.policy.crls);
+      const own = await checkSigner(cert, when, anchors, others, this.policy.crls, [], accepted);
       if (!carried || own.status !== 'unknown') { this.judged(cert, when, own); return; }
     }
-    const result = await checkSigner(cert, when, anchors, others, bundled.crls, bundled.ocsp);
+    const result = await checkSigner(cert, when, anchors, others, bundled.crls, bundled.ocsp, accepted);
     this.judged(cert, when, result, bundled.described.join(' and '));
   }
 
   judged(cert, when, result, carried = '') {
-    const who = `JPKI ${cert.kind} certificate serial 0x${cert.serialHex}`;
+    const who = cert.kind === 'seal' ? `LGPKI seal certificate serial 0x${cert.serialHex}` : `JPKI ${cert.kind} certificate serial 0x${cert.serialHex}`;
     const at = formatTime(when);
     const source = carried ? ` (by the bundle's revocation evidence: ${carried})` : '';
     const extra = { kind: result.status };
@@ -316,7 +330,11 @@ class Run {
       anchored_at: record ? record.timestamp : evidence ? evidence.anchored_at : null,
       confirmations,
       municipality_name: node && node.lg_code === leaf.lg_code ? node.name : null,
-      signer: this.signer ? { kind: this.signer.kind, serial: this.signer.serialHex, sha256: this.signer.sha256, issuer: this.signer.issuerText } : null,
+      signer: this.signer ? {
+        kind: this.signer.kind, serial: this.signer.serialHex, sha256: this.signer.sha256, issuer: this.signer.issuerText,
+        ...signerSummary(this.signer, this.signer.signerKind), // signer_kind, seal organisation and title
+      } : null,
+      entry_kind: leaf.kind, requester_committed: Boolean(leaf.requester_commitment),
       revocation,
       offline: Boolean(this.policy.offline),
       evidence: Boolean(b.evidence),

@@ -1,13 +1,14 @@
 /** X.509 certificates (verifier/jpki/certificates.py): parsed by @peculiar/asn1-x509 from strict
  * DER, read into the fields the JPKI checks use; the JPKI profile; RSA signatures (WebCrypto). */
 import {
-  AuthorityKeyIdentifier, BasicConstraints, CRLDistributionPoints, Certificate, CertificatePolicies,
+  AuthorityKeyIdentifier, BasicConstraints, CRLDistributionPoints, Certificate, CertificatePolicies, ExtendedKeyUsage,
   KeyUsage, KeyUsageFlags, SubjectAlternativeName, SubjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { bitLength, hex, sha256 } from './bytes.js';
 import { childrenOf, derTree, parseDer, rawOf, secondsOf, signedInteger, stringOfDer, bytesOf } from './der.js';
 import { Asn1Error } from './errors.js';
+import { kindProblems, proposedKind, purposeOf } from './signers.js';
 
 export const MIN_RSA_BITS = 2048;
 
@@ -53,6 +54,7 @@ const BASIC_FOUR = {
 const NAME_ATTRIBUTES = {
   '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O',
   '2.5.4.11': 'OU', '2.5.4.5': 'serialNumber', '0.9.2342.19200300.100.1.25': 'DC',
+  '2.5.4.12': 'title', '2.5.4.97': 'organizationIdentifier',
 };
 const KEY_USAGES = [
   ['digital_signature', KeyUsageFlags.digitalSignature], ['non_repudiation', KeyUsageFlags.nonRepudiation],
@@ -137,8 +139,9 @@ export function parseCertificate(der) {
       keyAlgorithm, rsaBits, signatureAlgorithm: parsed.signatureAlgorithm.algorithm, innerAlgorithm: tbs.signature.algorithm,
       signature: bytesOf(parsed.signatureValue), extensions,
       isCa: false, keyUsage: null, policies: [], policiesCritical: false, crlDp: { names: [], uris: [] },
-      ski: null, aki: null, san: null,
+      ski: null, aki: null, san: null, eku: null,
     };
+    if (ext(OID.extKeyUsage)) cert.eku = Array.from(extensionAs(ext(OID.extKeyUsage), ExtendedKeyUsage));
     if (ext(OID.basicConstraints)) cert.isCa = Boolean(extensionAs(ext(OID.basicConstraints), BasicConstraints).cA);
     if (ext(OID.keyUsage)) {
       const flags = extensionAs(ext(OID.keyUsage), KeyUsage).toNumber();
@@ -161,9 +164,9 @@ export function parseCertificate(der) {
       cert.aki = id ? bytesOf(id.buffer) : null;
     }
     if (ext(OID.subjectAltName)) cert.san = ext(OID.subjectAltName).value;
-    const sig = cert.policies.includes(OID.jpkiSignaturePolicy);
-    const auth = cert.policies.includes(OID.jpkiAuthenticationPolicy);
-    cert.kind = sig && !auth ? 'signature' : auth && !sig ? 'user_authentication' : 'unknown';
+    // signers.js decides: JPKI card or smartphone (signature or user authentication) or a seal
+    cert.signerKind = proposedKind(cert);
+    cert.kind = purposeOf(cert.signerKind);
     cert.issuerText = formatName(issuer);
     return cert;
   } catch (e) {
@@ -179,12 +182,8 @@ export function profileProblems(cert) {
   if (cert.kind === 'unknown') problems.push(`no JPKI certificate policy (expected ${OID.jpkiSignaturePolicy} or ${OID.jpkiAuthenticationPolicy})`);
   if (cert.keyAlgorithm !== OID.rsaEncryption || (cert.rsaBits || 0) < MIN_RSA_BITS) problems.push(`key is not RSA with at least ${MIN_RSA_BITS} bits`);
   if (cert.signatureAlgorithm !== OID.sha256WithRSA) problems.push('certificate is not signed with sha256WithRSAEncryption');
-  const usage = cert.keyUsage || new Set();
-  if (cert.kind === 'signature') {
-    if (!cert.policiesCritical) problems.push('signature certificate policy extension is not critical');
-    const missing = ['digital_signature', 'non_repudiation'].filter((u) => !usage.has(u));
-    if (missing.length) problems.push(`key usage lacks ${missing.join(', ')}`);
-  }
+  if (cert.kind === 'signature' && !cert.policiesCritical) problems.push('signature certificate policy extension is not critical');
+  if (cert.signerKind) problems.push(...kindProblems(cert, cert.signerKind));
   return problems;
 }
 
