@@ -48,7 +48,6 @@ from protocol.registry_storage import anchor_slot, name_slots, node_slot, node_s
 log = logging.getLogger("node.evidence")
 
 
-
 class CaptureError(Exception):
     """The evidence of a head cannot be captured now (endpoint down or wrong, blocks missing)."""
 

@@ -28,7 +28,7 @@ from pyhanko.sign.signers.pdf_cms import CAdESSignedAttributeProviderSpec, PdfCM
 from pyhanko.stamp import QRStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from protocol.sealed_pdf import SEAL_FIELD_NAME, SEAL_SUBFILTER
+from protocol.sealed_pdf import SEAL_FIELD_NAME
 from verifier.pdf import PdfContainerError, read_signed_pdf
 
 STAMP_BOX = (36, 24, 436, 84)
@@ -120,7 +120,9 @@ def _check_sealable(writer: IncrementalPdfFileWriter) -> None:
     root = writer.root
     names = root.get("/Names")
     if "/AF" in root or (names is not None and "/EmbeddedFiles" in names.get_object()):
-        raise SealingError("the PDF carries embedded files; the sealed PDF may carry only its bundle")
+        raise SealingError(
+            "the PDF carries embedded files; the sealed PDF may carry only its bundle"
+        )
 
 
 def _signer(seal: SealIdentity) -> signers.SimpleSigner:

@@ -100,7 +100,9 @@ def read_sealed_pdf(data: bytes) -> SealedPdf:
     except PdfContainerError:
         raise
     except _READ_ERRORS as exc:
-        raise PdfContainerError(f"the revision after the seal is malformed ({_short(exc)})") from None
+        raise PdfContainerError(
+            f"the revision after the seal is malformed ({_short(exc)})"
+        ) from None
     return SealedPdf(signed, bundle)
 
 
