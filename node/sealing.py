@@ -51,6 +51,11 @@ class SealIdentity:
     chain: tuple[x509.Certificate, ...]
     issuer_label: str
 
+    @staticmethod
+    def certificate_of(cert_file: Path) -> x509.Certificate:
+        """The seal certificate: the first in `cert_file`."""
+        return _load_certificates(cert_file)[0]
+
     @classmethod
     def from_files(
         cls, key_file: Path, cert_file: Path, chain_files: tuple[Path, ...], issuer_label: str
