@@ -1096,7 +1096,9 @@ the description after FastAPI made it (its models would turn 2**64 - 1 into a fl
 
 PDF_BODY: Final = {
     "required": True,
-    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The PDF's bytes (any Content-Type; `application/pdf` is customary)",
+    # octet-stream rather than application/pdf: what OpenAPI tools (schemathesis) can send
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
 SEALED_PDF_ANSWER: Final = {
     "description": "The sealed PDF: the signed revision with the final bundle appended",
@@ -1220,21 +1222,6 @@ def _add_sealed_pdf_routes(app: FastAPI, service: NodeService, sealer: PdfSealer
                 state=answer.state,
             )
         return Response(answer.pdf, media_type="application/pdf")
-
-    @app.delete(
-        "/v1/sealed-pdfs/{receipt_id}",
-        status_code=204,
-        tags=["sealed PDFs"],
-        summary="Forget a sealed PDF the issuing system has fetched (the entry stays logged)",
-        response_class=Response,
-        responses=problems(401, 403, 404, when={404: NO_SEAL}),
-    )
-    def forget_sealed_pdf(receipt_id: str, client: Client = submitter) -> Response:
-        if not configured().forget(receipt_id):
-            raise ProblemError(
-                404, "not-found", "Not found", "no sealed PDF with this receipt id", "receipt_id"
-            )
-        return Response(status_code=204)
 
 
 def _add_relay_routes(app: FastAPI, service: NodeService) -> None:

@@ -3,8 +3,8 @@ PDF with the configured seal, log it like any entry, keep the signed PDF, and ha
 its bundle appended once final.
 
 The signed PDFs hold resident data: they stay in `data_dir/sealed/` (mode 0600, on the LGWAN
-host only), are never logged, and are deleted once the issuing system has fetched the final PDF
-(DELETE) or by the operator. The seal key must be mode 0600, like the anchoring key.
+host only) and are never logged; the operator purges them once fetched (docs/API.md). The
+seal key must be mode 0600, like the anchoring key.
 """
 
 from __future__ import annotations
@@ -109,14 +109,6 @@ class PdfSealer:
             return SealedAnswer(answer.state, None)
         bundle_json = dump_bundle(answer.bundle).encode()
         return SealedAnswer("final", append_bundle(path.read_bytes(), bundle_json))
-
-    def forget(self, receipt_id: str) -> bool:
-        """Delete the kept signed PDF (the entry stays in the log)."""
-        path = self._path(receipt_id)
-        if path is None or not path.is_file():
-            return False
-        path.unlink()
-        return True
 
     def _path(self, receipt_id: str) -> Path | None:
         if not RECEIPT_ID.fullmatch(receipt_id):
