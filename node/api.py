@@ -44,6 +44,8 @@ from node.intake import SignatureInput, Submission, SubmissionRejectedError
 from node.models import Head
 from node.proof_path import PATH as PROOF_PATH
 from node.proof_path import InclusionFastPath
+from node.sealed_pdfs import PdfSealer
+from node.sealing import SealingError
 from node.service import NodeService
 from node.tokens import Client
 from protocol.bundle import bundle_to_json
@@ -93,9 +95,11 @@ class ProblemError(Exception):
         title: str,
         detail: str,
         field: str | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
+        self.headers = headers
         self.status, self.problem, self.title, self.detail, self.field, self.extra = (
             status,
             problem,
@@ -391,6 +395,8 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     _add_operation_routes(app, service, plane)
     _add_tile_routes(app, service)
     _add_relay_routes(app, service)
+    sealer = PdfSealer.from_settings(service) if plane == "lgwan" else None
+    _add_sealed_pdf_routes(app, service, sealer)
     _add_page_routes(app, service)
     _add_docs_routes(app)
     _describe_problems(app, service)
@@ -481,6 +487,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             error.title,
             error.detail,
             request.url.path,
+            headers=error.headers,
             field=error.field,
             **error.extra,
         )
@@ -625,6 +632,7 @@ def _guards(service: NodeService) -> dict[tuple[str, str], Guard]:
             "admin", min(whole, SMALL_BODY_BYTES)
         ),
         ("POST", "/v1/relay/heads"): Guard("relay", whole),
+        ("POST", "/v1/sealed-pdfs"): Guard("submit", min(whole, settings.max_pdf_bytes)),
     }
 
 
@@ -1100,6 +1108,136 @@ RELAY_BODY: Final = {
 }
 """What POST /v1/relay/heads takes (anchor.SignedHead.from_json checks each head), added to
 the description after FastAPI made it (its models would turn 2**64 - 1 into a float)."""
+
+
+PDF_BODY: Final = {
+    "required": True,
+    "description": "The PDF's bytes (any Content-Type; `application/pdf` is customary)",
+    # octet-stream rather than application/pdf: what OpenAPI tools (schemathesis) can send
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+SEALED_PDF_ANSWER: Final = {
+    "description": "The sealed PDF: the signed revision with the final bundle appended",
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+}
+NO_SEAL: Final = "This node has no seal configured (`seal_key_file`), or no such sealed PDF"
+
+
+def _add_sealed_pdf_routes(app: FastAPI, service: NodeService, sealer: PdfSealer | None) -> None:
+    """The issuing system's one-file path (docs/API.md, "Sealed PDFs")."""
+    submitter = Depends(_client_dependency(service, "submit"))
+    reader = Depends(_client_dependency(service, "read"))
+
+    def configured() -> PdfSealer:
+        if sealer is None:
+            raise ProblemError(
+                404, "sealing-not-configured", "Not found", "this node seals no PDFs", None
+            )
+        return sealer
+
+    @app.post(
+        "/v1/sealed-pdfs",
+        status_code=201,
+        tags=["sealed PDFs"],
+        summary="Seal a PDF with the municipality's seal and log it",
+        description=(
+            "The body is the PDF (`application/pdf`, at most `max_pdf_bytes`). The node signs "
+            "it (PAdES), logs the signed bytes, keeps the signed PDF and answers the receipt; "
+            "GET `/v1/sealed-pdfs/{receipt_id}` gives the sealed PDF once its bundle is final."
+        ),
+        openapi_extra={"requestBody": PDF_BODY},
+        responses={
+            200: RECEIPT_ANSWER,
+            **problems(
+                401,
+                403,
+                404,
+                409,
+                413,
+                422,
+                503,
+                when={
+                    **SUBMIT_WHEN,
+                    404: NO_SEAL,
+                    422: "`unsealable-pdf`: not a PDF, or one that cannot be sealed (encrypted, "
+                    "signed already, with attachments); `invalid-request`: a parameter",
+                },
+            ),
+        },
+    )
+    async def seal_pdf(
+        request: Request,
+        response: Response,
+        document_type: Annotated[
+            int, Query(ge=1, le=65534, description="Registered type code (docs/PROTOCOL.md)")
+        ],
+        client: Client = submitter,
+        issued_at: Annotated[
+            datetime | None, Query(description="Issue time, RFC 3339 with offset (default: now)")
+        ] = None,
+        idempotency_key: Annotated[
+            str | None, Header(max_length=128, pattern=REQUEST_ID_PATTERN)
+        ] = None,
+    ) -> dict[str, Any]:
+        active = configured()
+        if issued_at is not None and (issued_at.tzinfo is None or issued_at < EPOCH):
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                "issued_at must carry a UTC offset and not be before 1970",
+                "issued_at",
+            )
+        pdf = await request.body()
+        try:
+            receipt, replayed = await run_in_threadpool(
+                active.seal, pdf, document_type, issued_at, client, idempotency_key
+            )
+        except SealingError as exc:
+            raise ProblemError(
+                422, "unsealable-pdf", "Cannot seal this PDF", str(exc), "body"
+            ) from None
+        response.status_code = 200 if replayed else 201
+        response.headers["Location"] = f"/v1/sealed-pdfs/{receipt['receipt_id']}"
+        return receipt
+
+    @app.get(
+        "/v1/sealed-pdfs/{receipt_id}",
+        tags=["sealed PDFs"],
+        summary="The sealed PDF, once its bundle is final",
+        response_class=Response,
+        responses={
+            200: SEALED_PDF_ANSWER,
+            **problems(
+                401,
+                403,
+                404,
+                409,
+                when={
+                    404: NO_SEAL,
+                    409: "`not-final`: the bundle is not final yet (`state`: pending or "
+                    "anchored); ask again after `Retry-After` seconds",
+                },
+            ),
+        },
+    )
+    def sealed_pdf(receipt_id: str, client: Client = reader) -> Response:
+        answer = configured().sealed(receipt_id)
+        if answer is None:
+            raise ProblemError(
+                404, "not-found", "Not found", "no sealed PDF with this receipt id", "receipt_id"
+            )
+        if answer.pdf is None:
+            raise ProblemError(
+                409,
+                "not-final",
+                "Not final yet",
+                f"the bundle is {answer.state}, not final yet",
+                "receipt_id",
+                headers={"Retry-After": "2"},
+                state=answer.state,
+            )
+        return Response(answer.pdf, media_type="application/pdf")
 
 
 def _add_relay_routes(app: FastAPI, service: NodeService) -> None:

@@ -30,6 +30,10 @@ SUBCOMMANDS = {
     "registry": ("anchor.cli:registry", "Deploy and govern the registry; read nodes and anchors."),
     "devnet": ("devnet.cli:devnet", "Create, run and inspect the Clique validator network."),
     "jpki": ("devtools.jpki_cli:jpki", "JPKI test CA and card-like signing for tests and demos."),
+    "seal": (
+        "node.seal_cli:seal",
+        "Seal a PDF with the municipality's seal, log it, append its proof bundle once final.",
+    ),
     "verify": (
         "verifier.cli:verify",
         "Check a document and its proof bundle: exit 0 valid, 1 invalid/revoked, 3 undecided.",
@@ -49,6 +53,10 @@ SUBCOMMANDS = {
 TRUST_ROOT_COMMANDS = {
     "export": ("audit.trust_root_cli:export", "Build trust-root.json from the chain (unsigned)."),
     "sign": ("anchor.trust_root_cli:sign", "Add a governance member's signature."),
+    "seal": (
+        "node.seal_cli:seal",
+        "Seal a PDF with the municipality's seal, log it, append its proof bundle once final.",
+    ),
     "verify": (
         "audit.trust_root_cli:verify",
         "Check signatures to threshold, chained from --pin or --previous (no network).",

@@ -229,6 +229,34 @@ class NodeSettings(BaseSettings):
             "notary.example/<lg_code>. Changing it later needs a new checkpoint key."
         ),
     )
+    seal_key_file: Path | None = Field(
+        None,
+        description=(
+            "The municipality's seal key (unencrypted PEM/DER RSA, mode 0600): with "
+            "seal_cert_file, the node seals PDFs posted to /v1/sealed-pdfs."
+        ),
+    )
+    seal_cert_file: Path | None = Field(
+        None, description="The seal certificate (PEM, may go on with its CA certificates)."
+    )
+    seal_chain_files: list[Path] = Field(
+        default_factory=list, description="CA certificates embedded with the seal."
+    )
+    seal_label: str | None = Field(
+        None,
+        max_length=80,
+        description="ASCII name of the municipality on the seal's stamp (default: the code).",
+    )
+    seal_verify_url: str | None = Field(
+        None,
+        description=(
+            "The public /verify page the stamp and its QR code name (default: this node's "
+            "public listener's /verify)."
+        ),
+    )
+    max_pdf_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest PDF POST /v1/sealed-pdfs accepts."
+    )
 
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_bulk_entries: int = Field(10_000, ge=1)

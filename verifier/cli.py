@@ -1,5 +1,8 @@
 """`notary verify DOCUMENT --bundle B`: a verdict for a clerk, an exit code for a script.
 
+A sealed PDF carries its own bundle: `notary verify CERT.pdf` (no --bundle) checks the PDF's
+container (verifier/pdf.py) and then the seal's signed bytes against the bundle inside.
+
 Exit codes: 0 valid, 1 invalid or revoked, 2 usage error (including a malformed bundle),
 3 undecided (pending or unknown, including "revocation not checked": without ``--node-url``
 the verdict is valid only with an explicit ``--no-revocation-check``), 4 valid only as of the
@@ -35,6 +38,7 @@ from protocol.checks import (
 )
 from protocol.errors import BundleFormatError
 from protocol.requester import RequesterDisclosure, load_disclosure
+from protocol.sealed_pdf import MAX_SEALED_PDF_BYTES
 from protocol.trust_root import TrustRoot, TrustRootError, load_trust_root
 from verifier.errors import PolicyError
 from verifier.jpki import (
@@ -47,6 +51,8 @@ from verifier.jpki import (
 )
 from verifier.jpki.ocsp import parse_ocsp_response
 from verifier.models import DocumentDigest, Verdict
+from verifier.pdf import PdfContainerError, PdfUnreadableError, is_pdf
+from verifier.pdf_verify import SealedDocument, container_verdict, open_sealed_pdf
 from verifier.policy import VerificationPolicy
 from verifier.rules.issuer_policy import UNSEALED_ACCEPTED
 from verifier.rules.revocation import REVOCATION_NOT_CHECKED
@@ -78,9 +84,9 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
 @click.option(
     "--bundle",
     "bundle_path",
-    required=True,
     type=click.Path(path_type=Path),
-    help="The proof bundle (JSON) that came with the document.",
+    help="The proof bundle (JSON) that came with the document; omit it for a sealed PDF, "
+    "which carries its own.",
 )
 @click.option(
     "--digest",
@@ -202,7 +208,7 @@ _PLACEHOLDER_REGISTRY: Final = "0x" + "00" * 20
 )
 def verify(
     document: str,
-    bundle_path: Path,
+    bundle_path: Path | None,
     is_digest: bool,
     rpc_urls: tuple[str, ...],
     registry: str | None,
@@ -225,13 +231,27 @@ def verify(
     as_json: bool,
     show_signer: bool,
 ) -> None:
-    """Check DOCUMENT against its proof bundle: exit 0 valid, 1 invalid or revoked,
-    2 usage error, 3 pending or unknown, 4 valid as of the bundle's evidence (offline)."""
-    bundle = _read_bundle(bundle_path)
+    """Check DOCUMENT against its proof bundle (a sealed PDF: against the bundle inside it):
+    exit 0 valid, 1 invalid or revoked, 2 usage error, 3 pending or unknown, 4 valid as of the
+    bundle's evidence (offline)."""
+    container_failure: str | None = None
+    if bundle_path is None:
+        if is_digest:
+            _usage("--digest needs --bundle (only a sealed PDF carries its own bundle)")
+        sealed, container_failure = _open_sealed_pdf(document)
+        bundle = sealed.bundle if sealed is not None else None
+        digest = sealed.digest if sealed is not None else None
+    else:
+        bundle = _read_bundle(bundle_path)
+        digest = None
     trust_root = _read_trust_root(trust_root_path) if trust_root_path is not None else None
     if offline and trust_root is None:
         _usage("--offline needs --trust-root (the signer history the evidence is checked by)")
-    digest = _document_digest(document, is_digest)
+    if container_failure is not None:
+        _report(container_verdict(container_failure), [], as_json, show_signer)
+    assert bundle is not None  # for the type checker: a sealed PDF without one failed above
+    if digest is None:
+        digest = _document_digest(document, is_digest)
     disclosure = _read_disclosure(disclosure_path) if disclosure_path is not None else None
     warnings: list[str] = []
     settings = _Settings(
@@ -262,11 +282,33 @@ def verify(
     verdict = run_verification(digest, bundle, policy, requester_disclosure=disclosure)
     _revocation_warning(verdict, settings.warnings)
     _unsealed_warning(verdict, settings.warnings)
+    _report(verdict, settings.warnings, as_json, show_signer)
+
+
+def _report(verdict: Verdict, warnings: list[str], as_json: bool, show_signer: bool) -> NoReturn:
     if as_json:
-        click.echo(json.dumps(_json_report(verdict, settings.warnings, show_signer), indent=2))
+        click.echo(json.dumps(_json_report(verdict, warnings, show_signer), indent=2))
     else:
-        _print_human(verdict, settings.warnings, show_signer)
+        _print_human(verdict, warnings, show_signer)
     raise click.exceptions.Exit(EXIT_CODES[verdict.status])
+
+
+def _open_sealed_pdf(document: str) -> tuple[SealedDocument | None, str | None]:
+    """The sealed PDF's digest and bundle, or why its container is invalid; a file that is not
+    a readable PDF is a usage error."""
+    try:
+        with open(document, "rb") as handle:
+            data = handle.read(MAX_SEALED_PDF_BYTES + 1)
+    except OSError as exc:
+        _usage(f"cannot read the document {document}: {exc.strerror}")
+    if not is_pdf(data[:1024].lstrip(b"\r\n\t\f \x00")):
+        _usage(f"{document} is not a PDF: give its proof bundle with --bundle")
+    try:
+        return open_sealed_pdf(data), None
+    except PdfUnreadableError as exc:
+        _usage(f"{document}: {exc}")
+    except PdfContainerError as exc:
+        return None, str(exc)
 
 
 @dataclass
