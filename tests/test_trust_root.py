@@ -53,6 +53,25 @@ def test_a_trust_root_reads_back_to_the_same_canonical_json_and_digest() -> None
     assert again.signer_history().signers_at(89) == ROOT.signer_sets[0].signers
 
 
+def test_seal_anchors_are_written_only_when_there_are_some() -> None:
+    # A trust root from before the field (none of its own) keeps its bytes and digest.
+    assert "seal_anchors" not in dump_trust_root(ROOT)
+    assert load_trust_root(dump_trust_root(ROOT)).seal_anchors == ()
+    sealed = replace(ROOT, seal_anchors=(b"\x30\x03\x02\x01\x02",))
+    text = dump_trust_root(sealed)
+    assert '"seal_anchors":["MAMCAQI="]' in text
+    again = load_trust_root(text)
+    assert again.seal_anchors == sealed.seal_anchors and again.extensions == {}
+    assert dump_trust_root(again) == text
+    assert trust_root_digest(again) == trust_root_digest(sealed) != trust_root_digest(ROOT)
+    # One trust root, one form: an empty list would be a second spelling of "none".
+    with pytest.raises(TrustRootError) as raised:
+        load_trust_root(
+            dump_trust_root(ROOT).replace('"signer_sets"', '"seal_anchors":[],"signer_sets"')
+        )
+    assert raised.value.field == "seal_anchors"
+
+
 def test_any_change_changes_the_digest() -> None:
     other = TrustRoot(**{**ROOT.__dict__, "chain_id": 1338})
     assert trust_root_digest(other) != trust_root_digest(ROOT)
@@ -67,10 +86,12 @@ def test_any_change_changes_the_digest() -> None:
         (('"block":90', '"block":0'), "signer_sets"),
         (('"genesis_hash":"0x11', '"genesis_hash":"0xzz'), "genesis_hash"),
         (('"tsa_anchors":["', '"tsa_anchors":["!'), "tsa_anchors[0]"),
+        (('"seal_anchors":["', '"seal_anchors":["!'), "seal_anchors[0]"),
+        (('"seal_anchors":["MAMCAQI="]', '"seal_anchors":"MAMCAQI="'), "seal_anchors"),
     ],
 )
 def test_a_malformed_trust_root_names_the_field(change: tuple[str, str], field: str) -> None:
-    text = dump_trust_root(ROOT)
+    text = dump_trust_root(replace(ROOT, seal_anchors=(b"\x30\x03\x02\x01\x02",)))
     assert change[0] in text
     with pytest.raises(TrustRootError) as raised:
         load_trust_root(text.replace(*change, 1))
