@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -305,18 +304,17 @@ def build_v4_vectors(
     )
 
     def bundle(item: Logged, *, anchored: bool = True, evidence: bool = False) -> ProofBundle:
+        path = tuple(tree.inclusion_proof(item.index))
         return build_bundle(
             entry=item.entry,
             salt=item.salt,
             signature=item.signature,
             certificates=item.certificates,
-            inclusion=InclusionSection(item.index, tree.size, tuple(tree.inclusion_proof(item.index)))
-            if anchored
-            else None,
+            inclusion=InclusionSection(item.index, tree.size, path) if anchored else None,
             head=head if anchored else None,
             anchor=anchor if anchored else None,
             evidence=synthetic.evidence if evidence else None,
-        )  # fmt: skip
+        )
 
     trust_root = dataclasses.replace(
         synthetic.trust_root,
@@ -387,7 +385,7 @@ def build_v4_vectors(
     evidence_path = f"{V4}/bundles/sealed-evidence.json"
     files[evidence_path] = json_bytes(with_evidence)
     add(evidence_path, sealed_requester, "valid", None,
-        "sealed-requester with the anchor's chain evidence (checked only with a trust root)")  # fmt: skip
+        "sealed-requester with the chain evidence (checked with a trust root)")  # fmt: skip
     expected["offline"]["bundles"][evidence_path] = {
         "document": f"{V4}/documents/{sealed_requester.case.document}",
         "status": "valid_as_of",
@@ -430,6 +428,8 @@ def _malformed(
     def leaf(**fields: Any) -> Callable[[dict[str, Any]], None]:
         return lambda b: b["leaf"].update(fields)
 
+    upper = anchored["leaf"]["requester_commitment"].upper()
+
     def v2_leaf(b: dict[str, Any]) -> None:
         del b["leaf"]["kind"], b["leaf"]["requester_commitment"]
 
@@ -444,7 +444,7 @@ def _malformed(
         ("requester-zeros.json", variant(anchored, leaf(requester_commitment="00" * 32)),
          "leaf.requester_commitment", "32 zero bytes written instead of null"),
         ("requester-upper-case.json",
-         variant(anchored, leaf(requester_commitment=anchored["leaf"]["requester_commitment"].upper())),
+         variant(anchored, leaf(requester_commitment=upper)),
          "leaf.requester_commitment", "upper-case hex"),
         ("pending-with-evidence.json", variant(pending, pending_with_evidence), "evidence",
          "evidence in a pending bundle"),
