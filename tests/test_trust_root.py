@@ -212,3 +212,19 @@ def test_the_node_page_gets_the_trust_root_it_would_verify_with(tmp_path: Path) 
     assert _page_trust_root(bad) is None  # left out (and logged), the page still served
     assert _page_trust_root(tmp_path / "missing.json") is None
     assert _page_trust_root(None) is None
+
+
+def test_the_local_devnet_test_ca_names_its_seal_anchor_and_reads_older_data_dirs(
+    tmp_path: Path,
+) -> None:
+    from devtools.local_devnet import _test_ca
+
+    made = _test_ca(tmp_path)
+    assert [p.name for p in made.seal_anchors] == ["lgpki-ca.pem"]
+    assert not set(made.seal_anchors) & set(made.trust_dir.glob("*.pem"))
+    # A data dir provisioned before seal anchors existed: none, and no error.
+    summary = tmp_path / "jpki-test" / "dev-summary.json"
+    facts = json.loads(summary.read_text())
+    del facts["seal_anchors"]
+    summary.write_text(json.dumps(facts))
+    assert _test_ca(tmp_path).seal_anchors == ()
