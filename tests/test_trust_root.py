@@ -228,3 +228,15 @@ def test_the_local_devnet_test_ca_names_its_seal_anchor_and_reads_older_data_dir
     del facts["seal_anchors"]
     summary.write_text(json.dumps(facts))
     assert _test_ca(tmp_path).seal_anchors == ()
+
+
+def test_export_refuses_a_certificate_given_as_both_a_jpki_and_a_seal_anchor() -> None:
+    from click.testing import CliRunner
+
+    from audit.trust_root_cli import export
+
+    ca = Path(__file__).parent / "vectors" / "v4" / "signing" / "lgpki-ca.pem"
+    args = ["--rpc", "http://127.0.0.1:9", "--registry", "0x" + "ab" * 20]
+    done = CliRunner().invoke(export, [*args, "--jpki-anchor", str(ca), "--seal-anchor", str(ca)])
+    assert done.exit_code == 2, done.output
+    assert done.output.count("\n") == 1 and "both a J-LIS and a seal anchor" in done.output
