@@ -539,6 +539,11 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
     assert not isinstance(refused.value, urllib.error.HTTPError)  # nothing answers any more
     assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
     assert (tmp_path / "audit-report" / "report.html").exists()
+    # Its trust root names the test LGPKI CA as the seal anchor, beside the J-LIS ones.
+    root = load_trust_root((tmp_path / "data" / "trust-root.json").read_bytes())
+    lgpki = tmp_path / "data" / "jpki-test" / "ca" / "lgpki-ca.pem"
+    assert root.seal_anchors == read_certificates(lgpki)
+    assert not set(root.seal_anchors) & set(root.jpki_anchors)
     # The banner's offline command, with no node and no chain left running.
     command = text.split("consortium's trust root:", 1)[1].split("Audit the chain")[0]
     args = shlex.split(command.replace("\\\n", " "))
@@ -549,8 +554,3 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
     )  # fmt: skip
     assert offline.returncode == 4, offline.stdout + offline.stderr
     assert offline.stdout.startswith("VALID AS OF EVIDENCE"), offline.stdout
-    # Its trust root names the test LGPKI CA as the seal anchor, beside the J-LIS ones.
-    root = load_trust_root((tmp_path / "data" / "trust-root.json").read_bytes())
-    lgpki = tmp_path / "data" / "jpki-test" / "ca" / "lgpki-ca.pem"
-    assert root.seal_anchors == read_certificates(lgpki)
-    assert not set(root.seal_anchors) & set(root.jpki_anchors)
