@@ -10,6 +10,7 @@ evidence is ``unknown``, never ``valid``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import threading
 import time
@@ -154,7 +155,6 @@ class Verifier:
 def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
     """Every rule, in CHECK_ORDER; the verdict follows from the checks."""
     leaf = bundle.leaf
-    read = f"proof bundle version {bundle.version}, status {bundle.status}"
     anchoring = anchoring_checks(
         context,
         leaf.leaf_hash,
@@ -170,7 +170,7 @@ def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
     found = {
         check.name: check
         for check in (
-            Check(BUNDLE_FORMAT, Outcome.PASSED, read),
+            _format_passed(bundle.version, bundle.status),
             document_leaf(bundle, digest),
             *anchoring.checks.values(),
             *signature,
@@ -182,6 +182,11 @@ def _verdict(context: Context, bundle: ProofBundle, digest: bytes) -> Verdict:
         _facts(bundle, anchoring.facts, revocation_facts, signer, anchoring.evidence),
         signer,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _format_passed(version: int, status: str) -> Check:
+    return Check(BUNDLE_FORMAT, Outcome.PASSED, f"proof bundle version {version}, status {status}")
 
 
 def _facts(

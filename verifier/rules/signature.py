@@ -36,6 +36,10 @@ SIGNATURE_CHECKS = CHECK_ORDER[
     CHECK_ORDER.index(SIGNATURE_BINDING) : CHECK_ORDER.index(SIGNATURE) + 1
 ]
 """The run of CHECK_ORDER these checks fill."""
+_NOT_REQUIRED = tuple(
+    Check(name, Outcome.SKIPPED, "the policy does not require the JPKI signature")
+    for name in SIGNATURE_CHECKS
+)
 
 
 def signature_checks(
@@ -43,8 +47,7 @@ def signature_checks(
 ) -> tuple[list[Check], JPKICertificate | None]:
     """The three checks in order, and the signer certificate when it could be read."""
     if not context.policy.require_signature:
-        reason = "the policy does not require the JPKI signature"
-        return [Check(name, Outcome.SKIPPED, reason) for name in SIGNATURE_CHECKS], None
+        return list(_NOT_REQUIRED), None
     value = bundle.signature.value
     certificates = bundle.signature.certificates
     binding = signature_binding(bundle, value, certificates[0])
