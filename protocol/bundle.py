@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -302,6 +303,12 @@ def load_bundle(data: bytes | str) -> ProofBundle:
     return parse_bundle(load_json(data))
 
 
+@functools.cache
+def _split_hashes(count: int) -> struct.Struct:
+    """Cuts `count` 32-byte hashes apart in one C call (for an inclusion path)."""
+    return struct.Struct(f"{'32s' * count}")
+
+
 def _from_fast(read: bundle_fast.Read) -> ProofBundle:
     """The model of a bundle `bundle_fast` accepted: the values `parse_bundle` would give."""
     raw, hashes = read.raw, read.hashes
@@ -335,7 +342,7 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         InclusionSection(
             inclusion.leaf_index,
             inclusion.tree_size,
-            tuple(hashes[i : i + 32] for i in range(224, len(hashes), 32)),
+            _split_hashes(len(hashes) // 32 - 7).unpack_from(hashes, 224),
         ),
         HeadSection(head.seq, head.tree_size, hashes[128:160]),
         AnchorSection(

@@ -222,14 +222,14 @@ def _facts(
         lg_code=leaf.lg_code,
         document_type=leaf.document_type,
         document_type_label=document_type_label(leaf.document_type),
-        issued_at=from_unix_seconds(leaf.issued_at),
-        signing_time=from_unix_seconds(leaf.signing_time),
+        issued_at=_moment(leaf.issued_at),
+        signing_time=_moment(leaf.signing_time),
         chain_id=anchor.chain_id if anchor else None,
         registry=anchor.registry if anchor else None,
         node=anchor.node if anchor else None,
         tx_hash="0x" + anchor.tx_hash.hex() if anchor else None,
         block_number=anchor.block_number if anchor else None,
-        anchored_at=from_unix_seconds(anchored_at) if anchored_at is not None else None,
+        anchored_at=_moment(anchored_at) if anchored_at is not None else None,
         confirmations=confirmations,
         signer=signer,
         revocation=revocation,
@@ -241,6 +241,10 @@ def _facts(
         ),
         timestamped_at=evidence.timestamped_at if evidence is not None else None,
     )
+
+
+_moment = functools.lru_cache(maxsize=4096)(from_unix_seconds)
+"""Datetimes are immutable: bundles of one batch share their few times."""
 
 
 def _digests(sources: RevocationSources) -> tuple[str, ...]:
