@@ -97,6 +97,25 @@ def test_near_misses_go_to_the_strict_reader(edit: object) -> None:
     assert bundle_fast.read(text.encode()) is None
 
 
+@pytest.mark.parametrize(
+    "number", ["00", "01", "-01", "+0", "0.", "0x0", "--0", "0e", "0 /* c */", "0,"]
+)
+def test_json_the_stdlib_refuses_the_fast_reader_refuses_too(number: str) -> None:
+    # Soundness rests on msgspec's grammar being no looser than json.loads' anywhere.
+    text = VALID.replace('"seq": 0', '"seq": ' + number, 1)
+    assert bundle_fast.read(text) is None
+    with pytest.raises(BundleFormatError):
+        load_bundle(text)
+
+
+@pytest.mark.parametrize("around", ["\x0c", "\x0b", "\x00", "\xa0", "{}", ","])
+def test_text_around_the_object_is_refused(around: str) -> None:
+    extra = around.encode().decode("unicode_escape")
+    for text in (VALID + extra, extra + VALID):
+        assert bundle_fast.read(text) is None
+        assert bundle_fast.read(text.encode()) is None
+
+
 def test_an_explicit_null_is_not_an_absent_section() -> None:
     pending = json.loads((VECTORS / "bundles" / "pending.json").read_bytes())
     for name in ("inclusion", "head", "anchor"):
