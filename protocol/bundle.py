@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any, Final, Literal
 
 from eth_utils.address import to_checksum_address
 
+from protocol import bundle_fast
 from protocol.errors import BundleFormatError, LeafEncodingError
 from protocol.evidence import EvidenceSection, evidence_to_json, parse_evidence
 from protocol.json_fields import json_int, json_object, json_type, only_fields, required
@@ -322,7 +324,64 @@ class ProofBundle:
 
 def load_bundle(data: bytes | str) -> ProofBundle:
     """Parse a bundle from its JSON text (UTF-8), strictly; raises BundleFormatError."""
+    common = bundle_fast.read(data)  # a few times faster, for what it fully checks
+    if common is not None:
+        return _from_fast(common)
     return parse_bundle(load_json(data))
+
+
+@functools.cache
+def _split_hashes(count: int) -> struct.Struct:
+    """Cuts `count` 32-byte hashes apart in one C call (for an inclusion path)."""
+    return struct.Struct(f"{'32s' * count}")
+
+
+def _from_fast(read: bundle_fast.Read) -> ProofBundle:
+    """The model of a bundle `bundle_fast` accepted: the values `parse_bundle` would give."""
+    raw, hashes = read.raw, read.hashes
+    leaf, signature = raw.leaf, raw.signature
+    section = LeafSection(
+        leaf_hash=hashes[:32],
+        salt=hashes[32:64],
+        lg_code=read.lg_code,
+        document_type=leaf.document_type,
+        issued_at=read.issued_at,
+        signing_time=read.signing_time,
+        signer_sha256=hashes[64:96],
+        signature_sha256=hashes[96:128],
+        version=raw.version,
+    )
+    signed = SignatureSection(
+        SignatureFormat.from_label(signature.format),
+        signature.value,
+        tuple(signature.certificates),
+    )
+    inclusion, head, anchor = raw.inclusion, raw.head, raw.anchor
+    if raw.status == "pending":
+        return ProofBundle(raw.version, "pending", section, signed)
+    assert isinstance(inclusion, bundle_fast.Inclusion)  # bundle_fast: all three when anchored
+    assert isinstance(head, bundle_fast.Head) and isinstance(anchor, bundle_fast.Anchor)
+    return ProofBundle(
+        raw.version,
+        "anchored",
+        section,
+        signed,
+        InclusionSection(
+            inclusion.leaf_index,
+            inclusion.tree_size,
+            _split_hashes(len(hashes) // 32 - 7).unpack_from(hashes, 224),
+        ),
+        HeadSection(head.seq, head.tree_size, hashes[128:160]),
+        AnchorSection(
+            chain_id=anchor.chain_id,
+            registry=read.registry,
+            node=read.node,
+            lg_code=read.anchor_lg_code,
+            tx_hash=hashes[160:192],
+            block_number=anchor.block_number,
+            block_hash=hashes[192:224],
+        ),
+    )
 
 
 def load_json(data: bytes | str) -> Any:

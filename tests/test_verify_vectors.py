@@ -627,3 +627,12 @@ def test_v3_signer_revocation_evidence_decides_without_own_crls(name: str) -> No
     assert "evidence.signer_revocation" in signer.detail or "bundle's revocation evidence" in (
         signer.detail
     )
+
+
+def test_checks_reused_per_head_follow_the_chain_facts() -> None:
+    # Checks 6-10 are reused while the same facts answer for the same head
+    # (verifier/rules/anchoring.py:_head_checks): new facts for that head must be judged anew.
+    withdrawn = EditedChain(record_edit={"withdrawn": True})
+    for chain, outcome in [(None, "passed"), (withdrawn, "failed"), (None, "passed")]:
+        verdict = run(chain=chain)
+        assert outcomes(verdict)["head_not_withdrawn"] == outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import threading
 import time
@@ -182,7 +183,6 @@ def _verdict(
 ) -> Verdict:
     """Every rule, in CHECK_ORDER; the verdict follows from the checks."""
     leaf = bundle.leaf
-    read = f"proof bundle version {bundle.version}, status {bundle.status}"
     anchoring = anchoring_checks(
         context,
         leaf.leaf_hash,
@@ -199,7 +199,7 @@ def _verdict(
     found = {
         check.name: check
         for check in (
-            Check(BUNDLE_FORMAT, Outcome.PASSED, read),
+            _format_passed(bundle.version, bundle.status),
             document_leaf(bundle, digest),
             requester,
             *anchoring.checks.values(),
@@ -237,6 +237,11 @@ def _signer_facts(
     return facts
 
 
+@functools.lru_cache(maxsize=16)
+def _format_passed(version: int, status: str) -> Check:
+    return Check(BUNDLE_FORMAT, Outcome.PASSED, f"proof bundle version {version}, status {status}")
+
+
 def _facts(
     bundle: ProofBundle,
     chain: AnchorFacts | None,
@@ -264,14 +269,14 @@ def _facts(
         entry_kind=ENTRY_KIND_LABELS[EntryKind(leaf.kind)],
         document_type=leaf.document_type,
         document_type_label=entry_type_label(leaf.kind, leaf.document_type),
-        issued_at=from_unix_seconds(leaf.issued_at),
-        signing_time=from_unix_seconds(leaf.signing_time),
+        issued_at=_moment(leaf.issued_at),
+        signing_time=_moment(leaf.signing_time),
         chain_id=anchor.chain_id if anchor else None,
         registry=anchor.registry if anchor else None,
         node=anchor.node if anchor else None,
         tx_hash="0x" + anchor.tx_hash.hex() if anchor else None,
         block_number=anchor.block_number if anchor else None,
-        anchored_at=from_unix_seconds(anchored_at) if anchored_at is not None else None,
+        anchored_at=_moment(anchored_at) if anchored_at is not None else None,
         confirmations=confirmations,
         signer=signer,
         requester=requester,
@@ -284,6 +289,10 @@ def _facts(
         ),
         timestamped_at=evidence.timestamped_at if evidence is not None else None,
     )
+
+
+_moment = functools.lru_cache(maxsize=4096)(from_unix_seconds)
+"""Datetimes are immutable: bundles of one batch share their few times."""
 
 
 def _digests(sources: RevocationSources) -> tuple[str, ...]:

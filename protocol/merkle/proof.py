@@ -260,11 +260,15 @@ def root_from_inclusion_proof(
     hashes = _check_proof(
         proof, inner + border, f"an inclusion proof for leaf {index} in a tree of size {size}"
     )
-    node = leaf_hash
+    # hash_children inlined: this loop is most of a bundle's Merkle check.
+    sha256, prefix, node = hashlib.sha256, NODE_PREFIX, leaf_hash
     for level, sibling in enumerate(hashes[:inner]):
-        node = hash_children(sibling, node) if index >> level & 1 else hash_children(node, sibling)
+        if index >> level & 1:
+            node = sha256(prefix + sibling + node).digest()
+        else:
+            node = sha256(prefix + node + sibling).digest()
     for sibling in hashes[inner:]:
-        node = hash_children(sibling, node)
+        node = sha256(prefix + sibling + node).digest()
     return node
 
 
@@ -398,7 +402,11 @@ def _check_proof(proof: object, expected: int, what: str) -> list[bytes]:
             f"proof length is {len(proof)}, but {what} has exactly {expected} "
             + ("hash" if expected == 1 else "hashes")
         )
-    return [_check_hash(item, f"proof[{i}]") for i, item in enumerate(proof)]
+    hashes = list(proof)
+    # One C-speed pass for the usual case; the item-by-item loop words the error otherwise.
+    if {*map(type, hashes)} <= {bytes} and {*map(len, hashes)} <= {HASH_SIZE}:
+        return hashes
+    return [_check_hash(item, f"proof[{i}]") for i, item in enumerate(hashes)]
 
 
 def _check_leaf_hash_lengths(leaf_hashes: list[bytes]) -> None:

@@ -8,6 +8,7 @@ anchoring and a revocation's go through the same `anchoring_checks`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,24 +92,8 @@ def anchoring_checks(
     merkle = merkle_inclusion(leaf_hash, inclusion, head)
     checks[MERKLE_INCLUSION] = merkle
     policy = context.policy
-    if anchor.chain_id == policy.chain_id:
-        add(CHAIN_ID, Outcome.PASSED, f"anchored on chain id {anchor.chain_id}, as trusted")
-    else:
-        add(
-            CHAIN_ID,
-            Outcome.FAILED,
-            f"the bundle's anchor is on chain id {anchor.chain_id}, but this verifier "
-            f"trusts chain id {policy.chain_id} only",
-        )
-    if anchor.registry.lower() == policy.registry.lower():
-        add(REGISTRY, Outcome.PASSED, f"registry {anchor.registry}, as trusted")
-    else:
-        add(
-            REGISTRY,
-            Outcome.FAILED,
-            f"the bundle names registry {anchor.registry}, but this verifier trusts "
-            f"{policy.registry} only (anyone can deploy a look-alike registry)",
-        )
+    checks[CHAIN_ID] = _chain_id(anchor.chain_id, policy.chain_id)
+    checks[REGISTRY] = _registry(anchor.registry, policy.registry)
     if not merkle.passed:
         return skip_rest(
             "the inclusion proof does not lead to the head, so the chain was not asked"
@@ -116,6 +101,30 @@ def anchoring_checks(
     if not (checks[CHAIN_ID].passed and checks[REGISTRY].passed):
         return skip_rest("the anchor is on a chain or registry this verifier does not trust")
     return _chain_checks(context, checks, head, anchor, lg_code, not_after_anchor, evidence)
+
+
+@functools.lru_cache(maxsize=64)  # the same few answers for every bundle
+def _chain_id(claimed: int, trusted: int) -> Check:
+    if claimed == trusted:
+        return Check(CHAIN_ID, Outcome.PASSED, f"anchored on chain id {claimed}, as trusted")
+    return Check(
+        CHAIN_ID,
+        Outcome.FAILED,
+        f"the bundle's anchor is on chain id {claimed}, but this verifier "
+        f"trusts chain id {trusted} only",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _registry(claimed: str, trusted: str) -> Check:
+    if claimed.lower() == trusted.lower():
+        return Check(REGISTRY, Outcome.PASSED, f"registry {claimed}, as trusted")
+    return Check(
+        REGISTRY,
+        Outcome.FAILED,
+        f"the bundle names registry {claimed}, but this verifier trusts "
+        f"{trusted} only (anyone can deploy a look-alike registry)",
+    )
 
 
 def _chain_checks(
@@ -177,19 +186,45 @@ def _online_checks(
     lg_code: int,
     not_after: Sequence[tuple[str, int]],
 ) -> dict[str, Check]:
+    checks = dict(_head_checks(facts, head, anchor, lg_code, context.policy.registry))
+    if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
+        checks[ANCHOR_TIME] = anchor_time(context, facts, not_after)
+    else:
+        reason = "the anchor itself did not verify"
+        checks[ANCHOR_TIME] = Check(ANCHOR_TIME, Outcome.SKIPPED, reason)
+    return checks
+
+
+_HeadKey = tuple[AnchorFacts, HeadSection, AnchorSection, int, str]
+_last_head: tuple[_HeadKey, dict[str, Check]] | None = None
+"""The last `_head_checks` answer: bundles of one head, verified one after the other against
+the same (cached) chain facts, share it."""
+
+
+def _head_checks(
+    facts: AnchorFacts, head: HeadSection, anchor: AnchorSection, lg_code: int, registry: str
+) -> dict[str, Check]:
+    """Checks 6 to 10: functions of these arguments alone (facts are immutable), so the last
+    answer is reused while they are the same; the caller must not change the dict."""
+    global _last_head  # noqa: PLW0603 - a one-entry memo, replaced in one assignment
+    last = _last_head
+    if (
+        last is not None
+        and last[0][0] is facts
+        and last[0][1:] == (head, anchor, lg_code, registry)
+    ):
+        return last[1]
     checks = {
         HEAD_ANCHORED: head_anchored(facts, head, anchor),
-        ANCHOR_TRANSACTION: anchor_transaction(facts, head, anchor, context.policy.registry),
+        ANCHOR_TRANSACTION: anchor_transaction(facts, head, anchor, registry),
         HEAD_NOT_WITHDRAWN: head_not_withdrawn(facts),
         NODE_AUTHORISED: node_authorised(facts, anchor, lg_code),
     }
     if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
         checks[FINALITY] = finality(facts, anchor)
-        checks[ANCHOR_TIME] = anchor_time(context, facts, not_after)
     else:
-        reason = "the anchor itself did not verify"
-        checks[FINALITY] = Check(FINALITY, Outcome.SKIPPED, reason)
-        checks[ANCHOR_TIME] = Check(ANCHOR_TIME, Outcome.SKIPPED, reason)
+        checks[FINALITY] = Check(FINALITY, Outcome.SKIPPED, "the anchor itself did not verify")
+    _last_head = ((facts, head, anchor, lg_code, registry), checks)
     return checks
 
 

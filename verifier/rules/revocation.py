@@ -37,6 +37,11 @@ NOT_KNOWN_OFFLINE = (
 )
 """The detail of document_revocation in offline verification without a revocation section."""
 
+_UNKNOWN_OFFLINE = Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_KNOWN_OFFLINE, as_of=True)
+_NOT_CHECKED = Check(DOCUMENT_REVOCATION, Outcome.UNKNOWN, REVOCATION_NOT_CHECKED)
+_NOT_CHECKED_BY_CHOICE = Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_CHECKED_BY_CHOICE)
+"""Checks are immutable: these three, made once, are every answer without a node to ask."""
+
 
 def document_revocation(
     context: Context, bundle: ProofBundle
@@ -49,10 +54,10 @@ def document_revocation(
     node = context.node_status
     if node is None:
         if context.policy.offline:
-            return Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_KNOWN_OFFLINE, as_of=True), None
+            return _UNKNOWN_OFFLINE, None
         if context.policy.require_revocation_check:
-            return Check(DOCUMENT_REVOCATION, Outcome.UNKNOWN, REVOCATION_NOT_CHECKED), None
-        return Check(DOCUMENT_REVOCATION, Outcome.SKIPPED, NOT_CHECKED_BY_CHOICE), None
+            return _NOT_CHECKED, None
+        return _NOT_CHECKED_BY_CHOICE, None
     return _ask_issuing_node(context, bundle, node)
 
 

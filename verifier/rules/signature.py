@@ -42,6 +42,10 @@ SIGNATURE_CHECKS = CHECK_ORDER[
     CHECK_ORDER.index(SIGNATURE_BINDING) : CHECK_ORDER.index(SIGNATURE) + 1
 ]
 """The run of CHECK_ORDER these checks fill."""
+_NOT_REQUIRED = tuple(
+    Check(name, Outcome.SKIPPED, "the policy does not require the signature")
+    for name in SIGNATURE_CHECKS
+)
 
 
 def signature_checks(
@@ -50,8 +54,7 @@ def signature_checks(
     """The four checks in order, the signer certificate when it could be read, and its kind
     when it has one."""
     if not context.policy.require_signature:
-        reason = "the policy does not require the signature"
-        return [Check(name, Outcome.SKIPPED, reason) for name in SIGNATURE_CHECKS], None, None
+        return list(_NOT_REQUIRED), None, None
     value = bundle.signature.value
     certificates = bundle.signature.certificates
     binding = signature_binding(bundle, value, certificates[0])

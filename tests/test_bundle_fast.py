@@ -1,0 +1,140 @@
+"""The fast bundle reader (protocol/bundle_fast.py) against the strict one it stands in for.
+
+Soundness: whatever `bundle_fast.read` accepts, the strict reader (`parse_bundle(load_json())`)
+accepts with the very same model; everything else goes to the strict reader, so errors keep
+their words. Usefulness: the bundles producers write do take the fast road.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocol import bundle_fast
+from protocol.bundle import _from_fast, dump_bundle, load_bundle, load_json, parse_bundle
+from protocol.errors import BundleFormatError
+from tests.test_fuzz_bundle import SEEDS, TEXT_EDITS, _paths, _structural
+
+VECTORS = Path(__file__).parent / "vectors"
+ALL_VECTORS = sorted(
+    p for p in VECTORS.rglob("*.json") if "bundles" in p.parts or "malformed" in p.parts
+)
+
+
+def same_as_strict(data: str | bytes) -> bool:
+    """Fail if the fast reader accepts what the strict one refuses or reads differently;
+    True when the fast reader took it."""
+    fast = bundle_fast.read(data)
+    if fast is None:
+        return False
+    assert _from_fast(fast) == parse_bundle(load_json(data))
+    return True
+
+
+@pytest.mark.parametrize("path", ALL_VECTORS, ids=lambda p: str(p.relative_to(VECTORS)))
+def test_every_vector_reads_the_same(path: Path) -> None:
+    same_as_strict(path.read_bytes())
+    same_as_strict(path.read_text(encoding="utf-8"))
+
+
+def test_what_producers_write_takes_the_fast_road() -> None:
+    for name in ("valid-cms", "valid-pkcs1", "pending", "invalid/path-element"):
+        raw = (VECTORS / "bundles" / f"{name}.json").read_bytes()
+        compact = json.dumps(json.loads(raw), separators=(",", ":"))
+        for form in (raw, raw.decode(), dump_bundle(load_bundle(raw)), compact):
+            assert same_as_strict(form), name
+
+
+def test_all_25_malformed_vectors_are_left_to_the_strict_reader() -> None:
+    malformed = sorted((VECTORS / "malformed").glob("*.json"))
+    assert len(malformed) == 25
+    for path in malformed:
+        assert bundle_fast.read(path.read_bytes()) is None, path.name
+        with pytest.raises(BundleFormatError):
+            load_bundle(path.read_bytes())
+
+
+VALID = (VECTORS / "bundles" / "valid-cms.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # a duplicate key, whatever the spacing before its colon (the decoder keeps the last)
+        lambda t: t.replace('"seq": 0', '"seq": 0, "seq" : 0', 1),
+        lambda t: t.replace('"seq": 0', '"seq"\n:0, "seq": 0', 1),
+        lambda t: t.replace('"status": "anchored"', '"status": "pending", "status": "anchored"'),
+        # the same key spelled with an escape
+        lambda t: t.replace('"seq": 0', '"seq": 0, "se\\u0071": 0', 1),
+        lambda t: t.replace('"131016"', '"\\u0031\\u0033\\u0031\\u0030\\u0031\\u0036"'),
+        # explicit nulls are not absent fields; values out of range or of the wrong type
+        lambda t: t.replace('"status": "anchored"', '"status": "pending"'),
+        lambda t: t.replace('"seq": 0', '"seq": 18446744073709551616', 1),
+        lambda t: t.replace('"seq": 0', '"seq": 0.0', 1),
+        lambda t: t.replace('"seq": 0', '"seq": true', 1),
+        lambda t: t.replace('"version": 2', '"version": 3', 1),
+        lambda t: t.replace('"version": 2', '"version": 2.0', 1),
+        # non-canonical hex, a trailing newline in a hash, a time that does not exist
+        lambda t: re.sub('("root": ")([0-9a-f]{64})', lambda m: m[1] + m[2].upper(), t),
+        lambda t: re.sub('("root": ")([0-9a-f]{64})', lambda m: m[1] + m[2][:62] + " 0", t),
+        lambda t: t.replace('",\n    "salt"', '\\n",\n    "salt"', 1),
+        lambda t: t.replace("T", "t", 1),
+        lambda t: "\ufeff" + t,
+        lambda t: t + "x",
+    ],
+)
+def test_near_misses_go_to_the_strict_reader(edit: object) -> None:
+    assert callable(edit)
+    text = edit(VALID)
+    assert text != VALID
+    assert bundle_fast.read(text) is None
+    assert bundle_fast.read(text.encode()) is None
+
+
+@pytest.mark.parametrize(
+    "number", ["00", "01", "-01", "+0", "0.", "0x0", "--0", "0e", "0 /* c */", "0,"]
+)
+def test_json_the_stdlib_refuses_the_fast_reader_refuses_too(number: str) -> None:
+    # Soundness rests on msgspec's grammar being no looser than json.loads' anywhere.
+    text = VALID.replace('"seq": 0', '"seq": ' + number, 1)
+    assert bundle_fast.read(text) is None
+    with pytest.raises(BundleFormatError):
+        load_bundle(text)
+
+
+@pytest.mark.parametrize("around", ["\x0c", "\x0b", "\x00", "\xa0", "{}", ","])
+def test_text_around_the_object_is_refused(around: str) -> None:
+    extra = around.encode().decode("unicode_escape")
+    for text in (VALID + extra, extra + VALID):
+        assert bundle_fast.read(text) is None
+        assert bundle_fast.read(text.encode()) is None
+
+
+def test_an_explicit_null_is_not_an_absent_section() -> None:
+    pending = json.loads((VECTORS / "bundles" / "pending.json").read_bytes())
+    for name in ("inclusion", "head", "anchor"):
+        assert bundle_fast.read(json.dumps({**pending, name: None})) is None
+        with pytest.raises(BundleFormatError):
+            load_bundle(json.dumps({**pending, name: None}))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutants_read_the_same(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(sorted(SEEDS)), label="seed")
+    text, _ = SEEDS[name]
+    rng = random.Random(data.draw(st.integers(0, 2**32), label="rng"))
+    if data.draw(st.booleans(), label="textual"):
+        edit = data.draw(st.sampled_from(sorted(TEXT_EDITS)), label="edit")
+        same_as_strict(TEXT_EDITS[edit](text, rng))
+        return
+    tree = json.loads(text)
+    path = data.draw(st.sampled_from(list(_paths(tree))), label="path")
+    tree = _structural(tree, path, data.draw, rng)
+    same_as_strict(json.dumps(tree, ensure_ascii=rng.randrange(2) == 0))
