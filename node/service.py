@@ -8,8 +8,9 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from eth_account.messages import encode_defunct
@@ -23,6 +24,7 @@ from node.anchoring import AnchorWorker, Batcher, run_worker
 from node.bundles import BundleAnswer, BundleBuilder, ChainIdentity
 from node.evidence import EvidenceCapturer, run_capturer
 from node.intake import (
+    Issuance,
     SignerGate,
     SigningWindow,
     Submission,
@@ -31,18 +33,34 @@ from node.intake import (
     document_entry,
     revocation_entry,
 )
+from node.issuance_policy import IssuancePolicy, parse_policy
 from node.metrics import Metrics
 from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
+from node.requester import check_application
+from node.requester_record import RequesterRecord, requester_from_json, requester_key
 from node.revocation_status import RevocationFreshness
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
-from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
+from protocol.leaf import (
+    NO_REQUESTER,
+    DocumentEntry,
+    EntryKind,
+    RevocationEntry,
+    decode_entry,
+    event_type_label,
+)
 from verifier.chain import revocation_bucket_json
-from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, load_certificates
+from verifier.jpki import (
+    CertificateKind,
+    JPKICertificate,
+    RevocationSources,
+    SignerPolicy,
+    load_certificates,
+)
 
 log = logging.getLogger("node")
 
@@ -73,7 +91,11 @@ class NodeService:
         self.tokens = TokenStore(settings.data_dir / "tokens.json")
         self.metrics = Metrics()
         self.metrics.tree_size.set(self.store.size)
-        trust_anchors = tuple(load_certificates(_trust_files(settings)))
+        # J-LIS anchors and the seal's LGPKI anchors: each vouches only for its own PKI.
+        trust_anchors, seal_anchors = (
+            tuple(load_certificates(_trust_files(folder)))
+            for folder in (settings.trust_dir, settings.seal_trust_dir)
+        )
         revocation = RevocationSources(
             crl_files=[str(p) for p in settings.crl_files],
             ocsp_urls=settings.ocsp_urls,
@@ -87,12 +109,10 @@ class NodeService:
             ocsp_configured=bool(settings.ocsp_urls or settings.ocsp_from_certificate),
             grace=timedelta(seconds=settings.crl_stale_grace),
         )
-        self.gate = SignerGate(
-            trust_anchors=trust_anchors,
-            revocation=revocation,
-            policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
-            window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
-            stale_cause=self.freshness.stale_cause,
+        self.gate = self._jpki_gate(trust_anchors, revocation)
+        self.issuance = Issuance(
+            IssuancePolicy(settings.lg_code, parse_policy(settings.issuance_policy)),
+            self._seal_gate(seal_anchors),
         )
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
@@ -153,7 +173,7 @@ class NodeService:
                 timeout=settings.tsa_timeout,
             )
             self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
-        self.signer_evidence = self._signer_evidence(trust_anchors, revocation)
+        self.signer_evidence = self._signer_evidence(trust_anchors, revocation, seal_anchors)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
         # prefix -> (store version it was built at, answer); the anonymous public endpoint
@@ -167,6 +187,48 @@ class NodeService:
         self._evidence_thread: threading.Thread | None = None
         self._signer_thread: threading.Thread | None = None
 
+    def _jpki_gate(
+        self, trust_anchors: tuple[JPKICertificate, ...], revocation: RevocationSources
+    ) -> SignerGate:
+        settings = self.settings
+        return SignerGate(
+            trust_anchors=trust_anchors,
+            revocation=revocation,
+            # Signature certificates sign documents and applications, authentication ones
+            # log in: the issuance policy says which one an entry needs before this runs.
+            policy=SignerPolicy(
+                allowed_kinds=frozenset(
+                    {CertificateKind.SIGNATURE, CertificateKind.USER_AUTHENTICATION}
+                ),
+                require_revocation_info=settings.require_revocation_info,
+            ),
+            window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
+            stale_cause=self.freshness.stale_cause,
+        )
+
+    def _seal_gate(self, seal_anchors: tuple[JPKICertificate, ...]) -> SignerGate | None:
+        """The municipal seal's own gate: LGPKI anchors and CRLs only (None: no seal trust)."""
+        if not seal_anchors:
+            return None
+        settings = self.settings
+        crl_files = [str(p) for p in settings.seal_crl_files]
+        freshness = RevocationFreshness(
+            seal_anchors,
+            crl_files,
+            ocsp_configured=False,
+            grace=timedelta(seconds=settings.crl_stale_grace),
+        )
+        return SignerGate(
+            trust_anchors=seal_anchors,
+            revocation=RevocationSources(crl_files=crl_files),
+            policy=SignerPolicy(
+                allowed_kinds=frozenset({CertificateKind.SEAL}),
+                require_revocation_info=settings.require_revocation_info,
+            ),
+            window=self.gate.window,
+            stale_cause=freshness.stale_cause,
+        )
+
     def _chain_evidence(self) -> EvidenceCapturer | None:
         """The final heads' chain evidence capture, when the node anchors."""
         if not self.settings.rpc_url or self.identity is None:
@@ -176,17 +238,22 @@ class NodeService:
         return EvidenceCapturer(self.store, reader, self.identity, self.metrics)
 
     def _signer_evidence(
-        self, trust_anchors: tuple[JPKICertificate, ...], revocation: RevocationSources
+        self,
+        trust_anchors: tuple[JPKICertificate, ...],
+        revocation: RevocationSources,
+        seal_anchors: tuple[JPKICertificate, ...],
     ) -> SignerEvidenceCapturer | None:
         """The signer re-check after the grace period, when there is something to check with."""
         if not trust_anchors or revocation.is_empty:
             return None
+        seal_crls = [str(p) for p in self.settings.seal_crl_files]
         return SignerEvidenceCapturer(
             self.store,
             trust_anchors,
-            revocation,
+            replace(revocation, crl_files=[*revocation.crl_files, *seal_crls]),
             self.metrics,
             grace=self.settings.revocation_evidence_grace,
+            seal_trust_anchors=seal_anchors,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -266,6 +333,16 @@ class NodeService:
         entries: list[NewEntry] = []
         for position, submission in enumerate(submissions):
             prefix = f"entries[{position}]." if bulk else ""
+            requester = None
+            if submission.application is not None:
+                requester = check_application(
+                    submission.application,
+                    self.gate,
+                    SigningWindow(
+                        self.settings.application_max_age, self.settings.signing_time_max_ahead
+                    ),
+                    field_prefix=prefix,
+                )
             entries.append(
                 document_entry(
                     submission,
@@ -273,9 +350,24 @@ class NodeService:
                     self.gate,
                     client=client.name,
                     field_prefix=prefix,
+                    issuance=self.issuance,
+                    requester=requester,
                 )
             )
         return self._append(entries, client, request_id, body)
+
+    def requester(self, receipt_id: str) -> RequesterRecord | None:
+        """The requester kept privately with an entry (LGWAN only), if it had one."""
+        raw = self.store.db.get(requester_key(receipt_id))
+        return None if raw is None else requester_from_json(raw)
+
+    def with_disclosure(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """The receipt as the issuing system gets it on submission: with the requester
+        disclosure to hand to the resident (outside the signed body; LGWAN only)."""
+        record = self.requester(receipt["receipt_id"])
+        if record is None:
+            return receipt
+        return receipt | {"requester_disclosure": record.public_answer()["requester_disclosure"]}
 
     def revoke(self, leaf_hash: bytes, reason: int, client: Client) -> dict[str, Any]:
         index = self.store.index_of(leaf_hash)
@@ -382,6 +474,10 @@ class NodeService:
                 "issued_at": _time(entry.issued_at),
                 "signing_time": _time(entry.signing_time),
             }
+            if entry.kind == EntryKind.EVENT:
+                body |= {"entry_kind": "event", "event_type": event_type_label(entry.document_type)}
+            if entry.requester_ref != NO_REQUESTER:
+                body["requester_commitment"] = entry.requester_ref.hex()
         elif isinstance(entry, RevocationEntry):
             body |= {"revokes": entry.revoked_leaf_hash.hex(), "reason": entry.reason}
         if self.identity is not None:
@@ -519,11 +615,9 @@ def _required(value: Any, name: str) -> Any:
     return value
 
 
-def _trust_files(settings: NodeSettings) -> list[str]:
-    if settings.trust_dir is None:
+def _trust_files(folder: Path | None) -> list[str]:
+    if folder is None:
         return []
     return sorted(
-        str(p)
-        for p in settings.trust_dir.iterdir()
-        if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+        str(p) for p in folder.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
     )
