@@ -82,7 +82,7 @@ def registered(node: NodeProcess, tokens: dict[str, str]) -> dict[str, Registere
         "node": "住民票の写し\n氏名: 試験 花子\n住所: 福岡県飯塚市検証町二丁目2番地\n".encode(),
         "static": "所得証明書\n令和8年度 所得金額: 3,456,000円\n".encode(),
     }
-    types = {"node": 1, "static": 4}  # 住民票の写し, 所得証明書
+    types = {"node": 0x8001, "static": 0x8002}  # municipality-defined: the two-file JPKI path
     leaves = {}
     for name, document in documents.items():
         answer = call(
