@@ -59,9 +59,8 @@ class RequesterRecord:
         return "RequesterRecord(<personal data redacted>)"
 
 
-def requester_from_json(raw: bytes) -> RequesterRecord:
-
-    obj = json.loads(raw)
+def requester_from_json(obj: Any) -> RequesterRecord:
+    """The record from its stored JSON (parsed)."""
     return RequesterRecord(
         disclosure=parse_disclosure(obj["disclosure"]),
         application_cms=base64.b64decode(obj["application_cms"]),

@@ -358,8 +358,8 @@ class NodeService:
 
     def requester(self, receipt_id: str) -> RequesterRecord | None:
         """The requester kept privately with an entry (LGWAN only), if it had one."""
-        raw = self.store.db.get(requester_key(receipt_id))
-        return None if raw is None else requester_from_json(raw)
+        stored = self.store.get_json(requester_key(receipt_id))
+        return None if stored is None else requester_from_json(stored)
 
     def with_disclosure(self, receipt: dict[str, Any]) -> dict[str, Any]:
         """The receipt as the issuing system gets it on submission: with the requester
