@@ -197,7 +197,7 @@ def sign_documents(signer: Signer, count: int, workers: int = 2) -> list[bytes]:
 def entry_body(number: int, cms: bytes, issued_at: str) -> dict[str, Any]:
     return {
         "document_sha256": hashlib.sha256(document(number)).hexdigest(),
-        "document_type": 1,
+        "document_type": 0x8001,  # municipality-defined: signed with a JPKI card
         "issued_at": issued_at,
         "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
     }

@@ -1,8 +1,9 @@
 """`notary node --dev`: everything a first-time user needs, provisioned into the data folder
 on the first run and reused afterwards: a one-validator devnet, the registry with this node
-registered, the node's key, a JPKI-TEST hierarchy to trust, a demo document signed like a
-My Number card, an API token, and a local RFC 3161 TSA (`devtools.tsa`, its own process) whose
-test CA the node trusts for timestamps."""
+registered, the node's key, a JPKI-TEST hierarchy and an LGPKI-TEST seal CA to trust, a demo
+document (a 住民票の写し under Chiyoda-ku's test seal; for another local-government code, a
+municipality-defined document signed like a My Number card), an API token, and a local
+RFC 3161 TSA (`devtools.tsa`, its own process) whose test CA the node trusts for timestamps."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from audit.trust_root import ExportConfig, export_trust_root, read_certificates
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.cms_sign import load_private_key, sign_cms
-from devtools.testca import generate_test_hierarchy
+from devtools.testca import CHIYODA_MAYOR, generate_test_hierarchy
 from devtools.tsa import TsaError, generate_tsa
 from node.tokens import SCOPES, TokenStore
 from protocol.leaf import DocumentType
@@ -37,6 +38,10 @@ from protocol.trust_root import dump_trust_root
 DEMO_TEXT = (
     "住民票の写し (demo)\n氏名: 試験 太郎\n住所: 茨城県つくば市 1-1-1\n発行: 千代田区 (demo)\n"
 )
+
+
+MUNICIPAL_DEMO_TYPE = 0x8001
+"""A municipality-defined type: the demo's type where the test CA has no seal."""
 
 
 @dataclass
@@ -49,6 +54,8 @@ class DevEnvironment:
     password_file: Path
     trust_dir: Path
     crl_files: list[Path]
+    seal_trust_dir: Path
+    seal_crl_files: list[Path]
     token: str
     demo_document: Path
     demo_entry: Path
@@ -129,7 +136,7 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         registry = _registry(data_dir, w3, layout.dev_account(), node_key, lg_code, name)
         jpki = _test_ca(data_dir)
         token = _dev_token(data_dir)
-        demo_document, demo_entry = _demo(data_dir, jpki)
+        demo_document, demo_entry = _demo(data_dir, jpki, lg_code)
         trust_root = _trust_root(data_dir, layout, rpc_url, registry, jpki, tsa)
     except BaseException:
         if tsa is not None:
@@ -145,6 +152,8 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         password_file=password_file,
         trust_dir=jpki.trust_dir,
         crl_files=jpki.crl_files,
+        seal_trust_dir=jpki.seal_trust_dir,
+        seal_crl_files=jpki.seal_crl_files,
         token=token,
         demo_document=demo_document,
         demo_entry=demo_entry,
@@ -166,6 +175,8 @@ def _trust_root(
         return path
     anchors = tuple(der for pem in sorted(jpki.trust_dir.glob("*.pem"))
                     for der in read_certificates(pem))  # fmt: skip
+    seal_anchors = tuple(der for pem in sorted(jpki.seal_trust_dir.glob("*.pem"))
+                         for der in read_certificates(pem))  # fmt: skip
     genesis = Genesis.load(layout.genesis_path)
     root = export_trust_root(
         ExportConfig(
@@ -173,7 +184,7 @@ def _trust_root(
             registry=registry,
             tsa_anchors=read_certificates(tsa.trust_anchors),
             jpki_anchors=anchors,
-            seal_anchors=tuple(der for pem in jpki.seal_anchors for der in read_certificates(pem)),
+            seal_anchors=seal_anchors,
             period=genesis.period,
             epoch=genesis.epoch,
         )
@@ -231,26 +242,41 @@ class TestJPKI:
     crl_files: list[Path]
     signer_cert: Path
     signer_key: Path
-    seal_anchors: tuple[Path, ...] = ()
-    """The LGPKI-TEST CA: the trust root's seal anchors (none in a data dir made before)."""
+    seal_trust_dir: Path
+    seal_crl_files: list[Path]
+    seal_cert: Path
+    """Chiyoda-ku's (SEAL_LG_CODE) test seal."""
+    seal_key: Path
+
+
+SEAL_LG_CODE = CHIYODA_MAYOR.lg_code
+"""The local government the test CA's seal belongs to (the demo seals only for it)."""
 
 
 def _test_ca(data_dir: Path) -> TestJPKI:
-    """A JPKI-TEST hierarchy to trust; generated once (RSA keys are slow), then reused."""
+    """A JPKI-TEST hierarchy and the LGPKI-TEST seal CA to trust; generated once (RSA keys are
+    slow), then reused (again if an older data folder lacks the seal)."""
     out = data_dir / "jpki-test"
     summary = out / "dev-summary.json"
-    if not summary.exists():
+    if not summary.exists() or "seal_cert" not in json.loads(summary.read_text()):
         hierarchy = generate_test_hierarchy(out)
-        trust = out / "trust"
-        trust.mkdir(exist_ok=True)
-        for anchor in hierarchy.trust_anchors:
-            (trust / anchor.name).write_bytes(anchor.read_bytes())
+        trust, seal_trust = out / "trust", out / "seal-trust"
+        for folder, anchors in (
+            (trust, hierarchy.trust_anchors),
+            (seal_trust, hierarchy.seal_trust_anchors),
+        ):
+            folder.mkdir(exist_ok=True)
+            for anchor in anchors:
+                (folder / anchor.name).write_bytes(anchor.read_bytes())
         facts = {
             "trust_dir": str(trust),
             "crl_files": [str(p) for p in hierarchy.crl_files],
             "signer_cert": str(hierarchy.ee_valid_gen02.cert),
             "signer_key": str(hierarchy.ee_valid_gen02.key),
-            "seal_anchors": [str(p) for p in hierarchy.seal_trust_anchors],
+            "seal_trust_dir": str(seal_trust),
+            "seal_crl_files": [str(p) for p in hierarchy.seal_crl_files],
+            "seal_cert": str(hierarchy.seal.cert),
+            "seal_key": str(hierarchy.seal.key),
         }
         summary.write_text(json.dumps(facts, indent=2) + "\n")
     facts = json.loads(summary.read_text())
@@ -259,7 +285,10 @@ def _test_ca(data_dir: Path) -> TestJPKI:
         [Path(p) for p in facts["crl_files"]],
         Path(facts["signer_cert"]),
         Path(facts["signer_key"]),
-        tuple(Path(p) for p in facts.get("seal_anchors", ())),
+        Path(facts["seal_trust_dir"]),
+        [Path(p) for p in facts["seal_crl_files"]],
+        Path(facts["seal_cert"]),
+        Path(facts["seal_key"]),
     )
 
 
@@ -273,7 +302,10 @@ def _dev_token(data_dir: Path) -> str:
     return token
 
 
-def _demo(data_dir: Path, jpki: TestJPKI) -> tuple[Path, Path]:
+def _demo(data_dir: Path, jpki: TestJPKI, lg_code: int) -> tuple[Path, Path]:
+    """The demo entry: a 住民票の写し under the municipality's seal, which the test CA has
+    only for SEAL_LG_CODE; any other code gets a municipality-defined document signed like a
+    My Number card (a registered type needs the seal)."""
     demo = data_dir / "demo"
     demo.mkdir(exist_ok=True)
     document, entry = demo / "document.txt", demo / "entry.json"
@@ -281,14 +313,16 @@ def _demo(data_dir: Path, jpki: TestJPKI) -> tuple[Path, Path]:
     # signing_time_max_age (10 minutes), so yesterday's demo entry would be refused.
     content = DEMO_TEXT.encode()
     document.write_bytes(content)
+    sealed = lg_code == SEAL_LG_CODE
+    cert, key = (jpki.seal_cert, jpki.seal_key) if sealed else (jpki.signer_cert, jpki.signer_key)
     cms = sign_cms(
         content,
-        key=load_private_key(jpki.signer_key),
-        cert=x509.load_pem_x509_certificate(jpki.signer_cert.read_bytes()),
+        key=load_private_key(key),
+        cert=x509.load_pem_x509_certificate(cert.read_bytes()),
     )
     body = {
         "document_sha256": hashlib.sha256(content).hexdigest(),
-        "document_type": int(DocumentType.RESIDENT_RECORD_COPY),
+        "document_type": int(DocumentType.RESIDENT_RECORD_COPY) if sealed else MUNICIPAL_DEMO_TYPE,
         "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "signature": {"format": "cms", "value": base64.b64encode(cms).decode()},
     }

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from anchor import SignedHead
-from node.intake import SignatureInput, Submission, SubmissionRejectedError
+from node.intake import ApplicationInput, SignatureInput, Submission, SubmissionRejectedError
 from node.models import Head
 from node.proof_path import PATH as PROOF_PATH
 from node.proof_path import InclusionFastPath
@@ -49,7 +49,7 @@ from node.sealing import SealingError
 from node.service import NodeService
 from node.tokens import Client
 from protocol.bundle import bundle_to_json
-from protocol.leaf import MAX_UINT64, RevocationReason, SignatureFormat
+from protocol.leaf import MAX_UINT64, EntryKind, EventType, RevocationReason, SignatureFormat
 from protocol.merkle import hash_leaf
 from protocol.trust_root import TrustRootError, load_trust_root, trust_root_to_json
 from verifier.chain import PREFIX_PATTERN, REVOCATIONS_PATH
@@ -251,6 +251,75 @@ def _not_before_epoch(value: datetime) -> None:
         raise ValueError("must not be before 1970-01-01T00:00:00Z")
 
 
+class ApplicationIn(BaseModel):
+    """The resident's JPKI signature over their application: the node keeps it privately
+    and puts only a salted commitment to it (with the card's serial number) in the leaf."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["cms"] = Field(
+        description="Detached CMS SignedData made with the resident's JPKI signature "
+        "certificate (card or smartphone), signingTime included"
+    )
+    value: str = Field(
+        description="Base64 of the CMS (DER)",
+        max_length=64 * 1024,
+        json_schema_extra={"pattern": BASE64_PATTERN},
+    )
+    application_sha256: str = Field(
+        description="SHA-256 of the application the resident signed, 64 hex digits (the "
+        "node never needs the application itself: the CMS messageDigest binds it)",
+        json_schema_extra={"pattern": HEX32_PATTERN},
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        return _checked_base64(value)
+
+    @field_validator("application_sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        return _checked_digest(value)
+
+    def application(self) -> ApplicationInput:
+        return ApplicationInput(
+            base64.b64decode(self.value), bytes.fromhex(self.application_sha256)
+        )
+
+
+def _checked_base64(value: str) -> str:
+    try:
+        if not BASE64.fullmatch(value):
+            raise ValueError
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64") from None
+    return value
+
+
+def _checked_digest(value: str) -> str:
+    if not HEX32.fullmatch(value):
+        raise ValueError("must be 64 hexadecimal digits (a SHA-256 digest)")
+    return value.lower()
+
+
+def _signature_input(sig: SignatureIn) -> SignatureInput:
+    if sig.format == "pkcs1" and sig.signing_time is not None and sig.signing_time.tzinfo is None:
+        raise ProblemError(
+            422,
+            "invalid-entry",
+            "Invalid entry",
+            "signing_time must carry a UTC offset",
+            "signature.signing_time",
+        )
+    return SignatureInput(
+        format=SignatureFormat.from_label(sig.format),
+        value=base64.b64decode(sig.value),
+        certificate=base64.b64decode(sig.certificate) if sig.certificate else None,
+        signing_time=int(sig.signing_time.timestamp()) if sig.signing_time else None,
+    )
+
+
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     request_id: str | None = Field(
@@ -261,10 +330,23 @@ class EntryIn(BaseModel):
         json_schema_extra={"pattern": HEX32_PATTERN},
     )
     document_type: int = Field(
-        ge=1, le=65534, description="Registered type code (docs/PROTOCOL.md)"
+        ge=1,
+        le=65534,
+        description=(
+            "Registered type code (docs/PROTOCOL.md), signed with the municipality's seal, or "
+            "a municipality-defined type (0x8000-0xFFFE), also signed with a JPKI signature "
+            "certificate; the node's issuance_policy may narrow this"
+        ),
     )
     issued_at: datetime = Field(description="Issue time, RFC 3339 with offset")
     signature: SignatureIn
+    application: ApplicationIn | None = Field(
+        None,
+        description=(
+            "The resident's signed application, if the document was requested: the answer "
+            "then carries the requester disclosure to hand to the resident"
+        ),
+    )
 
     @field_validator("document_sha256")
     @classmethod
@@ -282,30 +364,59 @@ class EntryIn(BaseModel):
         return value
 
     def submission(self) -> Submission:
-        sig = self.signature
-        if (
-            sig.format == "pkcs1"
-            and sig.signing_time is not None
-            and sig.signing_time.tzinfo is None
-        ):
-            raise ProblemError(
-                422,
-                "invalid-entry",
-                "Invalid entry",
-                "signing_time must carry a UTC offset",
-                "signature.signing_time",
-            )
         return Submission(
             document_sha256=bytes.fromhex(self.document_sha256),
             document_type=self.document_type,
             issued_at=int(self.issued_at.timestamp()),
-            signature=SignatureInput(
-                format=SignatureFormat.from_label(sig.format),
-                value=base64.b64decode(sig.value),
-                certificate=base64.b64decode(sig.certificate) if sig.certificate else None,
-                signing_time=int(sig.signing_time.timestamp()) if sig.signing_time else None,
-            ),
+            signature=_signature_input(self.signature),
             request_id=self.request_id,
+            application=None if self.application is None else self.application.application(),
+        )
+
+
+class EventIn(BaseModel):
+    """A login or signature event: the holder's app builds a small statement (service,
+    event, time, nonce), signs it with the JPKI certificate and keeps it; the node logs its
+    digest and signature, nothing personal."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: str | None = Field(
+        None, max_length=128, pattern=REQUEST_ID_PATTERN, description="Idempotency key"
+    )
+    event_type: Literal["login", "signature"] = Field(
+        description=(
+            "login: signed with a user-authentication certificate; signature: with a "
+            "signature certificate (card or smartphone)"
+        )
+    )
+    statement_sha256: str = Field(
+        description="SHA-256 of the statement the holder signed, 64 hex digits",
+        json_schema_extra={"pattern": HEX32_PATTERN},
+    )
+    event_time: datetime = Field(description="When the event happened, RFC 3339 with offset")
+    signature: SignatureIn
+
+    @field_validator("statement_sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        return _checked_digest(value)
+
+    @field_validator("event_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
+        _not_before_epoch(value)
+        return value
+
+    def submission(self) -> Submission:
+        return Submission(
+            document_sha256=bytes.fromhex(self.statement_sha256),
+            document_type=int(EventType[self.event_type.upper()]),
+            issued_at=int(self.event_time.timestamp()),
+            signature=_signature_input(self.signature),
+            request_id=self.request_id,
+            kind=EntryKind.EVENT,
         )
 
 
@@ -391,6 +502,7 @@ def create_app(service: NodeService, plane: Plane = "lgwan") -> FastAPI:
     app.add_middleware(PublicReadCors)
     _install_error_handlers(app)
     _add_entry_routes(app, service)
+    _add_event_routes(app, service)
     _add_log_routes(app, service)
     _add_operation_routes(app, service, plane)
     _add_tile_routes(app, service)
@@ -633,6 +745,7 @@ def _guards(service: NodeService) -> dict[tuple[str, str], Guard]:
         ),
         ("POST", "/v1/relay/heads"): Guard("relay", whole),
         ("POST", "/v1/sealed-pdfs"): Guard("submit", min(whole, settings.max_pdf_bytes)),
+        ("POST", "/v1/events"): Guard("submit", min(whole, ENTRY_BODY_BYTES)),
     }
 
 
@@ -650,7 +763,9 @@ SUBMIT_WHEN: Final = {
     422: (
         "`invalid-request`: a field is invalid; `invalid-entry`, `signer-...`: the signature "
         "does not verify over this digest, or its signer certificate is not valid at the "
-        "signing time"
+        "signing time; `signer-not-accepted`: the issuance policy does not accept this kind "
+        "of signer for the `document_type` (a registered type needs this municipality's "
+        "seal), or the seal is another local government's"
     ),
     503: (
         "`revocation-data-stale`, `revocation-source-unavailable`: the node cannot tell whether "
@@ -702,7 +817,7 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         dumped = None if request_id is None else body.model_dump(mode="json")
         result = service.submit([body.submission()], client, request_id, dumped)
         response.status_code = 200 if result.replayed else 201
-        return result.receipts[0]
+        return service.with_disclosure(result.receipts[0])
 
     @app.post(
         "/v1/entries/bulk",
@@ -740,8 +855,9 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         result = service.submit(submissions, client, body.request_id, dumped, bulk=True)
         # Receipts are plain JSON already: sent as they are, without FastAPI's per-value
         # encoding and return-type validation of 10,000 objects (the annotation documents it).
+        receipts = [service.with_disclosure(r) for r in result.receipts]
         return JSONResponse(  # type: ignore[return-value]
-            {"receipts": result.receipts}, status_code=200 if result.replayed else 201
+            {"receipts": receipts}, status_code=200 if result.replayed else 201
         )
 
     @app.get(
@@ -841,6 +957,78 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         if if_none_match is not None and answer.etag in _etags(if_none_match):
             return Response(status_code=304, headers=headers)
         return Response(answer.body, media_type="application/json", headers=headers)
+
+
+def _add_event_routes(app: FastAPI, service: NodeService) -> None:
+    """Login and signature events (LGWAN side), and the requester kept with a document."""
+    submitter = Depends(_client_dependency(service, "submit"))
+    reader = Depends(_client_dependency(service, "read"))
+
+    @app.post(
+        "/v1/events",
+        status_code=201,
+        tags=["events"],
+        summary="Log a login or signature event (no personal data in the log)",
+        description=(
+            "The leaf holds the statement's salted digest and a commitment to the signer: the "
+            "holder fetches the bundle (`/v1/receipts/{receipt_id}/bundle`) and verifies the "
+            "statement with it like a document."
+        ),
+        responses={
+            200: RECEIPT_ANSWER,
+            **problems(
+                401,
+                403,
+                409,
+                413,
+                422,
+                503,
+                when={
+                    **SUBMIT_WHEN,
+                    422: (
+                        SUBMIT_WHEN[422] + "; `signer-not-accepted`: the certificate is not "
+                        "one this event type accepts (`event_type`)"
+                    ),
+                },
+            ),
+        },
+    )
+    def submit_event(
+        body: EventIn,
+        response: Response,
+        client: Client = submitter,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> dict[str, Any]:
+        request_id = body.request_id or idempotency_key
+        result = service.submit(
+            [body.submission()], client, request_id, body.model_dump(mode="json")
+        )
+        response.status_code = 200 if result.replayed else 201
+        return result.receipts[0]
+
+    @app.get(
+        "/v1/receipts/{receipt_id}/requester",
+        tags=["entries"],
+        summary="The requester kept with a document (personal data: LGWAN only)",
+        description=(
+            "The requester disclosure the resident was handed, and the resident's signed "
+            "application (its CMS embeds the card certificate), for the municipality's records."
+        ),
+        responses=problems(
+            401, 403, 404, when={404: "No receipt with this id, or its entry has no requester"}
+        ),
+    )
+    def requester(receipt_id: str, client: Client = reader) -> dict[str, Any]:
+        record = service.requester(receipt_id)
+        if record is None:
+            raise ProblemError(
+                404,
+                "not-found",
+                "Not found",
+                "no entry with a requester has this receipt id",
+                "receipt_id",
+            )
+        return record.public_answer()
 
 
 REVOCATIONS_CACHE_CONTROL: Final = "public, max-age=10"

@@ -215,6 +215,8 @@ def _run_dev(settings: NodeSettings) -> None:
                 "password_file": env.password_file,
                 "trust_dir": env.trust_dir,
                 "crl_files": env.crl_files,
+                "seal_trust_dir": env.seal_trust_dir,
+                "seal_crl_files": env.seal_crl_files,
                 "public_port": public_port,
                 "trust_root_file": settings.trust_root_file or env.trust_root,
                 # The local TSA, unless the operator named one (with its own trust anchors).
@@ -250,13 +252,15 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
         f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
         f"--rpc {env.rpc_url} --registry {env.registry} --chain-id {env.chain_id}",
         f"--node-url {public} --trust {shlex.quote(str(env.trust_dir))}",
-        *(f"--crl {shlex.quote(str(p))}" for p in env.crl_files),
+        f"--seal-trust {shlex.quote(str(env.seal_trust_dir))}",
+        *(f"--crl {shlex.quote(str(p))}" for p in [*env.crl_files, *env.seal_crl_files]),
     ]
     offline = [
         f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
         f"--trust-root {shlex.quote(str(env.trust_root))} --offline",
         f"--trust {shlex.quote(str(env.trust_dir))}",
-        *(f"--crl {shlex.quote(str(p))}" for p in env.crl_files),
+        f"--seal-trust {shlex.quote(str(env.seal_trust_dir))}",
+        *(f"--crl {shlex.quote(str(p))}" for p in [*env.crl_files, *env.seal_crl_files]),
     ]
     token_file = settings.data_dir / "dev-token"
     return "\n".join(

@@ -15,15 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from node.issuance_policy import IssuancePolicy, PolicyRefusalError
 from node.models import DocumentSidecar, RevocationSidecar
+from node.requester_record import RequesterRecord, requester_key
 from node.store import NewEntry
 from protocol.bundle import MAX_CERTIFICATES, make_document_entry
 from protocol.leaf import (
     MAX_UINT64,
+    NO_REQUESTER,
+    EntryKind,
     RevocationEntry,
     SignatureFormat,
     new_salt,
 )
+from protocol.signers import SignerKind
 from verifier.digest_signature import certificate_from_der, verify_cms_digest, verify_pkcs1_digest
 from verifier.jpki import (
     JPKICertificate,
@@ -75,12 +80,23 @@ class SignatureInput:
 
 
 @dataclass(frozen=True)
+class ApplicationInput:
+    """The resident's JPKI signature over their application (detached CMS) and the
+    application's SHA-256; the node never sees the application itself."""
+
+    cms: bytes
+    application_sha256: bytes
+
+
+@dataclass(frozen=True)
 class Submission:
-    document_sha256: bytes
-    document_type: int
-    issued_at: int
+    document_sha256: bytes  # an event's: the statement's SHA-256
+    document_type: int  # an event's: its EventType
+    issued_at: int  # an event's: the event time
     signature: SignatureInput
     request_id: str | None = None
+    kind: EntryKind = EntryKind.DOCUMENT
+    application: ApplicationInput | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,28 @@ def file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[str, int,
     return tuple(state)
 
 
+@dataclass(frozen=True)
+class Issuance:
+    """Who may sign what on this node (`IssuancePolicy`), and the gate that judges a
+    municipal seal: LGPKI anchors and CRLs, kept apart from the J-LIS ones (None: no seal
+    trust configured, so no seal is accepted)."""
+
+    policy: IssuancePolicy
+    seal_gate: SignerGate | None = None
+
+    def gate_for(self, kind: SignerKind, jpki_gate: SignerGate, cert_field: str) -> SignerGate:
+        if kind is not SignerKind.LGPKI_SEAL:
+            return jpki_gate
+        if self.seal_gate is None:
+            raise SubmissionRejectedError(
+                cert_field,
+                "this node trusts no municipal seal CA (setting seal_trust_dir), so it cannot "
+                "accept a seal",
+                problem="signer-untrusted",
+            )
+        return self.seal_gate
+
+
 def new_receipt_id() -> str:
     return "r_" + secrets.token_hex(16)
 
@@ -227,11 +265,16 @@ def document_entry(
     client: str,
     field_prefix: str = "",
     received_at: float | None = None,
+    issuance: Issuance | None = None,
+    requester: RequesterRecord | None = None,
 ) -> NewEntry:
     """Check `submission` and build its log entry. Raises SubmissionRejectedError.
 
     `received_at` (default: now) is when the node received it; the signing time must lie
-    in the gate's window around it."""
+    in the gate's window around it. `issuance` (the node always gives it) refuses signers
+    the issuance policy does not accept and picks the seal's gate for a seal; `requester`
+    (an already checked application) goes into the leaf as its commitment and into the
+    store privately."""
     received = time.time() if received_at is None else received_at
     sig = submission.signature
     where = f"{field_prefix}signature"
@@ -286,6 +329,7 @@ def document_entry(
             f"the CMS carries {1 + len(others)} certificates (the signer's and "
             f"{len(others)} more); at most {MAX_CERTIFICATES} are allowed",
         )
+    gate = _admitted(issuance, gate, signer, submission, where, field_prefix)
     check = gate.check(signer, others, signing_seconds)
     if (unavailable := gate.unavailable(signer, check)) is not None:
         # The node's fault, not the caller's: 503, and the same entry succeeds later.
@@ -314,6 +358,8 @@ def document_entry(
         signature_format=sig.format,
         signature=sig.value,
         signer_certificate=signer.der,
+        requester_ref=NO_REQUESTER if requester is None else requester.commitment(),
+        kind=submission.kind,
     )
     receipt_id = new_receipt_id()
     sidecar = DocumentSidecar(
@@ -326,7 +372,35 @@ def document_entry(
         client=client,
         received_at=int(received),
     )
-    return NewEntry(entry.encode(), sidecar, receipt_id)
+    private = () if requester is None else ((requester_key(receipt_id), requester.to_json()),)
+    return NewEntry(entry.encode(), sidecar, receipt_id, private=private)
+
+
+def _admitted(
+    issuance: Issuance | None,
+    gate: SignerGate,
+    signer: JPKICertificate,
+    submission: Submission,
+    where: str,
+    field_prefix: str,
+) -> SignerGate:
+    """The gate that judges `signer`, once the issuance policy accepts it for this entry."""
+    if issuance is None:
+        return gate
+    type_field = "event_type" if submission.kind == EntryKind.EVENT else "document_type"
+    try:
+        signer_kind = issuance.policy.admit(
+            signer,
+            submission.kind,
+            submission.document_type,
+            where=where,
+            type_field=f"{field_prefix}{type_field}",
+        )
+    except PolicyRefusalError as refusal:
+        raise SubmissionRejectedError(
+            refusal.field, refusal.detail, problem="signer-not-accepted"
+        ) from None
+    return issuance.gate_for(signer_kind, gate, f"{where}.certificates[0]")
 
 
 def revocation_entry(

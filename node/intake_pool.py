@@ -2,9 +2,10 @@
 
 The CMS signature and signer checks of `node.intake.document_entry` are pure Python (asn1crypto,
 pyhanko-certvalidator) and hold the GIL, so one process checks on one core. Large bulk requests
-are cut into chunks checked in parallel by worker processes, each with its own `SignerGate`
-built from the same settings (its own signer cache; CRL files are re-read on change as in the
-node). Entries come back in order; what is appended, and the synced write, stay in the node.
+are cut into chunks checked in parallel by worker processes, each with the checks built from
+the same settings (`node.intake_checks`; its own signer cache; CRL files are re-read on change
+as in the node). Entries come back in order; what is appended, and the synced write, stay in
+the node.
 Workers are started with "spawn" (the node runs threads: forking them is unsafe), on the first
 request that needs them, and replaced if one dies.
 """
@@ -17,68 +18,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from datetime import timedelta
 
-from node.intake import (
-    SignerGate,
-    SigningWindow,
-    Submission,
-    SubmissionRejectedError,
-    document_entry,
-)
-from node.revocation_status import RevocationFreshness
+from node.intake import Submission, SubmissionRejectedError
+from node.intake_checks import IntakeChecks, build_intake_checks, check_submission
 from node.settings import NodeSettings
 from node.store import NewEntry
-from verifier.jpki import JPKICertificate, RevocationSources, SignerPolicy, load_certificates
 
 CHUNK = 250
 """Entries per task: large enough that hand-over costs little, small enough to spread a
 10,000-entry request evenly."""
-
-
-@dataclass(frozen=True)
-class GateParts:
-    gate: SignerGate
-    trust_anchors: tuple[JPKICertificate, ...]
-    revocation: RevocationSources
-    freshness: RevocationFreshness
-
-
-def build_gate(settings: NodeSettings) -> GateParts:
-    """The signer gate the settings describe (the node and every worker build the same)."""
-    trust_anchors = tuple(load_certificates(trust_files(settings)))
-    revocation = RevocationSources(
-        crl_files=[str(p) for p in settings.crl_files],
-        ocsp_urls=settings.ocsp_urls,
-        use_certificate_ocsp_urls=settings.ocsp_from_certificate,
-        ocsp_require_nonce=settings.ocsp_require_nonce,
-        fetch_timeout=settings.ocsp_timeout,
-    )
-    freshness = RevocationFreshness(
-        trust_anchors,
-        revocation.crl_files,
-        ocsp_configured=bool(settings.ocsp_urls or settings.ocsp_from_certificate),
-        grace=timedelta(seconds=settings.crl_stale_grace),
-    )
-    gate = SignerGate(
-        trust_anchors=trust_anchors,
-        revocation=revocation,
-        policy=SignerPolicy(require_revocation_info=settings.require_revocation_info),
-        window=SigningWindow(settings.signing_time_max_age, settings.signing_time_max_ahead),
-        stale_cause=freshness.stale_cause,
-    )
-    return GateParts(gate, trust_anchors, revocation, freshness)
-
-
-def trust_files(settings: NodeSettings) -> list[str]:
-    if settings.trust_dir is None:
-        return []
-    return sorted(
-        str(p)
-        for p in settings.trust_dir.iterdir()
-        if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
-    )
 
 
 class IntakePool:
@@ -152,16 +100,16 @@ class IntakePool:
 
 # ---------------------------------------------------------------------- in the workers
 
-_gate: SignerGate | None = None
+_checks: IntakeChecks | None = None
 
 
 def _init_worker(settings: NodeSettings) -> None:
-    global _gate  # noqa: PLW0603 (one gate per worker process, built once)
-    _gate = build_gate(settings).gate
+    global _checks  # noqa: PLW0603 (one set of checks per worker process, built once)
+    _checks = build_intake_checks(settings)
 
 
 def _ready() -> bool:
-    return _gate is not None
+    return _checks is not None
 
 
 def _check_chunk(
@@ -174,15 +122,15 @@ def _check_chunk(
 ) -> list[NewEntry] | SubmissionRejectedError:
     """The chunk's entries, or the refusal of its first refused submission (returned, not
     raised: the node raises the first one over all chunks)."""
-    assert _gate is not None, "worker not initialised"
+    assert _checks is not None, "worker not initialised"
     entries = []
     for offset, submission in enumerate(submissions):
         try:
             entries.append(
-                document_entry(
+                check_submission(
+                    _checks,
                     submission,
                     lg_code,
-                    _gate,
                     client=client,
                     field_prefix=f"entries[{first + offset}]." if bulk else "",
                     received_at=received,

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +25,15 @@ from node.intake import (
     Submission,
     SubmissionRejectedError,
     body_fingerprint,
-    document_entry,
     revocation_entry,
 )
-from node.intake_pool import IntakePool, build_gate
+from node.intake_checks import build_intake_checks, check_submission
+from node.intake_pool import IntakePool
 from node.metrics import Metrics
 from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
 from node.receipt_signer import ReceiptSigner
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
+from node.requester_record import RequesterRecord, requester_from_json, requester_key
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
 from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
@@ -40,7 +41,14 @@ from node.tiles import NOTE_KEY_FILE, TilePublisher, TileWriter, load_or_create_
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
 from protocol.checkpoint import NoteSigner
-from protocol.leaf import DocumentEntry, RevocationEntry, decode_entry
+from protocol.leaf import (
+    NO_REQUESTER,
+    DocumentEntry,
+    EntryKind,
+    RevocationEntry,
+    decode_entry,
+    event_type_label,
+)
 from protocol.merkle import hash_leaf
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import JPKICertificate, RevocationSources
@@ -74,8 +82,8 @@ class NodeService:
         self.tokens = TokenStore(settings.data_dir / "tokens.json")
         self.metrics = Metrics()
         self.metrics.tree_size.set(self.store.size)
-        parts = build_gate(settings)
-        self.freshness, self.gate = parts.freshness, parts.gate
+        self.intake = build_intake_checks(settings)
+        self.freshness, self.gate = self.intake.freshness, self.intake.gate
         self.intake_pool = IntakePool(settings)
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
@@ -137,7 +145,9 @@ class NodeService:
                 timeout=settings.tsa_timeout,
             )
             self.stamper = HeadStamper(self.store, client, self.identity, self.metrics)
-        self.signer_evidence = self._signer_evidence(parts.trust_anchors, parts.revocation)
+        self.signer_evidence = self._signer_evidence(
+            self.intake.trust_anchors, self.intake.revocation, self.intake.seal_anchors
+        )
         self.note_key, self.tiles = self._tile_publisher(settings)
         self.bundles = BundleBuilder(self.store, self.identity)
         self._submit_lock = threading.RLock()  # revoke() checks, then appends, under it
@@ -169,17 +179,22 @@ class NodeService:
         return EvidenceCapturer(self.store, reader, self.identity, self.metrics)
 
     def _signer_evidence(
-        self, trust_anchors: tuple[JPKICertificate, ...], revocation: RevocationSources
+        self,
+        trust_anchors: tuple[JPKICertificate, ...],
+        revocation: RevocationSources,
+        seal_anchors: tuple[JPKICertificate, ...],
     ) -> SignerEvidenceCapturer | None:
         """The signer re-check after the grace period, when there is something to check with."""
         if not trust_anchors or revocation.is_empty:
             return None
+        seal_crls = [str(p) for p in self.settings.seal_crl_files]
         return SignerEvidenceCapturer(
             self.store,
             trust_anchors,
-            revocation,
+            replace(revocation, crl_files=[*revocation.crl_files, *seal_crls]),
             self.metrics,
             grace=self.settings.revocation_evidence_grace,
+            seal_trust_anchors=seal_anchors,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -265,17 +280,31 @@ class NodeService:
             entries = self.intake_pool.document_entries(submissions, client=client.name, bulk=bulk)
             return self._append(entries, client, request_id, body)
         for position, submission in enumerate(submissions):
-            prefix = f"entries[{position}]." if bulk else ""
             entries.append(
-                document_entry(
+                check_submission(
+                    self.intake,
                     submission,
                     self.settings.lg_code,
-                    self.gate,
                     client=client.name,
-                    field_prefix=prefix,
+                    field_prefix=f"entries[{position}]." if bulk else "",
                 )
             )
         return self._append(entries, client, request_id, body)
+
+    def requester(self, receipt_id: str) -> RequesterRecord | None:
+        """The requester kept privately with an entry (LGWAN only), if it had one."""
+        stored = self.store.get_json(requester_key(receipt_id))
+        return None if stored is None else requester_from_json(stored)
+
+    def with_disclosure(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """The receipt as the issuing system gets it on submission: with the requester
+        disclosure to hand to the resident (outside the signed body; LGWAN only)."""
+        if "requester_commitment" not in receipt:
+            return receipt  # no application (the signed body names the commitment if any)
+        record = self.requester(receipt["receipt_id"])
+        if record is None:
+            return receipt
+        return receipt | {"requester_disclosure": record.public_answer()["requester_disclosure"]}
 
     def revoke(self, leaf_hash: bytes, reason: int, client: Client) -> dict[str, Any]:
         index = self.store.index_of(leaf_hash)
@@ -385,6 +414,10 @@ class NodeService:
                 "issued_at": _time(entry.issued_at),
                 "signing_time": _time(entry.signing_time),
             }
+            if entry.kind == EntryKind.EVENT:
+                body |= {"entry_kind": "event", "event_type": event_type_label(entry.document_type)}
+            if entry.requester_ref != NO_REQUESTER:
+                body["requester_commitment"] = entry.requester_ref.hex()
         elif isinstance(entry, RevocationEntry):
             body |= {"revokes": entry.revoked_leaf_hash.hex(), "reason": entry.reason}
         if self.identity is not None:

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from anchor import is_valid_lg_code
+from node.issuance_policy import parse_policy
 
 CONFIG_FILE_ENV = "NOTARY_CONFIG"
 
@@ -140,6 +141,35 @@ class NodeSettings(BaseSettings):
             "Seconds past a CRL's nextUpdate before /readyz and notary_crl_stale report it "
             "stale. Signers are refused from nextUpdate on regardless: a grace only delays the "
             "alarm (e.g. for a refresh job that lands a few minutes late)."
+        ),
+    )
+    seal_trust_dir: Path | None = Field(
+        None,
+        description=(
+            "LGPKI organisational CA certificates (PEM/DER files) that vouch for the "
+            "municipality's seal; kept apart from the J-LIS anchors (neither vouches for the "
+            "other's certificates). Unset: the node accepts no seal, so no registered "
+            "certificate type."
+        ),
+    )
+    seal_crl_files: list[Path] = Field(
+        default_factory=list,
+        description="CRLs of the seal CAs (DER or PEM), refreshed like crl_files.",
+    )
+    issuance_policy: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            'Signer kinds accepted per document type (key: the type code, e.g. "1" or '
+            '"0x8001"; value: kinds such as "lgpki-seal", "jpki-card-signature"); types '
+            "not named follow the protocol's table. A policy may only narrow that table."
+        ),
+    )
+    application_max_age: float = Field(
+        30 * 86400.0,
+        gt=0,
+        description=(
+            "Refuse a resident's application signed more than this many seconds before the "
+            "node receives its document (the card is judged at that signing time)."
         ),
     )
     ocsp_urls: Annotated[list[str], NoDecode] = Field(
@@ -279,6 +309,12 @@ class NodeSettings(BaseSettings):
     def _lg_code(cls, value: int) -> int:
         if not is_valid_lg_code(value):
             raise ValueError(f"{value:06d} is not a local-government code with a valid check digit")
+        return value
+
+    @field_validator("issuance_policy")
+    @classmethod
+    def _issuance_policy(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        parse_policy(value)  # refuses a policy that widens the protocol's table
         return value
 
     @field_validator("rpc_url", "ocsp_urls", mode="before")

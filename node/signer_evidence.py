@@ -41,6 +41,7 @@ from node.store import LogStore
 from protocol.evidence import MAX_OCSP_RESPONSE_BYTES, MAX_SIGNER_CRL_BYTES
 from protocol.leaf import DocumentEntry, decode_entry
 from verifier.jpki import (
+    CertificateKind,
     JPKICertificate,
     JPKIError,
     RevocationSources,
@@ -79,6 +80,8 @@ class SignerEvidenceCapturer:
     revocation: RevocationSources
     metrics: Metrics
     grace: float = 0.0
+    seal_trust_anchors: Sequence[JPKICertificate] = ()
+    """The LGPKI anchors a municipal seal is re-checked against (never the J-LIS ones)."""
     clock: Callable[[], float] = field(default=time.time, repr=False)
     last_error: str | None = None
     _retry: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
@@ -173,14 +176,15 @@ class SignerEvidenceCapturer:
         others = [parse_certificate(der) for der in certificates[1:]]
         signed_at = datetime.fromtimestamp(signing_seconds, UTC)
         issued_after = datetime.fromtimestamp(due, UTC)
-        collected = collect_evidence(cert, [*self.trust_anchors, *others], self.crl_sources)
+        anchors = self._anchors(cert)
+        collected = collect_evidence(cert, [*anchors, *others], self.crl_sources)
         for crl in _crls_for(cert, collected.crls, issued_after):
             decided = self._decide(cert, others, signed_at, RevocationSources(crls=[crl]))
             if decided is not None:
                 return Decision(_record(decided, crls=(crl,)), (crl,))
         ocsp_sources = self.ocsp_sources
         if ocsp_sources is not None:
-            asked = collect_evidence(cert, [*self.trust_anchors, *others], ocsp_sources)
+            asked = collect_evidence(cert, [*anchors, *others], ocsp_sources)
             for response in _responses_for(cert, asked.ocsp_responses, issued_after):
                 sources = RevocationSources(ocsp_responses=[response])
                 decided = self._decide(cert, others, signed_at, sources)
@@ -192,6 +196,11 @@ class SignerEvidenceCapturer:
             raise RecheckError("; ".join(collected.problems))
         return None
 
+    def _anchors(self, cert: JPKICertificate) -> Sequence[JPKICertificate]:
+        if cert.kind is CertificateKind.SEAL:
+            return self.seal_trust_anchors
+        return self.trust_anchors
+
     def _decide(
         self,
         cert: JPKICertificate,
@@ -202,10 +211,11 @@ class SignerEvidenceCapturer:
         check = check_signer(
             cert,
             signing_time=signed_at,
-            trust_anchors=self.trust_anchors,
+            trust_anchors=self._anchors(cert),
             intermediates=others,
             revocation=sources,
-            policy=SignerPolicy(),
+            # Intake applied the issuance policy; here only the signer's own PKI matters.
+            policy=SignerPolicy(allowed_kinds=frozenset(CertificateKind)),
         )
         if check.status == "valid":
             return SignerStatus.GOOD

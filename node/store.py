@@ -95,6 +95,9 @@ class NewEntry:
     sidecar: EntrySidecar
     receipt_id: str
     revokes: bytes | None = None  # leaf hash a revocation entry withdraws
+    private: tuple[tuple[bytes, bytes], ...] = ()
+    """Records kept with the entry, in its synced batch, never served publicly (the
+    requester record: node.requester_record)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class LogStore:
                     batch.put(RECEIPT + entry.receipt_id.encode(), u64(index))
                     if entry.revokes is not None:
                         batch.put(REVOKED + entry.revokes, u64(index))
+                    for key, value in entry.private:
+                        batch.put(key, value)
                     # The leaf and every subtree it completes, under their (level, position).
                     for level, position, node in frontier.append(leaf_hash):
                         batch.put(NODE + _NODE.pack(level, position), node)

@@ -117,6 +117,8 @@ class NodeProcess:
             "PYTHONUNBUFFERED": "1",
             "NOTARY_TRUST_DIR": str(self.data_dir / "trust"),
             "NOTARY_CRL_FILES": json.dumps([str(p) for p in self.hierarchy.crl_files]),
+            "NOTARY_SEAL_TRUST_DIR": str(self.data_dir / "seal-trust"),
+            "NOTARY_SEAL_CRL_FILES": json.dumps([str(p) for p in self.hierarchy.seal_crl_files]),
             "NOTARY_BATCH_INTERVAL": "0.3",
             **self.env,
         }
@@ -124,6 +126,10 @@ class NodeProcess:
         trust.mkdir(parents=True, exist_ok=True)
         for anchor in self.hierarchy.trust_anchors:
             (trust / anchor.name).write_bytes(anchor.read_bytes())
+        seal_trust = self.data_dir / "seal-trust"
+        seal_trust.mkdir(parents=True, exist_ok=True)
+        for anchor in self.hierarchy.seal_trust_anchors:
+            (seal_trust / anchor.name).write_bytes(anchor.read_bytes())
         args = [
             sys.executable,
             "-m",
@@ -244,12 +250,16 @@ def provision_node(
 
 
 @contextmanager
-def node_on_devnet(root: Path, hierarchy: TestHierarchy) -> Iterator[NodeProcess]:
-    """A started node on its own one-validator devnet, with a registry; both stopped after."""
+def node_on_devnet(
+    root: Path, hierarchy: TestHierarchy, env: dict[str, str] | None = None
+) -> Iterator[NodeProcess]:
+    """A started node on its own one-validator devnet, with a registry; both stopped after.
+    `env`: extra NOTARY_* settings."""
     layout = init_network(root / "chain", validators=1)
     chain = NetworkProcesses(layout)
     chain.start_all()
     process = provision_node(layout.nodes[0].rpc_url, layout.dev_account(), root, hierarchy)
+    process.env.update(env or {})
     try:
         process.start()
         yield process

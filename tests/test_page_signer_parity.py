@@ -69,7 +69,9 @@ def _page(cases: list[dict[str, object]], tmp_path: Path) -> dict[str, tuple[str
 
 def _roots(h: TestHierarchy) -> list[str]:
     return [
-        _b64(x509.load_pem_x509_certificate(p.read_bytes()).public_bytes(serialization.Encoding.DER))
+        _b64(
+            x509.load_pem_x509_certificate(p.read_bytes()).public_bytes(serialization.Encoding.DER)
+        )
         for p in h.trust_anchors
     ]
 

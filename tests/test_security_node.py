@@ -82,7 +82,7 @@ def _pkcs1_body(signer: Issued, document: bytes, signing_time: datetime) -> dict
     der = x509_cert(signer).public_bytes(serialization.Encoding.DER)
     return {
         "document_sha256": hashlib.sha256(document).hexdigest(),
-        "document_type": 1,
+        "document_type": 0x8001,  # municipality-defined: signed with a JPKI card
         "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "signature": {
             "format": "pkcs1",
@@ -140,7 +140,7 @@ def _submission(signer: Issued, signing_time: datetime) -> Submission:
     body = _pkcs1_body(signer, DOCUMENT, signing_time)["signature"]
     return Submission(
         document_sha256=hashlib.sha256(DOCUMENT).digest(),
-        document_type=1,
+        document_type=0x8001,
         issued_at=int(signing_time.timestamp()),
         signature=SignatureInput(
             format=SignatureFormat.PKCS1,

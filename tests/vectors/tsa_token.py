@@ -184,5 +184,3 @@ class TestTsa:
             }
         )
         return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
-
-
