@@ -4,17 +4,21 @@ A real node on a one-validator devnet logs the seal's entries: `notary seal` sea
 the bundle is final and appends it; `notary verify CERT.pdf` checks the one file. Then the ways a
 sealed PDF can be wrong: a byte changed in the signed part, another document's bundle, a
 modification after the bundle, not a PDF at all; and the node's own sealing endpoint.
-The seal is a JPKI-TEST certificate until the LGPKI-TEST seal lands (a fixture change).
+The seal is Chiyoda-ku's LGPKI-TEST seal (`devtools.testca`, organizationIdentifier
+LGCJP-131016) on a node of Chiyoda-ku (the harness's lg_code), verified against the seal trust
+anchors (`--seal-trust`); another municipality's seal is refused by the node's issuance policy.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import shutil
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,10 +27,11 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from devnet.network import NetworkProcesses, init_network
 from devtools.demo_pdf import demo_pdf
-from devtools.testca import TestHierarchy
+from devtools.testca import CHIYODA_MAYOR, Issued, TestHierarchy
 from node.pdf_bundle import _append
-from tests.node_harness import REPO, NodeProcess, http, provision_node
-from verifier.pdf import read_sealed_pdf
+from node.sealing import SealIdentity, seal_pdf
+from tests.node_harness import LG_CODE, REPO, NodeProcess, http, provision_node
+from verifier.pdf import read_sealed_pdf, read_signed_pdf
 
 pytest_plugins = ["tests.jpki_fixtures"]
 pytestmark = pytest.mark.chain
@@ -40,7 +45,8 @@ def node(
 ) -> Iterator[NodeProcess]:
     """A node with a seal configured (key 0600), on its own devnet."""
     root = tmp_path_factory.mktemp("sealed-pdf")
-    seal = jpki_hierarchy.ee_valid_gen01
+    seal = jpki_hierarchy.seal
+    assert LG_CODE == CHIYODA_MAYOR.lg_code  # the node's code is the seal's
     key = root / "seal-key.pem"
     shutil.copyfile(seal.key, key)
     key.chmod(0o600)
@@ -52,7 +58,7 @@ def node(
         {
             "NOTARY_SEAL_KEY_FILE": str(key),
             "NOTARY_SEAL_CERT_FILE": str(seal.cert),
-            "NOTARY_SEAL_CHAIN_FILES": f'["{jpki_hierarchy.sign_ca_gen01.cert}"]',
+            "NOTARY_SEAL_CHAIN_FILES": f'["{jpki_hierarchy.lgpki_ca.cert}"]',
             "NOTARY_SEAL_LABEL": "Chiyoda-ku (test)",
             "NOTARY_SEAL_VERIFY_URL": VERIFY_URL,
             "NOTARY_MAX_PDF_BYTES": str(MAX_PDF),
@@ -82,8 +88,10 @@ def notary(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def seal_args(node: NodeProcess, token: str, document: Path, *extra: str) -> list[str]:
-    seal = node.hierarchy.ee_valid_gen01
+def seal_args(
+    node: NodeProcess, token: str, document: Path, *extra: str, seal: Issued | None = None
+) -> list[str]:
+    seal = seal or node.hierarchy.seal
     return [
         "seal",
         str(document),
@@ -96,7 +104,7 @@ def seal_args(node: NodeProcess, token: str, document: Path, *extra: str) -> lis
         "--seal-cert",
         str(seal.cert),
         "--seal-chain",
-        str(node.hierarchy.sign_ca_gen01.cert),
+        str(node.hierarchy.lgpki_ca.cert),
         "--verify-url",
         VERIFY_URL,
         *extra,
@@ -115,7 +123,13 @@ def verify_pdf(node: NodeProcess, document: Path) -> subprocess.CompletedProcess
         str(node.chain_id),
         "--trust",
         str(node.data_dir / "trust"),
-        *[a for p in node.hierarchy.crl_files for a in ("--crl", str(p))],
+        "--seal-trust",
+        str(node.data_dir / "seal-trust"),
+        *[
+            a
+            for p in (*node.hierarchy.crl_files, *node.hierarchy.seal_crl_files)
+            for a in ("--crl", str(p))
+        ],
         "--node-url",
         node.url,
     )
@@ -292,3 +306,30 @@ def test_node_refuses_what_it_cannot_seal(node: NodeProcess, token: str) -> None
     assert anonymous.status == 401
     missing_type = http("POST", node.url + "/v1/sealed-pdfs", token=token, raw=demo_pdf())
     assert missing_type.status == 422
+
+
+def test_another_municipalitys_seal_is_refused(
+    node: NodeProcess, token: str, tmp_path: Path
+) -> None:
+    """Tsukuba-shi's seal (LGCJP-082201) on a Chiyoda-ku node: the issuance policy refuses the
+    entry with 422, through `notary seal` (one line, exit 1) and through POST /v1/entries."""
+    other = node.hierarchy.seal_other_municipality
+    document = tmp_path / "tsukuba.pdf"
+    document.write_bytes(demo_pdf(["Copy of the resident record - Tsukuba", "TEST RESIDENT"]))
+    out = tmp_path / "T.pdf"
+    done = notary(*seal_args(node, token, document, "--out", str(out), seal=other))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(lines) == 1 and "the node refused the entry: 422" in lines[0], lines
+    assert not out.exists()
+    identity = SealIdentity.from_files(other.key, other.cert, (), "Tsukuba-shi (test)")
+    entry = read_signed_pdf(seal_pdf(document.read_bytes(), identity, VERIFY_URL))
+    body = {
+        "document_sha256": entry.document_sha256.hex(),
+        "document_type": 1,
+        "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "signature": {"format": "cms", "value": base64.b64encode(entry.cms).decode()},
+    }
+    refused = http("POST", node.url + "/v1/entries", body, token)
+    assert refused.status == 422, refused.body
+    assert "082201" in refused.body["detail"] and "131016" in refused.body["detail"], refused.body
