@@ -46,7 +46,7 @@ def node(
     """A node with a seal configured (key 0600), on its own devnet."""
     root = tmp_path_factory.mktemp("sealed-pdf")
     seal = jpki_hierarchy.seal
-    assert LG_CODE == CHIYODA_MAYOR.lg_code  # the node's code is the seal's
+    assert CHIYODA_MAYOR.lg_code == LG_CODE  # the node's code is the seal's
     key = root / "seal-key.pem"
     shutil.copyfile(seal.key, key)
     key.chmod(0o600)
