@@ -27,10 +27,11 @@ pytest_plugins = ["tests.jpki_fixtures"]
 
 
 def service(tmp_path: Path, h: TestHierarchy, workers: int) -> NodeService:
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    for anchor in h.trust_anchors:
-        shutil.copy(anchor, trust / anchor.name)
+    trust, seal_trust = tmp_path / "trust", tmp_path / "seal-trust"
+    for folder, anchors in ((trust, h.trust_anchors), (seal_trust, h.seal_trust_anchors)):
+        folder.mkdir()
+        for anchor in anchors:
+            shutil.copy(anchor, folder / anchor.name)
     write_keystore(Account.create(), tmp_path / "key.json", "pw")
     (tmp_path / "pw").write_text("pw\n")
     settings = load_settings(
@@ -39,6 +40,8 @@ def service(tmp_path: Path, h: TestHierarchy, workers: int) -> NodeService:
         password_file=tmp_path / "pw",
         trust_dir=trust,
         crl_files=list(h.crl_files),
+        seal_trust_dir=seal_trust,
+        seal_crl_files=list(h.seal_crl_files),
         lg_code=131016,
         intake_workers=workers,
         intake_pool_min_entries=2,
@@ -89,5 +92,53 @@ def test_workers_check_in_order_and_raise_the_first_refusal(
                 encode_defunct(text=text), signature=receipt["receipt_signature"]
             )
             assert signer == pooled.key.address
+    finally:
+        pooled.stop()
+
+
+def test_pooled_bulk_meets_the_issuance_policy_and_the_requester_checks(
+    tmp_path: Path, jpki_hierarchy: TestHierarchy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers build the intake checks from the settings as the node does
+    (node/intake_checks.py): a pooled bulk refuses what a single request refuses, naming the
+    entry, and stores nothing."""
+    monkeypatch.setattr(node.intake_pool, "CHUNK", 2)
+    h = jpki_hierarchy
+    card = [signed_entry(h.ee_valid_gen02, f"doc {i}".encode()) for i in range(6)]
+    chiyoda = signed_entry(h.seal, b"sealed copy", document_type=1)
+    application = signed_entry(h.ee_valid_gen01, b"my application")["signature"]
+    cases = {
+        # a registered type (1, 住民票の写し) signed with a My Number card: the seal's only
+        "entries[3].document_type": {**card[3], "document_type": 1},
+        # another municipality's seal (Tsukuba-shi) on Chiyoda-ku's node
+        "entries[4].signature.certificates[0]": signed_entry(
+            h.seal_other_municipality, b"tsukuba copy", document_type=1
+        ),
+        # the resident's application signed over another digest
+        "entries[5].application.value": {
+            **card[5],
+            "application": {**application, "application_sha256": "00" * 32},
+        },
+    }
+    pooled = service(tmp_path, h, workers=2)
+    client = Client("issuer", frozenset({"submit"}))
+    try:
+        for field, bad in cases.items():
+            bodies = [*card[:2], chiyoda, *card[3:]]
+            bodies[int(field[8])] = bad
+            submissions = [EntryIn.model_validate(b).submission() for b in bodies]
+            assert pooled.intake_pool.wanted(len(submissions))
+            with pytest.raises(SubmissionRejectedError) as refused:
+                pooled.submit(submissions, client, None, None, bulk=True)
+            assert (refused.value.field, refused.value.status) == (field, 422), (
+                refused.value.field,
+                refused.value.detail,
+            )
+            assert pooled.store.size == 0  # all or none
+        bodies = [*card[:2], chiyoda, *card[3:]]
+        done = pooled.submit(
+            [EntryIn.model_validate(b).submission() for b in bodies], client, None, None, bulk=True
+        )
+        assert len(done.receipts) == 6  # the sealed 住民票 and the card-signed entries pass
     finally:
         pooled.stop()
