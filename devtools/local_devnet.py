@@ -2,8 +2,10 @@
 on the first run and reused afterwards: a one-validator devnet, the registry with this node
 registered, the node's key, a JPKI-TEST hierarchy and an LGPKI-TEST seal CA to trust, a demo
 document (a 住民票の写し under Chiyoda-ku's test seal; for another local-government code, a
-municipality-defined document signed like a My Number card), an API token, and a local
-RFC 3161 TSA (`devtools.tsa`, its own process) whose test CA the node trusts for timestamps."""
+municipality-defined document signed like a My Number card), a demo certificate PDF to seal
+(`notary seal`; the node gets Chiyoda-ku's test seal for /v1/sealed-pdfs when it is
+Chiyoda-ku's), an API token, and a local RFC 3161 TSA (`devtools.tsa`, its own process) whose
+test CA the node trusts for timestamps."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from audit.trust_root import ExportConfig, export_trust_root, read_certificates
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
 from devtools.cms_sign import load_private_key, sign_cms
+from devtools.demo_pdf import demo_pdf
 from devtools.testca import CHIYODA_MAYOR, generate_test_hierarchy
 from devtools.tsa import TsaError, generate_tsa
 from node.tokens import SCOPES, TokenStore
@@ -61,10 +64,28 @@ class DevEnvironment:
     demo_entry: Path
     tsa: DevTsa
     trust_root: Path
+    demo_pdf: Path
+    """A one-page certificate PDF to seal (`notary seal`), written once."""
+    seal: DevSeal | None
+    """Chiyoda-ku's test seal when this node is Chiyoda-ku's (SEAL_LG_CODE), else None: the
+    test CA has no seal for another code, and a seal signs only its own municipality's
+    documents."""
 
     def stop(self) -> None:
         self.tsa.stop()
         self.chain.stop_all()
+
+
+@dataclass(frozen=True)
+class DevSeal:
+    """The municipality's test seal: what `notary seal` and the node's /v1/sealed-pdfs use."""
+
+    key: Path
+    cert: Path
+    chain: list[Path]
+    """The LGPKI-TEST CA, embedded with the seal."""
+    label: str
+    """The ASCII name on the stamp."""
 
 
 @dataclass
@@ -137,6 +158,7 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         jpki = _test_ca(data_dir)
         token = _dev_token(data_dir)
         demo_document, demo_entry = _demo(data_dir, jpki, lg_code)
+        demo_pdf_file = _demo_pdf(data_dir)
         trust_root = _trust_root(data_dir, layout, rpc_url, registry, jpki, tsa)
     except BaseException:
         if tsa is not None:
@@ -159,6 +181,8 @@ def provision(data_dir: Path, lg_code: int, name: str) -> DevEnvironment:
         demo_entry=demo_entry,
         tsa=tsa,
         trust_root=trust_root,
+        demo_pdf=demo_pdf_file,
+        seal=_dev_seal(jpki) if lg_code == SEAL_LG_CODE else None,
     )
 
 
@@ -290,6 +314,24 @@ def _test_ca(data_dir: Path) -> TestJPKI:
         Path(facts["seal_cert"]),
         Path(facts["seal_key"]),
     )
+
+
+SEAL_LABEL = f"{CHIYODA_MAYOR.municipality} (test)"
+
+
+def _dev_seal(jpki: TestJPKI) -> DevSeal:
+    # The seal trust folder holds copies of the LGPKI-TEST CA: the chain to embed.
+    chain = sorted(jpki.seal_trust_dir.glob("*.pem"))
+    return DevSeal(jpki.seal_key, jpki.seal_cert, chain, SEAL_LABEL)
+
+
+def _demo_pdf(data_dir: Path) -> Path:
+    """The demo certificate PDF to seal, written once (the same file at every start)."""
+    path = data_dir / "demo" / "certificate.pdf"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(demo_pdf())
+    return path
 
 
 def _dev_token(data_dir: Path) -> str:

@@ -224,6 +224,7 @@ def _run_dev(settings: NodeSettings) -> None:
                 "tsa_trust_anchors": settings.tsa_trust_anchors
                 if settings.tsa_url
                 else env.tsa.trust_anchors,
+                **_dev_seal_settings(settings, env),
             }
         )
 
@@ -243,17 +244,61 @@ def _run_dev(settings: NodeSettings) -> None:
 NODES_FILE = "nodes.json"
 
 
+def _dev_seal_settings(settings: NodeSettings, env: DevEnvironment) -> dict[str, Any]:
+    """The test seal for /v1/sealed-pdfs, unless the operator configured a seal (or the test CA
+    has none for this code). The stamp names the public listener's /verify (the default)."""
+    if env.seal is None or settings.seal_key_file or settings.seal_cert_file:
+        return {}
+    return {
+        "seal_key_file": env.seal.key,
+        "seal_cert_file": env.seal.cert,
+        "seal_chain_files": env.seal.chain,
+        "seal_label": settings.seal_label or env.seal.label,
+    }
+
+
+def _sealed_pdf_block(env: DevEnvironment, api: str, public: str, online: list[str]) -> list[str]:
+    """The banner's one-file demo: seal the demo PDF, then verify CERT.pdf alone."""
+    if env.seal is None:
+        return []
+    seal = [
+        f".venv/bin/notary seal {shlex.quote(str(env.demo_pdf))} --out CERT.pdf",
+        f"--node-url {api} --token {env.token}",
+        f"--seal-key {shlex.quote(str(env.seal.key))}",
+        f"--seal-cert {shlex.quote(str(env.seal.cert))}",
+        *(f"--seal-chain {shlex.quote(str(p))}" for p in env.seal.chain),
+        f"--issuer-label {shlex.quote(env.seal.label)} --verify-url {public}/verify",
+    ]
+    verify = [".venv/bin/notary verify CERT.pdf", *online]
+    return [
+        "One file: seal a certificate PDF with the municipality's (test) seal, log it and, once",
+        "final, append its proof bundle (CERT.pdf; about a minute):",
+        "",
+        "  " + " \\\n      ".join(seal),
+        "",
+        "Then verify the sealed file alone:",
+        "",
+        "  " + " \\\n      ".join(verify),
+        "",
+        f"Or drop CERT.pdf alone on {public}/verify: the page does the same checks.",
+        "",
+    ]
+
+
 def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listeners) -> str:
     api, public = listeners["lgwan"], listeners["public"]
     auth = f'-H "Authorization: Bearer {env.token}"'
     entry = shlex.quote(str(env.demo_entry))
     receipt_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"receipt_id\"])'"
-    verify = [
-        f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
+    online = [
         f"--rpc {env.rpc_url} --registry {env.registry} --chain-id {env.chain_id}",
         f"--node-url {public} --trust {shlex.quote(str(env.trust_dir))}",
         f"--seal-trust {shlex.quote(str(env.seal_trust_dir))}",
         *(f"--crl {shlex.quote(str(p))}" for p in [*env.crl_files, *env.seal_crl_files]),
+    ]
+    verify = [
+        f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
+        *online,
     ]
     offline = [
         f".venv/bin/notary verify {shlex.quote(str(env.demo_document))} --bundle bundle.json",
@@ -296,6 +341,7 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
             "",
             "  " + " \\\n      ".join(offline),
             "",
+            *_sealed_pdf_block(env, api, public, online),
             "Audit the chain, the registry and this node's log as a regulator would:",
             "",
             f"  .venv/bin/notary audit --rpc {env.rpc_url} --registry {env.registry} \\",
