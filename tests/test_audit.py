@@ -9,6 +9,7 @@ accepted after the node was suspended (by a registry built without that check)."
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import signal
@@ -39,7 +40,9 @@ from devnet.anvil import free_port
 from devnet.chain import ChainStore
 from devnet.network import DEFAULT_PERIOD, NetworkLayout, NetworkProcesses, NodeEntry, init_network
 from devnet.sealer import OUT_OF_TURN_GRACE_PERIODS, WIGGLE_SECONDS
+from devtools.demo_pdf import demo_pdf
 from devtools.testca import TestHierarchy
+from node.pdf_bundle import _append
 from node.store import LEAF, u64
 from protocol.trust_root import load_trust_root
 from tests.chains import send_ether
@@ -52,8 +55,9 @@ from tests.devnet_helpers import (
     wait_until,
 )
 from tests.node_harness import LG_CODE, REPO, NodeProcess, http, provision_node, signed_entry
+from verifier.pdf import read_sealed_pdf
 
-pytest_plugins = ["tests.jpki_fixtures"]
+pytest_plugins = ["tests.jpki_fixtures", "tests.browser"]
 pytestmark = pytest.mark.chain
 
 FULL_NODE = 4  # index of the non-sealing full node: 3 validators, 1 candidate, then it
@@ -483,13 +487,58 @@ def test_unreachable_chain_exits_3_with_one_line(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- make run
 
 
-def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
-    """`notary node --dev` (what `make run` starts): its banner's audit command finds nothing,
-    and its offline verify command says VALID AS OF EVIDENCE once the node and chain are gone."""
+@dataclass
+class MakeRun:
+    """`notary node --dev` (what `make run` starts), once for the module's make-run tests."""
+
+    process: subprocess.Popen[str]
+    banner: str
+    port: int
+    workdir: Path
+    """Where the banner's commands run (they write bundle.json, CERT.pdf, audit-report)."""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def public(self) -> str:
+        return f"http://127.0.0.1:{self.port + 1}"
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "dev-token").read_text().strip()
+
+    def command(self, after: str, before: str) -> list[str]:
+        """The banner's paste block between the two texts, as argv."""
+        block = self.banner.split(after, 1)[1].split(before, 1)[0]
+        return shlex.split(block.replace("\\\n", " "))
+
+    def run(self, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """A banner command (`.venv/bin/notary ...`) with this Python, in the working folder."""
+        assert args[0] == ".venv/bin/notary", args
+        return subprocess.run(
+            [sys.executable, "-m", "node.cli", *args[1:]],
+            check=False, capture_output=True, text=True, cwd=self.workdir, timeout=timeout,
+        )  # fmt: skip
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
+    workdir = tmp_path_factory.mktemp("make-run")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "node", "--dev", "--port", str(port),
-         "--data-dir", str(tmp_path / "data")],
+         "--data-dir", str(workdir / "data")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
     )  # fmt: skip
     try:
@@ -500,9 +549,133 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
             if "Press Ctrl-C" in line:
                 break
         text = "".join(banner)
-        token = (tmp_path / "data" / "dev-token").read_text().strip()
-        entry = json.loads((tmp_path / "data" / "demo" / "entry.json").read_text())
-        url = f"http://127.0.0.1:{port}"
+        assert "Press Ctrl-C" in text, text
+        yield MakeRun(process, text, port, workdir)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+SEAL_BLOCK = ("append its proof bundle (CERT.pdf; about a minute):", "Then verify the sealed file")
+VERIFY_PDF_BLOCK = ("Then verify the sealed file alone:", "Or drop CERT.pdf")
+
+
+@dataclass
+class SealedDemo:
+    cert: Path
+    """CERT.pdf, made by the banner's `notary seal` command."""
+    other: Path
+    """Another demo PDF sealed by the dev node itself (POST /v1/sealed-pdfs)."""
+
+
+@pytest.fixture(scope="module")
+def sealed_demo(make_run: MakeRun) -> SealedDemo:
+    """The banner's one-file demo: its `notary seal` command writes CERT.pdf; and the dev node
+    seals another PDF through /v1/sealed-pdfs (its test seal is configured)."""
+    other_pdf = demo_pdf(["Copy of the resident record - another", "Name: OTHER TEST RESIDENT"])
+    posted = http(
+        "POST", make_run.url + "/v1/sealed-pdfs?document_type=1", token=make_run.token,
+        raw=other_pdf,
+    )  # fmt: skip
+    assert posted.status == 201, posted.body
+    args = make_run.command(*SEAL_BLOCK)
+    assert args[:2] == [".venv/bin/notary", "seal"] and args[args.index("--out") + 1] == "CERT.pdf"
+    done = make_run.run(args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cert = make_run.workdir / "CERT.pdf"
+    assert Path(done.stdout.strip()) == cert and cert.exists(), done.stdout
+    other_url = f"{make_run.url}/v1/sealed-pdfs/{posted.body['receipt_id']}"
+    wait_until(
+        lambda: http("GET", other_url, token=make_run.token).status == 200,
+        120,
+        "the node's sealed PDF final",
+    )
+    request = urllib.request.Request(
+        other_url, headers={"Authorization": f"Bearer {make_run.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        other = make_run.workdir / "OTHER.pdf"
+        other.write_bytes(response.read())
+    return SealedDemo(cert, other)
+
+
+def test_the_make_run_sealed_pdf_verifies_alone(make_run: MakeRun, sealed_demo: SealedDemo) -> None:
+    """The banner's `notary verify CERT.pdf` (the file alone: no --bundle) says VALID, naming
+    the municipal seal; the PDF the dev node sealed itself verifies the same way."""
+    args = make_run.command(*VERIFY_PDF_BLOCK)
+    assert args[:3] == [".venv/bin/notary", "verify", "CERT.pdf"] and "--bundle" not in args
+    assert {"--rpc", "--registry", "--chain-id", "--node-url", "--trust", "--seal-trust",
+            "--crl"} <= set(args)  # fmt: skip
+    for path in ("CERT.pdf", str(sealed_demo.other)):
+        done = make_run.run([*args[:2], path, *args[3:]], timeout=120)
+        assert done.returncode == 0, path + done.stdout + done.stderr
+        assert done.stdout.startswith("VALID: "), done.stdout
+        assert "LGCJP-131016" in done.stdout, done.stdout
+    assert f"Or drop CERT.pdf alone on {make_run.public}/verify" in make_run.banner
+
+
+def _drop_pdf(page: Any, path: Path) -> dict[str, Any]:
+    if page.get_attribute("#verdict", "data-state") == "done":
+        page.click("#reset")
+    page.set_input_files("#document-input", str(path))
+    page.wait_for_selector('#verdict[data-state="done"]', timeout=60_000)
+    failed = page.get_attribute("#verdict", "data-failed-check")
+    detail = page.locator(f'#checks li[data-check="{failed}"] .detail') if failed else None
+    return {
+        "verdict": page.get_attribute("#verdict", "data-verdict"),
+        "failed_check": failed,
+        "word": page.inner_text("#verdict-word"),
+        "reason": page.inner_text("#verdict-reason"),
+        "detail": detail.inner_text() if detail is not None and detail.count() else None,
+    }
+
+
+def test_the_make_run_sealed_pdf_on_the_verify_page(
+    make_run: MakeRun, sealed_demo: SealedDemo, browser: Any, tmp_path: Path
+) -> None:
+    """Exactly the banner's demo in Chromium: CERT.pdf dropped alone on the dev node's public
+    /verify page is 有効 (the municipal seal named); one byte changed in its signed part is 無効
+    with the reason; another document's bundle inside it is 無効."""
+    page = browser.new_page(locale="ja-JP", viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(make_run.public + "/verify")
+    page.wait_for_selector("body[data-ready=true]")
+
+    result = _drop_pdf(page, sealed_demo.cert)
+    assert result["verdict"] == "valid", (result["detail"], result)
+    assert "有効" in result["word"], result
+    assert page.get_attribute("#verdict-signer", "data-signer-kind") == "lgpki-seal"
+
+    cert = sealed_demo.cert.read_bytes()
+    sealed = read_sealed_pdf(cert)
+    at = cert.index(b"TEST RESIDENT")
+    assert at < sealed.signed.signed_length  # in the signed revision, outside /Contents
+    altered = tmp_path / "CERT-altered.pdf"
+    altered.write_bytes(cert[:at] + b"X" + cert[at + 1 :])
+    result = _drop_pdf(page, altered)
+    assert result["verdict"] == "invalid" and "無効" in result["word"], result
+    assert result["reason"].strip(), result
+    why = f"{result['reason']} {result['detail']}"
+    assert "変更" in why or "一致" in why or "changed" in why, result
+
+    other_bundle = read_sealed_pdf(sealed_demo.other.read_bytes()).bundle_json
+    swapped = tmp_path / "CERT-swapped.pdf"
+    swapped.write_bytes(_append(cert[: sealed.signed.signed_length], other_bundle))
+    result = _drop_pdf(page, swapped)
+    assert result["verdict"] == "invalid" and "無効" in result["word"], result
+    assert not errors, errors
+    page.close()
+
+
+def test_the_make_run_network_audits_clean(make_run: MakeRun) -> None:
+    """`notary node --dev` (what `make run` starts): its banner's audit command finds nothing,
+    and its offline verify command says VALID AS OF EVIDENCE once the node and chain are gone.
+    Runs last of the make-run tests: it stops the dev node."""
+    tmp_path, token, url = make_run.workdir, make_run.token, make_run.url
+    try:
+        entry = json.loads((make_run.data_dir / "demo" / "entry.json").read_text())
         submitted = http("POST", url + "/v1/entries", entry, token)
         assert submitted.status == 201
         bundle_url = f"{url}/v1/receipts/{submitted.body['receipt_id']}/bundle"
@@ -512,24 +685,20 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
             "the demo bundle with its chain evidence",
         )
         (tmp_path / "bundle.json").write_text(json.dumps(http("GET", bundle_url, token=token).body))
+        leaves = http("GET", url + "/v1/log/head").body["tree_size"]
         wait_until(
             lambda: (
                 (http("GET", url + "/v1/log/head").body["latest_final_head"] or {}).get("tree_size")
-                == 1
+                == leaves
             ),
             60,
-            "the demo entry final",
+            "every entry final",
         )
-        command = text.split("as a regulator would:", 1)[1].split("Press Ctrl-C")[0]
-        args = shlex.split(command.replace("\\\n", " "))
+        args = make_run.command("as a regulator would:", "Press Ctrl-C")
         assert args[:2] == [".venv/bin/notary", "audit"]
-        done = subprocess.run(
-            [sys.executable, "-m", "node.cli", *args[1:]],
-            check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-        )  # fmt: skip
+        done = make_run.run(args)
     finally:
-        process.send_signal(signal.SIGTERM)
-        stopped = process.wait(timeout=30)
+        stopped = make_run.stop()
     assert done.returncode == 0, done.stdout + done.stderr
     # SIGTERM stops the node and its validator cleanly (uvicorn would otherwise re-raise it).
     assert stopped == 0
@@ -537,20 +706,19 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
     with pytest.raises(urllib.error.URLError) as refused:
         urllib.request.urlopen(rpc_url, timeout=5)
     assert not isinstance(refused.value, urllib.error.HTTPError)  # nothing answers any more
-    assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
+    assert "no findings" in done.stdout, done.stdout
+    # The demo entry, and the sealed PDFs when the make-run seal tests ran first.
+    checked = "1 leaf" if leaves == 1 else f"{leaves} leaves"
+    assert re.search(rf"\d+ anchors? by 1 node; {checked} checked", done.stdout), done.stdout
     assert (tmp_path / "audit-report" / "report.html").exists()
     # Its trust root names the test LGPKI CA as the seal anchor, beside the J-LIS ones.
-    root = load_trust_root((tmp_path / "data" / "trust-root.json").read_bytes())
-    lgpki = tmp_path / "data" / "jpki-test" / "ca" / "lgpki-ca.pem"
+    root = load_trust_root((make_run.data_dir / "trust-root.json").read_bytes())
+    lgpki = make_run.data_dir / "jpki-test" / "ca" / "lgpki-ca.pem"
     assert root.seal_anchors == read_certificates(lgpki)
     assert not set(root.seal_anchors) & set(root.jpki_anchors)
     # The banner's offline command, with no node and no chain left running.
-    command = text.split("consortium's trust root:", 1)[1].split("Audit the chain")[0]
-    args = shlex.split(command.replace("\\\n", " "))
+    args = make_run.command("consortium's trust root:", "One file:")
     assert args[:2] == [".venv/bin/notary", "verify"] and "--offline" in args
-    offline = subprocess.run(
-        [sys.executable, "-m", "node.cli", *args[1:]],
-        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+    offline = make_run.run(args, timeout=120)
     assert offline.returncode == 4, offline.stdout + offline.stderr
     assert offline.stdout.startswith("VALID AS OF EVIDENCE"), offline.stdout
