@@ -316,7 +316,8 @@ def _dev_banner(settings: NodeSettings, env: DevEnvironment, listeners: Listener
             f"    API          {api}/v1   OpenAPI {api}/openapi.json   docs {api}/docs",
             f"    health       {api}/healthz   {api}/readyz   {api}/metrics",
             f"  internet side  {public}   (public reads only; put a TLS proxy in front)",
-            f"    verify page  {public}/verify   (for clerks: drop a document and its bundle.json)",
+            f"    verify page  {public}/verify   (for clerks: drop a document and its bundle.json,"
+            " or a sealed PDF alone)",
             f"    log          {public}/v1/log/head   {public}/v1/revocations/{{prefix}}",
             f"  chain          {env.rpc_url} (chain id {env.chain_id}, one local validator)",
             f"  registry       {env.registry}",

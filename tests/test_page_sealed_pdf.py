@@ -8,7 +8,8 @@ invalid. Counter mode: the claim ticket of another document says 取り違い, i
 
 The fixture signer is the test JPKI card (`ee_valid_gen02`), so the documents use a
 municipality-defined type (0x8001): registered certificate types need the municipal seal
-(protocol/signers.py); the seal's test CA comes with the `seal` branch.
+(protocol/signers.py). The sealed 住民票 of `make run`'s demo, on the dev node's page, is
+tests/test_audit.py's `test_the_make_run_sealed_pdf_on_the_verify_page`.
 """
 
 from __future__ import annotations
