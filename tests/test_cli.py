@@ -13,6 +13,9 @@ import pytest
 
 from anchor import RegistryClient, connect, load_registry_artifact
 from devnet.anvil import free_port
+from devtools.local_devnet import DevEnvironment, DevSeal, DevTsa
+from node.commands import _dev_banner, _dev_seal_settings
+from node.settings import NodeSettings, load_settings
 from tests.conftest import DeployedRegistry
 
 NOTARY = [sys.executable, "-m", "node.cli"]
@@ -62,7 +65,7 @@ def test_registry_governance_commands_with_keystore(
     from anchor.keys import write_keystore
 
     key_file, password_file = tmp_path / "governance.json", tmp_path / "password"
-    write_keystore(registry.governance.sender.account, key_file, "correct horse")  # type: ignore[union-attr]
+    write_keystore(registry.governance.sender.account, key_file, "correct horse")
     password_file.write_text("correct horse\n")
     assert key_file.stat().st_mode & 0o777 == 0o600
     common = ["--rpc", registry.chain.rpc_url, "--registry", registry.governance.address]
@@ -132,3 +135,53 @@ def test_dev_runs_a_chain_with_registry_until_terminated(tmp_path: Path) -> None
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _dev_env(tmp_path: Path, *, sealed: bool) -> tuple[DevEnvironment, NodeSettings]:
+    """A DevEnvironment of made-up paths (no processes), and node settings for it."""
+    seal = DevSeal(tmp_path / "seal.key", tmp_path / "seal.pem", [tmp_path / "ca.pem"], "Town")
+    env = DevEnvironment(
+        chain=None,
+        rpc_url="http://127.0.0.1:1",
+        chain_id=7,
+        registry="0x" + "11" * 20,
+        key_file=tmp_path / "key.json",
+        password_file=tmp_path / "pw",
+        trust_dir=tmp_path / "trust",
+        crl_files=[tmp_path / "a.crl"],
+        seal_trust_dir=tmp_path / "seal-trust",
+        seal_crl_files=[tmp_path / "seal.crl"],
+        token="ntk_test",
+        demo_document=tmp_path / "document.txt",
+        demo_entry=tmp_path / "entry.json",
+        tsa=DevTsa(None, "http://127.0.0.1:2/", tmp_path / "tsa.pem"),
+        trust_root=tmp_path / "trust-root.json",
+        demo_pdf=tmp_path / "certificate.pdf",
+        seal=seal if sealed else None,
+    )
+    return env, load_settings(data_dir=tmp_path)
+
+
+def test_the_dev_banner_shows_the_one_file_demo_only_with_a_seal(tmp_path: Path) -> None:
+    """Chiyoda-ku's dev node (the test CA's seal) gets the seal and the banner's `notary seal`
+    and `notary verify CERT.pdf` block; another code gets neither, and an operator's own seal
+    setting is kept."""
+    listeners = {"lgwan": "http://127.0.0.1:8080", "public": "http://127.0.0.1:8081"}
+    env, settings = _dev_env(tmp_path, sealed=True)
+    banner = _dev_banner(settings, env, listeners)
+    seal_line = next(line for line in banner.splitlines() if "notary seal" in line)
+    assert str(tmp_path / "certificate.pdf") in seal_line and "--out CERT.pdf" in seal_line
+    assert f"--seal-key {tmp_path / 'seal.key'}" in banner
+    assert "--verify-url http://127.0.0.1:8081/verify" in banner
+    assert ".venv/bin/notary verify CERT.pdf \\" in banner
+    assert "Or drop CERT.pdf alone on http://127.0.0.1:8081/verify" in banner
+    assert banner.index("--offline") < banner.index("notary seal") < banner.index("notary audit")
+    assert _dev_seal_settings(settings, env)["seal_key_file"] == tmp_path / "seal.key"
+    own = settings.model_copy(update={"seal_key_file": tmp_path / "own.key"})
+    assert _dev_seal_settings(own, env) == {}
+
+    env, settings = _dev_env(tmp_path, sealed=False)
+    banner = _dev_banner(settings, env, listeners)
+    assert "notary seal" not in banner and "CERT.pdf" not in banner
+    assert "--offline" in banner and "notary audit" in banner
+    assert _dev_seal_settings(settings, env) == {}
