@@ -220,14 +220,19 @@ def test_the_local_devnet_test_ca_names_its_seal_anchor_and_reads_older_data_dir
     from devtools.local_devnet import _test_ca
 
     made = _test_ca(tmp_path)
-    assert [p.name for p in made.seal_anchors] == ["lgpki-ca.pem"]
-    assert not set(made.seal_anchors) & set(made.trust_dir.glob("*.pem"))
-    # A data dir provisioned before seal anchors existed: none, and no error.
+    seal_anchors = sorted(made.seal_trust_dir.glob("*.pem"))
+    assert [p.name for p in seal_anchors] == ["lgpki-ca.pem"]
+    assert {p.name for p in seal_anchors}.isdisjoint(p.name for p in made.trust_dir.glob("*.pem"))
+    assert made.seal_cert.exists() and made.seal_key.exists()
+    # A data dir provisioned before the seal existed: the test CA is made again, with it.
     summary = tmp_path / "jpki-test" / "dev-summary.json"
     facts = json.loads(summary.read_text())
-    del facts["seal_anchors"]
+    for key in ("seal_trust_dir", "seal_crl_files", "seal_cert", "seal_key"):
+        del facts[key]
     summary.write_text(json.dumps(facts))
-    assert _test_ca(tmp_path).seal_anchors == ()
+    again = _test_ca(tmp_path)
+    assert [p.name for p in sorted(again.seal_trust_dir.glob("*.pem"))] == ["lgpki-ca.pem"]
+    assert again.seal_cert.exists()
 
 
 def test_export_refuses_a_certificate_given_as_both_a_jpki_and_a_seal_anchor() -> None:
