@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, FileSpec, embed_file
+from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import PdfFileWriter
 from pyhanko.sign import fields, signers
@@ -115,6 +116,10 @@ def embed_bundle(
         writer, data=bundle, mime_type="application/json", compress=compress
     )
     embed_file(writer, FileSpec(file_spec_string=name, embedded_data=stream))
+    # ... and lists it in /AF, as node/pdf_bundle.py does (PROTOCOL 15)
+    spec_ref = writer.root["/Names"]["/EmbeddedFiles"]["/Names"].raw_get(1)
+    writer.root[pdf_name("/AF")] = generic.ArrayObject([spec_ref])
+    writer.update_root()
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -542,13 +542,14 @@ async function readUpdate(pdf, end1, last, lastXref, signed, root1, catalog1) {
   if (at > lastXref || !blank(at, lastXref)) fail('unexplained bytes in the update before its cross-reference section');
   const tail = latin1(bytes, last.end, bytes.length);
   if (!/^[\0\t\n\f\r ]*startxref[\r\n ]+[0-9]+[\r\n ]+%%EOF(\r\n|\r|\n)?$/.test(tail)) fail('bytes after the embedded proof file\'s update (a further change to the PDF)');
-  // the new catalog: the old one, with /Names /EmbeddedFiles added (nothing else)
+  // the new catalog: the old one, with /Names /EmbeddedFiles and /AF added (nothing else)
   const map = new Map(signed.map);
   for (const [n, e] of last.entries) map.set(n, e);
   const catalog = await pdf.resolve(map, root);
   if (!isDict(catalog)) fail('the update\'s catalog is not a dictionary');
+  if (catalog1.has('AF')) fail('the sealed revision already has /AF (associated files)');
   for (const [key, value] of catalog) {
-    if (key === 'Names') continue;
+    if (key === 'Names' || key === 'AF') continue;
     if (!catalog1.has(key) || !same(value, catalog1.get(key))) fail(`the update changes the catalog's /${key}`);
   }
   for (const key of catalog1.keys()) if (!catalog.has(key)) fail(`the update removes the catalog's /${key}`);
@@ -567,6 +568,8 @@ async function readUpdate(pdf, end1, last, lastXref, signed, root1, catalog1) {
   if (text(list[0]) !== BUNDLE_FILE_NAME) fail(`the embedded file is not named ${BUNDLE_FILE_NAME}`);
   const spec = await pdf.resolve(map, list[1]);
   if (!isDict(spec)) fail('the embedded file has no file specification');
+  const af = catalog.has('AF') ? await pdf.resolve(map, catalog.get('AF')) : null;
+  if (!Array.isArray(af) || af.length !== 1 || !same(af[0], list[1])) fail('/AF must list exactly the bundle\'s file specification');
   for (const key of ['F', 'UF']) { // the file specification names the same file
     if (key === 'UF' && !spec.has('UF')) continue;
     const value = await pdf.resolve(map, spec.get(key));
