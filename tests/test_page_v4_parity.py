@@ -6,6 +6,7 @@ requester_disclosure's reasons included); the same signer kind, seal identity an
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -109,3 +110,34 @@ def test_page_and_python_agree_check_by_check_on_the_v4_vectors(tmp_path: Path) 
         assert ours["signer_kind"] == python["signer_kind"], name
         assert ours["seal"] == python["seal"], name
         assert ours["requester"] == python["requester"], name
+
+
+def _config_block(html: str) -> dict[str, Any]:
+    start = html.index('<script type="application/json" id="notary-config">')
+    body = html[html.index(">", start) + 1 : html.index("</script>", start)]
+    return dict(json.loads(body))
+
+
+def test_python_m_verifier_web_writes_the_seal_trust_anchors_and_the_seal_rule(
+    tmp_path: Path,
+) -> None:
+    """`--seal-trust` fills `seal_trust_anchors` (the Python verifier's name, not a page-only
+    one); `--accept-unsealed` turns require_municipal_seal off, which is on by default."""
+    from click.testing import CliRunner
+
+    from verifier.web.__main__ import main
+
+    seal_ca = VECTORS / EXPECTED["policy"]["seal_trust_anchors"][0]
+    runner = CliRunner()
+    sealed, unsealed = tmp_path / "sealed.html", tmp_path / "unsealed.html"
+    done = runner.invoke(main, ["--seal-trust", str(seal_ca), "-o", str(sealed)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["--accept-unsealed", "-o", str(unsealed)])
+    assert done.exit_code == 0, done.output
+    config = _config_block(sealed.read_text(encoding="utf-8"))
+    assert "lgpki_anchors" not in config
+    (anchor,) = load_certificates([seal_ca])
+    assert [base64.b64decode(a) for a in config["seal_trust_anchors"]] == [anchor.der]
+    assert config["require_municipal_seal"] is True
+    other = _config_block(unsealed.read_text(encoding="utf-8"))
+    assert other["seal_trust_anchors"] == [] and other["require_municipal_seal"] is False
