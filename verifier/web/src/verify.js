@@ -164,7 +164,7 @@ class Run {
 
   async signatureChecks() {
     if (!this.policy.requireSignature) {
-      for (const name of SIGNATURE_CHECKS) this.add(name, SKIPPED, 'the policy does not require the JPKI signature');
+      for (const name of SIGNATURE_CHECKS) this.add(name, SKIPPED, 'the policy does not require the signature');
       return;
     }
     const { value, certificates } = this.bundle.signature;
