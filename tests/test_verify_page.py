@@ -423,6 +423,9 @@ def test_page_agrees_with_the_v4_vectors(browser: Any, artifacts: Path, tmp_path
                 assert kind == "lgpki-seal"
                 assert "LGCJP-131016" in page.inner_text("#verdict-signer")
                 shoot(page, artifacts, "v4-sealed")
+            if bundle == "v4/bundles/login-event.json":  # an event's type names the event
+                assert "login event" in page.inner_text("#facts")
+                assert "resident record" not in page.inner_text("#facts")
         for name, case in expected["requester_disclosures"].items():
             if page.get_attribute("#verdict", "data-state") == "done":
                 page.click("#reset")

@@ -330,6 +330,12 @@ async function run() {
 }
 
 // ---------------------------------------------------------------- plain words
+const EVENT_WORDS = { 1: ['ログインの記録', 'login event'], 2: ['電子署名の記録', 'electronic signature event'] };
+/** The entry's type in words: an event's type code names the event, not a document type. */
+function entryType(facts) {
+  if (facts.entry_kind === 'event') return EVENT_WORDS[facts.document_type] || [`記録（種別 ${facts.document_type}）`, `event (type ${facts.document_type})`];
+  return documentType(facts.document_type);
+}
 function documentType(code) {
   if (code === undefined || code === null) return ['書類', 'document'];
   return DOCUMENT_TYPES[code] || [`書類（種別 ${code}）`, `document (type ${code})`];
@@ -338,7 +344,7 @@ function reasonWords(label) { return REVOCATION_REASONS[label] || [label, label]
 function explain(result) {
   const d = result.deciding;
   const f = result.facts || {};
-  const [docJa, docEn] = documentType(f.document_type);
+  const [docJa, docEn] = entryType(f);
   const by = f.lg_code ? `自治体コード ${pad6(f.lg_code)}${f.municipality_name ? `（${f.municipality_name}）` : ''}` : '自治体';
   switch (result.status) {
     case 'valid': return {
@@ -472,7 +478,7 @@ function renderFacts(result) {
   if (f.leaf_hash === undefined) { $('facts-panel').hidden = true; return; }
   const rows = [];
   const add = (ja, en, value, mono = false) => rows.push(el('dt', {}, ...bilingual(ja, en)), el('dd', { class: mono ? 'mono' : null, text: value }));
-  const [docJa, docEn] = documentType(f.document_type);
+  const [docJa, docEn] = entryType(f);
   add('書類の種類', 'Document type', `${docJa} / ${docEn}`);
   add('発行自治体', 'Issuing municipality', `自治体コード / code ${pad6(f.lg_code)}${f.municipality_name ? `\u3000${f.municipality_name}` : ''}`);
   add('発行日時', 'Issued at', jst(f.issued_at));
