@@ -166,9 +166,18 @@ class ExportConfig:
     registry: str
     tsa_anchors: tuple[bytes, ...] = ()
     jpki_anchors: tuple[bytes, ...] = ()
+    seal_anchors: tuple[bytes, ...] = ()
+    """The LGPKI organisational CAs whose seals count (docs/PROTOCOL.md 14.4)."""
     period: int = 1
     epoch: int = DEFAULT_EPOCH
     lock_file: Path = LOCK_FILE
+
+    def __post_init__(self) -> None:
+        if set(self.jpki_anchors) & set(self.seal_anchors):
+            raise TrustRootExportError(
+                "a certificate is both a J-LIS and a seal anchor: each PKI vouches only for "
+                "its own certificates"
+            )
 
 
 def export_trust_root(
@@ -203,6 +212,7 @@ def export_trust_root(
         signer_sets=sets,
         tsa_anchors=config.tsa_anchors,
         jpki_anchors=config.jpki_anchors,
+        seal_anchors=config.seal_anchors,
         issued_at=int(time.time()),
         governance=governance,
         as_of_block=head,

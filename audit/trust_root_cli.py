@@ -56,6 +56,14 @@ REFUSED_EXIT = 1
     help="PEM (or DER) certificate(s) of a J-LIS CA generation; repeatable.",
 )
 @click.option(
+    "--seal-anchor",
+    "seal_anchors",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="PEM (or DER) certificate(s) of an LGPKI organisational CA whose municipal seals "
+    "count; repeatable.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Where to write trust-root.json (default: stdout).",
@@ -71,6 +79,7 @@ def export(
     registry: str,
     tsa_anchors: tuple[Path, ...],
     jpki_anchors: tuple[Path, ...],
+    seal_anchors: tuple[Path, ...],
     out: Path | None,
     period: int,
     epoch: int,
@@ -89,6 +98,7 @@ def export(
             registry=registry,
             tsa_anchors=tuple(c for p in tsa_anchors for c in read_certificates(p)),
             jpki_anchors=tuple(c for p in jpki_anchors for c in read_certificates(p)),
+            seal_anchors=tuple(c for p in seal_anchors for c in read_certificates(p)),
             period=period,
             epoch=epoch,
         )

@@ -173,6 +173,7 @@ def _trust_root(
             registry=registry,
             tsa_anchors=read_certificates(tsa.trust_anchors),
             jpki_anchors=anchors,
+            seal_anchors=tuple(der for pem in jpki.seal_anchors for der in read_certificates(pem)),
             period=genesis.period,
             epoch=genesis.epoch,
         )
@@ -230,6 +231,8 @@ class TestJPKI:
     crl_files: list[Path]
     signer_cert: Path
     signer_key: Path
+    seal_anchors: tuple[Path, ...] = ()
+    """The LGPKI-TEST CA: the trust root's seal anchors (none in a data dir made before)."""
 
 
 def _test_ca(data_dir: Path) -> TestJPKI:
@@ -247,6 +250,7 @@ def _test_ca(data_dir: Path) -> TestJPKI:
             "crl_files": [str(p) for p in hierarchy.crl_files],
             "signer_cert": str(hierarchy.ee_valid_gen02.cert),
             "signer_key": str(hierarchy.ee_valid_gen02.key),
+            "seal_anchors": [str(p) for p in hierarchy.seal_trust_anchors],
         }
         summary.write_text(json.dumps(facts, indent=2) + "\n")
     facts = json.loads(summary.read_text())
@@ -255,6 +259,7 @@ def _test_ca(data_dir: Path) -> TestJPKI:
         [Path(p) for p in facts["crl_files"]],
         Path(facts["signer_cert"]),
         Path(facts["signer_key"]),
+        tuple(Path(p) for p in facts.get("seal_anchors", ())),
     )
 
 

@@ -112,6 +112,10 @@ class TrustRoot:
     """DER certificates of the TSAs whose tokens count."""
     jpki_anchors: tuple[bytes, ...] = ()
     """DER certificates of the J-LIS CAs (every generation)."""
+    seal_anchors: tuple[bytes, ...] = ()
+    """DER certificates of the LGPKI organisational CAs that vouch for municipal seals
+    (docs/PROTOCOL.md section 14.4). Written only when there are some, so a trust root
+    without them keeps the JSON, and the digest, it had before the field existed."""
     issued_at: int = 0
     """Unix seconds: when it was exported."""
     extensions: Mapping[str, Any] = field(default_factory=dict)
@@ -142,7 +146,8 @@ def load_trust_root(data: bytes | str) -> TrustRoot:
 def parse_trust_root(obj: object) -> TrustRoot:
     top = _object(obj, "trust_root")
     known = {"version", "chain_id", "genesis_hash", "registry", "signer_sets", "tsa_anchors",
-             "jpki_anchors", "issued_at", "governance", "as_of_block", "signatures"}  # fmt: skip
+             "jpki_anchors", "seal_anchors", "issued_at", "governance", "as_of_block",
+             "signatures"}  # fmt: skip
     if top.get("version") != TRUST_ROOT_VERSION:
         raise TrustRootError("version", f"must be {TRUST_ROOT_VERSION}")
     registry = _object(top.get("registry"), "registry")
@@ -156,6 +161,7 @@ def parse_trust_root(obj: object) -> TrustRoot:
         signer_sets=_signer_sets(top.get("signer_sets")),
         tsa_anchors=_der_list(top.get("tsa_anchors", []), "tsa_anchors"),
         jpki_anchors=_der_list(top.get("jpki_anchors", []), "jpki_anchors"),
+        seal_anchors=_seal_anchors(top),
         issued_at=_int(top.get("issued_at", 0), "issued_at"),
         extensions={k: v for k, v in top.items() if k not in known},
         governance=_governance(top["governance"]) if "governance" in top else None,
@@ -201,6 +207,8 @@ def _optional_json(root: TrustRoot) -> dict[str, Any]:
         }
     if root.as_of_block is not None:
         found["as_of_block"] = root.as_of_block
+    if root.seal_anchors:
+        found["seal_anchors"] = [base64.b64encode(der).decode("ascii") for der in root.seal_anchors]
     return found
 
 
@@ -473,6 +481,17 @@ def _address(value: object, path: str) -> str:
     if type(value) is not str or not is_address(value):
         raise TrustRootError(path, "must be a 20-byte hex address with a valid checksum")
     return to_checksum_address(value)
+
+
+def _seal_anchors(top: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """Absent (a trust root from before the field, or without seals) means none; present, it
+    lists at least one, so that one trust root has one canonical form and one digest."""
+    if "seal_anchors" not in top:
+        return ()
+    found = _der_list(top["seal_anchors"], "seal_anchors")
+    if not found:
+        raise TrustRootError("seal_anchors", "omit the field when there are no seal anchors")
+    return found
 
 
 def _der_list(value: object, path: str) -> tuple[bytes, ...]:

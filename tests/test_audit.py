@@ -33,6 +33,7 @@ from anchor import RegistryClient, connect
 from anchor.artifacts import load_registry_artifact
 from anchor.registry import RevertDecoder
 from anchor.transactions import TransactionSender
+from audit.trust_root import read_certificates
 from contracts import build
 from devnet.anvil import free_port
 from devnet.chain import ChainStore
@@ -40,6 +41,7 @@ from devnet.network import DEFAULT_PERIOD, NetworkLayout, NetworkProcesses, Node
 from devnet.sealer import OUT_OF_TURN_GRACE_PERIODS, WIGGLE_SECONDS
 from devtools.testca import TestHierarchy
 from node.store import LEAF, u64
+from protocol.trust_root import load_trust_root
 from tests.chains import send_ether
 from tests.devnet_helpers import (
     admin,
@@ -537,6 +539,11 @@ def test_the_make_run_network_audits_clean(tmp_path: Path) -> None:
     assert not isinstance(refused.value, urllib.error.HTTPError)  # nothing answers any more
     assert "no findings" in done.stdout and "1 anchor by 1 node; 1 leaf checked" in done.stdout
     assert (tmp_path / "audit-report" / "report.html").exists()
+    # Its trust root names the test LGPKI CA as the seal anchor, beside the J-LIS ones.
+    root = load_trust_root((tmp_path / "data" / "trust-root.json").read_bytes())
+    lgpki = tmp_path / "data" / "jpki-test" / "ca" / "lgpki-ca.pem"
+    assert root.seal_anchors == read_certificates(lgpki)
+    assert not set(root.seal_anchors) & set(root.jpki_anchors)
     # The banner's offline command, with no node and no chain left running.
     command = text.split("consortium's trust root:", 1)[1].split("Audit the chain")[0]
     args = shlex.split(command.replace("\\\n", " "))

@@ -53,6 +53,25 @@ def test_a_trust_root_reads_back_to_the_same_canonical_json_and_digest() -> None
     assert again.signer_history().signers_at(89) == ROOT.signer_sets[0].signers
 
 
+def test_seal_anchors_are_written_only_when_there_are_some() -> None:
+    # A trust root from before the field (none of its own) keeps its bytes and digest.
+    assert "seal_anchors" not in dump_trust_root(ROOT)
+    assert load_trust_root(dump_trust_root(ROOT)).seal_anchors == ()
+    sealed = replace(ROOT, seal_anchors=(b"\x30\x03\x02\x01\x02",))
+    text = dump_trust_root(sealed)
+    assert '"seal_anchors":["MAMCAQI="]' in text
+    again = load_trust_root(text)
+    assert again.seal_anchors == sealed.seal_anchors and again.extensions == {}
+    assert dump_trust_root(again) == text
+    assert trust_root_digest(again) == trust_root_digest(sealed) != trust_root_digest(ROOT)
+    # One trust root, one form: an empty list would be a second spelling of "none".
+    with pytest.raises(TrustRootError) as raised:
+        load_trust_root(
+            dump_trust_root(ROOT).replace('"signer_sets"', '"seal_anchors":[],"signer_sets"')
+        )
+    assert raised.value.field == "seal_anchors"
+
+
 def test_any_change_changes_the_digest() -> None:
     other = TrustRoot(**{**ROOT.__dict__, "chain_id": 1338})
     assert trust_root_digest(other) != trust_root_digest(ROOT)
@@ -67,10 +86,12 @@ def test_any_change_changes_the_digest() -> None:
         (('"block":90', '"block":0'), "signer_sets"),
         (('"genesis_hash":"0x11', '"genesis_hash":"0xzz'), "genesis_hash"),
         (('"tsa_anchors":["', '"tsa_anchors":["!'), "tsa_anchors[0]"),
+        (('"seal_anchors":["', '"seal_anchors":["!'), "seal_anchors[0]"),
+        (('"seal_anchors":["MAMCAQI="]', '"seal_anchors":"MAMCAQI="'), "seal_anchors"),
     ],
 )
 def test_a_malformed_trust_root_names_the_field(change: tuple[str, str], field: str) -> None:
-    text = dump_trust_root(ROOT)
+    text = dump_trust_root(replace(ROOT, seal_anchors=(b"\x30\x03\x02\x01\x02",)))
     assert change[0] in text
     with pytest.raises(TrustRootError) as raised:
         load_trust_root(text.replace(*change, 1))
@@ -191,3 +212,31 @@ def test_the_node_page_gets_the_trust_root_it_would_verify_with(tmp_path: Path) 
     assert _page_trust_root(bad) is None  # left out (and logged), the page still served
     assert _page_trust_root(tmp_path / "missing.json") is None
     assert _page_trust_root(None) is None
+
+
+def test_the_local_devnet_test_ca_names_its_seal_anchor_and_reads_older_data_dirs(
+    tmp_path: Path,
+) -> None:
+    from devtools.local_devnet import _test_ca
+
+    made = _test_ca(tmp_path)
+    assert [p.name for p in made.seal_anchors] == ["lgpki-ca.pem"]
+    assert not set(made.seal_anchors) & set(made.trust_dir.glob("*.pem"))
+    # A data dir provisioned before seal anchors existed: none, and no error.
+    summary = tmp_path / "jpki-test" / "dev-summary.json"
+    facts = json.loads(summary.read_text())
+    del facts["seal_anchors"]
+    summary.write_text(json.dumps(facts))
+    assert _test_ca(tmp_path).seal_anchors == ()
+
+
+def test_export_refuses_a_certificate_given_as_both_a_jpki_and_a_seal_anchor() -> None:
+    from click.testing import CliRunner
+
+    from audit.trust_root_cli import export
+
+    ca = Path(__file__).parent / "vectors" / "v4" / "signing" / "lgpki-ca.pem"
+    args = ["--rpc", "http://127.0.0.1:9", "--registry", "0x" + "ab" * 20]
+    done = CliRunner().invoke(export, [*args, "--jpki-anchor", str(ca), "--seal-anchor", str(ca)])
+    assert done.exit_code == 2, done.output
+    assert done.output.count("\n") == 1 and "both a J-LIS and a seal anchor" in done.output

@@ -88,10 +88,16 @@ class VerificationPolicy:
     @classmethod
     def for_trust_root(cls, trust_root: TrustRoot, **options: Any) -> VerificationPolicy:
         """A policy pinned to `trust_root`'s chain and registry, its J-LIS CAs the trust
-        anchors unless `trust_anchors` is given; other options as for the constructor."""
+        anchors unless `trust_anchors` is given and its LGPKI CAs (`seal_anchors`) the seal
+        trust anchors unless `seal_trust_anchors` is given; other options as for the
+        constructor."""
         options.setdefault("rpc_urls", ())
         if not options.get("trust_anchors"):
             options["trust_anchors"] = [parse_certificate(der) for der in trust_root.jpki_anchors]
+        if not options.get("seal_trust_anchors"):
+            options["seal_trust_anchors"] = [
+                parse_certificate(der) for der in trust_root.seal_anchors
+            ]
         return cls(
             registry=trust_root.registry.address,
             chain_id=trust_root.chain_id,

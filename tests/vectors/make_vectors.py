@@ -15,7 +15,9 @@ What is written:
   the check named in ``expected.json``;
 - ``malformed/*``: bundles a strict parser must refuse, with the field it must name;
 - ``chain.json``: the chain facts (anchors, transactions, blocks, the node) the offline tests
-  serve through `RecordedChain`; chain tests make their own anchors on real engines.
+  serve through `RecordedChain`; chain tests make their own anchors on real engines;
+- ``v3/``: version-3 bundles (chain evidence); ``v4/``: version-4 bundles (seals, smartphone
+  and user-authentication signers, events, requesters: tests/vectors/v4.py).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from protocol.signed_head import head_timestamp_digest
 from protocol.trust_root import dump_trust_root
 from tests.vectors.evidence_chain import ANCHOR_BLOCK, Anchor, build_chain
 from tests.vectors.tsa_token import TestTsa
+from tests.vectors.v4 import build_v4_vectors, create_v4_material
 from verifier.chain import AnchorFacts, HeadAnchoredLog, TransactionFacts
 
 VECTORS = Path(__file__).resolve().parent
@@ -975,6 +978,12 @@ def build_vectors(root: Path = VECTORS) -> dict[str, bytes]:
         expected["malformed"][name] = {"field": field, "description": description}
     files["expected.json"] = _json_bytes(expected)
     files.update(_v3_vectors(log, material, resident))
+    files.update(
+        build_v4_vectors(
+            root, chain_id=CHAIN_ID, registry=REGISTRY, node=NODE, verify_at=VERIFY_AT,
+            json_bytes=_json_bytes,
+        )
+    )  # fmt: skip
     return files
 
 
@@ -1222,10 +1231,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="make a new CA, signer, CRL and signatures (new random keys, then discarded)",
     )
+    parser.add_argument(
+        "--new-v4-signing-material",
+        action="store_true",
+        help="make the v4 (seal, smartphone, events) certificates, CRLs and signatures afresh "
+        "(new random keys, then discarded)",
+    )
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
     if args.new_signing_material:
         write(create_signing_material())
+    if args.new_v4_signing_material:
+        write(create_v4_material())
     files = build_vectors()
     if args.check:
         outdated = stale(files)
