@@ -176,7 +176,11 @@ def test_node_page_valid_invalid_revoked(
     # (a) the registered document: valid, with the municipality and anchor shown plainly
     result = verify_in_page(page, document, bundle)
     assert result["verdict"] == "valid", result
-    assert set(checks_of(page).values()) == {"passed"}
+    outcomes = checks_of(page)
+    assert list(outcomes) == list(CHECK_ORDER)
+    # requester_disclosure runs only with a disclosure (ON_REQUEST_CHECKS); all else passed
+    assert outcomes.pop("requester_disclosure") == "skipped"
+    assert set(outcomes.values()) == {"passed"}
     facts = page.inner_text("#facts")
     assert "131016" in facts and str(entry.bundle["anchor"]["block_number"]) in facts
     # the signer's personal data is not in the page until the clerk asks for it
