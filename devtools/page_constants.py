@@ -35,11 +35,13 @@ from protocol import (
     receipts,
     registry_abi,
     registry_storage,
+    requester,
     signed_head,
     signers,
     trust_root,
 )
 from verifier import chain, policy
+from verifier.jpki import certificates
 from verifier.rules.revocation import NOT_KNOWN_OFFLINE, REVOCATION_NOT_CHECKED
 
 OUTPUT: Final = Path(__file__).resolve().parent.parent / "verifier/web/src/protocol.gen.js"
@@ -272,6 +274,20 @@ def sections() -> list[tuple[str, list[tuple[str, JsValue, str]]]]:
                 ("ORGANIZATION_IDENTIFIER_OID", signers.ORGANIZATION_IDENTIFIER_OID, ""),
                 ("SEAL_POLICY_OIDS", list(signers.SEAL_POLICY_OIDS), ""),
                 ("SMARTPHONE_POLICY_OIDS", list(signers.SMARTPHONE_POLICY_OIDS), ""),
+                ("SIGNATURE_POLICY_OID", certificates.SIGNATURE_POLICY_OID, "JPKI signature"),
+                (
+                    "USER_AUTHENTICATION_POLICY_OID",
+                    certificates.USER_AUTHENTICATION_POLICY_OID,
+                    "JPKI user authentication",
+                ),
+            ],
+        ),
+        (
+            "protocol.requester: the holder's requester disclosure (PROTOCOL 14.6)",
+            [
+                ("DISCLOSURE_VERSION", requester.DISCLOSURE_VERSION, ""),
+                ("DISCLOSURE_FIELDS", list(requester.DISCLOSURE_FIELDS), ""),
+                ("MAX_DISCLOSURE_BYTES", requester.MAX_DISCLOSURE_BYTES, ""),
             ],
         ),
         (

@@ -184,6 +184,7 @@ def page_with(browser: Any, tmp_path: Path, rpc: str, node_url: str | None, quer
         node_url=node_url,
         trust_anchors=[der_certificate(VECTORS / "signing" / "ca.pem")],
         crls=[(VECTORS / "signing" / "crl.der").read_bytes()],
+        require_municipal_seal=EXPECTED["require_municipal_seal"],  # pre-seal vectors
     )
     static = tmp_path / "verify.html"
     static.write_text(render_page(config), encoding="utf-8")

@@ -26,6 +26,7 @@ from web3 import Web3
 
 from anchor.artifacts import load_registry_artifact
 from devtools.testca import SYNTHETIC_PEOPLE, TestHierarchy
+from protocol.checks import CHECK_ORDER
 from tests.node_harness import REPO, NodeProcess, node_on_devnet, signed_entry
 from tests.node_harness import http as call
 from tests.vectors.standins import recorded_chain, recorded_node
@@ -175,7 +176,11 @@ def test_node_page_valid_invalid_revoked(
     # (a) the registered document: valid, with the municipality and anchor shown plainly
     result = verify_in_page(page, document, bundle)
     assert result["verdict"] == "valid", result
-    assert set(checks_of(page).values()) == {"passed"}
+    outcomes = checks_of(page)
+    assert list(outcomes) == list(CHECK_ORDER)
+    # requester_disclosure runs only with a disclosure (ON_REQUEST_CHECKS); all else passed
+    assert outcomes.pop("requester_disclosure") == "skipped"
+    assert set(outcomes.values()) == {"passed"}
     facts = page.inner_text("#facts")
     assert "131016" in facts and str(entry.bundle["anchor"]["block_number"]) in facts
     # the signer's personal data is not in the page until the clerk asks for it
@@ -311,7 +316,9 @@ def test_static_page_configured_by_it_department(
 # ---------------------------------------------------------------------- protocol vectors
 
 
-def vector_config(rpc_url: str, node_url: str | None) -> PageConfig:
+def vector_config(
+    rpc_url: str, node_url: str | None, *, require_municipal_seal: bool = True
+) -> PageConfig:
     chain = json.loads((VECTORS / "chain.json").read_text())
     return PageConfig(
         rpc_urls=[rpc_url],
@@ -320,6 +327,7 @@ def vector_config(rpc_url: str, node_url: str | None) -> PageConfig:
         node_url=node_url,
         trust_anchors=[_der_certificate(VECTORS / "signing" / "ca.pem")],
         crls=[(VECTORS / "signing" / "crl.der").read_bytes()],
+        require_municipal_seal=require_municipal_seal,
     )
 
 
@@ -331,12 +339,32 @@ def test_page_agrees_with_the_protocol_vectors(
 
     expected.json is stated for a verifier that asks no node and does not require it; the page
     always requires the check, so it asks a stand-in node that knows no revocation (the
-    verdicts are the same: only a bundle's own revocation section counts)."""
+    verdicts are the same: only a bundle's own revocation section counts). They are pre-seal
+    bundles, stated with require_municipal_seal off; under the page's default (on) those of
+    `seal_policy` are invalid at issuer_policy, as in Python."""
     expected = json.loads((VECTORS / "expected.json").read_text())
     chain = json.loads((VECTORS / "chain.json").read_text())
     with recorded_chain(chain) as rpc_url, recorded_node() as node:
+        sealed = tmp_path / "verify-sealed.html"
+        sealed.write_text(render_page(vector_config(rpc_url, node.url)), encoding="utf-8")
+        page = browser.new_page()
+        page.goto(sealed.as_uri())
+        page.wait_for_selector("body[data-ready=true]")
+        for bundle, case in expected["seal_policy"].items():
+            document = VECTORS / expected["bundles"][bundle]["document"]
+            result = verify_in_page(page, document, VECTORS / bundle)
+            assert (result["verdict"], result["failed_check"]) == (
+                case["status"],
+                case["failed_check"],
+            ), bundle
+            assert result["reason_check"] == "issuer_policy"
+            assert checks_of(page)["issuer_policy"] == "failed"
+        page.close()
         static = tmp_path / "verify.html"
-        static.write_text(render_page(vector_config(rpc_url, node.url)), encoding="utf-8")
+        config = vector_config(
+            rpc_url, node.url, require_municipal_seal=expected["require_municipal_seal"]
+        )
+        static.write_text(render_page(config), encoding="utf-8")
         page = browser.new_page()
         page.goto(static.as_uri())
         page.wait_for_selector("body[data-ready=true]")
@@ -357,6 +385,77 @@ def test_page_agrees_with_the_protocol_vectors(
     assert node.requests
     bucket = re.compile(rf"/v1/revocations/[0-9a-f]{{{PREFIX_HEX_DIGITS}}}")
     assert all(bucket.fullmatch(path) for path in node.requests), node.requests
+
+
+def v4_config(rpc_url: str, node_url: str | None) -> PageConfig:
+    """The policy of tests/vectors/v4/expected.json (as tests/test_verify_v4_vectors.py)."""
+    policy = json.loads((VECTORS / "v4" / "expected.json").read_text())["policy"]
+    chain = json.loads((VECTORS / policy["chain"]).read_text())
+    return PageConfig(
+        rpc_urls=[rpc_url],
+        chain_id=chain["chain_id"],
+        registry=chain["registry"],
+        node_url=node_url,
+        trust_anchors=[_der_certificate(VECTORS / name) for name in policy["trust_anchors"]],
+        seal_trust_anchors=[
+            _der_certificate(VECTORS / name) for name in policy["seal_trust_anchors"]
+        ],
+        crls=[(VECTORS / name).read_bytes() for name in policy["crls"]],
+    )
+
+
+def test_page_agrees_with_the_v4_vectors(browser: Any, artifacts: Path, tmp_path: Path) -> None:
+    """Every version-4 vector (seals, smartphone, events, chain evidence, malformed) gets the
+    verdict and deciding check of v4/expected.json; the seal's office is named; a requester
+    disclosure chosen in box 3 opens the commitment (the card serial shown) or fails
+    requester_disclosure, as Python's verdict does."""
+    expected = json.loads((VECTORS / "v4" / "expected.json").read_text())
+    chain = json.loads((VECTORS / expected["policy"]["chain"]).read_text())
+    with recorded_chain(chain) as rpc_url, recorded_node() as node:
+        static = tmp_path / "verify-v4.html"
+        static.write_text(render_page(v4_config(rpc_url, node.url)), encoding="utf-8")
+        page = browser.new_page()
+        page.goto(static.as_uri())
+        page.wait_for_selector("body[data-ready=true]")
+        for bundle, case in expected["bundles"].items():
+            result = verify_in_page(page, VECTORS / case["document"], VECTORS / bundle)
+            got = (result["verdict"], result["failed_check"])
+            assert got == (case["status"], case["failed_check"]), (bundle, result["reason"])
+            assert list(checks_of(page)) == list(CHECK_ORDER), bundle
+            if bundle == "v4/bundles/sealed.json":
+                kind = page.get_attribute("#verdict-signer", "data-signer-kind")
+                assert kind == "lgpki-seal"
+                assert "LGCJP-131016" in page.inner_text("#verdict-signer")
+                shoot(page, artifacts, "v4-sealed")
+            if bundle == "v4/bundles/login-event.json":  # an event's type names the event
+                assert "login event" in page.inner_text("#facts")
+                assert "resident record" not in page.inner_text("#facts")
+        for name, case in expected["requester_disclosures"].items():
+            if page.get_attribute("#verdict", "data-state") == "done":
+                page.click("#reset")
+            page.click("#requester summary")
+            page.set_input_files("#disclosure-input", str(VECTORS / case["disclosure"]))
+            result = verify_in_page(page, VECTORS / case["document"], VECTORS / case["bundle"])
+            got = (result["verdict"], result["failed_check"])
+            assert got == (case["status"], case["failed_check"]), (name, result["reason"])
+            outcome = checks_of(page)["requester_disclosure"]
+            assert outcome == ("passed" if case["status"] == "valid" else "failed"), name
+            if case["status"] == "valid":
+                serial = json.loads((VECTORS / case["disclosure"]).read_text())["card_serial"]
+                assert page.get_attribute("#verdict-requester", "data-card-serial") == serial
+                assert f"0x{serial}" in page.inner_text("#verdict-requester")
+                shoot(page, artifacts, "v4-requester")
+            else:
+                assert not page.is_visible("#verdict-requester"), name
+            page.click("#reset")
+            page.click("#requester summary")  # closed again for the next case
+        document = VECTORS / "v4" / "documents" / "sealed-resident-record.txt"
+        for bundle, case in expected["malformed"].items():
+            result = verify_in_page(page, document, VECTORS / bundle)
+            assert (result["verdict"], result["failed_check"]) == ("invalid", "bundle_format")
+            detail = page.inner_text('#checks li[data-check="bundle_format"] .detail')
+            assert detail.startswith(f"not a valid proof bundle: {case['field']}: "), bundle
+        page.close()
 
 
 def test_page_constants_match_the_registry_abi() -> None:

@@ -40,8 +40,12 @@ def artifacts() -> Path:
 
 
 def write_page(output: Path, *options: str) -> Path:
-    """`python -m verifier.web` as an IT department runs it."""
+    """`python -m verifier.web` as an IT department runs it. The v3 vectors are pre-seal
+    bundles (registered types signed with a card): verified as expected.json states them, with
+    the seal rule off (--accept-unsealed)."""
     command = [sys.executable, "-m", "verifier.web", "--trust-root", str(V3 / "trust-root.json")]
+    if not EXPECTED["require_municipal_seal"]:
+        command.append("--accept-unsealed")
     done = subprocess.run(
         [*command, "--crl", str(CRL), *options, "-o", str(output)],
         cwd=REPO,

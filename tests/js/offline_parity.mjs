@@ -17,7 +17,9 @@ const built = await policyFrom({
   rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [],
   crls: process.argv.includes('--no-crls') ? [] : [readFileSync(join(VECTORS, 'signing', 'crl.der')).toString('base64')], trust_root: readJson(join(V3, 'trust-root.json')),
 });
-const policy = { ...built.policy, now: Date.parse(readJson(join(V3, 'expected.json')).verify_at) / 1000 };
+const expected = readJson(join(V3, 'expected.json'));
+// Pre-seal bundles, as tests/test_page_evidence.py verifies them (require_municipal_seal off).
+const policy = { ...built.policy, now: Date.parse(expected.verify_at) / 1000, requireMunicipalSeal: expected.require_municipal_seal };
 const document = readBytes(join(VECTORS, 'documents', 'resident-record.txt'));
 const results = [];
 for (const c of cases) {

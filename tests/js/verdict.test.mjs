@@ -6,10 +6,11 @@ import { ANCHORING_CHECKS, FAILED, PASSED, SIGNATURE_CHECKS, SKIPPED, UNKNOWN, c
 
 const all = (overrides = {}) => CHECK_ORDER.map((name) => overrides[name] || check(name, PASSED, 'ok'));
 
-test('the fifteen checks and their runs', () => {
-  assert.equal(CHECK_ORDER.length, 15);
-  assert.deepEqual(ANCHORING_CHECKS, CHECK_ORDER.slice(2, 11));
-  assert.deepEqual(SIGNATURE_CHECKS, ['signature_binding', 'signer_certificate', 'signature']);
+test('the seventeen checks and their runs', () => {
+  assert.equal(CHECK_ORDER.length, 17);
+  assert.equal(CHECK_ORDER[2], 'requester_disclosure');
+  assert.deepEqual(ANCHORING_CHECKS, CHECK_ORDER.slice(3, 12));
+  assert.deepEqual(SIGNATURE_CHECKS, ['signature_binding', 'issuer_policy', 'signer_certificate', 'signature']);
 });
 
 test('all passed (or skipped) is valid', () => {

@@ -45,8 +45,12 @@ class PageConfig:
     """DER CA certificates (every J-LIS generation)."""
     crls: Sequence[bytes] = ()
     """DER CRLs of those CAs (and of the LGPKI CAs)."""
-    lgpki_anchors: Sequence[bytes] = ()
-    """DER LGPKI CA certificates: a municipal seal (organisational certificate) chains to one."""
+    seal_trust_anchors: Sequence[bytes] = ()
+    """DER LGPKI organisational CA certificates (`VerificationPolicy.seal_trust_anchors`): a
+    municipal seal chains to one. Empty: the trust root's `seal_anchors`, if any."""
+    require_municipal_seal: bool = True
+    """`VerificationPolicy.require_municipal_seal`: off accepts pre-seal (version-1 or -2)
+    documents of a registered type signed with a JPKI signature certificate."""
     finality_depth: int | None = None
     trust_root: Mapping[str, Any] | None = None
     """The consortium's trust-root.json, as its JSON object (`protocol.trust_root`): with it the
@@ -61,7 +65,10 @@ class PageConfig:
             "registry": self.registry,
             "node_url": self.node_url,
             "trust_anchors": [base64.b64encode(der).decode("ascii") for der in self.trust_anchors],
-            "lgpki_anchors": [base64.b64encode(der).decode("ascii") for der in self.lgpki_anchors],
+            "seal_trust_anchors": [
+                base64.b64encode(der).decode("ascii") for der in self.seal_trust_anchors
+            ],
+            "require_municipal_seal": self.require_municipal_seal,
             "crls": [base64.b64encode(der).decode("ascii") for der in self.crls],
             "finality_depth": self.finality_depth,
             "trust_root": None if self.trust_root is None else dict(self.trust_root),

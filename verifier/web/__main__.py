@@ -39,11 +39,18 @@ CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
     help="J-LIS CA certificate file or folder (every generation); repeat.",
 )
 @click.option(
-    "--lgpki-trust",
-    "lgpki_trust",
+    "--seal-trust",
+    "seal_trust",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="LGPKI CA certificate file or folder (the municipal seals' CAs); repeat.",
+    help="LGPKI organisational CA certificate file or folder (the municipal seals' CAs, as "
+    "notary verify --seal-trust); repeat. Default: the trust root's seal_anchors.",
+)
+@click.option(
+    "--accept-unsealed",
+    is_flag=True,
+    help="Accept pre-seal (version-1 or -2) documents of a registered type signed with a My "
+    "Number card, as notary verify --accept-unsealed.",
 )
 @click.option(
     "--crl",
@@ -68,7 +75,8 @@ def main(
     registry: str | None,
     node_url: str | None,
     trust: tuple[Path, ...],
-    lgpki_trust: tuple[Path, ...],
+    seal_trust: tuple[Path, ...],
+    accept_unsealed: bool,
     crls: tuple[Path, ...],
     finality_depth: int | None,
     trust_root: Path | None,
@@ -77,7 +85,7 @@ def main(
     """Write the clerk's verification page (one self-contained HTML file)."""
     try:
         anchors = [cert.der for cert in load_certificates(_certificate_files(trust))]
-        seal_anchors = [cert.der for cert in load_certificates(_certificate_files(lgpki_trust))]
+        seal_anchors = [cert.der for cert in load_certificates(_certificate_files(seal_trust))]
         revocation_lists = [load_crl_file(path) for path in crls]
     except (CertificateError, RevocationSourceError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -99,7 +107,8 @@ def main(
         registry=registry,
         node_url=node_url,
         trust_anchors=anchors,
-        lgpki_anchors=seal_anchors,
+        seal_trust_anchors=seal_anchors,
+        require_municipal_seal=not accept_unsealed,
         crls=revocation_lists,
         finality_depth=finality_depth,
         trust_root=root_json,

@@ -58,9 +58,9 @@ async function buildPath(cert, anchors, others, depth) {
  * anchor set of that purpose's PKI (J-LIS for JPKI, LGPKI for a seal: signers.js). */
 export async function checkSigner(cert, when, anchors, others, crls, ocsp = [], accepted = ['signature']) {
   const result = (status, reason, path = null, revokedAt = null) => ({ status, reason, path, revokedAt });
-  if (!accepted.includes(cert.kind)) return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: ${accepted.join(', ')})`);
+  if (!accepted.includes(cert.kind)) return result('invalid', `a ${cert.kind} certificate is not accepted here (accepted: ${[...accepted].sort().join(', ') || 'none'})`);
   const problems = profileProblems(cert);
-  if (problems.length) return result('invalid', 'not a JPKI certificate profile: ' + problems.join('; '));
+  if (problems.length) return result('invalid', `not a ${cert.kind === 'seal' ? 'municipal seal' : 'JPKI'} certificate profile: ` + problems.join('; '));
   const untrusted = await untrustedIssuer(cert, [...anchors, ...others]);
   if (untrusted) return result('untrusted', untrusted);
   const path = await buildPath(cert, anchors, others.filter((o) => o.sha256 !== cert.sha256), 0);

@@ -105,6 +105,13 @@ export const SIGNED_HEAD_LENGTH = 66; // bytes: 0x1901, two hashes
 export const ORGANIZATION_IDENTIFIER_OID = '2.5.4.97';
 export const SEAL_POLICY_OIDS = Object.freeze(['2.999.392.15.1.1']);
 export const SMARTPHONE_POLICY_OIDS = Object.freeze(['2.999.392.15.2.1']);
+export const SIGNATURE_POLICY_OID = '1.2.392.200149.8.5.1.1.20'; // JPKI signature
+export const USER_AUTHENTICATION_POLICY_OID = '1.2.392.200149.8.5.1.3.30'; // JPKI user authentication
+
+// protocol.requester: the holder's requester disclosure (PROTOCOL 14.6)
+export const DISCLOSURE_VERSION = 1;
+export const DISCLOSURE_FIELDS = Object.freeze(['requester_disclosure', 'salt', 'application_sha256', 'card_serial']);
+export const MAX_DISCLOSURE_BYTES = 4096;
 
 // protocol.registry_abi: what the page reads from NotaryRegistry
 export const GET_ANCHOR_SIGNATURE = 'getAnchor(address,bytes32)';

@@ -10,7 +10,7 @@ import { verify } from './verify.js';
 
 /** verify() for a sealed PDF: a container the page cannot accept is invalid at bundle_format
  * (the proof file cannot be had from it), naming why. */
-export async function verifySealedPdf(pdfBytes, policy) {
+export async function verifySealedPdf(pdfBytes, policy, options = {}) {
   let sealed;
   try {
     sealed = await readSealedPdf(pdfBytes);
@@ -20,7 +20,7 @@ export async function verifySealedPdf(pdfBytes, policy) {
     for (const name of CHECK_ORDER.slice(1)) checks.push(check(name, SKIPPED, 'the sealed PDF could not be read'));
     return { ...verdictOf(checks, {}, null), sealed: null };
   }
-  const verdict = await verify(sealed.document, sealed.bundle, policy);
+  const verdict = await verify(sealed.document, sealed.bundle, policy, options);
   const result = { ...verdict, sealed: { byteRange: sealed.byteRange, documentBytes: sealed.document.length } };
   const binding = verdict.checks.find((c) => c.name === 'signature_binding');
   // The bundle's own signature value is what signature_binding and signature checked; the PDF's

@@ -1,27 +1,26 @@
-/** Who signed, and may they sign this entry (protocol/signers.py): the one place the page decides
- * a signer certificate's kind (JPKI card or smartphone, signature or user authentication, or
- * the municipality's LGPKI seal) and applies the issuance policy to it.
+/** Who signed, and may they sign this entry: the page's copy of verifier/jpki/certificates.py
+ * (`_kind`), verifier/jpki/signer_kind.py (`classify_signer`, `seal_identity`) and
+ * verifier/rules/issuer_policy.py, over the table of protocol/signers.py (generated constants).
  *
- * The rule, in order:
- *  1. The certificate's own content proposes a kind. A JPKI certificate names its purpose and
- *     medium by its certificate policy OID (exactly one of JPKI_POLICIES, nothing else decides
- *     card vs smartphone); a seal carries the subject attribute organizationIdentifier (2.5.4.97)
- *     and no JPKI policy. Anything else has no kind.
- *  2. The proposal holds only if the certificate chains to the anchor set of that PKI: JPKI kinds
- *     to the J-LIS anchors (`trust_anchors`), a seal to the LGPKI anchors (`lgpki_anchors`).
- *     So a look-alike seal from a JPKI CA, or a JPKI-policy certificate from an LGPKI CA, is
- *     refused (jpki.js chooses the anchors from the proposed kind).
- *  3. Each kind's profile: signature kinds need keyUsage digitalSignature + nonRepudiation and a
- *     critical policy; authentication kinds digitalSignature and EKU clientAuth; a seal
- *     digitalSignature + nonRepudiation and an organizationIdentifier "LGCJP-" + the 6-digit
- *     local-government code (its check digit valid).
- *  4. accepted_signer_kinds(entry kind, type) decides whether that kind may sign the entry, and
- *     a seal must name the leaf's own lg_code (a seal of another municipality is refused).
+ *  1. The certificate's purpose (x509.js `kind`) is read from its certificate policies alone:
+ *     the JPKI signature policy, the JPKI user-authentication policy, or a seal policy
+ *     (SEAL_POLICY_OIDS); exactly one of them, else 'unknown'.
+ *  2. The signer kind refines it: a JPKI certificate that also carries a smartphone marker policy
+ *     (SMARTPHONE_POLICY_OIDS) is the smartphone one; a seal never carries that marker.
+ *  3. The purpose picks the anchors the certificate must chain to (verify.js `anchorsFor`): the
+ *     seal trust anchors (LGPKI CAs) for a seal, the J-LIS anchors for anything else, never both;
+ *     a CA copying the LGPKI DN with its own key is an impostor (jpki.js).
+ *  4. issuer_policy: accepted_signer_kinds(entry kind, type) decides whether that kind may sign
+ *     the entry, a seal must name the leaf's own lg_code, and require_municipal_seal off lets a
+ *     pre-seal (version-1 or -2) document leaf be signed with a JPKI signature certificate.
  */
 import { isValidLgCode } from './leaf.js';
 import {
-  ACCEPTED_SIGNER_KINDS, DOCUMENT_TYPES, EVENT_TYPES, SEAL_ORGANIZATION_IDENTIFIER_PREFIX, SIGNER_KIND_DESCRIPTIONS,
+  ACCEPTED_SIGNER_KINDS, DOCUMENT_TYPES, ENCODING_VERSION, EVENT_TYPES, ORGANIZATION_IDENTIFIER_OID,
+  PERSONAL_SIGNATURE_KINDS, SEAL_ORGANIZATION_IDENTIFIER_PREFIX, SEAL_POLICY_OIDS, SIGNATURE_POLICY_OID,
+  SIGNER_KIND_DESCRIPTIONS, SMARTPHONE_POLICY_OIDS, USER_AUTHENTICATION_POLICY_OID,
 } from './protocol.gen.js';
+import { FAILED, PASSED, check } from './verdict.js';
 
 export const JPKI_CARD_SIGNATURE = 'jpki-card-signature';
 export const JPKI_SMARTPHONE_SIGNATURE = 'jpki-smartphone-signature';
@@ -29,49 +28,42 @@ export const JPKI_CARD_AUTHENTICATION = 'jpki-card-authentication';
 export const JPKI_SMARTPHONE_AUTHENTICATION = 'jpki-smartphone-authentication';
 export const LGPKI_SEAL = 'lgpki-seal';
 
-export const ORGANIZATION_IDENTIFIER = '2.5.4.97';
 export const TITLE = '2.5.4.12';
 export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const UNSEALED_ACCEPTED = 'accepted without the municipal seal (pre-seal bundle, --accept-unsealed)';
 
-/** JPKI certificate policy OIDs by signer kind. The card's two are J-LIS's; the smartphone's
- * (スマホ用電子証明書, same CAs) are this project's test profile until J-LIS's are pinned:
- * they must equal devtools/testca.py's (the `seal` branch) and verifier/jpki's. */
-export const JPKI_POLICIES = Object.freeze({
-  '1.2.392.200149.8.5.1.1.20': JPKI_CARD_SIGNATURE,
-  '1.2.392.200149.8.5.1.1.21': JPKI_SMARTPHONE_SIGNATURE,
-  '1.2.392.200149.8.5.1.3.30': JPKI_CARD_AUTHENTICATION,
-  '1.2.392.200149.8.5.1.3.31': JPKI_SMARTPHONE_AUTHENTICATION,
+/** verifier/jpki/signer_kind.py CERTIFICATE_KINDS: the certificate purpose each kind is checked as. */
+export const CERTIFICATE_KINDS = Object.freeze({
+  [JPKI_CARD_SIGNATURE]: 'signature', [JPKI_SMARTPHONE_SIGNATURE]: 'signature',
+  [JPKI_CARD_AUTHENTICATION]: 'user_authentication', [JPKI_SMARTPHONE_AUTHENTICATION]: 'user_authentication',
+  [LGPKI_SEAL]: 'seal',
 });
-const SIGNATURE_KINDS = new Set([JPKI_CARD_SIGNATURE, JPKI_SMARTPHONE_SIGNATURE]);
-const AUTHENTICATION_KINDS = new Set([JPKI_CARD_AUTHENTICATION, JPKI_SMARTPHONE_AUTHENTICATION]);
 
-/** The issuance policy applies to leaves of this encoding version and later; older leaves were
- * written before it and keep their rule (a JPKI signature certificate, card or smartphone). */
-export const POLICY_FROM_LEAF_VERSION = 3;
-
-/** x509.js's purpose label for a kind (what verifier/jpki calls CertificateKind). */
-export function purposeOf(kind) {
-  if (SIGNATURE_KINDS.has(kind)) return 'signature';
-  if (AUTHENTICATION_KINDS.has(kind)) return 'user_authentication';
-  if (kind === LGPKI_SEAL) return 'seal';
-  return 'unknown';
+/** verifier/jpki/certificates.py _kind: by the policy OIDs alone; two purposes at once is none. */
+export function certificateKind(policies) {
+  const found = [
+    ['signature', policies.includes(SIGNATURE_POLICY_OID)],
+    ['user_authentication', policies.includes(USER_AUTHENTICATION_POLICY_OID)],
+    ['seal', SEAL_POLICY_OIDS.some((oid) => policies.includes(oid))],
+  ].filter(([, present]) => present);
+  return found.length === 1 ? found[0][0] : 'unknown';
 }
-export const isJpki = (kind) => SIGNATURE_KINDS.has(kind) || AUTHENTICATION_KINDS.has(kind);
+
+/** verifier/jpki/signer_kind.py classify_signer, on a parsed certificate (x509.js): the kind it
+ * claims, or null when it claims none. */
+export function classifySigner(cert) {
+  const smartphone = SMARTPHONE_POLICY_OIDS.some((oid) => cert.policies.includes(oid));
+  if (cert.kind === 'signature') return smartphone ? JPKI_SMARTPHONE_SIGNATURE : JPKI_CARD_SIGNATURE;
+  if (cert.kind === 'user_authentication') return smartphone ? JPKI_SMARTPHONE_AUTHENTICATION : JPKI_CARD_AUTHENTICATION;
+  if (cert.kind === 'seal' && !smartphone) return LGPKI_SEAL;
+  return null;
+}
 export const isSmartphone = (kind) => kind === JPKI_SMARTPHONE_SIGNATURE || kind === JPKI_SMARTPHONE_AUTHENTICATION;
 
 function subjectValues(cert, oid) {
   return cert.subject.flat().filter((a) => a.oid === oid).map((a) => a.value);
 }
-
-/** Step 1: the kind the certificate's content proposes (null: none), from its parsed fields
- * (x509.js parseCertificate: policies, subject, keyUsage, eku). */
-export function proposedKind(cert) {
-  const jpki = [...new Set(cert.policies.filter((oid) => oid in JPKI_POLICIES))];
-  const orgIds = subjectValues(cert, ORGANIZATION_IDENTIFIER);
-  if (jpki.length === 1 && !orgIds.length) return JPKI_POLICIES[jpki[0]];
-  if (!jpki.length && orgIds.length) return LGPKI_SEAL;
-  return null;
-}
+export const organizationIdentifiers = (cert) => subjectValues(cert, ORGANIZATION_IDENTIFIER_OID);
 
 /** protocol/signers.py seal_lg_code: the code a seal's organizationIdentifier names, or null. */
 export function sealLgCode(organizationIdentifier) {
@@ -81,22 +73,44 @@ export function sealLgCode(organizationIdentifier) {
   return isValidLgCode(code) ? code : null;
 }
 
-/** Step 3: what in the certificate departs from its kind's profile (empty: nothing). */
-export function kindProblems(cert, kind) {
+/** verifier/jpki/signer_kind.py seal_identity: who a seal speaks for (an office, never a
+ * person); each field only when the subject has exactly one such attribute. */
+export function sealIdentity(cert) {
+  const single = (oid) => { const values = subjectValues(cert, oid); return values.length === 1 ? values[0] : null; };
+  const identifiers = organizationIdentifiers(cert);
+  const identifier = identifiers.length === 1 ? identifiers[0] : null;
+  return {
+    organisation: single('2.5.4.10'), municipality: single('2.5.4.7'), title: single(TITLE), common_name: single('2.5.4.3'),
+    organization_identifier: identifier, lg_code: identifier !== null ? sealLgCode(identifier) : null,
+  };
+}
+/** SealIdentity.describe: e.g. "Chiyoda-ku Mayor (LGCJP-131016, LGPKI-TEST)". */
+export function describeSeal(seal) {
+  const name = seal.common_name || [seal.municipality, seal.title].filter(Boolean).join(' ');
+  const extras = [seal.organization_identifier, seal.organisation].filter(Boolean).join(', ');
+  return extras ? `${name || 'unnamed office'} (${extras})` : name || 'unnamed office';
+}
+
+/** The profile of each purpose (verifier/jpki/certificates.py profile_problems, the part that
+ * depends on the purpose). */
+export function kindProblems(cert) {
   const usage = cert.keyUsage || new Set();
   const problems = [];
-  if (SIGNATURE_KINDS.has(kind) || kind === LGPKI_SEAL) {
-    const missing = ['digital_signature', 'non_repudiation'].filter((u) => !usage.has(u));
+  const lacking = (...names) => names.filter((u) => !usage.has(u));
+  if (cert.kind === 'signature') {
+    if (!cert.policiesCritical) problems.push('signature certificate policy extension is not critical');
+    const missing = lacking('digital_signature', 'non_repudiation');
     if (missing.length) problems.push(`key usage lacks ${missing.join(', ')}`);
-  }
-  if (AUTHENTICATION_KINDS.has(kind)) {
+  } else if (cert.kind === 'user_authentication') {
     if (!usage.has('digital_signature')) problems.push('key usage lacks digital_signature');
     if (!(cert.eku || []).includes(CLIENT_AUTH)) problems.push('extended key usage lacks clientAuth');
-  }
-  if (kind === LGPKI_SEAL) {
-    const orgIds = subjectValues(cert, ORGANIZATION_IDENTIFIER);
-    if (orgIds.length !== 1) problems.push('a seal certificate names exactly one organizationIdentifier');
-    else if (sealLgCode(orgIds[0]) === null) problems.push(`organizationIdentifier "${orgIds[0]}" is not "${SEAL_ORGANIZATION_IDENTIFIER_PREFIX}" and a local-government code`);
+  } else if (cert.kind === 'seal') {
+    const missing = lacking('digital_signature', 'non_repudiation');
+    if (missing.length) problems.push(`key usage lacks ${missing.join(', ')}`);
+    const identifiers = organizationIdentifiers(cert);
+    if (identifiers.length !== 1 || sealLgCode(identifiers[0]) === null) {
+      problems.push('a seal names exactly one local government: organizationIdentifier LGCJP-<6-digit local-government code>');
+    }
   }
   return problems;
 }
@@ -112,38 +126,65 @@ export function acceptedSignerKinds(entryKind, typeCode) {
   return DOCUMENT_TYPES[typeCode] ? table.registered : table.other;
 }
 
+/** protocol/leaf.py entry_type_label. */
 export function entryTypeLabel(entryKind, typeCode) {
-  if (entryKind === 'event') return EVENT_TYPES[typeCode] ? `${EVENT_TYPES[typeCode]} event` : `unregistered event type ${typeCode}`;
+  if (entryKind === 'event') return EVENT_TYPES[typeCode] || `unregistered event type ${typeCode}`;
   if (DOCUMENT_TYPES[typeCode]) return DOCUMENT_TYPES[typeCode];
-  return typeCode >= 0x8000 ? `municipality-defined type ${typeCode}` : `unregistered type ${typeCode}`;
+  return typeCode >= 0x8000 && typeCode <= 0xfffe ? `municipality-defined type ${typeCode}` : `unregistered type ${typeCode}`;
 }
 
-/** Step 4 for a leaf: null if `kind` may sign it, else the reason (English, the check's detail). */
-export function policyProblem(leaf, cert, kind) {
-  const accepted = acceptedSignerKinds(leaf.kind, leaf.document_type);
-  const what = entryTypeLabel(leaf.kind, leaf.document_type);
-  if (!accepted.includes(kind)) {
-    const needs = accepted.length ? accepted.map((k) => SIGNER_KIND_DESCRIPTIONS[k]).join(' or ') : 'nothing (no signer kind may sign it)';
-    return { kind: 'signer_kind', detail: `a ${SIGNER_KIND_DESCRIPTIONS[kind]} may not sign a ${leaf.kind} of type ${what}: it needs ${needs}` };
-  }
-  if (kind === LGPKI_SEAL) {
-    const code = sealLgCode(subjectValues(cert, ORGANIZATION_IDENTIFIER)[0] || '');
-    if (code !== leaf.lg_code) {
-      return { kind: 'seal_municipality', detail: `the seal belongs to local government ${String(code).padStart(6, '0')} (organizationIdentifier), but the entry is of ${String(leaf.lg_code).padStart(6, '0')}: a municipality's seal cannot issue another's document` };
-    }
-  }
-  return null;
+/** issuer_policy.is_unsealed_allowed: a pre-seal document leaf, and a policy that accepts it. */
+export function isUnsealedAllowed(leaf, policy) {
+  return policy.requireMunicipalSeal === false && leaf.version < ENCODING_VERSION && leaf.kind === 'document';
+}
+/** issuer_policy.accepted_kinds: what may sign this entry under `policy`. */
+export function acceptedKinds(leaf, policy) {
+  const accepted = new Set(acceptedSignerKinds(leaf.kind, leaf.document_type));
+  if (isUnsealedAllowed(leaf, policy)) for (const k of PERSONAL_SIGNATURE_KINDS) accepted.add(k);
+  return accepted;
+}
+/** issuer_policy.allowed_certificate_kinds: the purposes signer_certificate may accept here. */
+export function allowedCertificateKinds(leaf, policy) {
+  return [...new Set([...acceptedKinds(leaf, policy)].map((k) => CERTIFICATE_KINDS[k]))];
 }
 
-/** What the verdict may show about the signer: its kind, and for a seal the organisation and
- * title (never a person's data: JPKI subjects show nothing but the kind). */
-export function signerSummary(cert, kind) {
+const pad6 = (code) => String(code).padStart(6, '0');
+/** Python's sorted() of ASCII strings: by code unit. */
+const sortedText = (items) => [...items].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** verifier/rules/issuer_policy.py issuer_policy: the check, and the signer's facts (kind, a
+ * seal's identity) when the certificate claims a kind. */
+export function issuerPolicy(leaf, cert, policy) {
+  const kind = classifySigner(cert);
+  let what = `a ${entryTypeLabel(leaf.kind, leaf.document_type)}`;
+  if (leaf.kind === 'event') what += ' event';
+  if (kind === null) {
+    return [check('issuer_policy', FAILED, `the signer certificate (serial 0x${cert.serialHex}) is neither a JPKI certificate nor a municipal seal, so it may sign nothing`, false, { kind: 'no_signer_kind' }), null];
+  }
+  const signer = { kind, seal: kind === LGPKI_SEAL ? sealIdentity(cert) : null };
+  const accepted = acceptedKinds(leaf, policy);
+  const who = signer.seal ? `the municipal seal of ${describeSeal(signer.seal)}` : `a ${SIGNER_KIND_DESCRIPTIONS[kind]} (serial 0x${cert.serialHex})`;
+  if (!accepted.has(kind)) {
+    const names = sortedText([...accepted].map((k) => SIGNER_KIND_DESCRIPTIONS[k])).join(', ') || 'nothing';
+    const hint = leaf.version < ENCODING_VERSION && PERSONAL_SIGNATURE_KINDS.includes(kind) && policy.requireMunicipalSeal !== false
+      ? '; this bundle predates the municipal seal: a relying party that accepts such documents verifies with --accept-unsealed'
+      : '';
+    return [check('issuer_policy', FAILED, `${who} may not sign ${what} (accepted: ${names})${hint}`, false, { kind: 'signer_kind' }), signer];
+  }
+  if (signer.seal && signer.seal.lg_code !== leaf.lg_code) {
+    const named = signer.seal.lg_code !== null ? `local government ${pad6(signer.seal.lg_code)}` : 'no valid local-government code';
+    return [check('issuer_policy', FAILED, `${who} names ${named}, but the entry was issued by municipality ${pad6(leaf.lg_code)}: a seal signs only its own municipality's documents`, false, { kind: 'seal_municipality' }), signer];
+  }
+  let detail = `${who} may sign ${what}`;
+  if (isUnsealedAllowed(leaf, policy) && !acceptedSignerKinds(leaf.kind, leaf.document_type).includes(kind)) detail += `: ${UNSEALED_ACCEPTED}`;
+  return [check('issuer_policy', PASSED, detail), signer];
+}
+
+/** What the verdict may show about the signer (verifier/verify.py _signer_facts): its kind and,
+ * for a seal, the office it speaks for; never a JPKI subject. */
+export function signerSummary(cert, signer) {
+  const kind = signer ? signer.kind : null;
   const summary = { signer_kind: kind, description: kind ? SIGNER_KIND_DESCRIPTIONS[kind] : null, smartphone: isSmartphone(kind) };
-  if (kind === LGPKI_SEAL) {
-    summary.organization = subjectValues(cert, '2.5.4.10').join(' ') || null;
-    summary.unit = subjectValues(cert, '2.5.4.11').join(' ') || null;
-    summary.title = subjectValues(cert, TITLE).join(' ') || subjectValues(cert, '2.5.4.3').join(' ') || null;
-    summary.lg_code = sealLgCode(subjectValues(cert, ORGANIZATION_IDENTIFIER)[0] || '');
-  }
+  if (signer && signer.seal) summary.seal = signer.seal;
   return summary;
 }

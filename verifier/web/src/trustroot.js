@@ -1,6 +1,6 @@
 /** The consortium's trust root (protocol/trust_root.py, PROTOCOL 11) as the page reads it from
  * its configuration block: chain id, registry, the signer-set history the seals are judged by,
- * and the TSA and J-LIS anchors. The page does not check governance signatures: whoever
+ * and the TSA, J-LIS and seal (LGPKI) anchors. The page does not check governance signatures: whoever
  * configures the page pins the trust root (docs/VERIFY_PAGE.md). Errors name the field. */
 import { fromBase64 } from './bytes.js';
 import { SignerHistory } from './clique.js';
@@ -55,6 +55,13 @@ function signerSets(v) {
   }
   return sets;
 }
+/** protocol/trust_root.py _seal_anchors: absent means none; present, at least one. */
+function sealAnchors(top) {
+  if (top.seal_anchors === undefined) return [];
+  const found = derList(top.seal_anchors, 'seal_anchors');
+  if (!found.length) throw new TrustRootError('seal_anchors', 'omit the field when there are no seal anchors');
+  return found;
+}
 /** The parsed trust root; TrustRootError naming the field if anything is wrong. */
 export function parseTrustRoot(obj) {
   const top = object(obj, 'trust_root');
@@ -70,6 +77,7 @@ export function parseTrustRoot(obj) {
     signerSets: sets,
     tsaAnchors: derList(top.tsa_anchors === undefined ? [] : top.tsa_anchors, 'tsa_anchors'),
     jpkiAnchors: derList(top.jpki_anchors === undefined ? [] : top.jpki_anchors, 'jpki_anchors'),
+    sealAnchors: sealAnchors(top),
     issuedAt: int(top.issued_at === undefined ? 0 : top.issued_at, 'issued_at'),
     asOfBlock: top.as_of_block === undefined ? null : int(top.as_of_block, 'as_of_block'),
   };

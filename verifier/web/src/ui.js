@@ -4,6 +4,8 @@ import { toChecksumAddress } from './eip55.js';
 import { policyFrom } from './policy.js';
 import { formatTime, pad6 } from './time.js';
 import { compareTicket, shortId, verifySealedPdf } from './sealed.js';
+import { FormatError } from './errors.js';
+import { loadDisclosure } from './requester.js';
 import { verify } from './verify.js';
 import { basicFourItems, formatName } from './x509.js';
 
@@ -28,6 +30,7 @@ const WORDS = {
 const CHECK_LABELS = {
   bundle_format: ['証明データの形式', 'Proof file format'],
   document_leaf: ['書類と証明データの一致', 'Document matches the proof'],
+  requester_disclosure: ['申請者の開示', "Requester's disclosure"],
   merkle_inclusion: ['自治体の台帳への収録', "Included in the municipality's log"],
   chain_id: ['台帳ネットワーク', 'Ledger network (chain id)'],
   registry: ['登録簿コントラクト', 'Registry contract'],
@@ -38,7 +41,8 @@ const CHECK_LABELS = {
   finality: ['記録の確定', 'Record is final'],
   anchor_time: ['記録時刻', 'Recording time'],
   signature_binding: ['署名と記録の対応', 'Signature is the recorded one'],
-  signer_certificate: ['署名者の電子証明書', "Signer's certificate (JPKI)"],
+  issuer_policy: ['署名者の種類（公印・カード）', 'Who may sign it (seal or card)'],
+  signer_certificate: ['署名者の電子証明書', "Signer's certificate (JPKI or seal)"],
   signature: ['電子署名', 'Electronic signature'],
   document_revocation: ['書類の失効確認', 'Document revocation'],
 };
@@ -88,7 +92,7 @@ const jst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000))}（日�
 const dateJst = (seconds) => `${JST.format(new Date(Number(seconds) * 1000)).split(' ')[0]} (JST)`;
 
 // ---------------------------------------------------------------- configuration
-const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'lgpki_anchors', 'crls', 'trust_root', 'offline'];
+const URL_SETTING_NAMES = ['rpc', 'rpc_url', 'chain_id', 'registry', 'node', 'node_url', 'finality_depth', 'trust_anchors', 'seal_trust_anchors', 'require_municipal_seal', 'crls', 'trust_root', 'offline'];
 function readSettings() {
   const problems = [];
   let raw = {};
@@ -102,7 +106,7 @@ function readSettings() {
   const ignored = [...new URLSearchParams(location.search).keys()].filter((k) => URL_SETTING_NAMES.includes(k));
   if (ignored.length) problems.push(`リンク（URL）に含まれる設定 ${ignored.join(', ')} は無視しました / settings in the link (${ignored.join(', ')}) were ignored: this page uses only its own configuration`);
   const pick = (key) => (raw[key] === undefined ? null : raw[key]);
-  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], lgpki_anchors: [], crls: [], trust_root: null, ignored };
+  const settings = { rpc_urls: [], chain_id: null, registry: null, node_url: null, finality_depth: null, trust_anchors: [], seal_trust_anchors: [], require_municipal_seal: true, crls: [], trust_root: null, ignored };
   const root = pick('trust_root');
   if (root !== null) {
     if (typeof root === 'object' && !Array.isArray(root)) settings.trust_root = root;
@@ -140,7 +144,10 @@ function readSettings() {
     else problems.push('finality_depth は 0 以上の整数です / must be a non-negative integer');
   }
   settings.trust_anchors = Array.isArray(raw.trust_anchors) ? raw.trust_anchors.filter((t) => typeof t === 'string') : [];
-  settings.lgpki_anchors = Array.isArray(raw.lgpki_anchors) ? raw.lgpki_anchors.filter((t) => typeof t === 'string') : [];
+  settings.seal_trust_anchors = Array.isArray(raw.seal_trust_anchors) ? raw.seal_trust_anchors.filter((t) => typeof t === 'string') : [];
+  // Only an explicit false turns the seal rule off (pre-seal bundles, --accept-unsealed).
+  settings.require_municipal_seal = raw.require_municipal_seal !== false;
+  if (!settings.require_municipal_seal) problems.push('require_municipal_seal が off です。公印のない旧形式（版1・2）の証明書も受け付けます / require_municipal_seal is off: pre-seal (version-1 or -2) documents signed with a My Number card are accepted without the municipal seal');
   settings.crls = Array.isArray(raw.crls) ? raw.crls.filter((t) => typeof t === 'string') : [];
   const missing = [];
   if (!settings.trust_root) { // a trust root names the chain and registry, and allows offline use
@@ -196,7 +203,7 @@ function renderSettings() {
     [['登録簿', 'Registry'], s.registry || '—'],
     [['失効の問い合わせ先', 'Revocation status from'], s.node_url || 'なし / none'],
     [['認証局（J-LIS）', 'Trust anchors (J-LIS CAs)'], p ? p.trustAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
-    [['認証局（LGPKI・公印）', 'Trust anchors for municipal seals (LGPKI CAs)'], p ? p.sealAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
+    [['認証局（LGPKI・公印）', 'Trust anchors for municipal seals (LGPKI CAs)'], p ? p.sealTrustAnchors.map((a) => `${formatName(a.subject)} (SHA-256 ${a.sha256.slice(0, 16)}…)`).join('\n') || 'なし / none' : '—'],
     [['失効リスト（CRL）', 'Certificate revocation lists'], p ? `${p.crls.length}` : '—'],
     [['確定に必要なブロック数', 'Finality depth'], s.finality_depth === null ? 'チェーンに問い合わせ / ask the chain' : String(s.finality_depth)],
     [['信頼ルート', 'Trust root'], p && p.trustRoot ? trustRootText(p.trustRoot) : 'なし / none'],
@@ -210,7 +217,7 @@ function trustRootText(root) {
   const last = root.signerSets[root.signerSets.length - 1];
   return [`chain id ${root.chainId}, registry ${root.registry}`,
     `${root.signerSets.length} 署名者セット / signer set(s); 最新 / latest: ${last.signers.size} signers from block ${last.block}`,
-    `TSA ${root.tsaAnchors.length}, J-LIS ${root.jpkiAnchors.length}${root.asOfBlock !== null ? `, as of block ${root.asOfBlock}` : ''}`].join('\n');
+    `TSA ${root.tsaAnchors.length}, J-LIS ${root.jpkiAnchors.length}, LGPKI ${root.sealAnchors.length}${root.asOfBlock !== null ? `, as of block ${root.asOfBlock}` : ''}`].join('\n');
 }
 
 // ---------------------------------------------------------------- files
@@ -257,6 +264,30 @@ function dropBoth(files) { // both files dropped at once: the .json one is the p
   chooseFile('document', files.find((f) => f !== bundle));
 }
 
+// ---------------------------------------------------------------- the requester disclosure (optional)
+/** The disclosure pasted (or loaded from a file) into box ③: none, a parsed one, or why it
+ * cannot be read (then no verdict: as `notary verify --requester-disclosure` refuses the file). */
+function readDisclosure() {
+  const text = $('disclosure-text').value.trim();
+  if (!text) return { value: null, problem: null };
+  try {
+    return { value: loadDisclosure(text), problem: null };
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    return { value: null, problem: e.message };
+  }
+}
+function rerunIfReady() { if (state.documentFile && (state.bundleFile || sealedPending())) run(); }
+function renderRequester(result) {
+  const line = $('verdict-requester');
+  const requester = result.facts && result.facts.requester;
+  if (!requester) { line.hidden = true; line.removeAttribute('data-card-serial'); return; }
+  line.dataset.cardSerial = requester.card_serial;
+  line.replaceChildren(...bilingual(`申請者: カードの署名用電子証明書 シリアル番号 0x${requester.card_serial}`,
+    `Requested with the card certificate serial 0x${requester.card_serial}`));
+  line.hidden = false;
+}
+
 // ---------------------------------------------------------------- running
 async function run() {
   const id = ++state.run;
@@ -269,7 +300,7 @@ async function run() {
   $('verdict-icon').replaceChildren(el('div', { class: 'spinner' }));
   $('verdict-word').replaceChildren(el('span', { class: 'progress' }, ...bilingual('確認しています…', 'Checking…')));
   $('verdict-sub').textContent = '';
-  for (const idName of ['verdict-reason', 'verdict-advice', 'actions', 'facts-panel', 'signer-panel', 'checks-panel']) $(idName).hidden = true;
+  for (const idName of ['verdict-reason', 'verdict-advice', 'verdict-requester', 'actions', 'facts-panel', 'signer-panel', 'checks-panel']) $(idName).hidden = true;
   hideSigner();
   let result;
   try {
@@ -279,11 +310,14 @@ async function run() {
       result = { status: 'unknown', failedCheck: 'document_size', deciding: { name: 'document_size', outcome: 'unknown', detail: 'document too large' }, checks: [], facts: {}, signer: null };
     } else {
       const policy = state.policy.trustRoot ? { ...state.policy, offline: state.offline || !state.policy.rpcUrls.length } : state.policy;
-      if (state.bundleFile) {
+      const disclosure = readDisclosure(); // the holder's requester disclosure, if given
+      if (disclosure.problem) {
+        result = { status: 'unknown', failedCheck: 'disclosure_input', deciding: { name: 'disclosure_input', outcome: 'unknown', detail: disclosure.problem }, checks: [], facts: {}, signer: null };
+      } else if (state.bundleFile) {
         const [documentBytes, bundleBytes] = await Promise.all([state.documentFile.arrayBuffer(), state.bundleFile.arrayBuffer()]);
-        result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), policy);
+        result = await verify(new Uint8Array(documentBytes), new Uint8Array(bundleBytes), policy, { requesterDisclosure: disclosure.value });
       } else { // a sealed PDF: the proof file is inside it
-        result = await verifySealedPdf(new Uint8Array(await state.documentFile.arrayBuffer()), policy);
+        result = await verifySealedPdf(new Uint8Array(await state.documentFile.arrayBuffer()), policy, { requesterDisclosure: disclosure.value });
       }
     }
   } catch (e) { // a bug or a browser failure must never look like a verdict on the document
@@ -296,6 +330,12 @@ async function run() {
 }
 
 // ---------------------------------------------------------------- plain words
+const EVENT_WORDS = { 1: ['ログインの記録', 'login event'], 2: ['電子署名の記録', 'electronic signature event'] };
+/** The entry's type in words: an event's type code names the event, not a document type. */
+function entryType(facts) {
+  if (facts.entry_kind === 'event') return EVENT_WORDS[facts.document_type] || [`記録（種別 ${facts.document_type}）`, `event (type ${facts.document_type})`];
+  return documentType(facts.document_type);
+}
 function documentType(code) {
   if (code === undefined || code === null) return ['書類', 'document'];
   return DOCUMENT_TYPES[code] || [`書類（種別 ${code}）`, `document (type ${code})`];
@@ -304,7 +344,7 @@ function reasonWords(label) { return REVOCATION_REASONS[label] || [label, label]
 function explain(result) {
   const d = result.deciding;
   const f = result.facts || {};
-  const [docJa, docEn] = documentType(f.document_type);
+  const [docJa, docEn] = entryType(f);
   const by = f.lg_code ? `自治体コード ${pad6(f.lg_code)}${f.municipality_name ? `（${f.municipality_name}）` : ''}` : '自治体';
   switch (result.status) {
     case 'valid': return {
@@ -365,12 +405,17 @@ function invalidReason(d) {
     case 'head_not_withdrawn': return ['この記録は、管理機関によって取り消されています（鍵の漏えいなど）。', 'The consortium withdrew this record (for example after a key was compromised).'];
     case 'node_authorised': return ['記録したシステムは、その時点で正式に登録された自治体のものではありませんでした。', 'The system that recorded it was not an authorised municipal node at that time.'];
     case 'signature_binding': return ['電子署名が、登録された署名と一致しません。', 'The electronic signature is not the one that was registered.'];
+    case 'requester_disclosure': return ['申請者の開示情報が、この書類の申請者と一致しません（別の書類のものです）。', "The requester's disclosure does not belong to this document."];
+    case 'issuer_policy': return ({
+      seal_municipality: ['この書類の公印は、発行した自治体のものではありません。', "The seal on this document is another municipality's."],
+      no_signer_kind: ['署名者の電子証明書は、マイナンバーカードの証明書でも自治体の公印でもありません。', "The signer's certificate is neither a My Number card certificate nor a municipal seal."],
+    })[d.kind] || ['この種類の書類には自治体の公印が必要です（個人のカードなど、この書類に署名できない証明書で署名されています）。', 'This kind of document must carry the municipal seal (it was signed with a certificate that may not sign it, such as a personal card).'];
     case 'signature': return ['電子署名が書類と一致しません。署名の後に書類が変更された可能性があります。', 'The electronic signature does not match the document: it may have been changed after signing.'];
     case 'signer_certificate': return ({
       revoked: ['署名者の電子証明書は、署名した時点で失効していました。', "The signer's certificate had been revoked when the document was signed."],
       expired: ['署名者の電子証明書は、署名した時点で有効期限が切れていました。', "The signer's certificate had expired when the document was signed."],
       not_yet_valid: ['署名した時点で、署名者の電子証明書はまだ有効になっていませんでした。', "The signer's certificate was not yet valid when the document was signed."],
-      untrusted: ['署名者の電子証明書は、信頼できる認証局（J-LIS）が発行したものではありません。', "The signer's certificate was not issued by a trusted authority (J-LIS)."],
+      untrusted: ['署名者の電子証明書は、信頼できる認証局（J-LIS・LGPKI）が発行したものではありません。', "The signer's certificate was not issued by a trusted authority (J-LIS, or LGPKI for a seal)."],
       signer_evidence: ['証明データに含まれる署名者の失効情報（CRL・OCSP）が、改ざんされているか、署名者の認証局のものではありません。', "The signer's revocation evidence in the proof file was altered, or is not from the signer's CA."],
     })[d.kind] || ['署名者の電子証明書が、署名用電子証明書の要件を満たしていません。', "The signer's certificate is not a valid JPKI signature certificate."];
     default: return ['証明データの内容が台帳（ブロックチェーン）の記録と一致しません。', 'The proof does not match the record on the ledger (blockchain).'];
@@ -380,6 +425,7 @@ function unknownReason(result) {
   const d = result.deciding;
   if (result.blocked) return result.blocked;
   if (d.name === 'internal') return ['確認中に予期しないエラーが起きました。', 'An unexpected error stopped the check.'];
+  if (d.name === 'disclosure_input') return ['申請者の開示情報（JSON）を読み取れません。ファイルを確かめてください。', `The requester disclosure cannot be read (${d.detail}). Check the file.`];
   if (d.name === 'document_size') return ['書類のファイルが大きすぎて、このページでは確認できません。', 'The document file is too large to check in this page.'];
   if (d.evidence === 'offline') return ['ネットワークを使わない検証ですが、この証明データには台帳の証拠が含まれていません（バージョン3の証明データが必要です）。', 'Offline verification, but this proof file carries no ledger evidence (a version-3 proof file does).'];
   if (d.evidence === 'chain') return ['台帳（ブロックチェーン）に接続できないため、判定できません。', 'The ledger (blockchain) cannot be reached, so no decision is possible.'];
@@ -387,7 +433,7 @@ function unknownReason(result) {
   if (d.evidence === 'no-node') return ['この書類が失効していないかを確認できません。このページに発行元（自治体）への問い合わせ先が設定されていないため、失効した書類を見分けられません。', 'Whether the document was revoked cannot be checked: this page has no issuing node configured to ask, so a revoked document could not be told apart.'];
   if (d.name === 'signer_certificate') {
     return d.kind === 'no_anchors'
-      ? ['このページに認証局（J-LIS）の証明書が設定されていません。', 'This page has no J-LIS CA certificates configured.']
+      ? ['このページに署名者の認証局（J-LIS、公印は LGPKI）の証明書が設定されていません。', "This page has no CA certificates configured for the signer (J-LIS, or LGPKI for a municipal seal)."]
       : ['署名者の電子証明書の失効情報（CRL）がないため、判定できません。', "No revocation list (CRL) covers the signer's certificate, so it cannot be checked."];
   }
   if (d.name === 'document_revocation') return ['失効の情報を確認できませんでした。', 'The revocation information could not be verified.'];
@@ -421,6 +467,7 @@ function render(result) {
   renderFacts(result);
   renderChecks(result);
   renderSignerKind(result);
+  renderRequester(result);
   renderTicket();
   $('signer-panel').hidden = !result.signer;
   verdict.focus({ preventScroll: false });
@@ -431,7 +478,7 @@ function renderFacts(result) {
   if (f.leaf_hash === undefined) { $('facts-panel').hidden = true; return; }
   const rows = [];
   const add = (ja, en, value, mono = false) => rows.push(el('dt', {}, ...bilingual(ja, en)), el('dd', { class: mono ? 'mono' : null, text: value }));
-  const [docJa, docEn] = documentType(f.document_type);
+  const [docJa, docEn] = entryType(f);
   add('書類の種類', 'Document type', `${docJa} / ${docEn}`);
   add('発行自治体', 'Issuing municipality', `自治体コード / code ${pad6(f.lg_code)}${f.municipality_name ? `\u3000${f.municipality_name}` : ''}`);
   add('発行日時', 'Issued at', jst(f.issued_at));
@@ -529,6 +576,8 @@ function reset() {
   state.run++;
   state.documentFile = state.bundleFile = state.result = state.sealed = null;
   $('ticket').value = '';
+  $('disclosure-text').value = '';
+  $('disclosure-input').value = '';
   renderTicket();
   for (const kind of ['document', 'bundle']) {
     $(`${kind}-input`).value = '';
@@ -558,8 +607,10 @@ const SIGNER_KIND_WORDS = {
 /** The signer kind in plain words; for a seal the organisation and title (never a person). */
 function signerKindText(signer) {
   const [ja, en] = SIGNER_KIND_WORDS[signer.signer_kind] || ['不明な証明書', 'unknown certificate'];
-  if (signer.signer_kind !== 'lgpki-seal') return [ja, en];
-  const who = [signer.organization, signer.unit, signer.title].filter(Boolean).join(' ');
+  if (signer.signer_kind !== 'lgpki-seal' || !signer.seal) return [ja, en];
+  const seal = signer.seal; // an office and its organisation (verifier/jpki/signer_kind.py SealIdentity)
+  const who = [seal.organisation, seal.municipality, seal.title || seal.common_name].filter(Boolean).join(' ')
+    + (seal.organization_identifier ? ` (${seal.organization_identifier})` : '');
   return [who ? `${ja}：${who}` : ja, who ? `${en}: ${who}` : en];
 }
 function renderSignerKind(result) {
@@ -614,6 +665,13 @@ export function start() {
   $('ticket').addEventListener('input', renderTicket);
   $('ticket').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); renderTicket(); } });
   $('reset').addEventListener('click', reset);
+  $('disclosure-input').addEventListener('change', async () => {
+    const file = $('disclosure-input').files[0];
+    if (!file) return;
+    $('disclosure-text').value = file.size > 65536 ? '(too large)' : await file.text();
+    rerunIfReady();
+  });
+  $('disclosure-text').addEventListener('change', rerunIfReady);
   $('offline-mode').addEventListener('change', () => {
     state.offline = $('offline-mode').checked;
     renderSettings();

@@ -17,9 +17,12 @@ import { nodeStatus } from './revocations.js';
 import { age, formatTime, pad6 } from './time.js';
 import { ANCHORING_CHECKS, FAILED, PASSED, SIGNATURE_CHECKS, SKIPPED, UNKNOWN, check, verdictOf } from './verdict.js';
 import { parseCertificate, withFingerprint } from './x509.js';
-import { LGPKI_SEAL, POLICY_FROM_LEAF_VERSION, policyProblem, purposeOf, signerSummary } from './signers.js';
+import { allowedCertificateKinds, issuerPolicy, signerSummary } from './signers.js';
+import { requesterDisclosureCheck } from './requester.js';
 
-export async function verify(document, bundleBytes, policy) {
+/** `options.requesterDisclosure`: the holder's disclosure (requester.js loadDisclosure), checked
+ * by requester_disclosure as verifier/verify.py does; without one that check is skipped. */
+export async function verify(document, bundleBytes, policy, options = {}) {
   const digest = await sha256(document);
   let bundle;
   try {
@@ -30,14 +33,22 @@ export async function verify(document, bundleBytes, policy) {
     for (const name of CHECK_ORDER.slice(1)) checks.push(check(name, SKIPPED, 'the bundle could not be read'));
     return verdictOf(checks, {}, null);
   }
-  return new Run(policy, bundle, document, digest).verdict();
+  return new Run(policy, bundle, document, digest, options.requesterDisclosure || null).verdict();
+}
+
+/** verifier/policy.py anchors_for: a seal chains to the seal trust anchors (LGPKI CAs) only,
+ * anything else to the J-LIS anchors only. */
+export function anchorsFor(policy, cert) {
+  return cert.kind === 'seal' ? policy.sealTrustAnchors || [] : policy.trustAnchors;
 }
 class Run {
-  constructor(policy, bundle, document, digest) {
-    Object.assign(this, { policy, bundle, document, digest });
+  constructor(policy, bundle, document, digest, disclosure) {
+    Object.assign(this, { policy, bundle, document, digest, disclosure });
     this.now = policy.now ?? Date.now() / 1000; // policy.now: a fixed clock (tests)
     this.checks = {};
     this.signer = null;
+    this.signerFacts = null; // issuer_policy: the kind and a seal's identity
+    this.requester = null;
   }
   add(name, outcome, detail, pending = false, extra = {}) { this.checks[name] = check(name, outcome, detail, pending, extra); }
 
@@ -46,6 +57,9 @@ class Run {
     this.add('bundle_format', PASSED, `proof bundle version ${b.version}, status ${b.status}`);
     await this.documentLeaf();
     const leaf = b.leaf;
+    const [requester, requesterFacts] = await requesterDisclosureCheck(leaf, this.disclosure);
+    this.checks.requester_disclosure = requester;
+    this.requester = requesterFacts;
     const anchoring = await this.anchoring(leaf.leaf_hash, b.inclusion, b.head, b.anchor, leaf.lg_code,
       [['signing time', leaf.signing_time], ['issue time', leaf.issued_at]], b.evidence);
     Object.assign(this.checks, anchoring.checks);
@@ -150,7 +164,7 @@ class Run {
 
   async signatureChecks() {
     if (!this.policy.requireSignature) {
-      for (const name of SIGNATURE_CHECKS) this.add(name, SKIPPED, 'the policy does not require the JPKI signature');
+      for (const name of SIGNATURE_CHECKS) this.add(name, SKIPPED, 'the policy does not require the signature');
       return;
     }
     const { value, certificates } = this.bundle.signature;
@@ -161,11 +175,15 @@ class Run {
       others = [];
       for (const der of certificates.slice(1)) others.push(await withFingerprint(parseCertificate(der)));
     } catch (e) {
+      this.add('issuer_policy', SKIPPED, 'the signer certificate is unreadable');
       this.add('signer_certificate', FAILED, `a bundle certificate is unreadable: ${e.message}`, false, { kind: 'unreadable' });
       this.add('signature', SKIPPED, 'the signer certificate is unreadable');
       return;
     }
     this.signer = cert;
+    const [policyCheck, signerFacts] = issuerPolicy(this.bundle.leaf, cert, this.policy);
+    this.checks.issuer_policy = policyCheck;
+    this.signerFacts = signerFacts;
     await this.signerCertificate(cert, others);
     await this.signature(value, cert);
   }
@@ -180,23 +198,16 @@ class Run {
   }
 
   async signerCertificate(cert, others) {
-    // signers.js: the kind the certificate claims picks the anchor set it must chain to; from
-    // leaf version 3 on, the issuance policy decides whether that kind may sign this entry.
+    // verifier/rules/signature.py signer_certificate: the certificate's purpose picks the anchor
+    // set it must chain to; only the purposes the entry accepts pass (issuer_policy's table).
     const leaf = this.bundle.leaf;
-    const kind = cert.signerKind;
-    const withPolicy = leaf.version >= POLICY_FROM_LEAF_VERSION;
-    if (withPolicy && kind) {
-      const refused = policyProblem(leaf, cert, kind);
-      if (refused) { this.add('signer_certificate', FAILED, refused.detail, false, { kind: refused.kind }); return; }
-    }
-    const seal = withPolicy && kind === LGPKI_SEAL;
-    const accepted = withPolicy && kind ? [purposeOf(kind)] : ['signature'];
-    const anchors = seal ? this.policy.sealAnchors || [] : this.policy.trustAnchors;
+    const anchors = anchorsFor(this.policy, cert);
     if (!anchors.length) {
-      if (seal) this.add('signer_certificate', UNKNOWN, 'no LGPKI trust anchors are configured: give the LGPKI CA certificates that issue municipal seals (lgpki_anchors)', false, { kind: 'no_anchors' });
+      if (cert.kind === 'seal') this.add('signer_certificate', UNKNOWN, 'no municipal seal trust anchors are configured: give the LGPKI organisational CA certificates (seal_trust_anchors)', false, { kind: 'no_anchors' });
       else this.add('signer_certificate', UNKNOWN, 'no JPKI trust anchors are configured: give the J-LIS CA certificates of every generation (trust_anchors)', false, { kind: 'no_anchors' });
       return;
     }
+    const accepted = allowedCertificateKinds(leaf, this.policy);
     // verifier/rules/signature.py: the bundle's revocation evidence must hold (it names the
     // blob that does not); the page's own CRLs decide when they can; else the bundle's
     // evidence decides, as of its issue.
@@ -221,7 +232,7 @@ class Run {
   }
 
   judged(cert, when, result, carried = '') {
-    const who = cert.kind === 'seal' ? `LGPKI seal certificate serial 0x${cert.serialHex}` : `JPKI ${cert.kind} certificate serial 0x${cert.serialHex}`;
+    const who = `${cert.kind === 'seal' ? 'municipal seal' : 'JPKI'} ${cert.kind} certificate serial 0x${cert.serialHex}`;
     const at = formatTime(when);
     const source = carried ? ` (by the bundle's revocation evidence: ${carried})` : '';
     const extra = { kind: result.status };
@@ -332,9 +343,9 @@ class Run {
       municipality_name: node && node.lg_code === leaf.lg_code ? node.name : null,
       signer: this.signer ? {
         kind: this.signer.kind, serial: this.signer.serialHex, sha256: this.signer.sha256, issuer: this.signer.issuerText,
-        ...signerSummary(this.signer, this.signer.signerKind), // signer_kind, seal organisation and title
+        ...signerSummary(this.signer, this.signerFacts), // signer_kind, description, a seal's identity
       } : null,
-      entry_kind: leaf.kind, requester_committed: Boolean(leaf.requester_commitment),
+      entry_kind: leaf.kind, requester_committed: Boolean(leaf.requester_commitment), requester: this.requester,
       revocation,
       offline: Boolean(this.policy.offline),
       evidence: Boolean(b.evidence),

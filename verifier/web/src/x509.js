@@ -8,7 +8,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { bitLength, hex, sha256 } from './bytes.js';
 import { childrenOf, derTree, parseDer, rawOf, secondsOf, signedInteger, stringOfDer, bytesOf } from './der.js';
 import { Asn1Error } from './errors.js';
-import { kindProblems, proposedKind, purposeOf } from './signers.js';
+import { certificateKind, classifySigner, kindProblems } from './signers.js';
 
 export const MIN_RSA_BITS = 2048;
 
@@ -164,9 +164,10 @@ export function parseCertificate(der) {
       cert.aki = id ? bytesOf(id.buffer) : null;
     }
     if (ext(OID.subjectAltName)) cert.san = ext(OID.subjectAltName).value;
-    // signers.js decides: JPKI card or smartphone (signature or user authentication) or a seal
-    cert.signerKind = proposedKind(cert);
-    cert.kind = purposeOf(cert.signerKind);
+    // signers.js: the purpose by the policy OIDs (verifier/jpki/certificates.py), then the
+    // signer kind (card or smartphone, or the municipal seal: classify_signer)
+    cert.kind = certificateKind(cert.policies);
+    cert.signerKind = classifySigner(cert);
     cert.issuerText = formatName(issuer);
     return cert;
   } catch (e) {
@@ -179,11 +180,10 @@ export async function withFingerprint(cert) { cert.sha256 = hex(await sha256(cer
 /** verifier/jpki/certificates.py profile_problems */
 export function profileProblems(cert) {
   const problems = [];
-  if (cert.kind === 'unknown') problems.push(`no JPKI certificate policy (expected ${OID.jpkiSignaturePolicy} or ${OID.jpkiAuthenticationPolicy})`);
+  if (cert.kind === 'unknown') problems.push(`no JPKI certificate policy (expected ${OID.jpkiSignaturePolicy} or ${OID.jpkiAuthenticationPolicy}) and no municipal seal policy`);
   if (cert.keyAlgorithm !== OID.rsaEncryption || (cert.rsaBits || 0) < MIN_RSA_BITS) problems.push(`key is not RSA with at least ${MIN_RSA_BITS} bits`);
   if (cert.signatureAlgorithm !== OID.sha256WithRSA) problems.push('certificate is not signed with sha256WithRSAEncryption');
-  if (cert.kind === 'signature' && !cert.policiesCritical) problems.push('signature certificate policy extension is not critical');
-  if (cert.signerKind) problems.push(...kindProblems(cert, cert.signerKind));
+  problems.push(...kindProblems(cert));
   return problems;
 }
 
