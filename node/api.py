@@ -1557,7 +1557,7 @@ def _add_docs_routes(app: FastAPI) -> None:
 def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
     settings, identity = service.settings, service.identity
     crls: list[bytes] = []
-    for path in settings.crl_files:
+    for path in [*settings.crl_files, *settings.seal_crl_files]:
         try:
             crls.append(load_crl_file(path))  # parsed once per file version
         except RevocationSourceError as exc:
@@ -1568,6 +1568,7 @@ def _page_config(service: NodeService, public_rpc: str | None) -> PageConfig:
         registry=identity.registry if identity is not None else settings.registry,
         node_url="",  # this node, at the page's own origin
         trust_anchors=[cert.der for cert in service.gate.trust_anchors if cert.is_ca],
+        seal_trust_anchors=[cert.der for cert in service.intake.seal_anchors if cert.is_ca],
         crls=crls,
         finality_depth=settings.finality_depth,
         trust_root=_page_trust_root(settings.trust_root_file),
