@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import msgspec
 from eth_utils.address import to_checksum_address
 
 from protocol import bundle_fast
@@ -336,10 +337,19 @@ def _split_hashes(count: int) -> struct.Struct:
     return struct.Struct(f"{'32s' * count}")
 
 
+_KINDS: Final = {label: kind for kind, label in ENTRY_KIND_LABELS.items()}
+
+
 def _from_fast(read: bundle_fast.Read) -> ProofBundle:
     """The model of a bundle `bundle_fast` accepted: the values `parse_bundle` would give."""
     raw, hashes = read.raw, read.hashes
     leaf, signature = raw.leaf, raw.signature
+    kind, requester = EntryKind.DOCUMENT, NO_REQUESTER
+    if raw.version == SEALED_VERSION:  # bundle_fast: then both are there
+        assert leaf.kind is not msgspec.UNSET
+        kind = _KINDS[leaf.kind]
+        if leaf.requester_commitment is not None:
+            requester = hashes[-32:]
     section = LeafSection(
         leaf_hash=hashes[:32],
         salt=hashes[32:64],
@@ -349,7 +359,9 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         signing_time=read.signing_time,
         signer_sha256=hashes[64:96],
         signature_sha256=hashes[96:128],
-        version=raw.version,
+        version=LEAF_VERSION_OF_BUNDLE[raw.version],
+        kind=kind,
+        requester_commitment=requester,
     )
     signed = SignatureSection(
         SignatureFormat.from_label(signature.format),
@@ -369,7 +381,7 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         InclusionSection(
             inclusion.leaf_index,
             inclusion.tree_size,
-            _split_hashes(len(hashes) // 32 - 7).unpack_from(hashes, 224),
+            _split_hashes(len(inclusion.path)).unpack_from(hashes, 224),
         ),
         HeadSection(head.seq, head.tree_size, hashes[128:160]),
         AnchorSection(
