@@ -364,7 +364,7 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         requester_commitment=requester,
     )
     signed = SignatureSection(
-        SignatureFormat.from_label(signature.format),
+        _FORMATS[signature.format],
         signature.value,
         tuple(signature.certificates),
     )
@@ -373,6 +373,35 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         return ProofBundle(raw.version, "pending", section, signed)
     assert isinstance(inclusion, bundle_fast.Inclusion)  # bundle_fast: all three when anchored
     assert isinstance(head, bundle_fast.Head) and isinstance(anchor, bundle_fast.Anchor)
+    # Bundles of one head share its head and anchor sections (equal values, immutable): made
+    # once, and every later comparison of them (the chain cache, per-head checks) is identity.
+    key = (
+        hashes[128:224],
+        head.seq,
+        head.tree_size,
+        anchor.chain_id,
+        read.registry,
+        read.node,
+        read.anchor_lg_code,
+        anchor.block_number,
+    )
+    shared = _SHARED_HEADS.get(key)
+    if shared is None:
+        shared = (
+            HeadSection(head.seq, head.tree_size, hashes[128:160]),
+            AnchorSection(
+                chain_id=anchor.chain_id,
+                registry=read.registry,
+                node=read.node,
+                lg_code=read.anchor_lg_code,
+                tx_hash=hashes[160:192],
+                block_number=anchor.block_number,
+                block_hash=hashes[192:224],
+            ),
+        )
+        if len(_SHARED_HEADS) >= _MAX_SHARED_HEADS:
+            _SHARED_HEADS.clear()
+        _SHARED_HEADS[key] = shared
     return ProofBundle(
         raw.version,
         "anchored",
@@ -383,17 +412,14 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
             inclusion.tree_size,
             _split_hashes(len(inclusion.path)).unpack_from(hashes, 224),
         ),
-        HeadSection(head.seq, head.tree_size, hashes[128:160]),
-        AnchorSection(
-            chain_id=anchor.chain_id,
-            registry=read.registry,
-            node=read.node,
-            lg_code=read.anchor_lg_code,
-            tx_hash=hashes[160:192],
-            block_number=anchor.block_number,
-            block_hash=hashes[192:224],
-        ),
+        *shared,
     )
+
+
+_MAX_SHARED_HEADS: Final = 256
+_SHARED_HEADS: dict[tuple[Any, ...], tuple[HeadSection, AnchorSection]] = {}
+"""The head and anchor sections of the last few heads `_from_fast` read, by their values."""
+_FORMATS: Final = {f.label: f for f in SignatureFormat}
 
 
 def load_json(data: bytes | str) -> Any:

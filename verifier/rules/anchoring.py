@@ -186,7 +186,7 @@ def _online_checks(
     lg_code: int,
     not_after: Sequence[tuple[str, int]],
 ) -> dict[str, Check]:
-    checks = dict(_head_checks(facts, head, anchor, lg_code, context.policy.registry))
+    checks = _head_checks(facts, head, anchor, lg_code, context.policy.registry).copy()
     if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
         checks[ANCHOR_TIME] = anchor_time(context, facts, not_after)
     else:
@@ -276,11 +276,15 @@ def anchor_time(
                 f"the entry's {what} {format_time(seconds)} is after the anchor time "
                 f"{format_time(record.timestamp)}: an anchor cannot precede what it proves",
             )
-    elapsed = _describe_age(now - anchored)
+    return _anchor_time_passed(record.timestamp, _describe_age(now - anchored), record.block_number)
+
+
+@functools.lru_cache(maxsize=256)  # bundles of one head, verified within the same minute
+def _anchor_time_passed(timestamp: int, elapsed: str, block_number: int) -> Check:
     return Check(
         ANCHOR_TIME,
         Outcome.PASSED,
-        f"anchored at {format_time(record.timestamp)} ({elapsed} ago), block {record.block_number}",
+        f"anchored at {format_time(timestamp)} ({elapsed} ago), block {block_number}",
     )
 
 
