@@ -216,3 +216,18 @@ def test_mutants_read_the_same(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(list(_paths(tree))), label="path")
     tree = _structural(tree, path, data.draw, rng)
     same_as_strict(json.dumps(tree, ensure_ascii=rng.randrange(2) == 0))
+
+
+def test_bundles_of_one_head_share_its_sections_and_no_other() -> None:
+    cms = load_bundle((VECTORS / "bundles" / "valid-cms.json").read_bytes())
+    pkcs1 = load_bundle((VECTORS / "bundles" / "valid-pkcs1.json").read_bytes())
+    assert cms.head is pkcs1.head and cms.anchor is pkcs1.anchor  # one head, one anchor
+    assert cms.anchor is not None
+    other_block = cms.anchor.block_number + 1
+    text = VALID.replace(
+        f'"block_number": {cms.anchor.block_number}', f'"block_number": {other_block}'
+    )
+    moved = load_bundle(text)
+    assert moved.anchor is not None and moved.anchor.block_number == other_block
+    assert moved.head is not cms.head and moved.anchor is not cms.anchor
+    assert moved == parse_bundle(load_json(text))
