@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import msgspec
 from eth_utils.address import to_checksum_address
 
 from protocol import bundle_fast
@@ -336,10 +337,19 @@ def _split_hashes(count: int) -> struct.Struct:
     return struct.Struct(f"{'32s' * count}")
 
 
+_KINDS: Final = {label: kind for kind, label in ENTRY_KIND_LABELS.items()}
+
+
 def _from_fast(read: bundle_fast.Read) -> ProofBundle:
     """The model of a bundle `bundle_fast` accepted: the values `parse_bundle` would give."""
     raw, hashes = read.raw, read.hashes
     leaf, signature = raw.leaf, raw.signature
+    kind, requester = EntryKind.DOCUMENT, NO_REQUESTER
+    if raw.version == SEALED_VERSION:  # bundle_fast: then both are there
+        assert leaf.kind is not msgspec.UNSET
+        kind = _KINDS[leaf.kind]
+        if leaf.requester_commitment is not None:
+            requester = hashes[-32:]
     section = LeafSection(
         leaf_hash=hashes[:32],
         salt=hashes[32:64],
@@ -349,10 +359,12 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         signing_time=read.signing_time,
         signer_sha256=hashes[64:96],
         signature_sha256=hashes[96:128],
-        version=raw.version,
+        version=LEAF_VERSION_OF_BUNDLE[raw.version],
+        kind=kind,
+        requester_commitment=requester,
     )
     signed = SignatureSection(
-        SignatureFormat.from_label(signature.format),
+        _FORMATS[signature.format],
         signature.value,
         tuple(signature.certificates),
     )
@@ -361,6 +373,35 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         return ProofBundle(raw.version, "pending", section, signed)
     assert isinstance(inclusion, bundle_fast.Inclusion)  # bundle_fast: all three when anchored
     assert isinstance(head, bundle_fast.Head) and isinstance(anchor, bundle_fast.Anchor)
+    # Bundles of one head share its head and anchor sections (equal values, immutable): made
+    # once, and every later comparison of them (the chain cache, per-head checks) is identity.
+    key = (
+        hashes[128:224],
+        head.seq,
+        head.tree_size,
+        anchor.chain_id,
+        read.registry,
+        read.node,
+        read.anchor_lg_code,
+        anchor.block_number,
+    )
+    shared = _SHARED_HEADS.get(key)
+    if shared is None:
+        shared = (
+            HeadSection(head.seq, head.tree_size, hashes[128:160]),
+            AnchorSection(
+                chain_id=anchor.chain_id,
+                registry=read.registry,
+                node=read.node,
+                lg_code=read.anchor_lg_code,
+                tx_hash=hashes[160:192],
+                block_number=anchor.block_number,
+                block_hash=hashes[192:224],
+            ),
+        )
+        if len(_SHARED_HEADS) >= _MAX_SHARED_HEADS:
+            _SHARED_HEADS.clear()
+        _SHARED_HEADS[key] = shared
     return ProofBundle(
         raw.version,
         "anchored",
@@ -369,19 +410,16 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         InclusionSection(
             inclusion.leaf_index,
             inclusion.tree_size,
-            _split_hashes(len(hashes) // 32 - 7).unpack_from(hashes, 224),
+            _split_hashes(len(inclusion.path)).unpack_from(hashes, 224),
         ),
-        HeadSection(head.seq, head.tree_size, hashes[128:160]),
-        AnchorSection(
-            chain_id=anchor.chain_id,
-            registry=read.registry,
-            node=read.node,
-            lg_code=read.anchor_lg_code,
-            tx_hash=hashes[160:192],
-            block_number=anchor.block_number,
-            block_hash=hashes[192:224],
-        ),
+        *shared,
     )
+
+
+_MAX_SHARED_HEADS: Final = 256
+_SHARED_HEADS: dict[tuple[Any, ...], tuple[HeadSection, AnchorSection]] = {}
+"""The head and anchor sections of the last few heads `_from_fast` read, by their values."""
+_FORMATS: Final = {f.label: f for f in SignatureFormat}
 
 
 def load_json(data: bytes | str) -> Any:

@@ -1,4 +1,4 @@
-"""The fast reader of a common proof bundle: a version-1 or -2 bundle without revocation or
+"""The fast reader of a common proof bundle: a version-1, -2 or -4 bundle without revocation or
 evidence, as producers write it (no escapes in the JSON text).
 
 `read` decodes with msgspec against a typed schema (types, integer ranges, unknown fields and
@@ -43,6 +43,10 @@ class Leaf(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     signing_time: str
     signer_sha256: str
     signature_sha256: str
+    # A version-4 bundle's leaf has both (the commitment may be null), a version-1 or -2
+    # bundle's neither: `_checked` holds each version to its own.
+    kind: Literal["document", "event"] | msgspec.UnsetType = msgspec.UNSET
+    requester_commitment: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Signature(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -74,7 +78,7 @@ class Anchor(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class Bundle(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    version: Literal[1, 2]
+    version: Literal[1, 2, 4]
     status: Literal["anchored", "pending"]
     leaf: Leaf
     signature: Signature
@@ -90,7 +94,8 @@ class Read(msgspec.Struct, gc=False):
     raw: Bundle
     hashes: bytes
     """leaf_hash, salt, signer_sha256, signature_sha256, then (anchored) root, tx_hash,
-    block_hash and the path, 32 bytes each."""
+    block_hash and the path, 32 bytes each; last, a version-4 leaf's requester commitment
+    unless it is null."""
     lg_code: int
     issued_at: int
     signing_time: int
@@ -101,10 +106,15 @@ class Read(msgspec.Struct, gc=False):
 
 _DECODER: Final = msgspec.json.Decoder(Bundle)
 _KEYS: Final = {"pending": 4 + 8 + 3, "anchored": 7 + 8 + 3 + 3 + 3 + 7}
-"""Keys: top level 4 (anchored 7), leaf 8, signature 3; inclusion 3, head 3, anchor 7."""
+"""Keys: top level 4 (anchored 7), leaf 8 (version 4: 10), signature 3; inclusion 3, head 3,
+anchor 7."""
 _STRINGS: Final = {"pending": 1 + 7 + 2, "anchored": 1 + 7 + 2 + 1 + 5}
-"""String values besides the path and the certificates: status, leaf 7, format and value;
-anchored adds the head's root and the anchor's registry, node, lg_code, tx_hash, block_hash."""
+"""String values besides the path and the certificates: status, leaf 7 (version 4: kind, and
+the requester commitment unless null), format and value; anchored adds the head's root and
+the anchor's registry, node, lg_code, tx_hash, block_hash."""
+_SEALED: Final = 4
+"""`protocol.bundle.SEALED_VERSION` (restated: that module imports this one)."""
+_NO_REQUESTER: Final = "0" * 64
 _TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _BASE64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -127,10 +137,14 @@ def read(data: bytes | str) -> Read | None:
     return _checked(bundle, data)
 
 
-def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911 - one per rule
+def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911, PLR0912 - one per rule
     leaf, signature, status = bundle.leaf, bundle.signature, bundle.status
     inclusion, head, anchor = bundle.inclusion, bundle.head, bundle.anchor
     certificates = signature.certificates
+    extra = _sealed_strings(bundle.version, leaf)
+    if extra is None:
+        return None
+    requester = leaf.requester_commitment
     if status == "anchored":
         if (
             type(inclusion) is not Inclusion
@@ -158,12 +172,12 @@ def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911
         if registry is None or node is None or anchor_lg_code is None:
             return None
     else:
-        if inclusion is not msgspec.UNSET or head is not msgspec.UNSET:
-            return None
-        if anchor is not msgspec.UNSET:
+        if not (inclusion is msgspec.UNSET and head is msgspec.UNSET and anchor is msgspec.UNSET):
             return None
         path, registry, node, anchor_lg_code = [], "", "", 0
         hexes = [leaf.leaf_hash, leaf.salt, leaf.signer_sha256, leaf.signature_sha256]
+    if type(requester) is str:  # last, after the path
+        hexes.append(requester)
     # Every item 64 characters (not just the total), all of them lowercase hex.
     if set(map(len, hexes)) != {64}:
         return None
@@ -177,7 +191,8 @@ def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911
     # No duplicate keys: with no escapes, every quote delimits a key or a string value, and a
     # repeated key (which the decoder lets the last win) would add quotes.
     quotes = data.count('"') if type(data) is str else data.count(b'"')  # type: ignore[arg-type]
-    if quotes != 2 * (_KEYS[status] + _STRINGS[status] + len(path) + len(certificates)):
+    strings = _KEYS[status] + _STRINGS[status] + len(path) + len(certificates) + extra
+    if quotes != 2 * strings:
         return None
     lg_code = _lg_code(leaf.lg_code)
     issued_at, signing_time = _time(leaf.issued_at), _time(leaf.signing_time)
@@ -186,6 +201,21 @@ def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911
     if not all(map(_base64, certificates)) or not _base64(signature.value):
         return None
     return Read(bundle, hashes, lg_code, issued_at, signing_time, registry, node, anchor_lg_code)
+
+
+def _sealed_strings(version: int, leaf: Leaf) -> int | None:
+    """How many strings the leaf's kind and requester commitment add (a version-4 leaf has
+    both, the commitment possibly null; a version-1 or -2 leaf neither); None if malformed."""
+    kind, requester = leaf.kind, leaf.requester_commitment
+    if version != _SEALED:
+        return 0 if kind is msgspec.UNSET and requester is msgspec.UNSET else None
+    if kind is msgspec.UNSET or requester is msgspec.UNSET:
+        return None
+    if requester is None:
+        return 2 + 1  # "kind": "...", "requester_commitment": null
+    if requester == _NO_REQUESTER:  # no requester is written null, not zeros
+        return None
+    return 2 + 2
 
 
 @functools.lru_cache(maxsize=1024)

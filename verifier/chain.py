@@ -285,17 +285,25 @@ class CachingChainReader:
         self._entries: OrderedDict[tuple[HeadSection, AnchorSection], tuple[float, AnchorFacts]]
         self._entries = OrderedDict()
         self._lock = threading.Lock()
+        self._last: tuple[HeadSection, AnchorSection, float, AnchorFacts] | None = None
+        """The entry read last, most recently used: bundles of one head (sharing its section
+        objects, as `protocol.bundle.load_bundle` makes them) find it by identity."""
 
     def read(self, head: HeadSection, anchor: AnchorSection) -> AnchorFacts:
-        key = (head, anchor)
         now = self._clock()
+        last = self._last
+        if last is not None and last[0] is head and last[1] is anchor and now - last[2] < self.ttl:
+            return last[3]
+        key = (head, anchor)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and now - hit[0] < self.ttl:
                 self._entries.move_to_end(key)
+                self._last = (head, anchor, hit[0], hit[1])
                 return hit[1]
         facts = self.inner.read(head, anchor)
         with self._lock:
+            self._last = (head, anchor, now, facts)
             self._entries[key] = (now, facts)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:

@@ -21,9 +21,17 @@ from datetime import datetime
 from typing import Any
 
 from protocol.bundle import ENTRY_KIND_LABELS, ProofBundle, load_bundle, parse_bundle
-from protocol.checks import BUNDLE_FORMAT, CHECK_ORDER, Check, Outcome
+from protocol.checks import (
+    BUNDLE_FORMAT,
+    CHECK_ORDER,
+    DOCUMENT_LEAF,
+    DOCUMENT_REVOCATION,
+    REQUESTER_DISCLOSURE,
+    Check,
+    Outcome,
+)
 from protocol.errors import BundleFormatError
-from protocol.leaf import EntryKind, entry_type_label, from_unix_seconds
+from protocol.leaf import entry_type_label, from_unix_seconds
 from protocol.requester import RequesterDisclosure
 from verifier.chain import (
     AnchorFacts,
@@ -42,14 +50,24 @@ from verifier.jpki import (
 )
 from verifier.models import DocumentDigest, Verdict, VerdictFacts
 from verifier.policy import VerificationPolicy
-from verifier.rules.anchoring import anchoring_checks
+from verifier.rules.anchoring import ANCHORING_CHECKS, anchoring_checks
 from verifier.rules.context import Context
 from verifier.rules.document import document_leaf
 from verifier.rules.evidence import EvidenceFacts
 from verifier.rules.issuer_policy import SignerFacts
 from verifier.rules.requester import requester_disclosure
 from verifier.rules.revocation import document_revocation
-from verifier.rules.signature import signature_checks
+from verifier.rules.signature import SIGNATURE_CHECKS, signature_checks
+
+# `_verdict` lists the rules' checks in this order, without looking up each by name.
+assert (
+    BUNDLE_FORMAT,
+    DOCUMENT_LEAF,
+    REQUESTER_DISCLOSURE,
+    *ANCHORING_CHECKS,
+    *SIGNATURE_CHECKS,
+    DOCUMENT_REVOCATION,
+) == CHECK_ORDER
 
 
 def verify(
@@ -196,17 +214,15 @@ def _verdict(
     signature, signer, signer_facts = signature_checks(context, bundle, digest)
     revocation, revocation_facts = document_revocation(context, bundle)
     requester, requester_facts = requester_disclosure(leaf, disclosure)
-    found = {
-        check.name: check
-        for check in (
-            _format_passed(bundle.version, bundle.status),
-            document_leaf(bundle, digest),
-            requester,
-            *anchoring.checks.values(),
-            *signature,
-            revocation,
-        )
-    }
+    found = anchoring.checks
+    checks = [
+        _format_passed(bundle.version, bundle.status),
+        document_leaf(bundle, digest),
+        requester,
+        *[found[name] for name in ANCHORING_CHECKS],
+        *signature,
+        revocation,
+    ]
     facts = _facts(
         bundle,
         anchoring.facts,
@@ -215,7 +231,7 @@ def _verdict(
         anchoring.evidence,
         requester_facts,
     )
-    return Verdict.from_checks([found[name] for name in CHECK_ORDER], facts, signer)
+    return Verdict.from_checks(checks, facts, signer)
 
 
 def _signer_facts(
@@ -266,9 +282,9 @@ def _facts(
     return VerdictFacts(
         leaf_hash=leaf.leaf_hash.hex(),
         lg_code=leaf.lg_code,
-        entry_kind=ENTRY_KIND_LABELS[EntryKind(leaf.kind)],
+        entry_kind=ENTRY_KIND_LABELS[leaf.kind],
         document_type=leaf.document_type,
-        document_type_label=entry_type_label(leaf.kind, leaf.document_type),
+        document_type_label=_type_label(leaf.kind, leaf.document_type),
         issued_at=_moment(leaf.issued_at),
         signing_time=_moment(leaf.signing_time),
         chain_id=anchor.chain_id if anchor else None,
@@ -291,6 +307,7 @@ def _facts(
     )
 
 
+_type_label = functools.lru_cache(maxsize=1024)(entry_type_label)
 _moment = functools.lru_cache(maxsize=4096)(from_unix_seconds)
 """Datetimes are immutable: bundles of one batch share their few times."""
 

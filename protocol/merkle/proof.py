@@ -392,7 +392,14 @@ def _check_size(value: object, what: str) -> int:
     return value
 
 
-def _check_proof(proof: object, expected: int, what: str) -> list[bytes]:
+def _check_proof(proof: object, expected: int, what: str) -> list[bytes] | tuple[bytes, ...]:
+    if (  # a parsed bundle's path: no copy
+        type(proof) is tuple
+        and len(proof) == expected
+        and {*map(type, proof)} <= {bytes}
+        and {*map(len, proof)} <= {HASH_SIZE}
+    ):
+        return proof
     if isinstance(proof, bytes | bytearray | memoryview | str) or not isinstance(proof, Sequence):
         raise MalformedProofError(
             f"proof must be a list of {HASH_SIZE}-byte hashes, got {type(proof).__name__}"

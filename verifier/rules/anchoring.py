@@ -69,37 +69,29 @@ def anchoring_checks(
     not_after_anchor: Sequence[tuple[str, int]],
     evidence: EvidenceSection | None = None,
 ) -> Anchoring:
-    checks: dict[str, Check] = {}
-
-    def add(name: str, outcome: Outcome, detail: str, *, pending: bool = False) -> None:
-        checks[name] = Check(name, outcome, detail, pending)
-
-    def skip_rest(reason: str) -> Anchoring:
-        for name in ANCHORING_CHECKS:
-            checks.setdefault(name, Check(name, Outcome.SKIPPED, reason))
-        return Anchoring(checks, None)
-
     if inclusion is None or head is None or anchor is None:
-        add(
+        pending = Check(
             MERKLE_INCLUSION,
             Outcome.UNKNOWN,
             "the entry is not anchored yet (status pending): fetch the anchored bundle "
             "from the issuing node later",
-            pending=True,
+            True,
         )
-        return skip_rest("the entry is not anchored yet")
+        return _skip_rest({MERKLE_INCLUSION: pending}, "the entry is not anchored yet")
 
     merkle = merkle_inclusion(leaf_hash, inclusion, head)
-    checks[MERKLE_INCLUSION] = merkle
     policy = context.policy
-    checks[CHAIN_ID] = _chain_id(anchor.chain_id, policy.chain_id)
-    checks[REGISTRY] = _registry(anchor.registry, policy.registry)
-    if not merkle.passed:
-        return skip_rest(
-            "the inclusion proof does not lead to the head, so the chain was not asked"
+    chain_id = _chain_id(anchor.chain_id, policy.chain_id)
+    registry = _registry(anchor.registry, policy.registry)
+    checks = {MERKLE_INCLUSION: merkle, CHAIN_ID: chain_id, REGISTRY: registry}
+    if merkle.outcome is not Outcome.PASSED:
+        return _skip_rest(
+            checks, "the inclusion proof does not lead to the head, so the chain was not asked"
         )
-    if not (checks[CHAIN_ID].passed and checks[REGISTRY].passed):
-        return skip_rest("the anchor is on a chain or registry this verifier does not trust")
+    if chain_id.outcome is not Outcome.PASSED or registry.outcome is not Outcome.PASSED:
+        return _skip_rest(
+            checks, "the anchor is on a chain or registry this verifier does not trust"
+        )
     return _chain_checks(context, checks, head, anchor, lg_code, not_after_anchor, evidence)
 
 
@@ -186,7 +178,7 @@ def _online_checks(
     lg_code: int,
     not_after: Sequence[tuple[str, int]],
 ) -> dict[str, Check]:
-    checks = dict(_head_checks(facts, head, anchor, lg_code, context.policy.registry))
+    checks = _head_checks(facts, head, anchor, lg_code, context.policy.registry).copy()
     if checks[HEAD_ANCHORED].passed and checks[ANCHOR_TRANSACTION].passed:
         checks[ANCHOR_TIME] = anchor_time(context, facts, not_after)
     else:
@@ -276,11 +268,15 @@ def anchor_time(
                 f"the entry's {what} {format_time(seconds)} is after the anchor time "
                 f"{format_time(record.timestamp)}: an anchor cannot precede what it proves",
             )
-    elapsed = _describe_age(now - anchored)
+    return _anchor_time_passed(record.timestamp, _describe_age(now - anchored), record.block_number)
+
+
+@functools.lru_cache(maxsize=256)  # bundles of one head, verified within the same minute
+def _anchor_time_passed(timestamp: int, elapsed: str, block_number: int) -> Check:
     return Check(
         ANCHOR_TIME,
         Outcome.PASSED,
-        f"anchored at {format_time(record.timestamp)} ({elapsed} ago), block {record.block_number}",
+        f"anchored at {format_time(timestamp)} ({elapsed} ago), block {block_number}",
     )
 
 
