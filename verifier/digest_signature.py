@@ -71,7 +71,18 @@ def verify_cms_digest(
     _check_digest(document_sha256)
     fast = verify_detached(cms_der, document_sha256, certificate_from_der, extra_certificates)
     if fast is not None:
-        return fast  # the plain card profile, verified; the rest (and every refusal) below
+        return fast  # the plain card profile, verified
+    return verify_cms_digest_full(cms_der, document_sha256, extra_certificates=extra_certificates)
+
+
+def verify_cms_digest_full(
+    cms_der: bytes,
+    document_sha256: bytes,
+    *,
+    extra_certificates: Sequence[JPKICertificate] = (),
+) -> SignedContent:
+    """`verify_cms_digest` on asn1crypto alone: every profile, every refusal and its message."""
+    _check_digest(document_sha256)
     info = _load_signed_data(cms_der)
     try:
         signed_data = info["content"]
