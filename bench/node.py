@@ -557,7 +557,7 @@ def in_process_submit(
     from fastapi.encoders import jsonable_encoder
 
     import node.service
-    from node.api import BulkIn
+    from node.api import parse_bulk
     from node.intake import document_entry
     from node.settings import load_settings
     from node.tokens import Client
@@ -586,7 +586,7 @@ def in_process_submit(
         ):
             for body in bodies:
                 started = time.perf_counter()
-                parsed = BulkIn.model_validate(json.loads(body))
+                parsed = parse_bulk(body)
                 submissions = [e.submission() for e in parsed.entries]
                 dumped = parsed.model_dump(mode="json")
                 parse += time.perf_counter() - started

