@@ -117,7 +117,7 @@ def test_a_checkpoint_whose_tiles_do_not_match_is_refused(
 
 
 def _call(app: ProofApp, path: str, query: str = "") -> tuple[int, str, dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
