@@ -671,17 +671,18 @@ def run_wrk(
     connections: int,
     seconds: float,
     server_pid: int,
+    cpu: Callable[[int], float] = cpu_seconds,
 ) -> Load:
     threads = 1  # one wrk thread drives thousands of requests/s; the other core is the server's
     args = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
         "-s", str(script), base_url,
     ]  # fmt: skip
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = cpu(server_pid)
     wrk_before = os.times()
     done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 120)
     wrk_after = os.times()
-    server_cpu = cpu_seconds(server_pid) - cpu_before
+    server_cpu = cpu(server_pid) - cpu_before
     wrk_cpu = (wrk_after.children_user + wrk_after.children_system) - (
         wrk_before.children_user + wrk_before.children_system
     )
