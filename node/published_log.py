@@ -9,8 +9,8 @@ size: a proof is only ever given for a tree size the node has signed and publish
 leaf hashes that hash to the signed root. A newer checkpoint is read the same way, adding only
 the new leaves; until it checks out, the previous one stays in service.
 
-Memory per worker: 64 bytes per leaf in the subtree levels plus the leaf-hash index (a dict,
-~130 bytes per leaf): ~200 MB for 1,000,000 entries.
+Memory per worker: 64 bytes per leaf in the subtree levels plus the leaf-hash index (a dict of
+32-byte keys, ~155 bytes per leaf): ~220 MB for 1,000,000 entries (1.5 s to hash them).
 """
 
 from __future__ import annotations
