@@ -191,7 +191,7 @@ def render(args: argparse.Namespace, loads: list[Load], written: str, minutes: f
             *[row(x) for x in loads],
             "",
             f"- Target p99 < 20 ms at ≥ {args.rate:,.0f} proofs/s: "
-            + ("met by " + ", ".join(sorted({x.label for x in met})) if met else "MISSED")
+            + ("met by " + "; ".join(sorted({x.label for x in met})) if met else "MISSED")
             + ".",
         ]
     )
