@@ -557,7 +557,7 @@ def in_process_submit(
     from fastapi.encoders import jsonable_encoder
 
     import node.service
-    from node.api import BulkIn
+    from node.api import parse_bulk
     from node.intake import document_entry
     from node.settings import load_settings
     from node.tokens import Client
@@ -586,7 +586,7 @@ def in_process_submit(
         ):
             for body in bodies:
                 started = time.perf_counter()
-                parsed = BulkIn.model_validate(json.loads(body))
+                parsed = parse_bulk(body)
                 submissions = [e.submission() for e in parsed.entries]
                 dumped = parsed.model_dump(mode="json")
                 parse += time.perf_counter() - started
@@ -671,17 +671,18 @@ def run_wrk(
     connections: int,
     seconds: float,
     server_pid: int,
+    cpu: Callable[[int], float] = cpu_seconds,
 ) -> Load:
     threads = 1  # one wrk thread drives thousands of requests/s; the other core is the server's
     args = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
         "-s", str(script), base_url,
     ]  # fmt: skip
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = cpu(server_pid)
     wrk_before = os.times()
     done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 120)
     wrk_after = os.times()
-    server_cpu = cpu_seconds(server_pid) - cpu_before
+    server_cpu = cpu(server_pid) - cpu_before
     wrk_cpu = (wrk_after.children_user + wrk_after.children_system) - (
         wrk_before.children_user + wrk_before.children_system
     )
@@ -1140,7 +1141,7 @@ def render(
         "- (a) what limits it: the synced batch itself runs at the median-batch rate; the average falls below it when batches wait for LevelDB's single background compaction (LevelDB stops writes while level 0 is full), which grows with the folder.",
         f"- (b) per request of 10,000: median {statistics.median(ingest.request_seconds):.2f} s, body {ingest.body_mb:.1f} MB. The same {ingest.entries:,} entries in-process through `NodeService.submit` (no HTTP) took {ingest.submit_seconds:.1f} s:"
         f" signature + signer checks (`node.intake.document_entry`, in the intake worker processes for 10,000-entry requests) {ingest.checks_seconds:.1f} s, receipts (a libsecp256k1 signature each, through coincurve) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
-        f" request parsing (JSON + pydantic) {ingest.parse_seconds:.1f} s and response encoding {ingest.encode_seconds:.1f} s more."
+        f" request parsing (pydantic-core from the bytes, `node.api.parse_bulk`) {ingest.parse_seconds:.1f} s and response encoding {ingest.encode_seconds:.1f} s more."
         f" In-process in all {in_process:.1f} s against {ingest.seconds:.1f} s over HTTP (HTTP/in-process = {ingest.seconds / in_process:.2f}: the HTTP path does this same work, so these shares are its shares up to the transport, FastAPI's request handling and the machine's noise); shares of the in-process time:"
         f" signature + signer checks {ingest.checks_seconds / in_process:.0%}, receipts {ingest.receipts_seconds / in_process:.0%}, parsing + encoding {(ingest.parse_seconds + ingest.encode_seconds) / in_process:.0%}, synced append {ingest.append_seconds / in_process:.0%}, the rest of `submit` {other / in_process:.0%}.",
         f"- (b) the checks run in `intake_workers` processes (one per core, node/intake_pool.py); parsing, the synced append and receipts stay in the node's one process (LevelDB admits one); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores for the node and its workers.",

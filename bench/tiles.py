@@ -59,11 +59,13 @@ class Written:
     seconds: float
 
 
-def write_tiles(data_dir: Path, out: Path, entries: int) -> tuple[Written, bytes]:
+def write_tiles(
+    data_dir: Path, out: Path, entries: int, signer: NoteSigner | None = None
+) -> tuple[Written, bytes]:
     store = LogStore(data_dir / "log")
     try:
         root = store.root(entries)
-        writer = TileWriter(store, out, NoteSigner.generate("notary.example/131016"))
+        writer = TileWriter(store, out, signer or NoteSigner.generate("notary.example/131016"))
         started = time.perf_counter()
         writer.publish(entries, root)
         seconds = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -545,7 +546,9 @@ def _request_key(client: Client, request_id: str) -> bytes:
     return REQUEST + hashlib.sha256(f"{client.name}\0{request_id}".encode()).digest()
 
 
+@functools.lru_cache(maxsize=4096)
 def _time(seconds: int) -> str:
+    """RFC 3339 UTC; cached: a bulk's receipts repeat the same few issue and signing times."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

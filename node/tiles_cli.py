@@ -3,14 +3,17 @@ node's log (docs/OPERATOR.md, "Serving the log as static tiles")."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
+from node.proof_server import ENV_KEY, ENV_TILES
 from node.settings import NodeSettings, load_settings
 from node.store import LogStore
 from node.tiles import NOTE_KEY_FILE, TileWriter, load_or_create_note_key
+from protocol.checkpoint import CheckpointError, parse_verifier_key
 
 _config = click.option(
     "--config", type=click.Path(dir_okay=False, path_type=Path), help="The node's TOML settings."
@@ -72,3 +75,41 @@ def export(config: Path | None, data_dir: Path | None, out: Path) -> None:
     finally:
         store.close()
     click.echo(f"{out}: checkpoint {signer.name} size {head.tree_size} (head seq {head.seq})")
+
+
+@tiles.command("proofs")
+@click.option(
+    "--tiles-dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The node's tiles directory (tiles_dir; default DATA_DIR/tiles).",
+)
+@click.option(
+    "--verifier-key",
+    required=True,
+    help="The checkpoint verifier key, as `notary tiles key` prints it.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def proofs(tiles_dir: Path, verifier_key: str, host: str, port: int, workers: int) -> None:
+    """Serve GET /v1/log/inclusion from the published tiles in read-only worker processes
+    (docs/OPERATOR.md, "Proof workers"): up to the newest checkpoint, never further."""
+    import uvicorn  # noqa: PLC0415 (only this command needs it)
+
+    try:
+        parse_verifier_key(verifier_key)
+    except CheckpointError as error:
+        raise click.UsageError(f"--verifier-key: {error}") from None
+    os.environ[ENV_TILES] = str(tiles_dir.resolve())
+    os.environ[ENV_KEY] = verifier_key
+    uvicorn.run(
+        "node.proof_server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )

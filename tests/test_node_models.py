@@ -4,12 +4,15 @@ so existing data folders keep working."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import random
 import time
 from pathlib import Path
 
 import pytest
 
+from node.api import BASE64, is_base64
 from node.models import (
     AnchoringRecord,
     DocumentSidecar,
@@ -181,3 +184,12 @@ def test_malformed_records_are_store_errors(tmp_path: Path) -> None:
             store.head(0)
     finally:
         store.close()
+
+
+def test_the_fast_base64_check_is_the_published_pattern() -> None:
+    alphabet = "Ab+/=\n-"
+    cases = ["".join(p) for n in range(6) for p in itertools.product(alphabet, repeat=n)]
+    rng = random.Random(3)
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(40))) for _ in range(5000)]
+    for case in cases:
+        assert is_base64(case) == (BASE64.fullmatch(case) is not None), repr(case)

@@ -29,6 +29,7 @@ from verifier.jpki import (
     parse_certificate,
 )
 from verifier.jpki.certificates import MIN_RSA_BITS
+from verifier.jpki.cms_fast import verify_detached
 
 # The CMS profile checks of verifier.jpki, reused so that both paths refuse the same inputs.
 from verifier.jpki.signatures import (
@@ -64,8 +65,23 @@ def verify_cms_digest(
     """Verify a detached card-style CMS SignedData whose messageDigest must be `document_sha256`.
 
     A CMS that carries the content itself is refused: a proof bundle must not contain the
-    document (it is personal data).
+    document (it is personal data). The plain card profile is read by `cms_fast` in one DER
+    walk; whatever that does not accept takes the asn1crypto path below, which alone refuses.
     """
+    _check_digest(document_sha256)
+    fast = verify_detached(cms_der, document_sha256, certificate_from_der, extra_certificates)
+    if fast is not None:
+        return fast  # the plain card profile, verified
+    return verify_cms_digest_full(cms_der, document_sha256, extra_certificates=extra_certificates)
+
+
+def verify_cms_digest_full(
+    cms_der: bytes,
+    document_sha256: bytes,
+    *,
+    extra_certificates: Sequence[JPKICertificate] = (),
+) -> SignedContent:
+    """`verify_cms_digest` on asn1crypto alone: every profile, every refusal and its message."""
     _check_digest(document_sha256)
     info = _load_signed_data(cms_der)
     try:

@@ -200,6 +200,9 @@ def _from_x509(cert: x509.Certificate) -> JPKICertificate:
     except (ValueError, TypeError, KeyError) as exc:
         # cryptography parses extensions lazily; a malformed one surfaces here.
         raise CertificateError(f"certificate has a malformed extension ({exc})") from None
+    except x509.DuplicateExtension as exc:
+        # Also lazy, and not a ValueError (found by the CMS fast path's byte-change test).
+        raise CertificateError(f"certificate repeats an extension ({exc})") from None
     except UnsupportedAlgorithm as exc:
         # Also lazy: a signature or key algorithm it does not know (found by fuzzing).
         raise CertificateError(f"certificate uses an unsupported algorithm ({exc})") from None
