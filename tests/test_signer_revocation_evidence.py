@@ -43,6 +43,7 @@ from devtools.testca import (
     crl_distribution_point_name,
     make_crl,
 )
+from protocol.bundle import SEALED_VERSION
 from protocol.checks import SIGNER_CERTIFICATE, Outcome, VerdictStatus
 from protocol.clique import SignerSet
 from protocol.trust_root import RegistryFacts, TrustRoot, dump_trust_root
@@ -136,12 +137,12 @@ def wait_bundle(
     raise AssertionError(f"bundle of {leaf} not ready in time: {body}")
 
 
-def v3(body: dict[str, Any]) -> bool:
-    return body.get("version") == 3
+def with_evidence(body: dict[str, Any]) -> bool:
+    return body.get("version") == SEALED_VERSION and "evidence" in body
 
 
 def with_signer_revocation(body: dict[str, Any]) -> bool:
-    return v3(body) and "signer_revocation" in body["evidence"]
+    return with_evidence(body) and "signer_revocation" in body["evidence"]
 
 
 def submit(node: NodeProcess, signer: Issued, document: bytes, token: str) -> str:
@@ -176,7 +177,7 @@ def world(
             "compromised": submit(node, h.ee_valid_gen01, DOCUMENTS["compromised"], issue),
         }
         node.wait_final()
-        before = wait_bundle(node, leaves["first"], read, v3)
+        before = wait_bundle(node, leaves["first"], read, with_evidence)
         signed_at = datetime.fromisoformat(before["leaf"]["signing_time"])
         # SIGKILL while every entry waits for the CRL issued after its signing.
         node.kill()
