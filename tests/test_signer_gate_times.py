@@ -177,7 +177,9 @@ def _cases(h: TestHierarchy) -> dict[str, Case]:
             (revoked_at,),
         ),
         "expired": Case(cert(h.ee_expired), jpki, crls, ANY_KIND, at(h.ee_expired)),
-        "not yet valid": Case(cert(h.ee_not_yet_valid), jpki, crls, ANY_KIND, crl_times),
+        "not yet valid": Case(
+            cert(h.ee_not_yet_valid), jpki, crls, ANY_KIND, (*at(h.ee_not_yet_valid), *crl_times)
+        ),
         "fake CA, forged AKI": Case(cert(h.ee_fake_forged_aki), jpki, crls, ANY_KIND, crl_times),
         "CA expired before signing": _expired_ca_case(),
         "smartphone": Case(cert(h.ee_smartphone_sign), jpki, crls, ANY_KIND, crl_times),
