@@ -38,6 +38,13 @@ from verifier.jpki import (
     SignerPolicy,
     check_signer,
 )
+from verifier.jpki.revocation import RevocationEvidence, collect_evidence
+from verifier.jpki.signing_moments import (
+    UnreadableEvidenceError,
+    at_signing_time,
+    boundary_seconds,
+    run_index,
+)
 
 
 class SubmissionRejectedError(Exception):
@@ -138,9 +145,15 @@ class SignerGate:
 
     Path validation costs ~10 ms per signer; a batch signed by one official in the same
     second repeats the same question, so answers are cached per (certificate, signing
-    time). A cached answer lives at most `cache_ttl` seconds, and the whole cache is dropped
-    as soon as a configured CRL file changes (the operator's CRL job replaced it), so a
-    revocation published in a new CRL counts from the next request.
+    time). A bulk signed at many different seconds asks a new question per second, so the
+    revocation evidence is collected once per (certificate, intermediates) and the seconds
+    at which the verdict can change are found in it and in the certificates
+    (`verifier.jpki.signing_moments`): a signing time strictly between two such boundary
+    seconds gets the verdict judged in full for another time between the same two,
+    restated for its own time; a boundary second is always judged in full. Cached answers
+    and evidence live at most `cache_ttl` seconds, and everything is dropped as soon as a
+    configured CRL file changes (the operator's CRL job replaced it), so a revocation
+    published in a new CRL counts from the next request.
     """
 
     trust_anchors: tuple[JPKICertificate, ...]
@@ -156,6 +169,9 @@ class SignerGate:
     _cache: OrderedDict[tuple[str, int], tuple[float, SignerCheck]] = field(
         default_factory=OrderedDict, repr=False
     )
+    _facts: OrderedDict[tuple[str, ...], _SignerFacts] = field(
+        default_factory=OrderedDict, repr=False
+    )
     _crl_state: tuple[tuple[str, int, int, int], ...] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -168,6 +184,7 @@ class SignerGate:
         with self._lock:
             if crl_state != self._crl_state:
                 self._cache.clear()
+                self._facts.clear()
                 self._crl_state = crl_state
             cached = self._cache.get(key)
             if cached is not None and now - cached[0] >= self.cache_ttl:
@@ -175,28 +192,63 @@ class SignerGate:
                 cached = None
         if cached is not None:
             return cached[1]
-        result = check_signer(
-            signer,
-            signing_time=datetime.fromtimestamp(signing_seconds, UTC),
-            trust_anchors=self.trust_anchors,
-            intermediates=intermediates,
-            revocation=self.revocation,
-            policy=self.policy,
-        )
-        if result.status in (
-            "valid",
-            "revoked",
-            "expired",
-            "not_yet_valid",
-            "untrusted",
-            "invalid",
-        ):
+        signing_time = datetime.fromtimestamp(signing_seconds, UTC)
+        facts = self._facts_for(signer, intermediates, now, crl_state)
+        run = None if facts.boundaries is None else run_index(facts.boundaries, signing_seconds)
+        result = None
+        if run is not None and (judged := facts.verdicts.get(run)) is not None:
+            result = at_signing_time(judged, signing_time)
+        if result is None:
+            result = check_signer(
+                signer,
+                signing_time=signing_time,
+                trust_anchors=self.trust_anchors,
+                intermediates=intermediates,
+                policy=self.policy,
+                evidence=facts.evidence,
+            )
+        if result.status in _SETTLED:
             with self._lock:  # "unknown" (no revocation info yet) is worth asking again
                 if self._crl_state == crl_state:  # not judged on CRLs replaced meanwhile
                     self._cache[key] = (now, result)
                     if len(self._cache) > self.cache_size:
                         self._cache.popitem(last=False)
+                    if run is not None and facts.kept:
+                        facts.verdicts.setdefault(run, result)
         return result
+
+    def _facts_for(
+        self,
+        signer: JPKICertificate,
+        intermediates: list[JPKICertificate],
+        now: float,
+        crl_state: tuple[tuple[str, int, int, int], ...],
+    ) -> _SignerFacts:
+        """The revocation evidence for `signer` with these intermediates and its boundary
+        seconds: collected once per `cache_ttl` and CRL set, as `check_signer` would."""
+        key = (signer.sha256, *(c.sha256 for c in intermediates))
+        with self._lock:
+            facts = self._facts.get(key)
+            if facts is not None and now - facts.collected < self.cache_ttl:
+                self._facts.move_to_end(key)
+                return facts
+        others = [c for c in intermediates if c != signer]
+        evidence = collect_evidence(signer, [*self.trust_anchors, *others], self.revocation)
+        try:
+            boundaries: tuple[int, ...] | None = boundary_seconds(
+                [signer, *self.trust_anchors, *others], evidence
+            )
+        except UnreadableEvidenceError:
+            boundaries = None
+        # A source that failed may answer next time: such evidence serves this call only.
+        facts = _SignerFacts(evidence, boundaries, now, kept=not evidence.problems)
+        if facts.kept:
+            with self._lock:
+                if self._crl_state == crl_state:
+                    self._facts[key] = facts
+                    if len(self._facts) > self.cache_size:
+                        self._facts.popitem(last=False)
+        return facts
 
     def unavailable(self, signer: JPKICertificate, check: SignerCheck) -> tuple[str, str] | None:
         """(problem type, detail) when an "unknown" verdict is the node's fault: its CRL is out
@@ -216,6 +268,22 @@ class SignerGate:
                 + "; retry later",
             )
         return None
+
+
+_SETTLED = frozenset({"valid", "revoked", "expired", "not_yet_valid", "untrusted", "invalid"})
+
+
+@dataclass
+class _SignerFacts:
+    """One collection of revocation evidence for a signer, the seconds at which its verdict
+    can change (None: some evidence is unreadable here, judge every second in full), and
+    the verdict judged in full in each run between two boundary seconds."""
+
+    evidence: RevocationEvidence
+    boundaries: tuple[int, ...] | None
+    collected: float
+    kept: bool
+    verdicts: dict[int, SignerCheck] = field(default_factory=dict)
 
 
 def file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[str, int, int, int], ...]:

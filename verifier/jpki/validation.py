@@ -122,6 +122,7 @@ def check_signer(
     intermediates: Iterable[JPKICertificate] = (),
     revocation: RevocationSources | None = None,
     policy: SignerPolicy | None = None,
+    evidence: RevocationEvidence | None = None,
 ) -> SignerCheck:
     """Blocking form of `check_signer_async`; do not call it from a running event loop."""
     return asyncio.run(
@@ -132,6 +133,7 @@ def check_signer(
             intermediates=intermediates,
             revocation=revocation,
             policy=policy,
+            evidence=evidence,
         )
     )
 
@@ -144,6 +146,7 @@ async def check_signer_async(
     intermediates: Iterable[JPKICertificate] = (),
     revocation: RevocationSources | None = None,
     policy: SignerPolicy | None = None,
+    evidence: RevocationEvidence | None = None,
 ) -> SignerCheck:
     """Judge `cert` at `signing_time` against all configured CA generations.
 
@@ -154,6 +157,10 @@ async def check_signer_async(
     time (a compromised key can claim any signing time; `verifier.jpki.compromise`). Network sources
     in `revocation` are contacted only if configured there. OCSP responses are judged by
     `verifier.jpki.ocsp_status` too, as pyhanko reads them only for certificates with an AIA.
+
+    `evidence` is what `collect_evidence` gathered from `revocation` for this certificate
+    and these issuers, collected earlier (the node judges many signing times on one
+    collection); when given, `revocation` is not read.
     """
     if signing_time.utcoffset() is None:
         raise ConfigurationError("signing_time must carry a time zone (e.g. UTC)")
@@ -165,10 +172,11 @@ async def check_signer_async(
     if (refusal := _refusal(cert, policy, [*anchors, *others])) is not None:
         return verdict(*refusal)
 
-    # Loading files and fetching URLs blocks: keep it off the event loop.
-    evidence = await asyncio.to_thread(
-        collect_evidence, cert, [*anchors, *others], revocation or RevocationSources()
-    )
+    if evidence is None:
+        # Loading files and fetching URLs blocks: keep it off the event loop.
+        evidence = await asyncio.to_thread(
+            collect_evidence, cert, [*anchors, *others], revocation or RevocationSources()
+        )
     verdict.problems = evidence.problems
     strict = _context(signing_time, anchors, others, evidence, require=True)
     outcome = await _validate(cert, strict)
