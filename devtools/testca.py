@@ -346,38 +346,18 @@ def make_signature_ee(
     not_before: datetime,
     not_after: datetime,
     authority_key_id: bytes | None = None,
+    smartphone: bool = False,
 ) -> x509.Certificate:
-    """A signature certificate with the JPKI profile; `authority_key_id` can forge the AKI."""
+    """A signature certificate with the JPKI profile; `authority_key_id` can forge the AKI;
+    `smartphone` adds the smartphone marker policy (protocol.signers)."""
+    policies = (SIGNATURE_POLICY_OID, SMARTPHONE_POLICY_OID)[: 2 if smartphone else 1]
     subject = _name(("C", "JP"), ("L", place.prefecture), ("L", place.city), ("CN", _opaque_id(25)))
     dp = crl_distribution_point_name(SIGN_OU, place)
     aki = authority_key_id or _ski_of(issuer_cert)
     return (
         _ee_builder(issuer_cert, key, subject, not_before, not_after, aki)
         .add_extension(_ee_key_usage(non_repudiation=True), critical=True)
-        .add_extension(_policy(SIGNATURE_POLICY_OID), critical=True)
-        .add_extension(_dirname_crl_dp(dp), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_basic_four_names(person)), critical=False)
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
-def make_smartphone_signature_ee(
-    *,
-    issuer_cert: x509.Certificate,
-    issuer_key: rsa.RSAPrivateKey,
-    key: rsa.RSAPrivateKey,
-    place: Municipality,
-    person: SyntheticPerson,
-    not_before: datetime,
-    not_after: datetime,
-) -> x509.Certificate:
-    """A card signature profile plus the smartphone marker policy (protocol.signers)."""
-    subject = _name(("C", "JP"), ("L", place.prefecture), ("L", place.city), ("CN", _opaque_id(25)))
-    dp = crl_distribution_point_name(SIGN_OU, place)
-    return (
-        _ee_builder(issuer_cert, key, subject, not_before, not_after, _ski_of(issuer_cert))
-        .add_extension(_ee_key_usage(non_repudiation=True), critical=True)
-        .add_extension(_policy(SIGNATURE_POLICY_OID, SMARTPHONE_POLICY_OID), critical=True)
+        .add_extension(_policy(*policies), critical=True)
         .add_extension(_dirname_crl_dp(dp), critical=False)
         .add_extension(x509.SubjectAlternativeName(_basic_four_names(person)), critical=False)
         .sign(issuer_key, hashes.SHA256())
@@ -622,7 +602,7 @@ def _generate(writer: _Writer, now: datetime) -> TestHierarchy:
 
 def _smartphone_fixtures(writer: _Writer, now: datetime, sign: _CA, auth: _CA) -> dict[str, Any]:
     sign_key, auth_key = new_key(), new_key()
-    signature = make_smartphone_signature_ee(
+    signature = make_signature_ee(
         issuer_cert=sign.cert,
         issuer_key=sign.key,
         key=sign_key,
@@ -630,6 +610,7 @@ def _smartphone_fixtures(writer: _Writer, now: datetime, sign: _CA, auth: _CA) -
         person=SYNTHETIC_PEOPLE["sign-ee-smartphone"],
         not_before=now - 100 * _DAY,
         not_after=now + 1500 * _DAY,
+        smartphone=True,
     )
     authentication = make_user_auth_ee(
         issuer_cert=auth.cert,

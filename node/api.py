@@ -306,6 +306,13 @@ def _checked_base64(value: str) -> str:
     return value
 
 
+def _aware_time(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
+    _not_before_epoch(value)
+    return value
+
+
 def _checked_digest(value: str) -> str:
     if not HEX32.fullmatch(value):
         raise ValueError("must be 64 hexadecimal digits (a SHA-256 digest)")
@@ -360,17 +367,12 @@ class EntryIn(BaseModel):
     @field_validator("document_sha256")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not HEX32.fullmatch(value):
-            raise ValueError("must be 64 hexadecimal digits (a SHA-256 digest)")
-        return value.lower()
+        return _checked_digest(value)
 
     @field_validator("issued_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
-        _not_before_epoch(value)
-        return value
+        return _aware_time(value)
 
     def submission(self) -> Submission:
         return Submission(
@@ -413,10 +415,7 @@ class EventIn(BaseModel):
     @field_validator("event_time")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00+09:00")
-        _not_before_epoch(value)
-        return value
+        return _aware_time(value)
 
     def submission(self) -> Submission:
         return Submission(
