@@ -63,7 +63,7 @@ test('the v4 signers are named by kind; a seal by its office', async () => {
   assert.equal(sealed.facts.signer.seal.organization_identifier, 'LGCJP-131016');
   assert.equal(sealed.facts.signer.seal.lg_code, 131016);
   assert.match(sealed.checks.find((k) => k.name === 'issuer_policy').detail, /^the municipal seal of .* \(LGCJP-131016, .*\) may sign a [a-z_]+$/);
-  assert.match(sealed.checks.find((k) => k.name === 'signer_certificate').detail, /^municipal seal seal certificate serial 0x[0-9a-f]+ at the signing time /);
+  assert.match(sealed.checks.find((k) => k.name === 'signer_certificate').detail, /^municipal seal certificate serial 0x[0-9a-f]+ at the signing time /);
   const login = await run('v4/bundles/login-event.json', 'v4/documents/login-statement.txt');
   assert.equal(login.facts.entry_kind, 'event');
   assert.match(login.checks.find((k) => k.name === 'issuer_policy').detail, /may sign a login event$/);
@@ -74,10 +74,10 @@ test('the v4 invalid signers fail for the reason their vector names (Python\'s w
     'card-registered-type': /^a My Number card signature certificate \(serial 0x[0-9a-f]+\) may not sign a [a-z_]+ \(accepted: municipal seal \(LGPKI organisational certificate\)\)$/,
     'seal-other-municipality': /names local government 082201, but the entry was issued by municipality 131016: a seal signs only its own municipality's documents$/,
     'auth-on-document': /^a My Number card user-authentication certificate \(serial 0x[0-9a-f]+\) may not sign a municipality-defined type \d+ \(accepted: /,
-    'seal-revoked': /^municipal seal seal certificate serial 0x[0-9a-f]+ is revoked at the signing time /,
+    'seal-revoked': /^municipal seal certificate serial 0x[0-9a-f]+ is revoked at the signing time /,
     // the bundle carries the fake CA, so a CA of that name signed it, but no path leads to a
     // seal trust anchor (Python's words too)
-    'seal-fake-ca': /^municipal seal seal certificate serial 0x[0-9a-f]+ is untrusted at the signing time [0-9TZ:-]+: no path to a configured trust anchor$/,
+    'seal-fake-ca': /^municipal seal certificate serial 0x[0-9a-f]+ is untrusted at the signing time [0-9TZ:-]+: no path to a configured trust anchor$/,
   };
   for (const [name, reason] of Object.entries(reasons)) {
     const path = `v4/bundles/invalid/${name}.json`;

@@ -165,8 +165,8 @@ def _judged(
     cert: JPKICertificate, signing_time: int, result: SignerCheck, carried: str = ""
 ) -> Check:
     """The check for a signer verdict; `carried` names the bundle's evidence that decided it."""
-    pki = "municipal seal" if cert.kind is CertificateKind.SEAL else "JPKI"
-    who = f"{pki} {cert.kind.value} certificate serial 0x{cert.serial_hex}"
+    what = "municipal seal" if cert.kind is CertificateKind.SEAL else f"JPKI {cert.kind.value}"
+    who = f"{what} certificate serial 0x{cert.serial_hex}"
     when = format_time(signing_time)
     source = f" (by the bundle's revocation evidence: {carried})" if carried else ""
     if result.status == "valid":

@@ -232,7 +232,7 @@ class Run {
   }
 
   judged(cert, when, result, carried = '') {
-    const who = `${cert.kind === 'seal' ? 'municipal seal' : 'JPKI'} ${cert.kind} certificate serial 0x${cert.serialHex}`;
+    const who = `${cert.kind === 'seal' ? 'municipal seal' : `JPKI ${cert.kind}`} certificate serial 0x${cert.serialHex}`;
     const at = formatTime(when);
     const source = carried ? ` (by the bundle's revocation evidence: ${carried})` : '';
     const extra = { kind: result.status };
