@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from tests.node_harness import REPO
 
@@ -19,6 +20,13 @@ def test_page_javascript_unit_tests() -> None:
     node = shutil.which("node")
     assert node is not None, "node is not on PATH (the page's tests and contracts build need it)"
     assert (REPO / "node_modules" / "asn1js").is_dir(), "run `npm ci` (make setup) first"
+    # The sealed-PDF reader's fixtures are written by pyHanko here, not kept in git.
+    subprocess.run(
+        [sys.executable, "-m", "tests.sealed_pdf", str(REPO / "tests/js/fixtures/pdf")],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    )
     env = {**os.environ, "NO_COLOR": "1"}
     done = subprocess.run(
         [node, "--test", "--test-reporter=tap", "tests/js/"],

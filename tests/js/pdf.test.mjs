@@ -1,5 +1,6 @@
 // The sealed-PDF reader (verifier/web/src/pdf.js) on pyHanko-written fixtures
-// (tests/sealed_pdf.py: `python -m tests.sealed_pdf tests/js/fixtures/pdf`), and on malformed and
+// (tests/sealed_pdf.py writes them: `python -m tests.sealed_pdf tests/js/fixtures/pdf`, which
+// tests/test_page_js.py runs first; they are not kept in git), and on malformed and
 // malicious variants of them: every one is refused with a reason, none yields a document.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
