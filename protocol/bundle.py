@@ -17,7 +17,6 @@ import json
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -161,8 +160,7 @@ _BASE64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 # --------------------------------------------------------------------------- the model
 
 
-@dataclass(frozen=True, slots=True)
-class LeafSection:
+class LeafSection(msgspec.Struct, frozen=True):
     """The document entry's fields as the bundle states them, plus the salt.
 
     The salted digest is not stated: the verifier computes it from the document and `salt`
@@ -228,8 +226,7 @@ class LeafSection:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureSection:
+class SignatureSection(msgspec.Struct, frozen=True):
     """The JPKI signature over the document; `certificates[0]` is the signer's (DER).
 
     The blobs are kept as the validated base64 text of the bundle and decoded on use: a
@@ -262,15 +259,13 @@ class SignatureSection:
         return binascii.a2b_base64(self.certificates_base64[0], strict_mode=True)
 
 
-@dataclass(frozen=True, slots=True)
-class InclusionSection:
+class InclusionSection(msgspec.Struct, frozen=True):
     leaf_index: int
     tree_size: int
     path: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class HeadSection:
+class HeadSection(msgspec.Struct, frozen=True):
     """The anchored tree head: the node's `seq`-th anchor, over `tree_size` leaves."""
 
     seq: int
@@ -278,8 +273,7 @@ class HeadSection:
     root: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class AnchorSection:
+class AnchorSection(msgspec.Struct, frozen=True):
     """Where the head was anchored. Addresses are EIP-55 checksummed strings."""
 
     chain_id: int
@@ -291,8 +285,7 @@ class AnchorSection:
     block_hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RevocationSection:
+class RevocationSection(msgspec.Struct, frozen=True):
     """A revocation entry of the issuing municipality, with its own proof when anchored."""
 
     status: BundleStatus
@@ -303,8 +296,7 @@ class RevocationSection:
     anchor: AnchorSection | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProofBundle:
+class ProofBundle(msgspec.Struct, frozen=True):
     """A parsed proof bundle (version 1 to 4). `status` is "pending" until the node anchored
     the entry; a pending bundle has no inclusion, head or anchor. A version-3 bundle is anchored
     and carries `evidence`; a version-4 one may (once the node captured it)."""
@@ -350,18 +342,18 @@ def _from_fast(read: bundle_fast.Read) -> ProofBundle:
         kind = _KINDS[leaf.kind]
         if leaf.requester_commitment is not None:
             requester = hashes[-32:]
-    section = LeafSection(
-        leaf_hash=hashes[:32],
-        salt=hashes[32:64],
-        lg_code=read.lg_code,
-        document_type=leaf.document_type,
-        issued_at=read.issued_at,
-        signing_time=read.signing_time,
-        signer_sha256=hashes[64:96],
-        signature_sha256=hashes[96:128],
-        version=LEAF_VERSION_OF_BUNDLE[raw.version],
-        kind=kind,
-        requester_commitment=requester,
+    section = LeafSection(  # positional: LeafSection's field order, faster than keywords
+        hashes[:32],
+        hashes[32:64],
+        read.lg_code,
+        leaf.document_type,
+        read.issued_at,
+        read.signing_time,
+        hashes[64:96],
+        hashes[96:128],
+        LEAF_VERSION_OF_BUNDLE[raw.version],
+        kind,
+        requester,
     )
     signed = SignatureSection(
         _FORMATS[signature.format],

@@ -1,5 +1,5 @@
 """The fast reader of a common proof bundle: a version-1, -2 or -4 bundle without revocation or
-evidence, as producers write it (no escapes in the JSON text).
+evidence, as producers write it.
 
 `read` decodes with msgspec against a typed schema (types, integer ranges, unknown fields and
 nesting refused in C), then checks what a schema cannot say in a few bulk passes (hex, base64,
@@ -122,13 +122,12 @@ _BASE64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 def read(data: bytes | str) -> Read | None:
     """The bundle in `data` if it is a common one this reader fully checks, else None."""
-    # Escapes (never in a producer's bundle) would make quotes uncountable, see `_checked`.
     if type(data) is bytes:
-        if len(data) > MAX_BYTES or b"\\" in data:
+        if len(data) > MAX_BYTES:
             return None
     # Text: ASCII (what is accepted is, and lone surrogates would not even encode), so its
     # length is its size in bytes. (`isascii` is free on `str`: CPython keeps the flag.)
-    elif type(data) is not str or not data.isascii() or len(data) > MAX_BYTES or "\\" in data:
+    elif type(data) is not str or not data.isascii() or len(data) > MAX_BYTES:
         return None
     try:
         bundle = _DECODER.decode(data)
@@ -188,8 +187,10 @@ def _checked(bundle: Bundle, data: bytes | str) -> Read | None:  # noqa: PLR0911
         return None
     if hashes.hex() != joined:  # fromhex also takes upper case and spaces
         return None
-    # No duplicate keys: with no escapes, every quote delimits a key or a string value, and a
-    # repeated key (which the decoder lets the last win) would add quotes.
+    # No duplicate keys: every quote delimits a key or a string value, or is escaped inside
+    # one; a repeated key (which the decoder lets the last win) or an escaped quote adds
+    # quotes, so the count is exact only without either. Other escapes decode as the strict
+    # reader decodes them, and every string is then checked by value.
     quotes = data.count('"') if type(data) is str else data.count(b'"')  # type: ignore[arg-type]
     strings = _KEYS[status] + _STRINGS[status] + len(path) + len(certificates) + extra
     if quotes != 2 * strings:

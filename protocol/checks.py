@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 
 class VerdictStatus(enum.StrEnum):
@@ -83,8 +84,7 @@ ON_REQUEST_CHECKS: Final = (REQUESTER_DISCLOSURE,)
 disclosure): skipped otherwise, and then not listed as "not checked" in a summary."""
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(msgspec.Struct, frozen=True):
     """One step of verification. `pending` marks an ``unknown`` that only time will decide
     (the entry is not anchored, or its block not final yet), which makes the verdict
     ``pending`` rather than ``unknown``."""

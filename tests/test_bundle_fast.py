@@ -93,7 +93,8 @@ VALID = (VECTORS / "bundles" / "valid-cms.json").read_text(encoding="utf-8")
         lambda t: t.replace('"status": "anchored"', '"status": "pending", "status": "anchored"'),
         # the same key spelled with an escape
         lambda t: t.replace('"seq": 0', '"seq": 0, "se\\u0071": 0', 1),
-        lambda t: t.replace('"131016"', '"\\u0031\\u0033\\u0031\\u0030\\u0031\\u0036"'),
+        # an escaped quote inside a string: one more quote than strings
+        lambda t: t.replace('"131016"', '"131\\"016"'),
         # explicit nulls are not absent fields; values out of range or of the wrong type
         lambda t: t.replace('"status": "anchored"', '"status": "pending"'),
         lambda t: t.replace('"seq": 0', '"seq": 18446744073709551616', 1),
@@ -116,6 +117,31 @@ def test_near_misses_go_to_the_strict_reader(edit: object) -> None:
     assert text != VALID
     assert bundle_fast.read(text) is None
     assert bundle_fast.read(text.encode()) is None
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace('"131016"', '"\\u0031\\u0033\\u0031\\u0030\\u0031\\u0036"'),
+        lambda t: t.replace('"status": "anchored"', '"st\\u0061tus": "anchored"'),
+        lambda t: t.replace('"format": "cms"', '"format": "\\u0063ms"'),
+        lambda t: t.replace('"seq": 0', '"seq": 0, "se\\u0071": 0', 1),
+        lambda t: t.replace('"131016"', '"131016\\u0000"'),
+    ],
+)
+def test_escapes_read_as_the_strict_reader_reads_them(edit: object) -> None:
+    """JSON escapes decode alike in both readers; the fast one may take them or not, never
+    with another meaning."""
+    assert callable(edit)
+    text = edit(VALID)
+    assert text != VALID
+    try:
+        strict = parse_bundle(load_json(text))
+    except BundleFormatError:
+        strict = None
+    for form in (text, text.encode()):
+        fast = bundle_fast.read(form)
+        assert (None if fast is None else _from_fast(fast)) in (None, strict)
 
 
 SEALED = (VECTORS / "v4" / "bundles" / "sealed-requester.json").read_text(encoding="utf-8")

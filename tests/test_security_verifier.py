@@ -9,7 +9,6 @@ stand-in (tests/vectors/standins.py); the page tests drive Debian's chromium.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -69,7 +69,7 @@ def revoked_bundle() -> ProofBundle:
 
 def stripped_bundle() -> ProofBundle:
     """revoked.json with its revocation section deleted, as a dishonest holder would."""
-    return dataclasses.replace(revoked_bundle(), revocation=None)
+    return msgspec.structs.replace(revoked_bundle(), revocation=None)
 
 
 def income_revocation() -> RevocationSection:

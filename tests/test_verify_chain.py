@@ -8,7 +8,6 @@ subprocess, because its valid/invalid/pending exit codes need a chain.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -20,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from anchor import NodeStatus, RegistryClient, TxResult
@@ -190,7 +190,7 @@ def test_document_revocation_is_revoked(history: History) -> None:
     assert f"block {history.results[1].block_number}" in (verdict.reason or "")
     # Without the section (a holder can strip it) the same document is not valid unless the
     # relying party explicitly opted out of asking the issuing node (issue 12, finding 3).
-    stripped = dataclasses.replace(history.bundles["revoked"], revocation=None)
+    stripped = msgspec.structs.replace(history.bundles["revoked"], revocation=None)
     assert history.verify("revoked", stripped).ok  # opted out in History.policy
     unchecked = history.verify("revoked", stripped, require_revocation_check=True)
     assert unchecked.status is VerdictStatus.UNKNOWN, unchecked.summary
@@ -232,14 +232,14 @@ def test_registry_address_without_a_contract_is_unknown(history: History) -> Non
 
 def _with_anchor(bundle: ProofBundle, **changes: Any) -> ProofBundle:
     assert bundle.anchor is not None
-    return dataclasses.replace(bundle, anchor=dataclasses.replace(bundle.anchor, **changes))
+    return msgspec.structs.replace(bundle, anchor=msgspec.structs.replace(bundle.anchor, **changes))
 
 
 def _with_head(bundle: ProofBundle, **changes: Any) -> ProofBundle:
     assert bundle.head is not None and bundle.inclusion is not None
-    head = dataclasses.replace(bundle.head, **changes)
+    head = msgspec.structs.replace(bundle.head, **changes)
     inclusion = InclusionSection(bundle.inclusion.leaf_index, head.tree_size, bundle.inclusion.path)
-    return dataclasses.replace(bundle, head=head, inclusion=inclusion)
+    return msgspec.structs.replace(bundle, head=head, inclusion=inclusion)
 
 
 def _flip(value: bytes) -> bytes:
@@ -271,8 +271,8 @@ MUTATIONS: dict[str, tuple[Any, str]] = {
     "head_seq": (lambda b, h: _with_head(b, seq=1), "head_anchored"),
     "tree_size": (lambda b, h: _with_head(b, tree_size=b.head.tree_size + 1), "merkle_inclusion"),
     "leaf_index": (
-        lambda b, h: dataclasses.replace(
-            b, inclusion=dataclasses.replace(b.inclusion, leaf_index=1)
+        lambda b, h: msgspec.structs.replace(
+            b, inclusion=msgspec.structs.replace(b.inclusion, leaf_index=1)
         ),
         "merkle_inclusion",
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,34 +116,46 @@ class VerdictFacts:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Verdict:
-    """The answer to "can I trust this document?", with every check that led to it."""
+    """The answer to "can I trust this document?", with every check that led to it.
+
+    `facts` and `summary` are worked out when first read: a bulk verifier that looks only at
+    `status` or `ok` does not pay for them. Verdicts compare by identity."""
 
     status: VerdictStatus
     checks: tuple[Check, ...]
     failed_check: str | None
     """The check that decided a verdict other than valid (first failed, else first unknown)."""
-    summary: str
-    facts: VerdictFacts = field(default_factory=VerdictFacts)
-    _signer: JPKICertificate | None = field(default=None, repr=False, compare=False)
+    _facts: VerdictFacts | Callable[[], VerdictFacts] = field(
+        default_factory=VerdictFacts, repr=False
+    )
+    _signer: JPKICertificate | None = field(default=None, repr=False)
 
     @classmethod
     def from_checks(
         cls,
         checks: Sequence[Check],
-        facts: VerdictFacts,
+        facts: VerdictFacts | Callable[[], VerdictFacts],
         signer: JPKICertificate | None = None,
     ) -> Verdict:
+        """The verdict the checks decide; `facts` may be a function giving them on demand."""
         status, deciding = decide(checks)
         return cls(
-            status=status,
-            checks=tuple(checks),
-            failed_check=deciding.name if deciding is not None else None,
-            summary=_summary(status, deciding, checks, facts),
-            facts=facts,
-            _signer=signer,
+            status, tuple(checks), deciding.name if deciding is not None else None, facts, signer
         )
+
+    @functools.cached_property
+    def facts(self) -> VerdictFacts:
+        """What the bundle claims and the chain confirmed, free of personal data."""
+        facts = self._facts
+        return facts if isinstance(facts, VerdictFacts) else facts()
+
+    @functools.cached_property
+    def summary(self) -> str:
+        """One line: the verdict and what decided it, or what a valid document is."""
+        deciding = self.check(self.failed_check) if self.failed_check else None
+        return _summary(self.status, deciding, self.checks, self.facts)
 
     @property
     def ok(self) -> bool:

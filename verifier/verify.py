@@ -223,14 +223,17 @@ def _verdict(
         *signature,
         revocation,
     ]
-    facts = _facts(
-        bundle,
-        anchoring.facts,
-        revocation_facts,
-        _signer_facts(signer, signer_facts),
-        anchoring.evidence,
-        requester_facts,
-    )
+
+    def facts() -> VerdictFacts:
+        return _facts(
+            bundle,
+            anchoring.facts,
+            revocation_facts,
+            _signer_facts(signer, signer_facts),
+            anchoring.evidence,
+            requester_facts,
+        )
+
     return Verdict.from_checks(checks, facts, signer)
 
 
@@ -319,6 +322,8 @@ def _digests(sources: RevocationSources) -> tuple[str, ...]:
 
 
 def _document_sha256(document_or_digest: bytes | DocumentDigest) -> bytes:
+    if type(document_or_digest) is bytes:  # the usual case first: this is on every call
+        return hashlib.sha256(document_or_digest).digest()
     if isinstance(document_or_digest, DocumentDigest):
         return document_or_digest.sha256
     if isinstance(document_or_digest, bytes | bytearray | memoryview):
@@ -330,6 +335,8 @@ def _document_sha256(document_or_digest: bytes | DocumentDigest) -> bytes:
 
 
 def _parsed(bundle: ProofBundle | bytes | str | Mapping[str, Any]) -> ProofBundle:
+    if type(bundle) is bytes:  # the usual case first: this is on every call
+        return load_bundle(bundle)
     if isinstance(bundle, ProofBundle):
         return bundle
     if isinstance(bundle, bytes | bytearray | str):

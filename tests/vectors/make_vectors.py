@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -1009,7 +1010,7 @@ def _v3_vectors(log: Log, material: SigningMaterial, document: str) -> dict[str,
         Anchor(CHAIN_ID, REGISTRY, NODE, LG_CODE, head.seq, head.tree.size, head.tree.root,
                unix_seconds(head.time))
     )  # fmt: skip
-    anchor = dataclasses.replace(
+    anchor = msgspec.structs.replace(
         head.anchor(),
         tx_hash=synthetic.tx_hash,
         block_number=ANCHOR_BLOCK,

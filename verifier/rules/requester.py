@@ -15,6 +15,17 @@ from protocol.checks import REQUESTER_DISCLOSURE, Check, Outcome
 from protocol.leaf import ENCODING_VERSION, NO_REQUESTER
 from protocol.requester import RequesterDisclosure
 
+_NOT_GIVEN_COMMITTED = Check(
+    REQUESTER_DISCLOSURE,
+    Outcome.SKIPPED,
+    "no requester disclosure given; the entry commits to its requester without naming them",
+)
+_NOT_GIVEN = Check(
+    REQUESTER_DISCLOSURE,
+    Outcome.SKIPPED,
+    "no requester disclosure given (the entry names no requester)",
+)
+
 
 def requester_disclosure(
     leaf: LeafSection, disclosure: RequesterDisclosure | None
@@ -22,12 +33,7 @@ def requester_disclosure(
     """The check, and the requester facts for the verdict when the disclosure opens it."""
     committed = leaf.version == ENCODING_VERSION and leaf.requester_commitment != NO_REQUESTER
     if disclosure is None:
-        detail = (
-            "no requester disclosure given; the entry commits to its requester without naming them"
-            if committed
-            else "no requester disclosure given (the entry names no requester)"
-        )
-        return Check(REQUESTER_DISCLOSURE, Outcome.SKIPPED, detail), None
+        return (_NOT_GIVEN_COMMITTED if committed else _NOT_GIVEN), None
     if not committed:
         return Check(
             REQUESTER_DISCLOSURE,
