@@ -158,9 +158,12 @@ _BASE64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 
 # --------------------------------------------------------------------------- the model
+# Frozen msgspec Structs: built on every verification, an order of magnitude faster than frozen
+# dataclasses; not tracked by the garbage collector (gc=False), as immutable objects made from
+# their parts cannot be in a reference cycle.
 
 
-class LeafSection(msgspec.Struct, frozen=True):
+class LeafSection(msgspec.Struct, frozen=True, gc=False):
     """The document entry's fields as the bundle states them, plus the salt.
 
     The salted digest is not stated: the verifier computes it from the document and `salt`
@@ -226,7 +229,7 @@ class LeafSection(msgspec.Struct, frozen=True):
         )
 
 
-class SignatureSection(msgspec.Struct, frozen=True):
+class SignatureSection(msgspec.Struct, frozen=True, gc=False):
     """The JPKI signature over the document; `certificates[0]` is the signer's (DER).
 
     The blobs are kept as the validated base64 text of the bundle and decoded on use: a
@@ -259,13 +262,13 @@ class SignatureSection(msgspec.Struct, frozen=True):
         return binascii.a2b_base64(self.certificates_base64[0], strict_mode=True)
 
 
-class InclusionSection(msgspec.Struct, frozen=True):
+class InclusionSection(msgspec.Struct, frozen=True, gc=False):
     leaf_index: int
     tree_size: int
     path: tuple[bytes, ...]
 
 
-class HeadSection(msgspec.Struct, frozen=True):
+class HeadSection(msgspec.Struct, frozen=True, gc=False):
     """The anchored tree head: the node's `seq`-th anchor, over `tree_size` leaves."""
 
     seq: int
@@ -273,7 +276,7 @@ class HeadSection(msgspec.Struct, frozen=True):
     root: bytes
 
 
-class AnchorSection(msgspec.Struct, frozen=True):
+class AnchorSection(msgspec.Struct, frozen=True, gc=False):
     """Where the head was anchored. Addresses are EIP-55 checksummed strings."""
 
     chain_id: int
@@ -285,7 +288,7 @@ class AnchorSection(msgspec.Struct, frozen=True):
     block_hash: bytes
 
 
-class RevocationSection(msgspec.Struct, frozen=True):
+class RevocationSection(msgspec.Struct, frozen=True, gc=False):
     """A revocation entry of the issuing municipality, with its own proof when anchored."""
 
     status: BundleStatus
@@ -296,7 +299,7 @@ class RevocationSection(msgspec.Struct, frozen=True):
     anchor: AnchorSection | None = None
 
 
-class ProofBundle(msgspec.Struct, frozen=True):
+class ProofBundle(msgspec.Struct, frozen=True, gc=False):
     """A parsed proof bundle (version 1 to 4). `status` is "pending" until the node anchored
     the entry; a pending bundle has no inclusion, head or anchor. A version-3 bundle is anchored
     and carries `evidence`; a version-4 one may (once the node captured it)."""

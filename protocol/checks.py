@@ -84,7 +84,7 @@ ON_REQUEST_CHECKS: Final = (REQUESTER_DISCLOSURE,)
 disclosure): skipped otherwise, and then not listed as "not checked" in a summary."""
 
 
-class Check(msgspec.Struct, frozen=True):
+class Check(msgspec.Struct, frozen=True, gc=False):  # see protocol.bundle's model
     """One step of verification. `pending` marks an ``unknown`` that only time will decide
     (the entry is not anchored, or its block not final yet), which makes the verdict
     ``pending`` rather than ``unknown``."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from protocol.bundle import AnchorSection, HeadSection, InclusionSection, format_time
 from protocol.checks import (
@@ -42,8 +43,7 @@ ANCHORING_CHECKS = CHECK_ORDER[
 """The run of CHECK_ORDER these checks fill, so the order is stated once."""
 
 
-@dataclass(frozen=True)
-class Anchoring:
+class Anchoring(msgspec.Struct, frozen=True):
     """The anchoring checks of one entry (the document's, or a revocation's)."""
 
     checks: dict[str, Check]
@@ -268,15 +268,16 @@ def anchor_time(
                 f"the entry's {what} {format_time(seconds)} is after the anchor time "
                 f"{format_time(record.timestamp)}: an anchor cannot precede what it proves",
             )
-    return _anchor_time_passed(record.timestamp, _describe_age(now - anchored), record.block_number)
+    return _anchor_time_passed(record.timestamp, int(now - anchored), record.block_number)
 
 
-@functools.lru_cache(maxsize=256)  # bundles of one head, verified within the same minute
-def _anchor_time_passed(timestamp: int, elapsed: str, block_number: int) -> Check:
+@functools.lru_cache(maxsize=256)  # bundles of one head, verified within the same second
+def _anchor_time_passed(timestamp: int, age_seconds: int, block_number: int) -> Check:
     return Check(
         ANCHOR_TIME,
         Outcome.PASSED,
-        f"anchored at {format_time(timestamp)} ({elapsed} ago), block {block_number}",
+        f"anchored at {format_time(timestamp)} ({_describe_age(age_seconds)} ago), "
+        f"block {block_number}",
     )
 
 

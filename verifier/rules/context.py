@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from protocol.bundle import AnchorSection, HeadSection
 from verifier.chain import AnchorFacts, NodeStatusSource
@@ -26,8 +27,7 @@ the policy's own, the certificate kinds the entry accepts) → the signer verdic
 trust anchors of the certificate's own PKI (JPKI or the seal's)."""
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(msgspec.Struct, frozen=True):
     policy: VerificationPolicy
     now: datetime
     read_chain: Callable[[HeadSection, AnchorSection], AnchorFacts]
