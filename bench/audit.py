@@ -237,7 +237,9 @@ def prefill(root: Path, config: Config, leaves_per_anchor: int, seed: int) -> De
     w3 = Web3()  # offline: ABI encoding only
     registry = create_address(dev.address, 0)
     contract = w3.eth.contract(address=registry, abi=artifact.abi)
-    deploy = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor([dev.address], 1, 0)
+    deploy = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(
+        [dev.address], 1, 0
+    )
     towns = [
         Municipality(code, name, Account.from_key(rng.randbytes(32)), root / f"town-{code:06d}")
         for code, name in MUNICIPALITIES

@@ -180,8 +180,13 @@ def prepare(
             for i, a in enumerate(chunk)
         ]
         propose, execute = propose_and_execute_data(contract, actions, first_id + k)
-        for data, gas in ((propose, 40_000 * len(chunk) + 100_000), (execute, 200_000 * len(chunk))):
-            raws.append(signed(funder, chain_id, nonce, registry.address, "0x" + data.hex(), gas=gas))
+        for data, gas in (
+            (propose, 40_000 * len(chunk) + 100_000),
+            (execute, 200_000 * len(chunk)),
+        ):
+            raws.append(
+                signed(funder, chain_id, nonce, registry.address, "0x" + data.hex(), gas=gas)
+            )
             nonce += 1
     for start in range(0, len(raws), 100):
         assert send_batch(urls[0], raws[start : start + 100]) == len(raws[start : start + 100])
@@ -450,7 +455,10 @@ def calibrate(workdir: Path, anchors: int = CALIBRATION_ANCHORS) -> tuple[float,
     try:
         deploy = contract.constructor([funder.address], 1, 0).data_in_transaction
         block([signed(funder, 47100, 0, None, deploy, gas=6_000_000)])
-        actions = [encode_action(registry, "registerNode", s.address, 131016, f"c{i}", True) for i, s in enumerate(senders)]
+        actions = [
+            encode_action(registry, "registerNode", s.address, 131016, f"c{i}", True)
+            for i, s in enumerate(senders)
+        ]
         propose, execute = propose_and_execute_data(registry, actions, 1)
         block([
             signed(funder, 47100, 1, address, "0x" + propose.hex(), gas=40_000 * len(senders) + 100_000),

@@ -89,7 +89,9 @@ def measure(endpoint: ChainEndpoint) -> tuple[dict[str, int], dict[str, int]]:
     w3 = connect(endpoint.rpc_url)
     second, third = endpoint.new_account(), endpoint.new_account()
     members = [endpoint.funder.address, second.address, third.address]
-    governance, deployment = RegistryClient.deploy(w3, endpoint.funder, members=members, threshold=2)
+    governance, deployment = RegistryClient.deploy(
+        w3, endpoint.funder, members=members, threshold=2
+    )
     approver = RegistryClient(w3, governance.address, second)
     node_key, successor = endpoint.new_account(), endpoint.new_account()
     node = RegistryClient(w3, governance.address, node_key)

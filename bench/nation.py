@@ -287,7 +287,14 @@ def deploy_and_register(c: Consortium) -> float:
     for k, start in enumerate(range(0, len(c.nodes), REGISTER_PER_PROPOSAL)):
         chunk = c.nodes[start : start + REGISTER_PER_PROPOSAL]
         actions = [
-            encode_action(contract, "registerNode", n.address, lg_code(start + j), f"municipality {start + j:04d}", False)
+            encode_action(
+                contract,
+                "registerNode",
+                n.address,
+                lg_code(start + j),
+                f"municipality {start + j:04d}",
+                False,
+            )
             for j, n in enumerate(chunk)
         ]
         propose, execute = propose_and_execute_data(contract, actions, 1 + k)
