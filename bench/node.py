@@ -216,6 +216,8 @@ class ChainlessNode:
     hierarchy: TestHierarchy
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    repo: Path = REPO
+    """The checkout whose node runs (bench.ingest compares two)."""
 
     @property
     def url(self) -> str:
@@ -233,6 +235,7 @@ class ChainlessNode:
             "NOTARY_CRL_FILES": json.dumps([str(p) for p in self.hierarchy.crl_files]),
             # Every document is signed once before the run, which may outlast 10 minutes.
             "NOTARY_SIGNING_TIME_MAX_AGE": "86400",
+            **({} if self.repo == REPO else {"PYTHONPATH": str(self.repo)}),
         }
         args = [
             sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir),
@@ -243,7 +246,7 @@ class ChainlessNode:
         started = time.monotonic()
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
+                args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.repo
             )
         wait_healthy(self.url, self.process, log, timeout=300)
         return time.monotonic() - started
@@ -550,15 +553,16 @@ def in_process_submit(
 
     `NodeService.submit` runs unchanged; three of the calls it makes are wrapped in timers
     for the duration (`unittest.mock.patch.object`, which fails if a name is gone): the
-    signature and signer checks (`node.intake.document_entry`, called by its name in
-    `node.service`), the synced append and the receipts. The call counts are checked
+    signature and signer checks (`node.intake_checks.check_submission`, called by its name in
+    `node.service`, or the intake pool's `document_entries`), the synced append and the
+    receipts. The call counts are checked
     afterwards, so a refactor that routes around a wrapper fails here instead of reporting
     0 s for that part."""
     from fastapi.encoders import jsonable_encoder
 
     import node.service
     from node.api import parse_bulk
-    from node.intake import document_entry
+    from node.intake_checks import check_submission
     from node.settings import load_settings
     from node.tokens import Client
 
@@ -579,7 +583,7 @@ def in_process_submit(
     entries = 0
     try:
         with (
-            mock.patch.object(node.service, "document_entry", checks.wrap(document_entry)),
+            mock.patch.object(node.service, "check_submission", checks.wrap(check_submission)),
             mock.patch.object(pool, "document_entries", checks.wrap(pool.document_entries)),
             mock.patch.object(service.store, "append", append.wrap(service.store.append)),
             mock.patch.object(service, "receipt", receipts.wrap(service.receipt)),
