@@ -555,13 +555,12 @@ def in_process_submit(
     for the duration (`unittest.mock.patch.object`, which fails if a name is gone): the
     signature and signer checks (`node.intake_checks.check_submission`, called by its name in
     `node.service`, or the intake pool's `document_entries`), the synced append and the
-    receipts. The call counts are checked
+    receipts (`NodeService._receipts_for`, in the intake workers for a large request);
+    encoding is the bulk route's (`node.api.bulk_answer`). The call counts are checked
     afterwards, so a refactor that routes around a wrapper fails here instead of reporting
     0 s for that part."""
-    from fastapi.encoders import jsonable_encoder
-
     import node.service
-    from node.api import parse_bulk
+    from node.api import bulk_answer, parse_bulk
     from node.intake_checks import check_submission
     from node.settings import load_settings
     from node.tokens import Client
@@ -586,7 +585,7 @@ def in_process_submit(
             mock.patch.object(node.service, "check_submission", checks.wrap(check_submission)),
             mock.patch.object(pool, "document_entries", checks.wrap(pool.document_entries)),
             mock.patch.object(service.store, "append", append.wrap(service.store.append)),
-            mock.patch.object(service, "receipt", receipts.wrap(service.receipt)),
+            mock.patch.object(service, "_receipts_for", receipts.wrap(service._receipts_for)),
         ):
             for body in bodies:
                 started = time.perf_counter()
@@ -598,7 +597,7 @@ def in_process_submit(
                 result = service.submit(submissions, client, None, dumped, bulk=True)
                 submit += time.perf_counter() - started
                 started = time.perf_counter()
-                json.dumps(jsonable_encoder({"receipts": result.receipts})).encode()
+                bulk_answer(service, result.receipts)
                 encode += time.perf_counter() - started
                 entries += len(submissions)
     finally:
@@ -607,7 +606,7 @@ def in_process_submit(
     calls = (checks.calls, append.calls, receipts.calls)
     # One pooled call per request when the workers check, else one call per entry.
     check_calls = len(bodies) if pool.wanted(BATCH) else entries
-    if calls != (check_calls, len(bodies), entries):
+    if calls != (check_calls, len(bodies), len(bodies)):
         raise RuntimeError(
             f"the timed parts were not on the measured path: (checks, appends, receipts) ran "
             f"{calls} times for {entries} entries in {len(bodies)} requests"

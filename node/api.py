@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -461,6 +462,12 @@ def parse_bulk(raw: bytes) -> BulkIn:
         ) from None
 
 
+def bulk_answer(service: NodeService, receipts: list[dict[str, Any]]) -> bytes:
+    """The bulk route's answer body: its receipts, each with the requester disclosure if
+    any, encoded by msgspec (the bytes Starlette's JSONResponse would send, ~10 x faster)."""
+    return msgspec.json.encode({"receipts": [service.with_disclosure(r) for r in receipts]})
+
+
 class RevocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Literal[
@@ -808,7 +815,9 @@ SUBMIT_WHEN: Final = {
     503: (
         "`revocation-data-stale`, `revocation-source-unavailable`: the node cannot tell whether "
         "the signer was revoked (its CRL is past nextUpdate, or its OCSP responder failed); "
-        "the node's fault, so retry the same entry after `Retry-After` seconds"
+        "the node's fault, so retry the same entry after `Retry-After` seconds; "
+        "`receipts-unavailable`: the entries were stored but their receipts could not be "
+        "made, so send the same request with the same request_id again to get them"
     ),
 }
 BUNDLE_ANSWER: Final = {
@@ -897,9 +906,10 @@ def _add_entry_routes(app: FastAPI, service: NodeService) -> None:
         result = service.submit(submissions, client, body.request_id, dumped, bulk=True)
         # Receipts are plain JSON already: sent as they are, without FastAPI's per-value
         # encoding and return-type validation of 10,000 objects (the annotation documents it).
-        receipts = [service.with_disclosure(r) for r in result.receipts]
-        return JSONResponse(  # type: ignore[return-value]
-            {"receipts": receipts}, status_code=200 if result.replayed else 201
+        return Response(  # type: ignore[return-value]
+            bulk_answer(service, result.receipts),
+            status_code=200 if result.replayed else 201,
+            media_type="application/json",
         )
 
     @app.get(
