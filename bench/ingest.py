@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.node import (
     BATCH,
     ChainlessNode,
+    cpu_seconds,
     create_token,
     in_process_submit,
     post,
@@ -52,6 +53,7 @@ class Row:
     seconds: float
     slowest: float
     cpu_seconds: float
+    node_cpu_seconds: float
 
     @property
     def rate(self) -> float:
@@ -62,7 +64,7 @@ class Row:
             f"  {self.label:>8} c={self.connections}: {self.rate:7,.0f} entries/s "
             f"({self.entries:,} in {self.seconds:.2f} s, slowest request {self.slowest:.2f} s, "
             f"node+workers {self.cpu_seconds:.1f} CPU-s = {self.cpu_seconds / self.seconds:.2f} "
-            f"cores)"
+            f"cores, node alone {self.node_cpu_seconds:.1f})"
         )
 
 
@@ -98,15 +100,17 @@ def run_row(
     for thread in threads:
         thread.start()
     cpu_before = tree_cpu_seconds(node.process.pid)
+    node_before = cpu_seconds(node.process.pid)
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - began
     cpu = tree_cpu_seconds(node.process.pid) - cpu_before
+    node_cpu = cpu_seconds(node.process.pid) - node_before
     if errors:
         raise errors[0]
-    return Row(label, connections, len(durations) * BATCH, seconds, max(durations), cpu)
+    return Row(label, connections, len(durations) * BATCH, seconds, max(durations), cpu, node_cpu)
 
 
 def main(argv: list[str] | None = None) -> None:
