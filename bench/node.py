@@ -560,7 +560,7 @@ def in_process_submit(
     afterwards, so a refactor that routes around a wrapper fails here instead of reporting
     0 s for that part."""
     import node.service
-    from node.api import bulk_answer, parse_bulk
+    from node.api import bulk_answer, bulk_submissions
     from node.intake_checks import check_submission
     from node.settings import load_settings
     from node.tokens import Client
@@ -589,12 +589,10 @@ def in_process_submit(
         ):
             for body in bodies:
                 started = time.perf_counter()
-                parsed = parse_bulk(body)
-                submissions = [e.submission() for e in parsed.entries]
-                dumped = parsed.model_dump(mode="json")
+                submissions, request_id, dumped = bulk_submissions(body)  # as the route does
                 parse += time.perf_counter() - started
                 started = time.perf_counter()
-                result = service.submit(submissions, client, None, dumped, bulk=True)
+                result = service.submit(submissions, client, request_id, dumped, bulk=True)
                 submit += time.perf_counter() - started
                 started = time.perf_counter()
                 bulk_answer(service, result.receipts)
@@ -1143,11 +1141,11 @@ def render(
         f" the folder holds {store.disk_bytes / 1e9:.1f} GB (snappy). LevelDB flushed {store.flushed_mb / 1e3:.1f} GB of memtables and its compactions then read {store.compaction_read_mb / 1e3:.1f} GB and wrote {store.compaction_write_mb / 1e3:.1f} GB more.",
         "- (a) what limits it: the synced batch itself runs at the median-batch rate; the average falls below it when batches wait for LevelDB's single background compaction (LevelDB stops writes while level 0 is full), which grows with the folder.",
         f"- (b) per request of 10,000: median {statistics.median(ingest.request_seconds):.2f} s, body {ingest.body_mb:.1f} MB. The same {ingest.entries:,} entries in-process through `NodeService.submit` (no HTTP) took {ingest.submit_seconds:.1f} s:"
-        f" signature + signer checks (`node.intake.document_entry`, in the intake worker processes for 10,000-entry requests) {ingest.checks_seconds:.1f} s, receipts (a libsecp256k1 signature each, through coincurve) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
-        f" request parsing (pydantic-core from the bytes, `node.api.parse_bulk`) {ingest.parse_seconds:.1f} s and response encoding {ingest.encode_seconds:.1f} s more."
+        f" signature + signer checks (`node.intake_checks.check_submission`, in the intake worker processes for 10,000-entry requests) {ingest.checks_seconds:.1f} s, receipts (a libsecp256k1 signature each, through coincurve, in the intake workers after the append for 10,000-entry requests) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
+        f" request parsing (`node.api.bulk_submissions`: msgspec for the common body, else pydantic-core) {ingest.parse_seconds:.1f} s and response encoding (msgspec) {ingest.encode_seconds:.1f} s more."
         f" In-process in all {in_process:.1f} s against {ingest.seconds:.1f} s over HTTP (HTTP/in-process = {ingest.seconds / in_process:.2f}: the HTTP path does this same work, so these shares are its shares up to the transport, FastAPI's request handling and the machine's noise); shares of the in-process time:"
         f" signature + signer checks {ingest.checks_seconds / in_process:.0%}, receipts {ingest.receipts_seconds / in_process:.0%}, parsing + encoding {(ingest.parse_seconds + ingest.encode_seconds) / in_process:.0%}, synced append {ingest.append_seconds / in_process:.0%}, the rest of `submit` {other / in_process:.0%}.",
-        f"- (b) the checks run in `intake_workers` processes (one per core, node/intake_pool.py); parsing, the synced append and receipts stay in the node's one process (LevelDB admits one); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores for the node and its workers.",
+        f"- (b) the checks and the receipts run in `intake_workers` processes (one per core, node/intake_pool.py); parsing and the synced append stay in the node's one process (LevelDB admits one); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores for the node and its workers.",
         "",
         f"### 2. Proof serving on the {store.entries:,}-entry log (and 4. the pymerkle peer)",
         "",
