@@ -555,7 +555,8 @@ def in_process_submit(
     for the duration (`unittest.mock.patch.object`, which fails if a name is gone): the
     signature and signer checks (`node.intake_checks.check_submission`, called by its name in
     `node.service`, or the intake pool's `document_entries`), the synced append and the
-    receipts (`NodeService._receipts_for`, in the intake workers for a large request);
+    receipts (`NodeService._finish_receipts`: for a large request, the wait for the intake
+    workers, which sign while the append runs);
     encoding is the bulk route's (`node.api.bulk_answer`). The call counts are checked
     afterwards, so a refactor that routes around a wrapper fails here instead of reporting
     0 s for that part."""
@@ -585,7 +586,7 @@ def in_process_submit(
             mock.patch.object(node.service, "check_submission", checks.wrap(check_submission)),
             mock.patch.object(pool, "document_entries", checks.wrap(pool.document_entries)),
             mock.patch.object(service.store, "append", append.wrap(service.store.append)),
-            mock.patch.object(service, "_receipts_for", receipts.wrap(service._receipts_for)),
+            mock.patch.object(service, "_finish_receipts", receipts.wrap(service._finish_receipts)),
         ):
             for body in bodies:
                 started = time.perf_counter()

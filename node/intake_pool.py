@@ -22,7 +22,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -38,6 +38,30 @@ CHUNK = 250
 10,000-entry request evenly."""
 RECEIPT_CHUNK = 500
 """Receipts per task (each ~50 µs to sign and ~250 bytes to hand over)."""
+
+
+class PendingReceipts:
+    """Receipts the workers are signing (IntakePool.start_receipts)."""
+
+    def __init__(
+        self,
+        owner: IntakePool,
+        pool: ProcessPoolExecutor,
+        futures: list[Future[list[dict[str, Any]]]],
+    ) -> None:
+        self._owner, self._pool, self._futures = owner, pool, futures
+
+    def result(self) -> list[dict[str, Any]]:
+        """The receipts in order; raises BrokenProcessPool if a worker died."""
+        try:
+            return [receipt for future in self._futures for receipt in future.result()]
+        except BrokenProcessPool:
+            self._owner._discard(self._pool)
+            raise
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
 
 
 class IntakePool:
@@ -86,6 +110,13 @@ class IntakePool:
     ) -> list[dict[str, Any]]:
         """`ReceiptMaker.make` of entries `first`, `first` + 1, ... in order, signed by the
         workers. Raises BrokenProcessPool if a worker died (the next call starts fresh ones)."""
+        return self.start_receipts(first, sources, node, chain).result()
+
+    def start_receipts(
+        self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
+    ) -> PendingReceipts:
+        """`receipts`, handed to the workers now and collected later (`PendingReceipts`): the
+        node signs while its synced append runs, and releases them only once it succeeded."""
         pool = self._executor()
         try:
             futures = [
@@ -98,10 +129,10 @@ class IntakePool:
                 )
                 for start in range(0, len(sources), RECEIPT_CHUNK)
             ]
-            return [receipt for future in futures for receipt in future.result()]
         except BrokenProcessPool:
             self._discard(pool)
             raise
+        return PendingReceipts(self, pool, futures)
 
     def start(self) -> None:
         """Start the workers now (else on the first request that needs them)."""

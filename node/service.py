@@ -27,7 +27,7 @@ from node.intake import (
     revocation_entry,
 )
 from node.intake_checks import build_intake_checks, check_submission
-from node.intake_pool import IntakePool
+from node.intake_pool import IntakePool, PendingReceipts
 from node.metrics import Metrics
 from node.models import Head, HeadState, HeadTimestamp
 from node.receipt_signer import ReceiptSigner
@@ -36,7 +36,7 @@ from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.requester_record import RequesterRecord, requester_from_json, requester_key
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
-from node.store import REQUEST, LogStore, NewEntry, StoredEntry
+from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
 from node.tiles import NOTE_KEY_FILE, TilePublisher, TileWriter, load_or_create_note_key
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
@@ -359,11 +359,12 @@ class NodeService:
     def _append(
         self, entries: list[NewEntry], client: Client, request_id: str | None, body: Any
     ) -> SubmitResult:
+        sources = [receipt_source(e.leaf, e.sidecar) for e in entries]
         with self._submit_lock:
             replay = self._replay(client, request_id, body)
             if replay is not None:
                 return replay
-            first = self.store.size
+            first = self.store.size  # only _append appends, under this lock
             extra = {}
             if request_id is not None:
                 record = {
@@ -371,16 +372,32 @@ class NodeService:
                     "indices": list(range(first, first + len(entries))),
                 }
                 extra[_request_key(client, request_id)] = json.dumps(record).encode()
-            first = self.store.append(entries, extra)
+            # The workers sign the receipts while the synced append runs; they leave the
+            # node only once it succeeded.
+            pending: PendingReceipts | Exception | None = None
+            if self.intake_pool.wanted(len(sources)):
+                try:
+                    pending = self.intake_pool.start_receipts(
+                        first, sources, self._receipts.node, self._receipts.chain
+                    )
+                except Exception as error:  # answered once the entries are stored
+                    pending = error
+            try:
+                appended = self.store.append(entries, extra)
+            except BaseException:
+                if isinstance(pending, PendingReceipts):
+                    pending.cancel()
+                raise
+            if appended != first:
+                raise StoreError(f"appended at {appended}, expected {first}")
         kinds = [e.sidecar.kind.value for e in entries]
         for kind in set(kinds):
             self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
         self.metrics.tree_size.set(self.store.size)
         self.batcher.on_appended()
         # Receipts from what was just written (the same records a read would return).
-        sources = [receipt_source(e.leaf, e.sidecar) for e in entries]
         try:
-            receipts = self._receipts_for(first, sources)
+            receipts = self._finish_receipts(first, sources, pending)
         except Exception:
             # Stored and synced, but unanswered: the client's retry with the same request_id
             # gets these entries' receipts (`_replay`) instead of appending them again.
@@ -395,6 +412,20 @@ class NodeService:
                 retry_after=1,
             ) from None
         return SubmitResult(receipts, replayed=False)
+
+    def _finish_receipts(
+        self,
+        first: int,
+        sources: list[ReceiptSource],
+        pending: PendingReceipts | Exception | None,
+    ) -> list[dict[str, Any]]:
+        """The receipts `_append` started in the workers (`pending`), or, for a small
+        request, signed here."""
+        if isinstance(pending, Exception):
+            raise pending
+        if pending is not None:
+            return pending.result()
+        return self._receipts.make_all(first, sources)
 
     def _receipts_for(self, first: int, sources: list[ReceiptSource]) -> list[dict[str, Any]]:
         """Receipts of entries `first`, `first` + 1, ...: signed by the intake workers for a

@@ -170,7 +170,7 @@ def test_pooled_receipts_are_the_node_receipts(
     try:
         svc.submit(submissions[:1], CLIENT, None, None, bulk=True)  # below the pool's minimum
         with mock.patch.object(
-            svc.intake_pool, "receipts", wraps=svc.intake_pool.receipts
+            svc.intake_pool, "start_receipts", wraps=svc.intake_pool.start_receipts
         ) as pooled:
             result = svc.submit(submissions, CLIENT, "order-1", body, bulk=True)
             assert pooled.call_count == 1
@@ -240,18 +240,19 @@ def test_receipts_lost_after_the_append_are_replayed(
     token = svc.tokens.create("issuing-system", ["submit", "read"])
     entries = [signed_entry(h.ee_valid_gen02, f"kept {i}".encode()) for i in range(5)]
     body = {"request_id": "batch-7", "entries": entries}
-    real_append = svc.store.append
+    real_start = svc.intake_pool.start_receipts
 
-    def append_then_kill(*args: Any, **kwargs: Any) -> int:
-        first = real_append(*args, **kwargs)
+    def kill_then_start(*args: Any, **kwargs: Any) -> Any:
+        # Whether the dead workers fail the hand-over or the receipts, it is after the
+        # checks and before the append (_append starts the receipts, then appends).
         _kill_workers(svc)
-        return first
+        return real_start(*args, **kwargs)
 
     try:
         with serving(svc) as url:
             http("POST", url + "/v1/entries/bulk", {"entries": entries[:3]}, token)  # workers up
             size = svc.store.size
-            with mock.patch.object(svc.store, "append", append_then_kill):
+            with mock.patch.object(svc.intake_pool, "start_receipts", kill_then_start):
                 lost = http("POST", url + "/v1/entries/bulk", body, token)
             assert lost.status == 503, lost.body
             assert lost.headers["content-type"].startswith("application/problem+json")
