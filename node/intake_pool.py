@@ -18,6 +18,7 @@ rest of its start-up data), never through the environment, the command line or a
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
 import time
@@ -174,6 +175,8 @@ def _init_worker(settings: NodeSettings, receipt_key: bytes) -> None:
     global _checks, _signer  # noqa: PLW0603 (one of each per worker process, built once)
     _checks = build_intake_checks(settings)
     _signer = ReceiptSigner(receipt_key)
+    gc.collect()
+    gc.freeze()  # as the node does (node.commands): collections walk only the tasks' objects
 
 
 def _ready() -> bool:
