@@ -216,6 +216,8 @@ class ChainlessNode:
     hierarchy: TestHierarchy
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    repo: Path = REPO
+    """The checkout whose node runs (bench.ingest compares two)."""
 
     @property
     def url(self) -> str:
@@ -233,6 +235,7 @@ class ChainlessNode:
             "NOTARY_CRL_FILES": json.dumps([str(p) for p in self.hierarchy.crl_files]),
             # Every document is signed once before the run, which may outlast 10 minutes.
             "NOTARY_SIGNING_TIME_MAX_AGE": "86400",
+            **({} if self.repo == REPO else {"PYTHONPATH": str(self.repo)}),
         }
         args = [
             sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir),
@@ -243,7 +246,7 @@ class ChainlessNode:
         started = time.monotonic()
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
+                args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.repo
             )
         wait_healthy(self.url, self.process, log, timeout=300)
         return time.monotonic() - started
@@ -550,15 +553,16 @@ def in_process_submit(
 
     `NodeService.submit` runs unchanged; three of the calls it makes are wrapped in timers
     for the duration (`unittest.mock.patch.object`, which fails if a name is gone): the
-    signature and signer checks (`node.intake.document_entry`, called by its name in
-    `node.service`), the synced append and the receipts. The call counts are checked
+    signature and signer checks (`node.intake_checks.check_submission`, called by its name in
+    `node.service`, or the intake pool's `document_entries`), the synced append and the
+    receipts (`NodeService._finish_receipts`: for a large request, the wait for the intake
+    workers, which sign while the append runs);
+    encoding is the bulk route's (`node.api.bulk_answer`). The call counts are checked
     afterwards, so a refactor that routes around a wrapper fails here instead of reporting
     0 s for that part."""
-    from fastapi.encoders import jsonable_encoder
-
     import node.service
-    from node.api import parse_bulk
-    from node.intake import document_entry
+    from node.api import bulk_answer, bulk_submissions
+    from node.intake_checks import check_submission
     from node.settings import load_settings
     from node.tokens import Client
 
@@ -579,22 +583,20 @@ def in_process_submit(
     entries = 0
     try:
         with (
-            mock.patch.object(node.service, "document_entry", checks.wrap(document_entry)),
+            mock.patch.object(node.service, "check_submission", checks.wrap(check_submission)),
             mock.patch.object(pool, "document_entries", checks.wrap(pool.document_entries)),
             mock.patch.object(service.store, "append", append.wrap(service.store.append)),
-            mock.patch.object(service, "receipt", receipts.wrap(service.receipt)),
+            mock.patch.object(service, "_finish_receipts", receipts.wrap(service._finish_receipts)),
         ):
             for body in bodies:
                 started = time.perf_counter()
-                parsed = parse_bulk(body)
-                submissions = [e.submission() for e in parsed.entries]
-                dumped = parsed.model_dump(mode="json")
+                submissions, request_id, dumped = bulk_submissions(body)  # as the route does
                 parse += time.perf_counter() - started
                 started = time.perf_counter()
-                result = service.submit(submissions, client, None, dumped, bulk=True)
+                result = service.submit(submissions, client, request_id, dumped, bulk=True)
                 submit += time.perf_counter() - started
                 started = time.perf_counter()
-                json.dumps(jsonable_encoder({"receipts": result.receipts})).encode()
+                bulk_answer(service, result.receipts)
                 encode += time.perf_counter() - started
                 entries += len(submissions)
     finally:
@@ -603,7 +605,7 @@ def in_process_submit(
     calls = (checks.calls, append.calls, receipts.calls)
     # One pooled call per request when the workers check, else one call per entry.
     check_calls = len(bodies) if pool.wanted(BATCH) else entries
-    if calls != (check_calls, len(bodies), entries):
+    if calls != (check_calls, len(bodies), len(bodies)):
         raise RuntimeError(
             f"the timed parts were not on the measured path: (checks, appends, receipts) ran "
             f"{calls} times for {entries} entries in {len(bodies)} requests"
@@ -1140,11 +1142,11 @@ def render(
         f" the folder holds {store.disk_bytes / 1e9:.1f} GB (snappy). LevelDB flushed {store.flushed_mb / 1e3:.1f} GB of memtables and its compactions then read {store.compaction_read_mb / 1e3:.1f} GB and wrote {store.compaction_write_mb / 1e3:.1f} GB more.",
         "- (a) what limits it: the synced batch itself runs at the median-batch rate; the average falls below it when batches wait for LevelDB's single background compaction (LevelDB stops writes while level 0 is full), which grows with the folder.",
         f"- (b) per request of 10,000: median {statistics.median(ingest.request_seconds):.2f} s, body {ingest.body_mb:.1f} MB. The same {ingest.entries:,} entries in-process through `NodeService.submit` (no HTTP) took {ingest.submit_seconds:.1f} s:"
-        f" signature + signer checks (`node.intake.document_entry`, in the intake worker processes for 10,000-entry requests) {ingest.checks_seconds:.1f} s, receipts (a libsecp256k1 signature each, through coincurve) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
-        f" request parsing (pydantic-core from the bytes, `node.api.parse_bulk`) {ingest.parse_seconds:.1f} s and response encoding {ingest.encode_seconds:.1f} s more."
+        f" signature + signer checks (`node.intake_checks.check_submission`, in the intake worker processes for 10,000-entry requests) {ingest.checks_seconds:.1f} s, receipts (a libsecp256k1 signature each, through coincurve, in the intake workers after the append for 10,000-entry requests) {ingest.receipts_seconds:.1f} s, synced append {ingest.append_seconds:.1f} s;"
+        f" request parsing (`node.api.bulk_submissions`: msgspec for the common body, else pydantic-core) {ingest.parse_seconds:.1f} s and response encoding (msgspec) {ingest.encode_seconds:.1f} s more."
         f" In-process in all {in_process:.1f} s against {ingest.seconds:.1f} s over HTTP (HTTP/in-process = {ingest.seconds / in_process:.2f}: the HTTP path does this same work, so these shares are its shares up to the transport, FastAPI's request handling and the machine's noise); shares of the in-process time:"
         f" signature + signer checks {ingest.checks_seconds / in_process:.0%}, receipts {ingest.receipts_seconds / in_process:.0%}, parsing + encoding {(ingest.parse_seconds + ingest.encode_seconds) / in_process:.0%}, synced append {ingest.append_seconds / in_process:.0%}, the rest of `submit` {other / in_process:.0%}.",
-        f"- (b) the checks run in `intake_workers` processes (one per core, node/intake_pool.py); parsing, the synced append and receipts stay in the node's one process (LevelDB admits one); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores for the node and its workers.",
+        f"- (b) the checks and the receipts run in `intake_workers` processes (one per core, node/intake_pool.py); parsing and the synced append stay in the node's one process (LevelDB admits one); measured {ingest.node_cpu_seconds / ingest.seconds:.2f} cores for the node and its workers.",
         "",
         f"### 2. Proof serving on the {store.entries:,}-entry log (and 4. the pymerkle peer)",
         "",

@@ -85,6 +85,11 @@ class SignatureInput:
     certificate: bytes | None  # DER; required for PKCS#1, optional for CMS (embedded there)
     signing_time: int | None  # required for PKCS#1 (the card does not state it)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Bulk submissions cross to the intake workers pickled (node.intake_pool): the
+        # constructor's arguments unpickle ~3 x faster than a frozen dataclass's state.
+        return (SignatureInput, (self.format, self.value, self.certificate, self.signing_time))
+
 
 @dataclass(frozen=True)
 class ApplicationInput:
@@ -104,6 +109,20 @@ class Submission:
     request_id: str | None = None
     kind: EntryKind = EntryKind.DOCUMENT
     application: ApplicationInput | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (  # as SignatureInput's
+            Submission,
+            (
+                self.document_sha256,
+                self.document_type,
+                self.issued_at,
+                self.signature,
+                self.request_id,
+                self.kind,
+                self.application,
+            ),
+        )
 
 
 @dataclass(frozen=True)

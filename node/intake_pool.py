@@ -8,30 +8,68 @@ as in the node). Entries come back in order; what is appended, and the synced wr
 the node.
 Workers are started with "spawn" (the node runs threads: forking them is unsafe), on the first
 request that needs them, and replaced if one dies.
+
+After the synced append, the same workers sign the receipts of a large request
+(`IntakePool.receipts`, `node.receipts`: the signature covers the leaf index, known only once
+appended). So each worker holds the node's receipt key: the raw 32-byte secp256k1 key goes
+to it in the pool's initargs, which "spawn" hands over the pipe to the child (pickled with the
+rest of its start-up data), never through the environment, the command line or a file.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from node.intake import Submission, SubmissionRejectedError
 from node.intake_checks import IntakeChecks, build_intake_checks, check_submission
+from node.receipt_signer import ReceiptSigner
+from node.receipts import Chain, ReceiptMaker, ReceiptSource
 from node.settings import NodeSettings
 from node.store import NewEntry
 
 CHUNK = 250
 """Entries per task: large enough that hand-over costs little, small enough to spread a
 10,000-entry request evenly."""
+RECEIPT_CHUNK = 500
+"""Receipts per task (each ~50 µs to sign and ~250 bytes to hand over)."""
+
+
+class PendingReceipts:
+    """Receipts the workers are signing (IntakePool.start_receipts)."""
+
+    def __init__(
+        self,
+        owner: IntakePool,
+        pool: ProcessPoolExecutor,
+        futures: list[Future[list[dict[str, Any]]]],
+    ) -> None:
+        self._owner, self._pool, self._futures = owner, pool, futures
+
+    def result(self) -> list[dict[str, Any]]:
+        """The receipts in order; raises BrokenProcessPool if a worker died."""
+        try:
+            return [receipt for future in self._futures for receipt in future.result()]
+        except BrokenProcessPool:
+            self._owner._discard(self._pool)
+            raise
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
 
 
 class IntakePool:
-    def __init__(self, settings: NodeSettings) -> None:
+    def __init__(self, settings: NodeSettings, receipt_key: bytes) -> None:
+        """`receipt_key`: the node's raw secp256k1 private key, for `receipts`."""
         self.settings = settings
+        self._receipt_key = receipt_key
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -68,6 +106,35 @@ class IntakePool:
             entries.extend(result)
         return entries
 
+    def receipts(
+        self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
+    ) -> list[dict[str, Any]]:
+        """`ReceiptMaker.make` of entries `first`, `first` + 1, ... in order, signed by the
+        workers. Raises BrokenProcessPool if a worker died (the next call starts fresh ones)."""
+        return self.start_receipts(first, sources, node, chain).result()
+
+    def start_receipts(
+        self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
+    ) -> PendingReceipts:
+        """`receipts`, handed to the workers now and collected later (`PendingReceipts`): the
+        node signs while its synced append runs, and releases them only once it succeeded."""
+        pool = self._executor()
+        try:
+            futures = [
+                pool.submit(
+                    _sign_chunk,
+                    list(sources[start : start + RECEIPT_CHUNK]),
+                    first + start,
+                    node,
+                    chain,
+                )
+                for start in range(0, len(sources), RECEIPT_CHUNK)
+            ]
+        except BrokenProcessPool:
+            self._discard(pool)
+            raise
+        return PendingReceipts(self, pool, futures)
+
     def start(self) -> None:
         """Start the workers now (else on the first request that needs them)."""
         if self.settings.intake_workers > 0:
@@ -86,7 +153,7 @@ class IntakePool:
                     max_workers=self.settings.intake_workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_worker,
-                    initargs=(self.settings,),
+                    initargs=(self.settings, self._receipt_key),
                 )
             return self._pool
 
@@ -101,11 +168,15 @@ class IntakePool:
 # ---------------------------------------------------------------------- in the workers
 
 _checks: IntakeChecks | None = None
+_signer: ReceiptSigner | None = None
 
 
-def _init_worker(settings: NodeSettings) -> None:
-    global _checks  # noqa: PLW0603 (one set of checks per worker process, built once)
+def _init_worker(settings: NodeSettings, receipt_key: bytes) -> None:
+    global _checks, _signer  # noqa: PLW0603 (one of each per worker process, built once)
     _checks = build_intake_checks(settings)
+    _signer = ReceiptSigner(receipt_key)
+    gc.collect()
+    gc.freeze()  # as the node does (node.commands): collections walk only the tasks' objects
 
 
 def _ready() -> bool:
@@ -139,3 +210,10 @@ def _check_chunk(
         except SubmissionRejectedError as error:
             return error
     return entries
+
+
+def _sign_chunk(
+    sources: list[ReceiptSource], first: int, node: str, chain: Chain
+) -> list[dict[str, Any]]:
+    assert _signer is not None, "worker not initialised"
+    return ReceiptMaker(_signer, node, chain).make_all(first, sources)

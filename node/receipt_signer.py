@@ -15,12 +15,17 @@ _PREFIX = b"\x19Ethereum Signed Message:\n"
 
 
 class ReceiptSigner:
-    def __init__(self, account: LocalAccount) -> None:
-        self._key = PrivateKey(bytes(account.key))
+    def __init__(self, account: LocalAccount | bytes) -> None:
+        """From the node's account, or its raw 32-byte private key (an intake worker)."""
+        raw = account if isinstance(account, bytes) else bytes(account.key)
+        self._key = PrivateKey(raw)
 
     def sign_text(self, text: str) -> bytes:
         """The 65-byte signature (r, s, v) of `text` as an EIP-191 personal message."""
-        data = text.encode()
+        return self.sign_bytes(text.encode())
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        """`sign_text` of the text whose UTF-8 encoding is `data`."""
         digest = keccak(_PREFIX + str(len(data)).encode() + data)
         signature = self._key.sign_recoverable(digest, hasher=None)
         return signature[:64] + bytes([signature[64] + 27])

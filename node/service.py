@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -10,7 +9,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -29,10 +27,11 @@ from node.intake import (
     revocation_entry,
 )
 from node.intake_checks import build_intake_checks, check_submission
-from node.intake_pool import IntakePool
+from node.intake_pool import IntakePool, PendingReceipts
 from node.metrics import Metrics
-from node.models import DocumentSidecar, Head, HeadState, HeadTimestamp
+from node.models import Head, HeadState, HeadTimestamp
 from node.receipt_signer import ReceiptSigner
+from node.receipts import ReceiptMaker, ReceiptSource, receipt_source
 from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.requester_record import RequesterRecord, requester_from_json, requester_key
 from node.settings import NodeSettings
@@ -43,14 +42,9 @@ from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stam
 from node.tokens import Client, TokenStore
 from protocol.checkpoint import NoteSigner
 from protocol.leaf import (
-    NO_REQUESTER,
     DocumentEntry,
-    EntryKind,
-    RevocationEntry,
     decode_entry,
-    event_type_label,
 )
-from protocol.merkle import hash_leaf
 from verifier.chain import revocation_bucket_json
 from verifier.jpki import JPKICertificate, RevocationSources
 
@@ -85,11 +79,10 @@ class NodeService:
         self.metrics.tree_size.set(self.store.size)
         self.intake = build_intake_checks(settings)
         self.freshness, self.gate = self.intake.freshness, self.intake.gate
-        self.intake_pool = IntakePool(settings)
         self.key: LocalAccount = load_account(
             _required(settings.key_file, "key_file"), settings.password_file
         )
-        self._receipt_signer = ReceiptSigner(self.key)
+        self.intake_pool = IntakePool(settings, bytes(self.key.key))
         self.batcher = Batcher(
             self.store, settings.batch_max_entries, settings.batch_interval, self.metrics
         )
@@ -132,6 +125,11 @@ class NodeService:
                 relay=relay,
                 relay_timeout=settings.relay_timeout,
             )
+        self._receipts = ReceiptMaker(
+            ReceiptSigner(self.key),
+            self.key.address,
+            None if self.identity is None else (self.identity.chain_id, self.identity.registry),
+        )
         self.capturer = self._chain_evidence()
         self.stamper: HeadStamper | None = None
         if settings.tsa_url:
@@ -351,18 +349,22 @@ class NodeService:
                 status=409,
                 problem="request-id-reused",
             )
-        return SubmitResult(
-            [self.receipt(self._entry(i)) for i in record["indices"]], replayed=True
-        )
+        indices: list[int] = record["indices"]
+        if indices == list(range(indices[0], indices[0] + len(indices))):
+            stored = [self._entry(i) for i in indices]
+            sources = [receipt_source(s.leaf, s.sidecar) for s in stored]
+            return SubmitResult(self._receipts_for(indices[0], sources), replayed=True)
+        return SubmitResult([self.receipt(self._entry(i)) for i in indices], replayed=True)
 
     def _append(
         self, entries: list[NewEntry], client: Client, request_id: str | None, body: Any
     ) -> SubmitResult:
+        sources = [receipt_source(e.leaf, e.sidecar) for e in entries]
         with self._submit_lock:
             replay = self._replay(client, request_id, body)
             if replay is not None:
                 return replay
-            first = self.store.size
+            first = self.store.size  # only _append appends, under this lock
             extra = {}
             if request_id is not None:
                 record = {
@@ -370,18 +372,69 @@ class NodeService:
                     "indices": list(range(first, first + len(entries))),
                 }
                 extra[_request_key(client, request_id)] = json.dumps(record).encode()
-            first = self.store.append(entries, extra)
+            # The workers sign the receipts while the synced append runs; they leave the
+            # node only once it succeeded.
+            pending: PendingReceipts | Exception | None = None
+            if self.intake_pool.wanted(len(sources)):
+                try:
+                    pending = self.intake_pool.start_receipts(
+                        first, sources, self._receipts.node, self._receipts.chain
+                    )
+                except Exception as error:  # answered once the entries are stored
+                    pending = error
+            try:
+                appended = self.store.append(entries, extra)
+            except BaseException:
+                if isinstance(pending, PendingReceipts):
+                    pending.cancel()
+                raise
+            if appended != first:
+                raise StoreError(f"appended at {appended}, expected {first}")
         kinds = [e.sidecar.kind.value for e in entries]
         for kind in set(kinds):
             self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
         self.metrics.tree_size.set(self.store.size)
         self.batcher.on_appended()
         # Receipts from what was just written (the same records a read would return).
-        stored = [
-            StoredEntry(first + i, e.leaf, hash_leaf(e.leaf), e.sidecar)
-            for i, e in enumerate(entries)
-        ]
-        return SubmitResult([self.receipt(s) for s in stored], replayed=False)
+        try:
+            receipts = self._finish_receipts(first, sources, pending)
+        except Exception:
+            # Stored and synced, but unanswered: the client's retry with the same request_id
+            # gets these entries' receipts (`_replay`) instead of appending them again.
+            log.exception("receipts of entries %d-%d failed", first, first + len(entries) - 1)
+            raise SubmissionRejectedError(
+                "request_id",
+                f"the {len(entries)} entries were stored (from leaf index {first}) but their "
+                "receipts could not be made; send the same request with the same request_id "
+                "again to get them (without one, a retry stores the entries again)",
+                status=503,
+                problem="receipts-unavailable",
+                retry_after=1,
+            ) from None
+        return SubmitResult(receipts, replayed=False)
+
+    def _finish_receipts(
+        self,
+        first: int,
+        sources: list[ReceiptSource],
+        pending: PendingReceipts | Exception | None,
+    ) -> list[dict[str, Any]]:
+        """The receipts `_append` started in the workers (`pending`), or, for a small
+        request, signed here."""
+        if isinstance(pending, Exception):
+            raise pending
+        if pending is not None:
+            return pending.result()
+        return self._receipts.make_all(first, sources)
+
+    def _receipts_for(self, first: int, sources: list[ReceiptSource]) -> list[dict[str, Any]]:
+        """Receipts of entries `first`, `first` + 1, ...: signed by the intake workers for a
+        large request, else here."""
+        if self.intake_pool.wanted(len(sources)):
+            return self.intake_pool.receipts(
+                first, sources, self._receipts.node, self._receipts.chain
+            )
+        return self._receipts.make_all(first, sources)
 
     # ------------------------------------------------------------------ reads
 
@@ -393,39 +446,7 @@ class NodeService:
 
     def receipt(self, stored: StoredEntry) -> dict[str, Any]:
         """The signed receipt of an entry: no personal data, recomputable from the store."""
-        entry = decode_entry(stored.leaf)
-        sidecar = stored.sidecar
-        body: dict[str, Any] = {
-            "receipt_id": sidecar.receipt_id,
-            "kind": sidecar.kind.value,
-            "leaf_hash": stored.leaf_hash.hex(),
-            "leaf_index": stored.index,
-            "lg_code": f"{entry.lg_code:06d}",
-            "received_at": _time(sidecar.received_at),
-            "node": self.key.address,
-        }
-        if isinstance(entry, DocumentEntry):
-            if not isinstance(sidecar, DocumentSidecar):
-                raise StoreError(
-                    f"entry {stored.index} is a document with a {sidecar.kind} sidecar"
-                )
-            body |= {
-                "salt": sidecar.salt.hex(),
-                "document_type": entry.document_type,
-                "issued_at": _time(entry.issued_at),
-                "signing_time": _time(entry.signing_time),
-            }
-            if entry.kind == EntryKind.EVENT:
-                body |= {"entry_kind": "event", "event_type": event_type_label(entry.document_type)}
-            if entry.requester_ref != NO_REQUESTER:
-                body["requester_commitment"] = entry.requester_ref.hex()
-        elif isinstance(entry, RevocationEntry):
-            body |= {"revokes": entry.revoked_leaf_hash.hex(), "reason": entry.reason}
-        if self.identity is not None:
-            body |= {"chain_id": self.identity.chain_id, "registry": self.identity.registry}
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        signature = self._receipt_signer.sign_text(canonical)
-        return body | {"receipt_signature": "0x" + signature.hex()}
+        return self._receipts.make(stored.index, receipt_source(stored.leaf, stored.sidecar))
 
     # The log and its heads, for the API's read routes.
 
@@ -544,12 +565,6 @@ class NodeService:
 
 def _request_key(client: Client, request_id: str) -> bytes:
     return REQUEST + hashlib.sha256(f"{client.name}\0{request_id}".encode()).digest()
-
-
-@functools.lru_cache(maxsize=4096)
-def _time(seconds: int) -> str:
-    """RFC 3339 UTC; cached: a bulk's receipts repeat the same few issue and signing times."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _required(value: Any, name: str) -> Any:

@@ -15,11 +15,12 @@ import node.intake_pool
 from anchor.keys import write_keystore
 from devtools.testca import TestHierarchy
 from node.api import EntryIn
-from node.intake import SubmissionRejectedError
+from node.intake import ApplicationInput, SignatureInput, Submission, SubmissionRejectedError
 from node.models import DocumentSidecar
 from node.service import NodeService
 from node.settings import load_settings
 from node.tokens import Client
+from protocol.leaf import EntryKind, SignatureFormat
 from protocol.merkle import hash_leaf
 from tests.node_harness import signed_entry
 
@@ -55,6 +56,22 @@ def test_refusals_cross_processes_whole() -> None:
     assert (copy.field, copy.detail, copy.status, copy.problem, copy.retry_after) == (
         "entries[3].x", "why", 503, "p", 9,
     )  # fmt: skip
+
+
+def test_submissions_cross_processes_whole() -> None:
+    """Submission and SignatureInput pickle by their constructor (node/intake.py): every
+    field survives, defaults or not."""
+    signature = SignatureInput(SignatureFormat.PKCS1, b"sig", b"cert", 1_764_000_000)
+    full = Submission(
+        b"\x01" * 32, 2, 1_764_000_001, signature, "req-1", EntryKind.EVENT,
+        ApplicationInput(b"cms", b"\x02" * 32),
+    )  # fmt: skip
+    plain = Submission(
+        b"\x03" * 32, 0x8001, 5, SignatureInput(SignatureFormat.CMS, b"v", None, None)
+    )
+    for submission in (full, plain):
+        copy = pickle.loads(pickle.dumps(submission))  # noqa: S301 (our own bytes)
+        assert copy == submission and type(copy.signature) is SignatureInput
 
 
 def test_workers_check_in_order_and_raise_the_first_refusal(
