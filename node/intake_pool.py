@@ -30,9 +30,9 @@ from typing import Any
 from node.intake import Submission, SubmissionRejectedError
 from node.intake_checks import IntakeChecks, build_intake_checks, check_submission
 from node.receipt_signer import ReceiptSigner
-from node.receipts import Chain, ReceiptMaker, ReceiptSource
+from node.receipts import Chain, ReceiptMaker, ReceiptSource, receipt_source
 from node.settings import NodeSettings
-from node.store import NewEntry
+from node.store import EncodedEntry
 
 CHUNK = 250
 """Entries per task: large enough that hand-over costs little, small enough to spread a
@@ -79,9 +79,11 @@ class IntakePool:
 
     def document_entries(
         self, submissions: Sequence[Submission], *, client: str, bulk: bool
-    ) -> list[NewEntry]:
+    ) -> tuple[list[EncodedEntry], list[ReceiptSource]]:
         """`document_entry` for each submission, in order, checked by the workers; raises the
-        SubmissionRejectedError of the first refused position, as the in-process loop would."""
+        SubmissionRejectedError of the first refused position, as the in-process loop would.
+        The entries come encoded (`NewEntry.encoded`), with their receipt sources: the node
+        appends and hands them back for the receipts without building either."""
         received = time.time()
         chunks = [
             (list(submissions[start : start + CHUNK]), start)
@@ -99,12 +101,14 @@ class IntakePool:
         except BrokenProcessPool:
             self._discard(pool)
             raise
-        entries: list[NewEntry] = []
+        entries: list[EncodedEntry] = []
+        sources: list[ReceiptSource] = []
         for result in results:
             if isinstance(result, SubmissionRejectedError):
                 raise result
-            entries.extend(result)
-        return entries
+            entries.extend(result[0])
+            sources.extend(result[1])
+        return entries, sources
 
     def receipts(
         self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
@@ -190,26 +194,27 @@ def _check_chunk(
     client: str,
     bulk: bool,
     received: float,
-) -> list[NewEntry] | SubmissionRejectedError:
-    """The chunk's entries, or the refusal of its first refused submission (returned, not
-    raised: the node raises the first one over all chunks)."""
+) -> tuple[list[EncodedEntry], list[ReceiptSource]] | SubmissionRejectedError:
+    """The chunk's entries, encoded, and their receipt sources, or the refusal of its first
+    refused submission (returned, not raised: the node raises the first one over all
+    chunks)."""
     assert _checks is not None, "worker not initialised"
-    entries = []
+    entries, sources = [], []
     for offset, submission in enumerate(submissions):
         try:
-            entries.append(
-                check_submission(
-                    _checks,
-                    submission,
-                    lg_code,
-                    client=client,
-                    field_prefix=f"entries[{first + offset}]." if bulk else "",
-                    received_at=received,
-                )
+            entry = check_submission(
+                _checks,
+                submission,
+                lg_code,
+                client=client,
+                field_prefix=f"entries[{first + offset}]." if bulk else "",
+                received_at=received,
             )
         except SubmissionRejectedError as error:
             return error
-    return entries
+        entries.append(entry.encoded())
+        sources.append(receipt_source(entry.leaf, entry.sidecar))
+    return entries, sources
 
 
 def _sign_chunk(

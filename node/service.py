@@ -36,7 +36,7 @@ from node.relay import RelayClient, Relayer, RelayQueue, run_relayer
 from node.requester_record import RequesterRecord, requester_from_json, requester_key
 from node.settings import NodeSettings
 from node.signer_evidence import SignerEvidenceCapturer, run_signer_evidence
-from node.store import REQUEST, LogStore, NewEntry, StoredEntry, StoreError
+from node.store import REQUEST, EncodedEntry, LogStore, NewEntry, StoredEntry, StoreError
 from node.tiles import NOTE_KEY_FILE, TilePublisher, TileWriter, load_or_create_note_key
 from node.timestamping import HeadStamper, TsaClient, load_tsa_anchors, run_stamper
 from node.tokens import Client, TokenStore
@@ -274,10 +274,12 @@ class NodeService:
         replay = self._replay(client, request_id, body)
         if replay is not None:
             return replay
-        entries: list[NewEntry] = []
         if self.intake_pool.wanted(len(submissions)):
-            entries = self.intake_pool.document_entries(submissions, client=client.name, bulk=bulk)
-            return self._append(entries, client, request_id, body)
+            encoded, sources = self.intake_pool.document_entries(
+                submissions, client=client.name, bulk=bulk
+            )
+            return self._append(encoded, sources, client, request_id, body)
+        entries: list[NewEntry] = []
         for position, submission in enumerate(submissions):
             entries.append(
                 check_submission(
@@ -288,7 +290,7 @@ class NodeService:
                     field_prefix=f"entries[{position}]." if bulk else "",
                 )
             )
-        return self._append(entries, client, request_id, body)
+        return self._append(entries, _sources(entries), client, request_id, body)
 
     def requester(self, receipt_id: str) -> RequesterRecord | None:
         """The requester kept privately with an entry (LGWAN only), if it had one."""
@@ -334,7 +336,7 @@ class NodeService:
                     status=409,
                     problem="already-revoked",
                 )
-            return self._append([entry], client, None, None).receipts[0]
+            return self._append([entry], _sources([entry]), client, None, None).receipts[0]
 
     def _replay(self, client: Client, request_id: str | None, body: Any) -> SubmitResult | None:
         if request_id is None:
@@ -355,9 +357,15 @@ class NodeService:
         return SubmitResult(self._receipts_for(indices[0], sources), replayed=True)
 
     def _append(
-        self, entries: list[NewEntry], client: Client, request_id: str | None, body: Any
+        self,
+        entries: Sequence[NewEntry | EncodedEntry],
+        sources: list[ReceiptSource],
+        client: Client,
+        request_id: str | None,
+        body: Any,
     ) -> SubmitResult:
-        sources = [receipt_source(e.leaf, e.sidecar) for e in entries]
+        """Append `entries` (with `sources`, their receipt sources) in one synced write and
+        answer their receipts, or the earlier answer to the same request."""
         with self._submit_lock:
             replay = self._replay(client, request_id, body)
             if replay is not None:
@@ -388,7 +396,7 @@ class NodeService:
                 raise
             if appended != first:
                 raise StoreError(f"appended at {appended}, expected {first}")
-        kinds = [e.sidecar.kind.value for e in entries]
+        kinds = [source[2] for source in sources]
         for kind in set(kinds):
             self.metrics.entries.labels(kind=kind).inc(kinds.count(kind))
         self.metrics.tree_size.set(self.store.size)
@@ -569,3 +577,7 @@ def _required(value: Any, name: str) -> Any:
     if value is None:
         raise ValueError(f"setting {name} is required")
     return value
+
+
+def _sources(entries: Sequence[NewEntry]) -> list[ReceiptSource]:
+    return [receipt_source(e.leaf, e.sidecar) for e in entries]

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import plyvel
 
@@ -99,6 +99,26 @@ class NewEntry:
     """Records kept with the entry, in its synced batch, never served publicly (the
     requester record: node.requester_record)."""
 
+    def encoded(self) -> EncodedEntry:
+        sidecar, certificates = sidecars.encode(self.sidecar)
+        return EncodedEntry(
+            self.leaf, sidecar, certificates, self.receipt_id, self.revokes, self.private
+        )
+
+
+class EncodedEntry(NamedTuple):
+    """A NewEntry as `LogStore.append` writes it, its sidecar already in binary form
+    (`NewEntry.encoded`). The intake workers hand these over for a large request, so the
+    node's append only writes bytes (and a tuple of bytes unpickles ~4 x faster than the
+    dataclasses)."""
+
+    leaf: bytes
+    sidecar: bytes  # node.sidecars.encode
+    certificates: dict[bytes, bytes]  # SHA-256 -> DER, the certificates the sidecar names
+    receipt_id: str
+    revokes: bytes | None
+    private: tuple[tuple[bytes, bytes], ...]
+
 
 @dataclass(frozen=True)
 class StoredEntry:
@@ -145,22 +165,23 @@ class LogStore:
         return self._version
 
     def append(
-        self, entries: Sequence[NewEntry], extra_writes: dict[bytes, bytes] | None = None
+        self,
+        entries: Sequence[NewEntry | EncodedEntry],
+        extra_writes: dict[bytes, bytes] | None = None,
     ) -> int:
         """Append entries in one synced batch; return the index of the first."""
-        encoded = [sidecars.encode(entry.sidecar) for entry in entries]
+        encoded = [e if isinstance(e, EncodedEntry) else e.encoded() for e in entries]
         with self._write_lock:
             first = self._size
             frontier = self._frontier.copy()
             new_certificates: dict[bytes, bytes] = {}
             with self.db.write_batch(sync=True) as batch:
-                for offset, entry in enumerate(entries):
+                for offset, entry in enumerate(encoded):
                     index = first + offset
                     leaf_hash = hash_leaf(entry.leaf)
-                    sidecar, certificates = encoded[offset]
                     batch.put(LEAF + u64(index), entry.leaf)
-                    batch.put(SIDECAR + u64(index), sidecar)
-                    for sha256, der in certificates.items():
+                    batch.put(SIDECAR + u64(index), entry.sidecar)
+                    for sha256, der in entry.certificates.items():
                         if sha256 not in self._stored_certificates:
                             new_certificates[sha256] = der
                     batch.put(INDEX + leaf_hash, u64(index))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import plyvel
@@ -13,7 +14,7 @@ from devtools.cms_sign import sign_cms
 from devtools.testca import TestHierarchy
 from node import sidecars
 from node.models import DocumentSidecar, RecordError, RevocationSidecar
-from node.store import CERTIFICATE, SIDECAR, LogStore, NewEntry, StoreError, u64
+from node.store import CERTIFICATE, SIDECAR, EncodedEntry, LogStore, NewEntry, StoreError, u64
 from protocol.leaf import SignatureFormat
 from tests.jpki_fixtures import key, x509_cert
 
@@ -116,3 +117,36 @@ def test_a_missing_certificate_is_a_store_error(
     with pytest.raises(StoreError, match=r"certificate .* is missing"):
         reopened.entry(0)
     reopened.close()
+
+
+def test_encoded_entries_are_stored_byte_for_byte_as_new_entries(
+    tmp_path: Path, jpki_hierarchy: TestHierarchy
+) -> None:
+    """The intake workers hand over entries encoded (`NewEntry.encoded`): the store holds the
+    same bytes under the same keys as from the entries themselves, mixed or not, and they
+    survive a pickle round trip (the hand-over)."""
+    documents = [cms_sidecar(jpki_hierarchy, n, "b" if n % 2 else None) for n in range(4)]
+    revocation = RevocationSidecar("r_rev", "c", 7, b"\xaa" * 32)
+    entries = [
+        *(
+            NewEntry(f"leaf {n}".encode(), d, d.receipt_id, private=((b"P" + bytes([n]), b"x"),))
+            for n, d in enumerate(documents)
+        ),
+        NewEntry(b"leaf r", revocation, revocation.receipt_id, revokes=b"\xaa" * 32),
+    ]
+    plain, encoded, mixed = (
+        LogStore(tmp_path / "a"),
+        LogStore(tmp_path / "b"),
+        LogStore(tmp_path / "c"),
+    )
+    plain.append(entries, {b"extra": b"1"})
+    handed = pickle.loads(pickle.dumps([e.encoded() for e in entries]))  # noqa: S301 (our own bytes)
+    assert all(isinstance(e, EncodedEntry) for e in handed)
+    encoded.append(handed, {b"extra": b"1"})
+    mixed.append([entries[0], *handed[1:3]])
+    mixed.append([*entries[3:]], {b"extra": b"1"})
+    contents = [list(s.db.iterator()) for s in (plain, encoded, mixed)]
+    assert contents[0] == contents[1] == contents[2]
+    assert [encoded.entry(i).sidecar for i in range(4)] == documents  # type: ignore[union-attr]
+    for store in (plain, encoded, mixed):
+        store.close()
