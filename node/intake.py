@@ -140,18 +140,20 @@ class SigningWindow:
     max_ahead: float = 120.0
 
     def refusal(self, signing_seconds: int, received: float) -> str | None:
-        """Why `signing_seconds` is refused for an entry received at `received`, or None."""
-        signed = _utc(signing_seconds)
+        """Why `signing_seconds` is refused for an entry received at `received`, or None (the
+        signing time is only formatted for a refusal: ~2 us an entry otherwise)."""
         if signing_seconds < received - self.max_age:
             return (
-                f"the signing time {signed} is {_span(received - signing_seconds)} before the "
-                f"node received the entry; at most {_span(self.max_age)} is accepted "
+                f"the signing time {_utc(signing_seconds)} is "
+                f"{_span(received - signing_seconds)} before the node received the entry; "
+                f"at most {_span(self.max_age)} is accepted "
                 "(signing_time_max_age): submit entries as they are signed"
             )
         if signing_seconds > received + self.max_ahead:
             return (
-                f"the signing time {signed} is {_span(signing_seconds - received)} after the node "
-                f"received the entry; at most {_span(self.max_ahead)} of clock skew is accepted "
+                f"the signing time {_utc(signing_seconds)} is "
+                f"{_span(signing_seconds - received)} after the node received the entry; "
+                f"at most {_span(self.max_ahead)} of clock skew is accepted "
                 "(signing_time_max_ahead): check the issuing system's clock"
             )
         return None
