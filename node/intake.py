@@ -10,7 +10,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -195,13 +196,29 @@ class SignerGate:
     )
     _crl_state: tuple[tuple[str, int, int, int], ...] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _held: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    @contextmanager
+    def crl_files_stated_once(self) -> Iterator[None]:
+        """Within, this thread's checks take the CRL files' state (`file_state`) read once, on
+        entering, instead of reading it for each (~4 us for 4 files): an intake worker
+        checks a chunk of a bulk request against the CRLs as they were when it began, as the
+        request's other chunks and a single entry are."""
+        outer = getattr(self._held, "crl_state", None)
+        self._held.crl_state = file_state(self.revocation.crl_files)
+        try:
+            yield
+        finally:
+            self._held.crl_state = outer
 
     def check(
         self, signer: JPKICertificate, intermediates: list[JPKICertificate], signing_seconds: int
     ) -> SignerCheck:
         key = (signer.sha256, signing_seconds)
         now = self.clock()
-        crl_state = file_state(self.revocation.crl_files)
+        crl_state = getattr(self._held, "crl_state", None)
+        if crl_state is None:
+            crl_state = file_state(self.revocation.crl_files)
         with self._lock:
             if crl_state != self._crl_state:
                 self._cache.clear()

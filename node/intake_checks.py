@@ -6,6 +6,8 @@ log entry (so a bulk request checked by the workers meets exactly the checks of 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -123,6 +125,16 @@ def check_submission(
         issuance=checks.issuance,
         requester=requester,
     )
+
+
+@contextmanager
+def crl_files_stated_once(checks: IntakeChecks) -> Iterator[None]:
+    """`SignerGate.crl_files_stated_once` of the J-LIS gate and the seal's, together."""
+    with ExitStack() as stack:
+        for gate in (checks.gate, checks.issuance.seal_gate):
+            if gate is not None:
+                stack.enter_context(gate.crl_files_stated_once())
+        yield
 
 
 def _seal_gate(

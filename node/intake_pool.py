@@ -28,7 +28,12 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from node.intake import Submission, SubmissionRejectedError
-from node.intake_checks import IntakeChecks, build_intake_checks, check_submission
+from node.intake_checks import (
+    IntakeChecks,
+    build_intake_checks,
+    check_submission,
+    crl_files_stated_once,
+)
 from node.receipt_signer import ReceiptSigner
 from node.receipts import Chain, ReceiptMaker, ReceiptSource, receipt_source
 from node.settings import NodeSettings
@@ -200,20 +205,21 @@ def _check_chunk(
     chunks)."""
     assert _checks is not None, "worker not initialised"
     entries, sources = [], []
-    for offset, submission in enumerate(submissions):
-        try:
-            entry = check_submission(
-                _checks,
-                submission,
-                lg_code,
-                client=client,
-                field_prefix=f"entries[{first + offset}]." if bulk else "",
-                received_at=received,
-            )
-        except SubmissionRejectedError as error:
-            return error
-        entries.append(entry.encoded())
-        sources.append(receipt_source(entry.leaf, entry.sidecar))
+    with crl_files_stated_once(_checks):
+        for offset, submission in enumerate(submissions):
+            try:
+                entry = check_submission(
+                    _checks,
+                    submission,
+                    lg_code,
+                    client=client,
+                    field_prefix=f"entries[{first + offset}]." if bulk else "",
+                    received_at=received,
+                )
+            except SubmissionRejectedError as error:
+                return error
+            entries.append(entry.encoded())
+            sources.append(receipt_source(entry.leaf, entry.sidecar))
     return entries, sources
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -391,3 +392,39 @@ def test_a_replaced_crl_drops_the_collected_evidence(
     os.utime(path, ns=(1, 1))  # a different mtime even within one clock tick
     assert gate.check(signer, [], before + 1).status == "revoked"
     assert gate.check(signer, [], before - 86400 * 5).status == "revoked"
+
+
+def test_crl_files_stated_once_sees_a_replaced_crl_from_the_next_block_only(
+    jpki_hierarchy: TestHierarchy, tmp_path: Any
+) -> None:
+    """An intake worker reads the CRL files' state once per chunk of a bulk request
+    (`SignerGate.crl_files_stated_once`): a CRL replaced meanwhile counts from its next
+    chunk on, and never in another thread's checks."""
+    h = jpki_hierarchy
+    path = tmp_path / "gen02-tsukuba.crl"
+    path.write_bytes(_crl(h, []))
+    gate = SignerGate(
+        trust_anchors=tuple(anchors(h)),
+        revocation=RevocationSources(crl_files=[path]),
+        policy=ANY_KIND,
+        clock=lambda: 0.0,
+    )
+    signer = cert(h.ee_revoked)
+    before = int((h.revoked_at + DAY).timestamp())
+    with gate.crl_files_stated_once():
+        assert gate.check(signer, [], before).status == "valid"
+        path.write_bytes(
+            _crl(h, [CRLEntry(h.ee_revoked.serial, h.revoked_at, x509.ReasonFlags.key_compromise)])
+        )
+        os.utime(path, ns=(1, 1))
+        assert gate.check(signer, [], before).status == "valid"  # the block's state
+        other: list[str] = []
+        thread = threading.Thread(
+            target=lambda: other.append(gate.check(signer, [], before).status)
+        )
+        thread.start()
+        thread.join()
+        assert other == ["revoked"]  # another thread reads the files itself
+    assert gate.check(signer, [], before).status == "revoked"
+    with gate.crl_files_stated_once():
+        assert gate.check(signer, [], before + 1).status == "revoked"
