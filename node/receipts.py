@@ -26,6 +26,7 @@ from protocol.leaf import (
     RevocationEntry,
     decode_entry,
     event_type_label,
+    signed_entry_fields,
 )
 from protocol.merkle import hash_leaf
 
@@ -58,29 +59,47 @@ class ReceiptMaker:
         """The signed receipt of the entry at `index`: no personal data, recomputable from
         the store."""
         leaf, receipt_id, kind, received_at, salt = source
-        entry = decode_entry(leaf)
+        # A version-3 document or event leaf (every one a node appends now) is read without
+        # building its entry; any other leaf is decoded (or refused) in full.
+        fields = signed_entry_fields(leaf)
+        entry: DocumentEntry | RevocationEntry | None = None
+        if fields is None:
+            entry = decode_entry(leaf)
+            lg_code = entry.lg_code
+            if isinstance(entry, DocumentEntry):
+                fields = (
+                    entry.lg_code,
+                    entry.document_type,
+                    entry.issued_at,
+                    entry.signing_time,
+                    entry.kind,
+                    entry.requester_ref,
+                )
+        else:
+            lg_code = fields[0]
         body: dict[str, Any] = {
             "receipt_id": receipt_id,
             "kind": kind,
             "leaf_hash": hash_leaf(leaf).hex(),
             "leaf_index": index,
-            "lg_code": f"{entry.lg_code:06d}",
+            "lg_code": f"{lg_code:06d}",
             "received_at": _time(received_at),
             "node": self.node,
         }
-        if isinstance(entry, DocumentEntry):
+        if fields is not None:
+            _, document_type, issued_at, signing_time, entry_kind, requester_ref = fields
             if salt is None:
                 raise StoreError(f"entry {index} is a document with a {kind} sidecar")
             body |= {
                 "salt": salt.hex(),
-                "document_type": entry.document_type,
-                "issued_at": _time(entry.issued_at),
-                "signing_time": _time(entry.signing_time),
+                "document_type": document_type,
+                "issued_at": _time(issued_at),
+                "signing_time": _time(signing_time),
             }
-            if entry.kind == EntryKind.EVENT:
-                body |= {"entry_kind": "event", "event_type": event_type_label(entry.document_type)}
-            if entry.requester_ref != NO_REQUESTER:
-                body["requester_commitment"] = entry.requester_ref.hex()
+            if entry_kind == EntryKind.EVENT:
+                body |= {"entry_kind": "event", "event_type": event_type_label(document_type)}
+            if requester_ref != NO_REQUESTER:
+                body["requester_commitment"] = requester_ref.hex()
         elif isinstance(entry, RevocationEntry):
             body |= {"revokes": entry.revoked_leaf_hash.hex(), "reason": entry.reason}
         if self.chain is not None:

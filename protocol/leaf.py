@@ -417,6 +417,60 @@ def decode_entry(data: bytes) -> DocumentEntry | RevocationEntry:
     raise LeafEncodingError(f"unknown entry kind {kind}")
 
 
+SignedEntryFields = tuple[int, int, int, int, EntryKind, bytes]
+"""(lg_code, document_type, issued_at, signing_time, kind, requester_ref)."""
+
+_SIGNATURE_FORMATS: Final = frozenset(SignatureFormat)
+_KINDS: Final = {int(kind): kind for kind in SIGNED_ENTRY_KINDS}
+
+
+def signed_entry_fields(data: bytes) -> SignedEntryFields | None:
+    """The fields a receipt names of a version-3 document or event leaf, read without building
+    its `DocumentEntry` (~4 x faster: the node signs a receipt per appended entry). None for
+    any other bytes, valid or not, which `decode_entry` then reads or refuses: whatever this
+    reads, `decode_entry` accepts with the same fields (tests/test_leaf_fast_fields.py)."""
+    if len(data) != _DOCUMENT_V3.size:
+        return None
+    (
+        tag,
+        version,
+        kind,
+        _,
+        lg_code,
+        document_type,
+        issued_at,
+        signing_time,
+        form,
+        _,
+        _,
+        requester,
+    ) = _DOCUMENT_V3.unpack(data)
+    if (
+        tag != DOMAIN_TAG
+        or version != ENCODING_VERSION
+        or kind not in _KINDS
+        or form not in _SIGNATURE_FORMATS
+        or not 1 <= document_type <= MAX_UINT16 - 1
+        or not _known_lg_code(lg_code)
+    ):
+        return None
+    return lg_code, document_type, issued_at, signing_time, _KINDS[kind], requester
+
+
+_LG_CODES_SEEN: set[int] = set()
+
+
+def _known_lg_code(code: int) -> bool:
+    """`is_valid_lg_code`, remembered for the valid ones (a node writes one code)."""
+    if code in _LG_CODES_SEEN:
+        return True
+    if not is_valid_lg_code(code):
+        return False
+    if len(_LG_CODES_SEEN) < 4096:
+        _LG_CODES_SEEN.add(code)
+    return True
+
+
 def check_lg_code(code: int) -> int:
     """A 6-digit 全国地方公共団体コード with a valid check digit (the registry's own rule)."""
     if not is_valid_lg_code(code):
