@@ -83,21 +83,6 @@ def is_base64(value: str) -> bool:
     return len(value) % 4 == 0 and _BASE64_CHARACTERS.fullmatch(value) is not None
 
 
-def base64_bytes(value: str) -> bytes | None:
-    """The bytes of `value` if `is_base64(value)`, else None: `base64.b64decode(value,
-    validate=True)` after that check, in one pass over the text (~40 % less time on a 3 kB
-    signature). binascii's strict mode refuses every other character, and any `=` but at
-    the end; it takes 3 or more final `=` after a whole group, and a text of any length, which
-    the two checks before it refuse (tests/test_node_bulk_parse.py compares the two on every
-    short text)."""
-    if len(value) % 4 or value[-3:] == "===":
-        return None
-    try:
-        return binascii.a2b_base64(value, strict_mode=True)
-    except ValueError:  # binascii.Error, or a non-ASCII character
-        return None
-
-
 REQUEST_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"
 MAX_LEAVES_PAGE = 1000
 MAX_HEADS_PAGE = 1000
@@ -498,7 +483,10 @@ def bulk_answer(service: NodeService, receipts: list[dict[str, Any]]) -> bytes:
 
 class _FastSignature(msgspec.Struct, forbid_unknown_fields=True):
     format: str
-    value: str
+    value: bytes
+    """Decoded by msgspec from base64, which takes exactly `is_base64`'s texts (standard
+    alphabet, padded) with b64decode's bytes: tests/test_node_bulk_parse.py compares them on
+    every short text, JSON escapes included. ~4 x faster than binascii on a 3 kB signature."""
     certificate: Any = msgspec.UNSET
     signing_time: Any = msgspec.UNSET
 
@@ -523,6 +511,9 @@ _PLAIN_TIME = re.compile(
 )
 MAX_SIGNATURE_CHARS: Final = 64 * 1024
 """SignatureIn.value's max_length."""
+_MAX_SIGNATURE_BYTES: Final = MAX_SIGNATURE_CHARS // 4 * 3
+"""The most bytes base64 of at most MAX_SIGNATURE_CHARS characters holds (a padded text of n
+bytes has 4 x ceil(n / 3) characters)."""
 
 
 def fast_bulk(raw: bytes) -> list[Submission] | None:
@@ -547,11 +538,10 @@ def fast_bulk(raw: bytes) -> list[Submission] | None:
             or signature.certificate is not msgspec.UNSET
             or signature.signing_time is not msgspec.UNSET
             or signature.format != "cms"
-            or len(signature.value) > MAX_SIGNATURE_CHARS
+            or len(signature.value) > _MAX_SIGNATURE_BYTES
             or not 1 <= entry.document_type <= 65534
             or not HEX32.fullmatch(entry.document_sha256)
             or not _PLAIN_TIME.fullmatch(entry.issued_at)
-            or (value := base64_bytes(signature.value)) is None
         ):
             return None
         try:
@@ -565,7 +555,7 @@ def fast_bulk(raw: bytes) -> list[Submission] | None:
                 document_sha256=bytes.fromhex(entry.document_sha256),
                 document_type=entry.document_type,
                 issued_at=int(issued.timestamp()),
-                signature=SignatureInput(SignatureFormat.CMS, value, None, None),
+                signature=SignatureInput(SignatureFormat.CMS, signature.value, None, None),
             )
         )
     return submissions
