@@ -17,6 +17,7 @@ Revocation, version 1:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Callable
@@ -35,8 +36,10 @@ _U16 = struct.Struct(">H")
 _REV_HEAD = struct.Struct(">BqB")
 
 
+@functools.lru_cache(maxsize=1024)
 def certificate_key(der: bytes) -> bytes:
-    """The name a certificate is stored under: its SHA-256."""
+    """The name a certificate is stored under: its SHA-256 (remembered: a bulk's entries name
+    the same few certificates, and a bytes object hashes once for the cache)."""
     return hashlib.sha256(der).digest()
 
 
