@@ -27,6 +27,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -61,6 +62,10 @@ MAX_RETRY: Final = 600.0
 """Seconds before an entry whose re-check failed (a source down) is tried again, doubling."""
 
 
+DECIDED_CACHE: Final = 1024
+"""Re-check answers kept (`SignerEvidenceCapturer._decide`)."""
+
+
 class RecheckError(Exception):
     """The re-check could not decide although evidence is due (a source failed)."""
 
@@ -86,6 +91,10 @@ class SignerEvidenceCapturer:
     last_error: str | None = None
     _retry: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     """Entry index → (not before, current backoff), after a failed re-check (memory only)."""
+    _decided: OrderedDict[tuple[object, ...], SignerStatus | None] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    """`_decide`'s answers by everything they depend on (the last DECIDED_CACHE)."""
 
     @property
     def crl_sources(self) -> RevocationSources:
@@ -202,6 +211,33 @@ class SignerEvidenceCapturer:
         return self.trust_anchors
 
     def _decide(
+        self,
+        cert: JPKICertificate,
+        others: Sequence[JPKICertificate],
+        signed_at: datetime,
+        sources: RevocationSources,
+    ) -> SignerStatus | None:
+        """The signer's status at `signed_at` by `sources` alone (one CRL or OCSP response);
+        None if they do not cover it. A path validation costs ~5 ms: the answer is kept by
+        the certificates, the time and the blob, all it depends on, so entries one signer
+        signed in the same second with the same deciding CRL are judged once."""
+        key = (
+            cert.sha256,
+            *(other.sha256 for other in others),
+            signed_at,
+            tuple(sources.crls),
+            tuple(sources.ocsp_responses),
+        )
+        if key in self._decided:
+            self._decided.move_to_end(key)
+            return self._decided[key]
+        status = self._judge(cert, others, signed_at, sources)
+        self._decided[key] = status
+        if len(self._decided) > DECIDED_CACHE:
+            self._decided.popitem(last=False)
+        return status
+
+    def _judge(
         self,
         cert: JPKICertificate,
         others: Sequence[JPKICertificate],

@@ -5,13 +5,20 @@ it survives a reopen; nothing is due before the grace is over."""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
+import node.signer_evidence
+from devtools.testca import TestHierarchy
 from node.metrics import Metrics
 from node.models import RevocationSidecar, SignerEvidence, SignerStatus
 from node.signer_evidence import SignerEvidenceCapturer
 from node.store import REVOCATION_BLOB, LogStore, NewEntry
-from verifier.jpki import RevocationSources
+from tests.jpki_fixtures import anchors
+from verifier.jpki import RevocationSources, check_signer
+
+pytest_plugins = ["tests.jpki_fixtures"]
 
 
 def sidecar(receipt_id: str) -> RevocationSidecar:
@@ -56,4 +63,31 @@ def test_nothing_is_due_before_the_grace_is_over(tmp_path: Path) -> None:
     )
     # Signed 10 minutes ago: an hour's grace is not over, so no source is even read.
     assert capturer.recheck(400, [b"not even a certificate"]) is None
+    store.close()
+
+
+def test_a_recheck_is_judged_once_per_signer_second_and_blob(
+    tmp_path: Path, jpki_hierarchy: TestHierarchy
+) -> None:
+    """Entries one signer signed in the same second, decided by the same CRL, cost one path
+    validation (`SignerEvidenceCapturer._decide` keeps the answer); another second is judged
+    again, and every answer is the one judged in full."""
+    h = jpki_hierarchy
+    store = LogStore(tmp_path)
+    capturer = SignerEvidenceCapturer(
+        store, anchors(h), RevocationSources(crl_files=list(h.crl_files)), Metrics()
+    )
+    certificates = [h.ee_valid_gen02.cert.read_bytes()]
+    signed = int((h.now - timedelta(hours=1)).timestamp())
+    with mock.patch.object(node.signer_evidence, "check_signer", wraps=check_signer) as judged:
+        first = [capturer.recheck(signed, certificates) for _ in range(3)]
+        assert judged.call_count == 1
+        later = capturer.recheck(signed + 1, certificates)
+        assert judged.call_count == 2
+    fresh = SignerEvidenceCapturer(
+        store, anchors(h), RevocationSources(crl_files=list(h.crl_files)), Metrics()
+    )
+    assert first == [fresh.recheck(signed, certificates)] * 3
+    assert later == fresh.recheck(signed + 1, certificates)
+    assert first[0] is not None and first[0].record.status is SignerStatus.GOOD
     store.close()
