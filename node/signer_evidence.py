@@ -41,6 +41,7 @@ from node.models import DocumentSidecar, SignerEvidence, SignerStatus
 from node.store import LogStore
 from protocol.evidence import MAX_OCSP_RESPONSE_BYTES, MAX_SIGNER_CRL_BYTES
 from protocol.leaf import DocumentEntry, decode_entry
+from verifier.digest_signature import certificate_from_der
 from verifier.jpki import (
     CertificateKind,
     JPKICertificate,
@@ -49,7 +50,6 @@ from verifier.jpki import (
     SignerPolicy,
     check_signer,
     collect_evidence,
-    parse_certificate,
 )
 from verifier.jpki.revocation import dirname_key, distribution_point_keys
 
@@ -181,8 +181,9 @@ class SignerEvidenceCapturer:
         due = signing_seconds + self.grace
         if self.clock() < due:
             return None
-        cert = parse_certificate(certificates[0])
-        others = [parse_certificate(der) for der in certificates[1:]]
+        # Parsed once per process (`certificate_from_der`): a log names few distinct signers.
+        cert = certificate_from_der(certificates[0])
+        others = [certificate_from_der(der) for der in certificates[1:]]
         signed_at = datetime.fromtimestamp(signing_seconds, UTC)
         issued_after = datetime.fromtimestamp(due, UTC)
         anchors = self._anchors(cert)
