@@ -23,12 +23,10 @@ import pytest
 import uvicorn
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_hash.auto import keccak as eth_keccak
 
 import node.intake_pool
 from devnet.anvil import free_port
 from devtools.testca import TestHierarchy
-from node import receipt_signer
 from node.api import EntryIn, EventIn, create_app
 from node.intake import Submission, SubmissionRejectedError
 from node.models import DocumentSidecar
@@ -144,29 +142,6 @@ def test_receipt_signer_matches_eth_account() -> None:
     expected = bytes(account.sign_message(encode_defunct(text=text)).signature)
     assert ReceiptSigner(account).sign_text(text) == expected
     assert ReceiptSigner(bytes(account.key)).sign_bytes(text.encode()) == expected
-
-
-def test_direct_keccak_is_eth_hash_keccak() -> None:
-    """`node.receipt_signer.keccak` (pycryptodome's C code through cffi, a state reused per
-    thread) against eth_hash's, on every length around the 136-byte rate, in 4 threads at
-    once; and it is the direct one here, not the fallback."""
-    assert receipt_signer.keccak is not eth_keccak
-    data = os.urandom(700)
-    lengths = [*range(0, 300), 407, 408, 409, 543, 544, 545, 700]
-    expected = [eth_keccak(data[:n]) for n in lengths]
-    answers: list[list[bytes]] = []
-
-    def hash_all() -> None:
-        for _ in range(5):
-            answers.append([receipt_signer.keccak(data[:n]) for n in lengths])
-
-    threads = [threading.Thread(target=hash_all) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert answers == [expected] * 20
-    assert [receipt_signer.keccak(data[:n]) for n in lengths] == expected
 
 
 def test_maker_names_the_chain() -> None:
