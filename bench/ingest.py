@@ -1,7 +1,7 @@
 """HTTP bulk ingest alone (bench.node row 1(b), issue 16 item 3), quick enough to run per change:
 
     python -m bench.ingest [--requests 3] [--connections 1,2] [--rounds 1]
-                           [--compare PATH] [--no-in-process]
+                           [--compare PATH] [--no-in-process] [--signer-recheck due|later]
 
 --requests bodies of 10,000 CMS-signed entries each (one signer, one signing time, as in
 bench.node) are signed once. A `notary node` without a chain (bench.node's ChainlessNode, its
@@ -125,7 +125,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times every row runs")
     parser.add_argument("--compare", type=Path, help="another checkout, run alternately")
     parser.add_argument("--no-in-process", action="store_true")
+    parser.add_argument(
+        "--signer-recheck",
+        choices=("due", "later"),
+        default="due",
+        help="due: the test CA's CRL postdates the signing time, so the node re-checks every "
+        "entry's signer (node/signer_evidence.py) beside the intake; later: as for entries "
+        "that arrive before the next CRL is issued, the re-check waits (the nodes get "
+        "revocation_evidence_grace = 1 day) and is not part of the rows",
+    )
     args = parser.parse_args(argv)
+    if args.signer_recheck == "later":
+        os.environ["NOTARY_REVOCATION_EVIDENCE_GRACE"] = "86400"  # ChainlessNode passes it on
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
         workdir = Path(scratch)
         inputs = prepare(workdir, argparse.Namespace(http_requests=args.requests, submits=0))
