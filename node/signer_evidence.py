@@ -222,12 +222,13 @@ class SignerEvidenceCapturer:
         None if they do not cover it. A path validation costs ~5 ms: the answer is kept by
         the certificates, the time and the blob, all it depends on, so entries one signer
         signed in the same second with the same deciding CRL are judged once."""
+        blobs = (*sources.crls, *sources.ocsp_responses)  # by digest: CRLs reach 512 KiB
         key = (
             cert.sha256,
             *(other.sha256 for other in others),
             signed_at,
-            tuple(sources.crls),
-            tuple(sources.ocsp_responses),
+            len(sources.crls),
+            *(hashlib.sha256(blob).digest() for blob in blobs),
         )
         if key in self._decided:
             self._decided.move_to_end(key)
