@@ -61,6 +61,7 @@ lint: setup
 
 bench: setup nginx
 	$(PY) -m bench.merkle
+	$(PY) -m bench.verify --leaves 1000000 --bundles 1000 --live 300 --repeat 10
 	$(PY) -m bench.gas
 	$(PY) -m bench.devnet
 	$(PY) -m bench.rpc
@@ -68,6 +69,7 @@ bench: setup nginx
 	$(PY) -m bench.audit
 	$(PY) -m bench.nation
 	$(PY) -m bench.tiles
+	$(PY) -m bench.proofs --entries 1000000 --seconds 10 --connections 64 --rate 3000 --write
 
 clean:
 	rm -rf $(VENV) node_modules contracts/build
