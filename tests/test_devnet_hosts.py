@@ -227,11 +227,17 @@ def _split_with_anchor_on_the_losing_side(
             return None  # a block slipped in before the partition: try again
         _submit(c, notary, token, f"during split {attempt}".encode())
         # The client is cut off from the winners: ask them on their admin sockets.
-        wait_until(
-            lambda: int(admin_call(winners[0].data, "eth_blockNumber"), 16) >= n + 2,
-            20,
-            "the winning side sealing",
-        )
+        try:
+            wait_until(
+                lambda: int(admin_call(winners[0].data, "eth_blockNumber"), 16) >= n + 2,
+                20,
+                "the winning side sealing",
+            )
+        except AssertionError:
+            # Seen once in CI on a loaded machine: the winners had not sealed their two blocks
+            # within 20 s. That is this split's set-up failing, not the property under test
+            # (convergence is asserted after the heal): try a fresh split.
+            return None
         time.sleep(3)  # the losing side's one out-of-turn block, after its wiggle
         pending = [h for h in _heads(c, notary) if h["state"] != "final"]
         if not pending or pending[-1].get("tx_hash") is None:
