@@ -25,6 +25,7 @@ from protocol.leaf import (
     EntryKind,
     RevocationEntry,
     decode_entry,
+    entry_fields,
     event_type_label,
     signed_entry_fields,
 )
@@ -67,14 +68,7 @@ class ReceiptMaker:
             entry = decode_entry(leaf)
             lg_code = entry.lg_code
             if isinstance(entry, DocumentEntry):
-                fields = (
-                    entry.lg_code,
-                    entry.document_type,
-                    entry.issued_at,
-                    entry.signing_time,
-                    entry.kind,
-                    entry.requester_ref,
-                )
+                fields = entry_fields(entry)
         else:
             lg_code = fields[0]
         body: dict[str, Any] = {

@@ -371,25 +371,35 @@ def test_a_verdict_is_restated_only_when_it_quotes_its_time_once(
     assert at_signing_time(twice, later) is None
 
 
-def test_a_replaced_crl_drops_the_collected_evidence(
-    jpki_hierarchy: TestHierarchy, tmp_path: Any
-) -> None:
-    h = jpki_hierarchy
-    path = tmp_path / "gen02-tsukuba.crl"
+def _gate_over_replaceable_crl(h: TestHierarchy, path: Any) -> SignerGate:
+    """A gate whose one CRL file, at `path`, lists nothing yet (`_revoke_in` replaces it)."""
     path.write_bytes(_crl(h, []))
-    gate = SignerGate(
+    return SignerGate(
         trust_anchors=tuple(anchors(h)),
         revocation=RevocationSources(crl_files=[path]),
         policy=ANY_KIND,
         clock=lambda: 0.0,
     )
-    signer = cert(h.ee_revoked)
-    before = int((h.revoked_at + DAY).timestamp())
-    assert gate.check(signer, [], before).status == "valid"
+
+
+def _revoke_in(h: TestHierarchy, path: Any) -> None:
+    """Replace the CRL at `path` with one revoking ee_revoked for key compromise."""
     path.write_bytes(
         _crl(h, [CRLEntry(h.ee_revoked.serial, h.revoked_at, x509.ReasonFlags.key_compromise)])
     )
     os.utime(path, ns=(1, 1))  # a different mtime even within one clock tick
+
+
+def test_a_replaced_crl_drops_the_collected_evidence(
+    jpki_hierarchy: TestHierarchy, tmp_path: Any
+) -> None:
+    h = jpki_hierarchy
+    path = tmp_path / "gen02-tsukuba.crl"
+    gate = _gate_over_replaceable_crl(h, path)
+    signer = cert(h.ee_revoked)
+    before = int((h.revoked_at + DAY).timestamp())
+    assert gate.check(signer, [], before).status == "valid"
+    _revoke_in(h, path)
     assert gate.check(signer, [], before + 1).status == "revoked"
     assert gate.check(signer, [], before - 86400 * 5).status == "revoked"
 
@@ -402,21 +412,12 @@ def test_crl_files_stated_once_sees_a_replaced_crl_from_the_next_block_only(
     chunk on, and never in another thread's checks."""
     h = jpki_hierarchy
     path = tmp_path / "gen02-tsukuba.crl"
-    path.write_bytes(_crl(h, []))
-    gate = SignerGate(
-        trust_anchors=tuple(anchors(h)),
-        revocation=RevocationSources(crl_files=[path]),
-        policy=ANY_KIND,
-        clock=lambda: 0.0,
-    )
+    gate = _gate_over_replaceable_crl(h, path)
     signer = cert(h.ee_revoked)
     before = int((h.revoked_at + DAY).timestamp())
     with gate.crl_files_stated_once():
         assert gate.check(signer, [], before).status == "valid"
-        path.write_bytes(
-            _crl(h, [CRLEntry(h.ee_revoked.serial, h.revoked_at, x509.ReasonFlags.key_compromise)])
-        )
-        os.utime(path, ns=(1, 1))
+        _revoke_in(h, path)
         assert gate.check(signer, [], before).status == "valid"  # the block's state
         other: list[str] = []
         thread = threading.Thread(
