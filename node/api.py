@@ -215,6 +215,11 @@ def _problem_schemas() -> dict[str, Any]:
 # ---------------------------------------------------------------------- request bodies
 
 
+MAX_SIGNATURE_CHARS: Final = 64 * 1024
+"""The longest base64 signature value an entry (`SignatureIn`, `fast_bulk`) or its
+application may carry."""
+
+
 class SignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["cms", "pkcs1"] = Field(
@@ -222,7 +227,7 @@ class SignatureIn(BaseModel):
     )
     value: str = Field(
         description="Base64 of the CMS (DER) or of the raw signature",
-        max_length=64 * 1024,
+        max_length=MAX_SIGNATURE_CHARS,
         json_schema_extra={"pattern": BASE64_PATTERN},
     )
     certificate: str | None = Field(
@@ -272,7 +277,7 @@ class ApplicationIn(BaseModel):
     )
     value: str = Field(
         description="Base64 of the CMS (DER)",
-        max_length=64 * 1024,
+        max_length=MAX_SIGNATURE_CHARS,
         json_schema_extra={"pattern": BASE64_PATTERN},
     )
     application_sha256: str = Field(
@@ -509,8 +514,6 @@ _FAST_BULK = msgspec.json.Decoder(_FastBulk)
 _PLAIN_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
-MAX_SIGNATURE_CHARS: Final = 64 * 1024
-"""SignatureIn.value's max_length."""
 _MAX_SIGNATURE_BYTES: Final = MAX_SIGNATURE_CHARS // 4 * 3
 """The most bytes base64 of at most MAX_SIGNATURE_CHARS characters holds (a padded text of n
 bytes has 4 x ceil(n / 3) characters)."""

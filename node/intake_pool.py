@@ -10,7 +10,7 @@ Workers are started with "spawn" (the node runs threads: forking them is unsafe)
 request that needs them, and replaced if one dies.
 
 After the synced append, the same workers sign the receipts of a large request
-(`IntakePool.receipts`, `node.receipts`: the signature covers the leaf index, known only once
+(`IntakePool.start_receipts`, `node.receipts`: the signature covers the leaf index, known only once
 appended). So each worker holds the node's receipt key: the raw 32-byte secp256k1 key goes
 to it in the pool's initargs, which "spawn" hands over the pipe to the child (pickled with the
 rest of its start-up data), never through the environment, the command line or a file.
@@ -115,18 +115,13 @@ class IntakePool:
             sources.extend(result[1])
         return entries, sources
 
-    def receipts(
-        self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
-    ) -> list[dict[str, Any]]:
-        """`ReceiptMaker.make` of entries `first`, `first` + 1, ... in order, signed by the
-        workers. Raises BrokenProcessPool if a worker died (the next call starts fresh ones)."""
-        return self.start_receipts(first, sources, node, chain).result()
-
     def start_receipts(
         self, first: int, sources: Sequence[ReceiptSource], node: str, chain: Chain
     ) -> PendingReceipts:
-        """`receipts`, handed to the workers now and collected later (`PendingReceipts`): the
-        node signs while its synced append runs, and releases them only once it succeeded."""
+        """`ReceiptMaker.make` of entries `first`, `first` + 1, ..., handed to the workers now
+        and collected in order later (`PendingReceipts.result`, which raises BrokenProcessPool
+        if a worker died; the next call starts fresh ones): the node signs while its synced
+        append runs, and releases them only once it succeeded."""
         pool = self._executor()
         try:
             futures = [

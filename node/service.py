@@ -354,7 +354,8 @@ class NodeService:
         indices: list[int] = record["indices"]  # one request's entries: consecutive
         stored = [self._entry(i) for i in indices]
         sources = [receipt_source(s.leaf, s.sidecar) for s in stored]
-        return SubmitResult(self._receipts_for(indices[0], sources), replayed=True)
+        pending = self._start_receipts(indices[0], sources)
+        return SubmitResult(self._finish_receipts(indices[0], sources, pending), replayed=True)
 
     def _append(
         self,
@@ -380,14 +381,7 @@ class NodeService:
                 extra[_request_key(client, request_id)] = json.dumps(record).encode()
             # The workers sign the receipts while the synced append runs; they leave the
             # node only once it succeeded.
-            pending: PendingReceipts | Exception | None = None
-            if self.intake_pool.wanted(len(sources)):
-                try:
-                    pending = self.intake_pool.start_receipts(
-                        first, sources, self._receipts.node, self._receipts.chain
-                    )
-                except Exception as error:  # answered once the entries are stored
-                    pending = error
+            pending = self._start_receipts(first, sources)
             try:
                 appended = self.store.append(entries, extra)
             except BaseException:
@@ -419,27 +413,32 @@ class NodeService:
             ) from None
         return SubmitResult(receipts, replayed=False)
 
+    def _start_receipts(
+        self, first: int, sources: list[ReceiptSource]
+    ) -> PendingReceipts | Exception | None:
+        """A large request's receipts handed to the intake workers (or why that failed, to be
+        answered once the entries are stored); None for a small one, signed here."""
+        if not self.intake_pool.wanted(len(sources)):
+            return None
+        try:
+            return self.intake_pool.start_receipts(
+                first, sources, self._receipts.node, self._receipts.chain
+            )
+        except Exception as error:
+            return error
+
     def _finish_receipts(
         self,
         first: int,
         sources: list[ReceiptSource],
         pending: PendingReceipts | Exception | None,
     ) -> list[dict[str, Any]]:
-        """The receipts `_append` started in the workers (`pending`), or, for a small
-        request, signed here."""
+        """The receipts `_start_receipts` began (`pending`), or, for a small request, signed
+        here."""
         if isinstance(pending, Exception):
             raise pending
         if pending is not None:
             return pending.result()
-        return self._receipts.make_all(first, sources)
-
-    def _receipts_for(self, first: int, sources: list[ReceiptSource]) -> list[dict[str, Any]]:
-        """Receipts of entries `first`, `first` + 1, ...: signed by the intake workers for a
-        large request, else here."""
-        if self.intake_pool.wanted(len(sources)):
-            return self.intake_pool.receipts(
-                first, sources, self._receipts.node, self._receipts.chain
-            )
         return self._receipts.make_all(first, sources)
 
     # ------------------------------------------------------------------ reads
