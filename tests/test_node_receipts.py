@@ -1,8 +1,8 @@
-"""Receipts signed by the intake workers (node/receipts.py, IntakePool.start_receipts): the
-same body and signature bytes as the receipt the node signed itself before (json.dumps canonical text,
-eth_account's EIP-191 signature), for document, event, requester and revocation entries; a
-receipt stage that fails after the synced append answers 503 and the same request_id then
-gets the stored entries' receipts."""
+"""Receipts signed by the intake workers (node/receipts.py, IntakePool.start_receipts): the same
+body and signature bytes as the receipt the node signed itself before (json.dumps canonical
+text, eth_account's EIP-191 signature), for document, event, requester and revocation entries; a
+receipt stage that fails after the synced append answers 503 and the same request_id then gets
+the stored entries' receipts."""
 
 from __future__ import annotations
 
