@@ -66,7 +66,7 @@ from web3.types import RPCEndpoint
 from anchor import connect
 from anchor.keys import write_keystore
 from bench.report import run_facts, write_section
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import TestHierarchy, generate_test_hierarchy
 from protocol.finality import clique_finality

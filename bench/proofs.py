@@ -53,7 +53,7 @@ from bench.node import (
 )
 from bench.report import run_facts, write_section
 from bench.tiles import write_tiles
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.tile_server import serve_tiles
 from protocol.checkpoint import NoteSigner
 from protocol.tiles import TILE_WIDTH, tile_path

@@ -6,7 +6,6 @@ The registry and `anchor/` are proved against it so that nothing depends on our 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +14,8 @@ from types import TracebackType
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+
+from devnet.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_BINARY = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -25,12 +26,6 @@ DEFAULT_CHAIN_ID = 31337
 
 class EngineStartError(RuntimeError):
     """A chain process did not come up."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dev_account(index: int = 0) -> LocalAccount:

@@ -18,7 +18,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from devnet.anvil import free_port, wait_for_rpc
+from devnet.anvil import EngineStartError, wait_for_rpc
 from devnet.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD, Genesis
 from devnet.keys import (
     KeyFileError,
@@ -27,6 +27,7 @@ from devnet.keys import (
     node_key_address,
     write_private,
 )
+from devnet.ports import free_port
 
 DEV_FUNDS_WEI = 10**27  # a billion ether: development accounts never run dry
 LOOPBACK = "127.0.0.1"
@@ -222,7 +223,18 @@ class NetworkProcesses:
 
     def start_node(self, index: int, timeout: float = 60.0) -> None:
         process = self.spawn(index)
-        wait_for_rpc(self.layout.node(index).rpc_url, timeout, process)
+        try:
+            wait_for_rpc(self.layout.node(index).rpc_url, timeout, process)
+        except EngineStartError as error:
+            raise EngineStartError(f"node {index}: {error}; {self.log_tail(index)}") from None
+
+    def log_tail(self, index: int, lines: int = 5) -> str:
+        """The last lines of a node's log, for a start-up error to say why."""
+        try:
+            text = (self.log_dir / f"node-{index}.log").read_text(errors="replace")
+        except OSError:
+            return "no log"
+        return "log ends: " + " | ".join(text.strip().splitlines()[-lines:])
 
     def start_all(self, timeout: float = 60.0) -> None:
         for node in self.layout.nodes:

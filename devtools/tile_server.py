@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
+
+from devnet.ports import free_port
 
 CHECKPOINT_MAX_AGE: Final = 2
 """Seconds a client or cache may keep the checkpoint (and a partial tile)."""
@@ -69,19 +70,12 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve_tiles(root: Path, scratch: Path, workers: int = 1) -> Iterator[str]:
     """nginx serving `root` until the block ends; yields its base URL."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     scratch.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     config = scratch / "nginx.conf"
     config.write_text(nginx_config(root.resolve(), port, scratch.resolve(), workers))
     args = [nginx, "-p", str(scratch), "-c", str(config), "-e", str(scratch / "error.log")]

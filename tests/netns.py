@@ -58,7 +58,6 @@ import re
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -70,6 +69,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from devnet.ports import free_port
 
 T = TypeVar("T")
 
@@ -307,14 +308,7 @@ class Host:
 
     def free_port(self) -> int:
         """A TCP port that is free on this host's IP right now."""
-
-        def pick() -> int:
-            with socket.socket() as s:
-                s.bind((self.ip, 0))
-                port: int = s.getsockname()[1]
-                return port
-
-        return self.call(pick)
+        return self.call(free_port, self.ip)
 
     def delayed_port(
         self,

@@ -25,8 +25,8 @@ from eth_account.signers.local import LocalAccount
 
 from anchor import RegistryClient, connect
 from anchor.keys import write_keystore
-from devnet.anvil import free_port
 from devnet.network import NetworkProcesses, init_network
+from devnet.ports import free_port
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import Issued, TestHierarchy
 from tests.chains import send_ether

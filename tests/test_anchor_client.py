@@ -20,7 +20,8 @@ from anchor import (
     connect,
 )
 from anchor import errors as e
-from devnet.anvil import AnvilProcess, dev_account, free_port
+from devnet.anvil import AnvilProcess, dev_account
+from devnet.ports import free_port
 from tests.chains import send_ether
 
 pytestmark = pytest.mark.chain

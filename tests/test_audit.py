@@ -36,9 +36,9 @@ from anchor.registry import RevertDecoder
 from anchor.transactions import TransactionSender
 from audit.trust_root import read_certificates
 from contracts import build
-from devnet.anvil import free_port
 from devnet.chain import ChainStore
 from devnet.network import DEFAULT_PERIOD, NetworkLayout, NetworkProcesses, NodeEntry, init_network
+from devnet.ports import free_port
 from devnet.sealer import OUT_OF_TURN_GRACE_PERIODS, WIGGLE_SECONDS
 from devtools.demo_pdf import demo_pdf
 from devtools.testca import TestHierarchy

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from anchor import RegistryClient, connect, load_registry_artifact
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.local_devnet import DevEnvironment, DevSeal, DevTsa
 from node.commands import _dev_banner, _dev_seal_settings
 from node.settings import NodeSettings, load_settings

@@ -22,9 +22,10 @@ from trie import HexaryTrie
 from trie.exceptions import MissingTrieNode
 
 from anchor import RegistryClient, connect
-from devnet.anvil import ANVIL_BINARY, free_port, wait_for_rpc
+from devnet.anvil import ANVIL_BINARY, wait_for_rpc
 from devnet.genesis import Genesis
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from devnet.ports import free_port
 from devnet.rpc import MAX_STORAGE_SLOTS, Api, RpcError
 from devnet.server import EXPENSIVE_METHODS
 from protocol.mpt import (

@@ -24,8 +24,9 @@ from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from anchor import RegistryClient, connect
-from devnet.anvil import ANVIL_BINARY, DEV_MNEMONIC, dev_account, free_port, wait_for_rpc
+from devnet.anvil import ANVIL_BINARY, DEV_MNEMONIC, dev_account, wait_for_rpc
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from devnet.ports import free_port
 from protocol import registry_storage as rs
 from protocol.clique import (
     SEAL,

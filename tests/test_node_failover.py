@@ -23,7 +23,8 @@ from web3 import Web3
 
 from anchor import FailoverHTTPProvider, RegistryClient, WrongChainError, connect
 from anchor import errors as e
-from devnet.anvil import AnvilProcess, dev_account, free_port
+from devnet.anvil import AnvilProcess, dev_account
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from tests.node_harness import NodeProcess, provision_node, signed_entry
 from tests.node_harness import http as call

@@ -27,7 +27,7 @@ from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.cms_sign import load_private_key, sign_cms
 from devtools.testca import SYNTHETIC_PEOPLE, Issued, TestHierarchy
 from node.settings import NodeSettings

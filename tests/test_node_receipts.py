@@ -25,7 +25,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 import node.intake_pool
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from node.api import EntryIn, EventIn, create_app
 from node.intake import Submission, SubmissionRejectedError

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from devnet.anvil import free_port
 from devnet.network import NetworkProcesses, init_network
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from devtools.tsa import DEV_POLICY, TimestampAuthority, TsaFiles, generate_tsa
 from node.timestamping import load_tsa_anchors

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from devnet.ports import free_port
 from node.proof_server import ProofApp
 from node.published_log import PublishedLog, PublishedLogError
 from node.store import LogStore, NewEntry
@@ -169,13 +169,6 @@ def test_the_app_answers_as_the_nodes_route_and_names_fields(
         store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
@@ -189,7 +182,7 @@ def test_notary_tiles_proofs_serves_from_worker_processes(
 ) -> None:
     store, writer, signer = published
     rng = random.Random(19)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     _append(store, 600, rng)
     _publish(store, writer)

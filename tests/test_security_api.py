@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from node import api as node_api
 from node.api import PUBLIC_ROUTES, create_app, token_scopes

@@ -26,7 +26,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from anchor.signing import head_typed_data
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.tsa import (
     DEV_POLICY,
     MAX_QUERY_BYTES,

@@ -22,8 +22,8 @@ from eth_utils.crypto import keccak
 
 from anchor import RegistryClient, connect
 from audit.trust_root import TrustRootExportError, cross_check_signers
-from devnet.anvil import free_port
 from devnet.network import NetworkLayout, NetworkProcesses, init_network
+from devnet.ports import free_port
 from protocol.clique import SignerSet
 from protocol.trust_root import (
     TrustRoot,

@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from anchor import NodeStatus, RegistryClient, TxResult
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from protocol.bundle import AnchorSection, InclusionSection, ProofBundle, dump_bundle
 from protocol.checks import CHECK_ORDER

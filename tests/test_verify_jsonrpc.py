@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from contracts.artifact import read_artifact
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from protocol.registry_abi import (
     GET_ANCHOR_OUTPUT,
     GET_ANCHOR_SIGNATURE,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eth_account import Account
 
-from devnet.anvil import free_port
+from devnet.ports import free_port
 from devtools.testca import TestHierarchy
 from tests.node_harness import REPO
 from tests.node_harness import http as call
