@@ -352,8 +352,7 @@ class NodeService:
                 problem="request-id-reused",
             )
         indices: list[int] = record["indices"]  # one request's entries: consecutive
-        stored = [self._entry(i) for i in indices]
-        sources = [receipt_source(s.leaf, s.sidecar) for s in stored]
+        sources = _sources([self._entry(i) for i in indices])
         pending = self._start_receipts(indices[0], sources)
         return SubmitResult(self._finish_receipts(indices[0], sources, pending), replayed=True)
 
@@ -578,5 +577,5 @@ def _required(value: Any, name: str) -> Any:
     return value
 
 
-def _sources(entries: Sequence[NewEntry]) -> list[ReceiptSource]:
+def _sources(entries: Sequence[NewEntry | StoredEntry]) -> list[ReceiptSource]:
     return [receipt_source(e.leaf, e.sidecar) for e in entries]

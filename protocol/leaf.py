@@ -18,6 +18,7 @@ resident's JPKI-signed application and card serial number, which only the reside
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import secrets
 import struct
@@ -469,20 +470,6 @@ def signed_entry_fields(data: bytes) -> SignedEntryFields | None:
     return lg_code, document_type, issued_at, signing_time, _KINDS[kind], requester
 
 
-_LG_CODES_SEEN: set[int] = set()
-
-
-def _known_lg_code(code: int) -> bool:
-    """`is_valid_lg_code`, remembered for the valid ones (a node writes one code)."""
-    if code in _LG_CODES_SEEN:
-        return True
-    if not is_valid_lg_code(code):
-        return False
-    if len(_LG_CODES_SEEN) < 4096:
-        _LG_CODES_SEEN.add(code)
-    return True
-
-
 def check_lg_code(code: int) -> int:
     """A 6-digit 全国地方公共団体コード with a valid check digit (the registry's own rule)."""
     if not is_valid_lg_code(code):
@@ -508,6 +495,10 @@ def is_valid_lg_code(code: int) -> bool:
         total += (body % 10) * weight
         body //= 10
     return (11 - total % 11) % 10 == code % 10
+
+
+# `is_valid_lg_code` remembered, for `signed_entry_fields` (a node writes one code).
+_known_lg_code = functools.lru_cache(maxsize=4096, typed=True)(is_valid_lg_code)
 
 
 def unix_seconds(moment: datetime) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ from tests.node_harness import signed_entry
 pytest_plugins = ["tests.jpki_fixtures"]
 
 
-def service(tmp_path: Path, h: TestHierarchy, workers: int) -> NodeService:
+@contextmanager
+def service(tmp_path: Path, h: TestHierarchy, workers: int) -> Iterator[NodeService]:
+    """A node with `workers` intake workers, stopped when the block ends."""
     trust, seal_trust = tmp_path / "trust", tmp_path / "seal-trust"
     for folder, anchors in ((trust, h.trust_anchors), (seal_trust, h.seal_trust_anchors)):
         folder.mkdir()
@@ -47,7 +51,11 @@ def service(tmp_path: Path, h: TestHierarchy, workers: int) -> NodeService:
         intake_workers=workers,
         intake_pool_min_entries=2,
     )
-    return NodeService(settings)
+    svc = NodeService(settings)
+    try:
+        yield svc
+    finally:
+        svc.stop()
 
 
 def test_refusals_cross_processes_whole() -> None:
@@ -86,9 +94,8 @@ def test_workers_check_in_order_and_raise_the_first_refusal(
         EntryIn.model_validate({**bodies[i], "document_sha256": "00" * 32}).submission()
         for i in (3, 5)
     )
-    pooled = service(tmp_path, jpki_hierarchy, workers=2)
-    client = Client("issuer", frozenset({"submit"}))
-    try:
+    with service(tmp_path, jpki_hierarchy, workers=2) as pooled:
+        client = Client("issuer", frozenset({"submit"}))
         assert pooled.intake_pool.wanted(len(good))
         with pytest.raises(SubmissionRejectedError) as refused:
             pooled.submit(bad, client, None, None, bulk=True)
@@ -109,8 +116,6 @@ def test_workers_check_in_order_and_raise_the_first_refusal(
                 encode_defunct(text=text), signature=receipt["receipt_signature"]
             )
             assert signer == pooled.key.address
-    finally:
-        pooled.stop()
 
 
 def test_pooled_bulk_meets_the_issuance_policy_and_the_requester_checks(
@@ -137,9 +142,8 @@ def test_pooled_bulk_meets_the_issuance_policy_and_the_requester_checks(
             "application": {**application, "application_sha256": "00" * 32},
         },
     }
-    pooled = service(tmp_path, h, workers=2)
-    client = Client("issuer", frozenset({"submit"}))
-    try:
+    with service(tmp_path, h, workers=2) as pooled:
+        client = Client("issuer", frozenset({"submit"}))
         for field, bad in cases.items():
             bodies = [*card[:2], chiyoda, *card[3:]]
             bodies[int(field[8])] = bad
@@ -157,5 +161,3 @@ def test_pooled_bulk_meets_the_issuance_policy_and_the_requester_checks(
             [EntryIn.model_validate(b).submission() for b in bodies], client, None, None, bulk=True
         )
         assert len(done.receipts) == 6  # the sealed 住民票 and the card-signed entries pass
-    finally:
-        pooled.stop()

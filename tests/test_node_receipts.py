@@ -164,10 +164,9 @@ def test_pooled_receipts_are_the_node_receipts(
     tmp_path: Path, jpki_hierarchy: TestHierarchy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(node.intake_pool, "RECEIPT_CHUNK", 2)  # several tasks, both workers
-    svc = service(tmp_path, jpki_hierarchy, workers=2)
-    submissions = mixed_submissions(jpki_hierarchy)
-    body = {"request_id": "order-1", "n": len(submissions)}
-    try:
+    with service(tmp_path, jpki_hierarchy, workers=2) as svc:
+        submissions = mixed_submissions(jpki_hierarchy)
+        body = {"request_id": "order-1", "n": len(submissions)}
         svc.submit(submissions[:1], CLIENT, None, None, bulk=True)  # below the pool's minimum
         with mock.patch.object(
             svc.intake_pool, "start_receipts", wraps=svc.intake_pool.start_receipts
@@ -195,8 +194,6 @@ def test_pooled_receipts_are_the_node_receipts(
         assert stored is not None
         assert revocation == reference_receipt(svc, stored)
         assert revocation["revokes"] == revoked.hex()
-    finally:
-        svc.stop()
 
 
 def _kill_workers(svc: NodeService) -> None:
@@ -236,19 +233,18 @@ def test_receipts_lost_after_the_append_are_replayed(
     entries stay stored, and the same request again gets their receipts (not a second
     append); the next request gets fresh workers."""
     h = jpki_hierarchy
-    svc = service(tmp_path, h, workers=2)
-    token = svc.tokens.create("issuing-system", ["submit", "read"])
-    entries = [signed_entry(h.ee_valid_gen02, f"kept {i}".encode()) for i in range(5)]
-    body = {"request_id": "batch-7", "entries": entries}
-    real_start = svc.intake_pool.start_receipts
+    with service(tmp_path, h, workers=2) as svc:
+        token = svc.tokens.create("issuing-system", ["submit", "read"])
+        entries = [signed_entry(h.ee_valid_gen02, f"kept {i}".encode()) for i in range(5)]
+        body = {"request_id": "batch-7", "entries": entries}
+        real_start = svc.intake_pool.start_receipts
 
-    def kill_then_start(*args: Any, **kwargs: Any) -> Any:
-        # Whether the dead workers fail the hand-over or the receipts, it is after the
-        # checks and before the append (_append starts the receipts, then appends).
-        _kill_workers(svc)
-        return real_start(*args, **kwargs)
+        def kill_then_start(*args: Any, **kwargs: Any) -> Any:
+            # Whether the dead workers fail the hand-over or the receipts, it is after the
+            # checks and before the append (_append starts the receipts, then appends).
+            _kill_workers(svc)
+            return real_start(*args, **kwargs)
 
-    try:
         with serving(svc) as url:
             http("POST", url + "/v1/entries/bulk", {"entries": entries[:3]}, token)  # workers up
             size = svc.store.size
@@ -270,8 +266,6 @@ def test_receipts_lost_after_the_append_are_replayed(
                 assert stored is not None and receipt == reference_receipt(svc, stored)
             fresh = http("POST", url + "/v1/entries/bulk", {"entries": entries}, token)
             assert fresh.status == 201 and len(fresh.body["receipts"]) == 5
-    finally:
-        svc.stop()
 
 
 def test_bulk_answer_is_what_json_response_sent(
@@ -282,21 +276,17 @@ def test_bulk_answer_is_what_json_response_sent(
 
     from node.api import bulk_answer
 
-    svc = service(tmp_path, jpki_hierarchy, workers=0)
-    try:
+    with service(tmp_path, jpki_hierarchy, workers=0) as svc:
         result = svc.submit(mixed_submissions(jpki_hierarchy), CLIENT, None, None, bulk=True)
         receipts = [svc.with_disclosure(r) for r in result.receipts]
         assert any("requester_disclosure" in r for r in receipts)
         assert bulk_answer(svc, result.receipts) == JSONResponse({"receipts": receipts}).body
-    finally:
-        svc.stop()
 
 
 def test_refusal_before_the_append_is_not_a_receipt_failure(
     tmp_path: Path, jpki_hierarchy: TestHierarchy
 ) -> None:
-    svc = service(tmp_path, jpki_hierarchy, workers=2)
-    try:
+    with service(tmp_path, jpki_hierarchy, workers=2) as svc:
         bad = EntryIn.model_validate(
             {**signed_entry(jpki_hierarchy.ee_valid_gen02, b"x"), "document_sha256": "00" * 32}
         ).submission()
@@ -305,5 +295,3 @@ def test_refusal_before_the_append_is_not_a_receipt_failure(
             svc.submit([*good, bad], CLIENT, None, None, bulk=True)
         assert refused.value.status == 422 and refused.value.field.startswith("entries[6].")
         assert svc.store.size == 0
-    finally:
-        svc.stop()
